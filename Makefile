@@ -1,0 +1,137 @@
+# immune-recovery: every report rebuilt from data by one command, every test by another.
+#
+#   make reports   set up .venv, fetch and convert the data, rebuild stale reports
+#   make test      unit tests, then nbval regression of the committed executed notebooks
+#
+# Make tracks what is stale: a report is rebuilt when its notebook, its parameter file,
+# anything under src/, or its input data changed. Each report is built in build/staging and
+# moved into reports/ only when it succeeded (see src/immune_recovery/reporting/build.py).
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+.SUFFIXES:
+MAKEFLAGS += --no-builtin-rules
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
+KERNEL := immune-recovery
+SRC_STAMP := build/src.stamp
+SRC_FILES := $(shell find src -type f \( -name '*.py' -o -name '*.typed' \) 2>/dev/null)
+
+# Deterministic kernels and tools (the report build sets the same for papermill kernels).
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+export TZ := UTC
+export SM_FORMULA_ENGINE := patsy
+export PANDERA_VALIDATION_ENABLED := True
+export PANDERA_VALIDATION_DEPTH := SCHEMA_AND_DATA
+export DISABLE_PANDERA_IMPORT_WARNING := True
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+export OMP_NUM_THREADS := 1
+export OPENBLAS_NUM_THREADS := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+DATASETS := $(shell tail -n +2 data/manifest | cut -d, -f1)
+DATA_STAMPS := $(DATASETS:%=data/hicdep/%/.stamp)
+
+PARAMS := $(sort $(wildcard params/*.yaml))
+REPORT_IDS := $(PARAMS:params/%.yaml=%)
+REPORT_JSONS := $(REPORT_IDS:%=reports/%/report.json)
+SITE := reports/manifest.json reports/index.html
+
+## help: list the targets
+.PHONY: help
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST) | column -t -s ':'
+
+## venv: create .venv from requirements.lock and register the Jupyter kernel inside it
+.PHONY: venv
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): requirements.lock pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11 not found: set PYTHON=/path/to/python3.11"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python 3 ($(KERNEL))" >/dev/null
+	touch $@
+
+$(SRC_STAMP): $(SRC_FILES) pyproject.toml
+	@mkdir -p $(@D)
+	touch $@
+
+## data: fetch the public trial data (verified by sha256) and convert them to HICDEP
+.PHONY: data
+data: $(DATA_STAMPS)
+
+# The converter rewrites a data set (and its .stamp) only when a table's content changed.
+# When nothing changed, the stamp takes the time of its newest prerequisite: up to date for
+# Make, yet still older than the reports built from it.
+data/hicdep/%/.stamp: data/manifest $(SRC_STAMP) | $(VENV_STAMP)
+	$(PY) -m immune_recovery data --dataset $*
+	newest=$$(ls -t $^ | head -n 1); if [ $@ -ot "$$newest" ]; then touch -r "$$newest" $@; fi
+
+# ---------------------------------------------------------------------------------------
+# Reports: one rule per params/<report-id>.yaml. The parameter file's one-line keys
+# 'notebook', 'data' and 'depends_on' give the rule's prerequisites.
+# ---------------------------------------------------------------------------------------
+pget = $(shell sed -n 's/^$(2):[[:space:]]*//p' params/$(1).yaml)
+data_prereq = $(if $(filter data/hicdep/%,$(1)),$(1)/.stamp,$(1))
+
+define REPORT_RULE
+reports/$(1)/report.json: params/$(1).yaml notebooks/$(call pget,$(1),notebook).ipynb $(SRC_STAMP) $(foreach d,$(call pget,$(1),data),$(call data_prereq,$(d))) $(foreach r,$(call pget,$(1),depends_on),reports/$(r)/report.json) | $(VENV_STAMP)
+	$(PY) -m immune_recovery.reporting.build params/$(1).yaml
+
+.PHONY: report-$(1)
+report-$(1): reports/$(1)/report.json
+	$$(MAKE) --no-print-directory $(SITE)
+endef
+$(foreach id,$(REPORT_IDS),$(eval $(call REPORT_RULE,$(id))))
+
+## reports: rebuild every stale report, then reports/manifest.json and reports/index.html
+.PHONY: reports
+reports: $(SITE)
+
+$(SITE) &: $(REPORT_JSONS) | $(VENV_STAMP)
+	$(PY) -m immune_recovery.reporting.site
+
+## report-<id>: rebuild one report (ids: the file names in params/)
+
+## test: unit tests, then nbval on the committed executed notebooks (outputs go to build/nbval)
+.PHONY: test
+test: $(VENV_STAMP) data
+	$(PY) -m pytest tests
+	IMMUNE_RECOVERY_REPORTS_DIR=$(CURDIR)/build/nbval $(PY) -m pytest -p no:cacheprovider \
+	  --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	  --nbval-cell-timeout=900 reports/*/*.ipynb
+
+## lab: JupyterLab on the project's kernel
+.PHONY: lab
+lab: $(VENV_STAMP) data
+	$(VENV)/bin/jupyter lab --notebook-dir=.
+
+## lock: regenerate requirements.lock from pyproject.toml in a scratch environment
+.PHONY: lock
+lock:
+	rm -rf build/lockvenv
+	$(PYTHON) -m venv build/lockvenv
+	build/lockvenv/bin/pip install --quiet -e ".[test]"
+	{ echo "# Full pinned environment (pip freeze of 'pip install -e .[test]' on Python 3.11)."; \
+	  echo "# Regenerate with: make lock"; \
+	  build/lockvenv/bin/pip freeze --exclude-editable | grep -v '^-e'; } > requirements.lock
+	rm -rf build/lockvenv
+
+## clean: remove derived files (build/, data/hicdep/); keeps .venv, data/raw and reports/
+.PHONY: clean
+clean:
+	rm -rf build data/hicdep
+
+## distclean: clean, and remove .venv and the fetched raw data
+.PHONY: distclean
+distclean: clean
+	rm -rf $(VENV) data/raw

@@ -1,0 +1,130 @@
+"""Baseline characteristics, one row per patient.
+
+Baseline CD4 is the absolute count (``CD4_U = 1``, cells/mm³) dated in
+``[T0 - 180 d, T0 + 7 d]`` closest to T0, ties to the earlier date; baseline viral load is
+picked the same way from ``tblLAB_RNA`` (copies/mL). Age is in years at T0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .cohort import Cohort
+from .measurements import MeasurementIndex, to_days
+
+#: Baseline window around T0, in days: (before, after).
+BASELINE_WINDOW_DAYS = (180, 7)
+
+#: Baseline CD4 bands (cells/mm³) used by tables and risk-factor models.
+CD4_BANDS = (0, 50, 100, 200, 350, np.inf)
+CD4_BAND_LABELS = ("<50", "50-99", "100-199", "200-349", ">=350")
+
+
+def cd4_band(values: pd.Series) -> pd.Series:
+    """Baseline CD4 (cells/mm³) as an ordered categorical band."""
+    return pd.cut(values, bins=list(CD4_BANDS), right=False, labels=list(CD4_BAND_LABELS))
+
+
+def absolute_cd4(cohort: Cohort) -> pd.DataFrame:
+    """Absolute CD4 counts only (``CD4_U = 1``), with integer patient codes and days."""
+    cd4 = cohort.cd4
+    keep = (cd4["CD4_U"] == 1).fillna(False).to_numpy(dtype=bool)
+    out = cd4.loc[keep, ["PATIENT", "CD4_D", "CD4_V"]]
+    return out.assign(code=out["PATIENT"].cat.codes.to_numpy().astype(np.int64),
+                      day=to_days(out["CD4_D"]))
+
+
+def _pick_baseline(cohort: Cohort, dates: pd.Series, values: pd.Series,
+                   codes: np.ndarray) -> tuple[pd.Series, pd.Series]:
+    t0 = cohort.time_origin["t0"]
+    has_t0 = t0.notna().to_numpy()
+    target_code = np.arange(cohort.n_patients, dtype=np.int64)[has_t0]
+    target_day = to_days(t0[has_t0])
+    index = MeasurementIndex.build(codes, to_days(dates))
+    before, after = BASELINE_WINDOW_DAYS
+    pos = index.closest(target_code, target_day, before, after)
+    value = pd.Series(np.nan, index=cohort.patients, dtype="float64")
+    date = pd.Series(pd.NaT, index=cohort.patients, dtype="datetime64[ns]")
+    found = pos >= 0
+    rows = np.flatnonzero(has_t0)[found]
+    value.iloc[rows] = values.to_numpy(dtype="float64")[pos[found]]
+    date.iloc[rows] = dates.to_numpy()[pos[found]]
+    return value, date
+
+
+def baseline_cd4(cohort: Cohort) -> pd.DataFrame:
+    """Per patient: ``baseline_cd4`` (cells/mm³) and ``baseline_cd4_date``."""
+    cd4 = absolute_cd4(cohort)
+    value, date = _pick_baseline(cohort, cd4["CD4_D"], cd4["CD4_V"], cd4["code"].to_numpy())
+    return pd.DataFrame({"baseline_cd4": value, "baseline_cd4_date": date})
+
+
+def rna_copies(values: pd.Series) -> pd.Series:
+    """RNA_V in copies/mL for analysis: a result below the limit (``-L``) counts as ``L``;
+    ``-1`` (undetectable, limit unknown) as missing."""
+    v = values.astype("float64")
+    return v.where(v >= 0, -v).where(v != -1)
+
+
+def baseline_rna(cohort: Cohort) -> pd.DataFrame:
+    """Per patient: ``baseline_rna`` (copies/mL), ``baseline_log10_rna`` and its date."""
+    if cohort.rna.empty:
+        idx = cohort.patients
+        return pd.DataFrame({"baseline_rna": np.nan, "baseline_log10_rna": np.nan,
+                             "baseline_rna_date": pd.NaT}, index=idx).astype(
+            {"baseline_rna_date": "datetime64[ns]"})
+    rna = cohort.rna
+    value, date = _pick_baseline(cohort, rna["RNA_D"], rna_copies(rna["RNA_V"]),
+                                 cohort.codes("tblLAB_RNA"))
+    with np.errstate(divide="ignore"):
+        log10 = np.log10(value.where(value > 0))
+    return pd.DataFrame({"baseline_rna": value, "baseline_log10_rna": log10,
+                         "baseline_rna_date": date})
+
+
+def patient_table(cohort: Cohort) -> pd.DataFrame:
+    """One row per patient: time origin, demographics, baseline CD4/RNA, follow-up, and
+    every ``tblSTUDY`` column (lower-cased).
+
+    Columns include ``t0``, ``age`` (years at T0), ``sex`` (male/female/unknown),
+    ``prior_aids`` (AIDS diagnosed on or before T0; NA when unknown), ``baseline_cd4``,
+    ``baseline_cd4_band``, ``baseline_log10_rna``, ``followup_end``, ``followup_days``,
+    ``died``, ``death_date``.
+    """
+    idx = cohort.patients
+    origin = cohort.time_origin
+    birth = cohort.per_patient("tblBAS", "BIRTH_D").astype("datetime64[ns]")
+    age = (origin["t0"] - birth).dt.days / 365.25
+    sex = cohort.per_patient("tblBAS", "SEX").astype("Int64").map(
+        {1: "male", 2: "female", 9: "unknown"}).fillna("unknown")
+    aids_y = cohort.per_patient("tblBAS", "AIDS_Y").astype("Int64")
+    aids_d = cohort.per_patient("tblBAS", "AIDS_D").astype("datetime64[ns]")
+    prior_aids = pd.Series(pd.NA, index=idx, dtype="boolean")
+    prior_aids[aids_y == 0] = False
+    prior_aids[(aids_y == 1) & (aids_d.isna() | (aids_d <= origin["t0"]))] = True
+    prior_aids[(aids_y == 1) & (aids_d > origin["t0"])] = False
+    out = pd.DataFrame(
+        {
+            "t0": origin["t0"],
+            "t0_source": origin["t0_source"],
+            "age": age,
+            "sex": sex,
+            "mode": cohort.per_patient("tblBAS", "MODE").astype("Int64"),
+            "prior_aids": prior_aids,
+        },
+        index=idx,
+    )
+    out = out.join(baseline_cd4(cohort)).join(baseline_rna(cohort))
+    out["baseline_cd4_band"] = cd4_band(out["baseline_cd4"])
+    fu = cohort.followup
+    out = out.join(fu)
+    out["followup_days"] = (out["followup_end"] - out["t0"]).dt.days
+    study = cohort.study
+    if not study.empty:
+        extra = study.set_index("PATIENT").drop(columns=[], errors="ignore")
+        extra.index = pd.Index(extra.index.astype(str), name="PATIENT")
+        extra.columns = [c.lower() for c in extra.columns]
+        out = out.join(extra.reindex(idx), rsuffix="_study")
+    out.index.name = "PATIENT"
+    return out

@@ -1,0 +1,94 @@
+"""The ``immune-recovery`` command.
+
+Every error the package anticipates (unreadable input, unknown definition, checksum mismatch)
+is printed as one line on stderr and the command exits with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from .exceptions import ImmuneRecoveryError
+
+EXIT_INPUT = 2
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def command(name: str):
+    def register(fn: Callable[[argparse.Namespace], int]):
+        _COMMANDS[name] = fn
+        return fn
+    return register
+
+
+@command("data")
+def _data(args: argparse.Namespace) -> int:
+    from .datasets import build_all
+
+    for name, (path, changed) in build_all(args.dataset or None).items():
+        state = "written" if changed else "unchanged"
+        print(f"{name}: {path.relative_to(path.parents[2]).as_posix()} ({state})")
+    return 0
+
+
+@command("validate")
+def _validate(args: argparse.Namespace) -> int:
+    from .cohort import load_cohort
+
+    cohort = load_cohort(args.folder)
+    print(f"{cohort.name}: {cohort.n_patients} patients; tables: "
+          f"{', '.join(sorted(cohort.present))}")
+    recon = cohort.ledger.reconciliation()
+    for row in recon.itertuples(index=False):
+        print(f"  {row.file}: {row.rows_read} rows read = {row.rows_used} used + "
+              f"{row.rows_excluded} excluded")
+    summary = cohort.ledger.summary()
+    if not summary.empty:
+        print("Excluded rows by rule:")
+        for row in summary.itertuples(index=False):
+            print(f"  {row.rule} ({row.table}): {row.rows_excluded} - {row.description}")
+    if args.ledger:
+        cohort.ledger.entries.to_csv(args.ledger, index=False)
+        print(f"ledger written to {args.ledger}")
+    if not bool(recon["reconciles"].all()):  # pragma: no cover - guarded by tests
+        print("row counts do not reconcile", file=sys.stderr)
+        return 1
+    return 1 if (args.strict and not summary.empty) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="immune-recovery",
+        description="Immunologic non-response to ART: HICDEP cohorts, definitions, reports.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("data", help="fetch the public trial data (data/manifest) and convert "
+                       "them to HICDEP tables in data/hicdep/")
+    p.add_argument("--dataset", action="append", help="only this data set (repeatable)")
+
+    p = sub.add_parser("validate", help="read and validate a folder of HICDEP tables")
+    p.add_argument("folder", help="folder holding tblBAS.csv, tblLAB_CD4.csv, ...")
+    p.add_argument("--ledger", help="write the exclusion ledger to this CSV file")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when any row was excluded")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except ImmuneRecoveryError as err:
+        print(f"immune-recovery {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:  # pragma: no cover
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

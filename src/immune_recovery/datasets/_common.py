@@ -1,0 +1,56 @@
+"""Helpers shared by the trial converters: nominal calendar dates and ATC codes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: Days per month used to turn months into days (365.25 / 12).
+DAYS_PER_MONTH = 30.4375
+
+#: ATC codes of the antiretrovirals in the bundled trials.
+ATC = {
+    "zidovudine": "J05AF01",
+    "didanosine": "J05AF02",
+    "zalcitabine": "J05AF03",
+    "stavudine": "J05AF04",
+    "lamivudine": "J05AF05",
+    "indinavir": "J05AE02",
+}
+
+
+def round_half_up(values) -> np.ndarray:
+    """Round to the nearest integer, halves up (``round(2.5) = 3``), as integers."""
+    return np.floor(np.asarray(values, dtype="float64") + 0.5).astype(np.int64)
+
+
+def months_to_days(months) -> np.ndarray:
+    """Months to whole days: ``round(M x 30.4375)``, halves up."""
+    return round_half_up(np.asarray(months, dtype="float64") * DAYS_PER_MONTH)
+
+
+def nominal_dates(day0: str, days) -> pd.Series:
+    """Calendar dates ``day0 + days`` (days may be float; they are rounded half up)."""
+    days = pd.Series(days, dtype="float64")
+    out = pd.Timestamp(day0) + pd.to_timedelta(
+        pd.Series(np.where(days.notna(), round_half_up(days.fillna(0)), 0)), unit="D"
+    )
+    return out.where(days.notna().to_numpy()).astype("datetime64[ns]")
+
+
+def birth_dates(day0: str, age_years) -> pd.Series:
+    """Birth dates implied by age in whole years at ``day0`` (precision: year)."""
+    return nominal_dates(day0, -np.asarray(age_years, dtype="float64") * 365.25)
+
+
+def art_rows(patients: pd.Series, drugs_per_patient: pd.Series, start: pd.Series) -> pd.DataFrame:
+    """tblART rows: one per patient and drug, started at ``start``, not stopped."""
+    frame = pd.DataFrame({"PATIENT": patients.to_numpy(), "drugs": drugs_per_patient.to_numpy(),
+                          "ART_SD": start.to_numpy()})
+    frame = frame.explode("drugs", ignore_index=True)
+    return pd.DataFrame({
+        "PATIENT": frame["PATIENT"].astype(str),
+        "ART_ID": frame["drugs"].map(ATC).astype(str),
+        "ART_SD": frame["ART_SD"].astype("datetime64[ns]"),
+        "ART_ED": pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]"),
+    })

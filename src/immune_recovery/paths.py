@@ -1,0 +1,84 @@
+"""Where things live. No side effects on import.
+
+Every path the package uses is built here from the project root, so that notebooks,
+the command line and the Makefile agree. Two environment variables may override the
+defaults (both are set explicitly by the Makefile, never implicitly):
+
+``IMMUNE_RECOVERY_ROOT``
+    The project root (the folder holding ``pyproject.toml``).
+``IMMUNE_RECOVERY_REPORTS_DIR``
+    Where report outputs are written. The report build points it at a staging folder
+    and moves the finished report into ``reports/`` only when everything succeeded;
+    ``make test`` points it at ``build/nbval`` so re-executing the committed notebooks
+    never overwrites them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def project_root() -> Path:
+    """Return the project root folder."""
+    env = os.environ.get("IMMUNE_RECOVERY_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "pyproject.toml").is_file() and (parent / "src" / "immune_recovery").is_dir():
+            return parent
+    cwd = Path.cwd().resolve()
+    for parent in (cwd, *cwd.parents):
+        if (parent / "pyproject.toml").is_file():
+            return parent
+    return cwd
+
+
+def data_dir() -> Path:
+    return project_root() / "data"
+
+
+def raw_data_dir() -> Path:
+    """Immutable source files fetched by ``make data`` (never edited)."""
+    return data_dir() / "raw"
+
+
+def hicdep_dir() -> Path:
+    """Data sets converted to HICDEP tables, one folder per data set."""
+    return data_dir() / "hicdep"
+
+
+def reference_dir() -> Path:
+    """Published figures with their citations (committed)."""
+    return data_dir() / "reference"
+
+
+def data_manifest_path() -> Path:
+    return data_dir() / "manifest"
+
+
+def reports_dir() -> Path:
+    env = os.environ.get("IMMUNE_RECOVERY_REPORTS_DIR")
+    if env:
+        return Path(env).resolve()
+    return project_root() / "reports"
+
+
+def build_dir() -> Path:
+    return project_root() / "build"
+
+
+def resolve(path: str | os.PathLike[str]) -> Path:
+    """Resolve a project-relative path (as written in parameter files) to an absolute one."""
+    p = Path(path)
+    return p if p.is_absolute() else project_root() / p
+
+
+def relative_to_root(path: str | os.PathLike[str]) -> str:
+    """A path as written in reports: relative to the project root, with forward slashes."""
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(project_root()).as_posix()
+    except ValueError:
+        return p.name

@@ -1,0 +1,204 @@
+"""Build one report: execute its notebook with papermill, sanitize, render HTML, publish.
+
+Everything is written into ``build/staging/<report-id>/`` first. Only when the notebook ran
+without error, the HTML rendered and ``report.json`` was written is the folder moved into
+``reports/<report-id>/`` (a rename, replacing the previous version). A failed build therefore
+never leaves a report that looks up to date; the failed notebook, with papermill's error
+banner, stays in the staging folder for debugging.
+
+Usage: ``python -m immune_recovery.reporting.build params/<report-id>.yaml``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+from ..exceptions import ImmuneRecoveryError
+from ..paths import build_dir, project_root, reports_dir
+from .provenance import git_commit, input_checksums, package_versions
+from .spec import ReportSpec, load_spec
+
+KERNEL_NAME = "immune-recovery"
+CELL_TIMEOUT_SECONDS = 1800
+
+#: Environment that makes kernels deterministic; the Makefile exports the same values.
+DETERMINISTIC_ENV = {
+    "PYTHONHASHSEED": "0",
+    "MPLBACKEND": "Agg",
+    "TZ": "UTC",
+    "SM_FORMULA_ENGINE": "patsy",
+    "PANDERA_VALIDATION_ENABLED": "True",
+    "PANDERA_VALIDATION_DEPTH": "SCHEMA_AND_DATA",
+    "DISABLE_PANDERA_IMPORT_WARNING": "True",
+    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+}
+
+#: Text that must never reach a committed notebook: absolute paths of the building machine.
+MACHINE_PATH = re.compile(r"/(?:tmp|home|root|work|Users)/")
+
+
+class ReportBuildError(ImmuneRecoveryError):
+    """The notebook failed, or produced output that must not be published."""
+
+
+def _execute(spec: ReportSpec, output: Path) -> None:
+    import papermill
+
+    parameters = {"report_id": spec.id, **spec.parameters}
+    last_error: Exception | None = None
+    for attempt in range(2):  # one retry: parallel kernels can collide on a ZMQ port
+        try:
+            papermill.execute_notebook(
+                str(spec.notebook_path),
+                str(output),
+                parameters=parameters,
+                kernel_name=KERNEL_NAME,
+                progress_bar=False,
+                log_output=False,
+                cwd=str(project_root()),
+                execution_timeout=CELL_TIMEOUT_SECONDS,
+                record_timing=False,
+            )
+            return
+        except papermill.PapermillExecutionError as err:
+            raise ReportBuildError(
+                f"{spec.id}: notebook {spec.notebook} failed in cell {err.exec_count}: "
+                f"{err.ename}: {err.evalue} (see {output.relative_to(project_root())})"
+            ) from None
+        except RuntimeError as err:  # kernel did not start
+            last_error = err
+            if "Address already in use" not in str(err) and "Kernel didn't respond" not in str(err):
+                raise
+            time.sleep(2 + attempt)
+    raise ReportBuildError(f"{spec.id}: kernel failed to start twice: {last_error}")
+
+
+def sanitize_notebook(path: Path) -> None:
+    """Drop volatile metadata (timings) and fix the injected cell's id; refuse machine paths."""
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell["id"] = "injected-parameters"
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            hit = MACHINE_PATH.search(json.dumps(out))
+            if hit:
+                raise ReportBuildError(
+                    f"{path.name}: cell {index} prints a machine path ({hit.group(0)}...); "
+                    "reports must not contain paths of the machine that built them"
+                )
+    nbformat.write(nb, path)
+
+
+def render_html(notebook: Path, html: Path, title: str) -> None:
+    """HTML for reviewers: code hidden, no prompts."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab")
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    nb = nbformat.read(notebook, as_version=4)
+    body, _resources = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    html.write_text(body, encoding="utf-8")
+
+
+def _outputs(folder: Path) -> dict[str, list[str] | str]:
+    def listing(sub: str) -> list[str]:
+        return sorted(p.relative_to(folder).as_posix() for p in (folder / sub).glob("*")
+                      if p.is_file()) if (folder / sub).is_dir() else []
+
+    return {"tables": listing("tables"), "figures": listing("figures")}
+
+
+def write_report_json(spec: ReportSpec, folder: Path) -> Path:
+    outputs = {"notebook": f"{spec.id}.ipynb", "html": f"{spec.id}.html", **_outputs(folder)}
+    record = {
+        "id": spec.id,
+        "title": spec.title,
+        "group": spec.group,
+        "question": spec.question,
+        "notebook": f"notebooks/{spec.notebook}.ipynb",
+        "params_file": spec.params_file,
+        "parameters": spec.parameters,
+        "depends_on": list(spec.depends_on),
+        "make_target": spec.make_target,
+        "outputs": outputs,
+        "inputs": input_checksums(list(spec.data)),
+        "packages": package_versions(),
+        "git_commit": git_commit(),
+        "built_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    path = folder / "report.json"
+    path.write_text(json.dumps(record, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    return path
+
+
+def publish(staged: Path, target: Path) -> None:
+    """Replace ``target`` by ``staged`` with renames (same file system)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    staged.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def build_report(params_file: str | Path) -> Path:
+    """Execute, render and publish one report; returns its folder under ``reports/``."""
+    spec = load_spec(params_file)
+    staging_root = build_dir() / "staging"
+    staged = staging_root / spec.id
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    final_root = reports_dir()
+    os.environ.update(DETERMINISTIC_ENV)
+    os.environ["IMMUNE_RECOVERY_REPORTS_DIR"] = str(staging_root)
+    os.environ["IMMUNE_RECOVERY_ROOT"] = str(project_root())
+    try:
+        notebook = staged / f"{spec.id}.ipynb"
+        _execute(spec, notebook)
+        sanitize_notebook(notebook)
+        render_html(notebook, staged / f"{spec.id}.html", spec.title)
+        write_report_json(spec, staged)
+    finally:
+        os.environ.pop("IMMUNE_RECOVERY_REPORTS_DIR", None)
+    target = final_root / spec.id
+    publish(staged, target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m immune_recovery.reporting.build params/<report-id>.yaml",
+              file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    try:
+        target = build_report(argv[0])
+    except ImmuneRecoveryError as err:
+        print(f"report build failed: {err}", file=sys.stderr)
+        return 1
+    print(f"{target.relative_to(project_root()).as_posix()}: built in "
+          f"{time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""What report notebooks call: output folder, tidy tables, figures with captions, provenance.
+
+A notebook creates one :class:`Report` from its ``report_id`` parameter, then writes each key
+table with :meth:`Report.table` (CSV under ``tables/``) and each figure with
+:meth:`Report.figure` (PNG under ``figures/``, shown with its caption and alt text). Outputs
+are deterministic: CSV floats are written with 10 significant digits, PNGs without a
+timestamp, and the figure shown in the notebook is an ``<img>`` pointing at the PNG file
+(so the executed notebook does not embed image bytes).
+"""
+
+from __future__ import annotations
+
+import html
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from ..paths import project_root, reports_dir
+from .provenance import git_commit, input_checksums, package_versions
+from .spec import ReportSpec, load_spec
+
+CSV_FLOAT_FORMAT = "%.10g"
+
+#: Matplotlib settings shared by every report figure (fixed size and resolution).
+MPL_STYLE = {
+    "figure.figsize": (7.0, 4.2),
+    "figure.dpi": 100,
+    "savefig.dpi": 110,
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "svg.hashsalt": "immune-recovery",
+}
+
+
+def setup() -> None:
+    """Notebook-wide settings: plotting style, pandas display, warnings from dependencies."""
+    matplotlib.use("Agg")
+    matplotlib.rcParams.update(MPL_STYLE)
+    pd.set_option("display.max_rows", 80)
+    pd.set_option("display.max_columns", 40)
+    pd.set_option("display.width", 140)
+    pd.set_option("display.precision", 3)
+    # Dependency deprecation noise would make executed notebooks differ between versions;
+    # the package's own warnings (immune_recovery.exceptions) stay visible.
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category)
+
+
+@dataclass(frozen=True)
+class FigureOutput:
+    """A saved figure as shown in the notebook and the HTML report."""
+
+    path: str
+    caption: str
+    alt: str
+
+    def _repr_html_(self) -> str:
+        return (
+            f'<figure class="ir-figure"><img src="{html.escape(self.path)}" '
+            f'alt="{html.escape(self.alt)}" style="max-width:100%">'
+            f"<figcaption>{html.escape(self.caption)}</figcaption></figure>"
+        )
+
+    def __repr__(self) -> str:
+        return f"Figure ({self.path}): {self.caption}"
+
+
+@dataclass(frozen=True)
+class Markdown:
+    """Markdown shown as such in notebooks and HTML (plain text elsewhere)."""
+
+    text: str
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+class Report:
+    """The output folder of one report and the helpers that write into it."""
+
+    def __init__(self, report_id: str):
+        self.id = report_id
+        self.folder = reports_dir() / report_id
+        (self.folder / "tables").mkdir(parents=True, exist_ok=True)
+        (self.folder / "figures").mkdir(parents=True, exist_ok=True)
+        params = project_root() / "params" / f"{report_id}.yaml"
+        self.spec: ReportSpec | None = load_spec(params) if params.is_file() else None
+
+    def header(self) -> Markdown:
+        """Title, question, how to rerun, and the parameters, from ``params/<id>.yaml``."""
+        if self.spec is None:
+            return Markdown(f"# {self.id}")
+        spec = self.spec
+        lines = [f"# {spec.title}", "", f"**Question.** {spec.question}", "",
+                 f"**Rerun:** `{spec.make_target}` (parameters in `{spec.params_file}`, "
+                 f"notebook `notebooks/{spec.notebook}.ipynb`).", "",
+                 "| parameter | value |", "|---|---|"]
+        lines += [f"| `{k}` | `{v}` |" for k, v in spec.parameters.items()]
+        return Markdown("\n".join(lines))
+
+    def note(self, text: str) -> Markdown:
+        """A paragraph of narrative given as a parameter (shown as Markdown)."""
+        return Markdown(text)
+
+    def table(self, df: pd.DataFrame, name: str, index: bool = False) -> pd.DataFrame:
+        """Write ``df`` to ``tables/<name>.csv`` and return it for display."""
+        df.to_csv(self.folder / "tables" / f"{name}.csv", index=index,
+                  float_format=CSV_FLOAT_FORMAT, lineterminator="\n")
+        return df
+
+    def figure(self, fig: plt.Figure, name: str, caption: str, alt: str) -> FigureOutput:
+        """Save ``fig`` to ``figures/<name>.png``, close it, and return its display object."""
+        path = self.folder / "figures" / f"{name}.png"
+        fig.savefig(path, bbox_inches="tight", metadata={"Software": None})
+        plt.close(fig)
+        return FigureOutput(path=f"figures/{name}.png", caption=caption, alt=alt)
+
+    def provenance(self, inputs: list[str]) -> pd.DataFrame:
+        """Git commit, package versions and the sha256 of every input file, as one table."""
+        rows = [{"item": "git commit", "value": git_commit()}]
+        rows += [{"item": f"version: {k}", "value": v} for k, v in package_versions().items()]
+        rows += [{"item": f"sha256: {r['path']}", "value": r["sha256"]}
+                 for r in input_checksums(inputs)]
+        return pd.DataFrame(rows)

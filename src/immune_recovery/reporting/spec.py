@@ -1,0 +1,109 @@
+"""Report parameter files: ``params/<report-id>.yaml``.
+
+Each file describes one report variant::
+
+    notebook: cohort_overview          # notebooks/<notebook>.ipynb
+    title: "Cohort overview: ACTG 175"
+    group: cohorts                     # section of the index page
+    question: "Who was in the trial ...?"
+    data: data/hicdep/actg175          # inputs (space-separated paths), for Make and checksums
+    depends_on:                        # other report ids whose outputs this one reads
+    parameters:                        # passed to the notebook by papermill
+      cohort_path: data/hicdep/actg175
+
+The keys ``notebook``, ``data`` and ``depends_on`` are written on one line each because the
+Makefile reads them with ``sed`` to declare the report's prerequisites.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..exceptions import ParameterError
+from ..paths import project_root
+
+REPORT_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+GROUPS = ("evidence", "cohorts", "frequency", "risk-factors", "outcomes", "trajectories",
+          "therapy", "simulation", "data-quality")
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    id: str
+    notebook: str
+    title: str
+    group: str
+    question: str
+    data: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    parameters: dict[str, Any] = field(default_factory=dict)
+    params_file: str = ""
+
+    @property
+    def notebook_path(self) -> Path:
+        return project_root() / "notebooks" / f"{self.notebook}.ipynb"
+
+    @property
+    def make_target(self) -> str:
+        return f"make report-{self.id}"
+
+
+def _words(value: Any, key: str, path: Path) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(value.split())
+    raise ParameterError(f"{path.name}: '{key}' must be a space-separated list on one line, "
+                         f"got {value!r}")
+
+
+def load_spec(path: str | Path) -> ReportSpec:
+    """Read and check one parameter file; errors name the file, the key and the value."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise ParameterError(f"{path}: cannot read parameter file: {err}") from None
+    if not isinstance(raw, dict):
+        raise ParameterError(f"{path.name}: expected a mapping of keys, got {type(raw).__name__}")
+    report_id = path.stem
+    if not REPORT_ID.match(report_id):
+        raise ParameterError(f"{path.name}: report id {report_id!r} must be lower-case letters, "
+                             "digits and dashes")
+    for key in ("notebook", "title", "group", "question"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise ParameterError(f"{path.name}: '{key}' is required (a non-empty string)")
+    if raw["group"] not in GROUPS:
+        raise ParameterError(f"{path.name}: group {raw['group']!r} is not one of "
+                             f"{', '.join(GROUPS)}")
+    parameters = raw.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise ParameterError(f"{path.name}: 'parameters' must be a mapping")
+    unknown = set(raw) - {"notebook", "title", "group", "question", "data", "depends_on",
+                          "parameters"}
+    if unknown:
+        raise ParameterError(f"{path.name}: unknown key(s) {', '.join(sorted(unknown))}")
+    spec = ReportSpec(
+        id=report_id,
+        notebook=raw["notebook"],
+        title=raw["title"],
+        group=raw["group"],
+        question=" ".join(raw["question"].split()),
+        data=_words(raw.get("data"), "data", path),
+        depends_on=_words(raw.get("depends_on"), "depends_on", path),
+        parameters=parameters,
+        params_file=f"params/{path.name}",
+    )
+    if not spec.notebook_path.is_file():
+        raise ParameterError(f"{path.name}: notebook {spec.notebook!r} not found at "
+                             f"notebooks/{spec.notebook}.ipynb")
+    return spec
+
+
+def all_specs() -> list[ReportSpec]:
+    return [load_spec(p) for p in sorted((project_root() / "params").glob("*.yaml"))]

@@ -1,0 +1,379 @@
+"""HICDEP tables as pandera schemas: the single statement of each table the package reads.
+
+HICDEP (HIV Cohorts Data Exchange Protocol, https://hicdep.org) is the exchange format of
+European and international HIV cohort collaborations (EuroSIDA, COHERE, ART-CC, IeDEA-DES).
+Field names and codes below are HICDEP's. Each column's ``metadata`` says how the raw text is
+parsed (``kind``), its unit, and which quality rule a missing value breaks.
+
+Two kinds of problem are told apart:
+
+* **unreadable input** (a value that cannot be parsed as its column's type, a missing file or
+  column): loading stops with :class:`~immune_recovery.exceptions.InputError`;
+* **parseable but implausible rows** (values out of range, unknown codes, duplicates, dates
+  before birth or after death, patients missing from ``tblBAS``): the row is excluded into the
+  exclusion ledger with the rule it broke. Rules carry HICDEP quality-check codes where HICDEP
+  has one (``CW001``... for ``tblLAB_CD4``, ``RW001``... for ``tblLAB_RNA``, ``ATC00x`` across
+  tables, ``RC001`` for patients not in ``tblBAS``); the others are named ``IR-<table>-<n>``.
+
+Extra table: ``tblSTUDY`` (not HICDEP) holds study-specific covariates and trial endpoints
+that HICDEP lacks, one row per patient. Its documented columns are listed in
+:data:`STUDY_COLUMNS`; a data set may add others, which are read as numbers when they parse
+as numbers and as text otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pandera.pandas as pa
+
+# --------------------------------------------------------------------------------------
+# Quality rules: code -> description. The code is the pandera check name.
+# --------------------------------------------------------------------------------------
+
+RULES: dict[str, str] = {
+    # tblBAS
+    "IR-BAS-1": "tblBAS: PATIENT missing",
+    "IR-BAS-2": "tblBAS: PATIENT appears more than once (first row kept)",
+    "IR-BAS-3": "tblBAS: SEX not a HICDEP code (1, 2, 9)",
+    "IR-BAS-4": "tblBAS: yes/no field not 0, 1 or 9",
+    "IR-BAS-5": "tblBAS: MODE not a HICDEP code",
+    # tblART
+    "IR-ART-1": "tblART: PATIENT, ART_ID or ART_SD missing",
+    "IR-ART-2": "tblART: ART_ED before ART_SD",
+    "IR-ART-3": "tblART: ART_ID is not an ATC code for an antiretroviral (J05A...)",
+    "IR-ART-4": "tblART: same PATIENT, ART_ID and ART_SD more than once (first row kept)",
+    # tblMED
+    "IR-MED-1": "tblMED: PATIENT, MED_ID or MED_SD missing",
+    "IR-MED-2": "tblMED: MED_ED before MED_SD",
+    # tblLAB_CD4 (HICDEP CW00x)
+    "CW001": "tblLAB_CD4: CD4_V outside 0-7500 cells/mm3 (absolute) or 0-100 (percent)",
+    "CW002": "tblLAB_CD4: same PATIENT, CD4_D and CD4_U more than once (first row kept)",
+    "CW003": "tblLAB_CD4: CD4_D missing",
+    "CW004": "tblLAB_CD4: CD4_V missing",
+    "CW005": "tblLAB_CD4: CD4_U missing",
+    "CW006": "tblLAB_CD4: CD4_U not a HICDEP code (1 cells/mm3, 2 percent)",
+    "CW007": "tblLAB_CD4: CD4_U = 2 (percent) with CD4_V > 100",
+    "IR-CD4-1": "tblLAB_CD4: PATIENT missing",
+    # tblLAB_RNA (HICDEP RW00x)
+    "RW001": "tblLAB_RNA: same PATIENT and RNA_D more than once (first row kept)",
+    "RW004": "tblLAB_RNA: RNA_D missing",
+    "RW005": "tblLAB_RNA: RNA_V missing",
+    "RW006": "tblLAB_RNA: RNA_V above 10 million copies/mL",
+    "IR-RNA-1": "tblLAB_RNA: PATIENT missing",
+    "IR-RNA-2": "tblLAB_RNA: RNA_L negative",
+    # tblDIS
+    "IR-DIS-1": "tblDIS: PATIENT, DIS_ID or DIS_D missing",
+    "IR-DIS-2": "tblDIS: same PATIENT, DIS_ID and DIS_D more than once (first row kept)",
+    # tblLTFU
+    "IR-LTFU-1": "tblLTFU: PATIENT missing",
+    "IR-LTFU-2": "tblLTFU: PATIENT appears more than once (first row kept)",
+    "IR-LTFU-3": "tblLTFU: DROP_Y or DEATH_Y not 0 or 1",
+    "IR-LTFU-4": "tblLTFU: DEATH_Y = 1 without DEATH_D",
+    # tblSTUDY
+    "IR-STUDY-1": "tblSTUDY: PATIENT missing",
+    "IR-STUDY-2": "tblSTUDY: PATIENT appears more than once (first row kept)",
+    "IR-STUDY-3": "tblSTUDY: ENDPOINT_Y not 0 or 1",
+    # across tables
+    "RC001": "patient not in tblBAS",
+    "ATC001": "date after the patient's death (tblLTFU.DEATH_D)",
+    "ATC002": "date after the patient's drop-out (tblLTFU.DROP_D)",
+    "ATC003": "date before the patient's birth (tblBAS.BIRTH_D)",
+}
+
+# HICDEP code lists used by the checks.
+SEX_CODES = [1, 2, 9]
+YES_NO_UNKNOWN = [0, 1, 9]
+YES_NO = [0, 1]
+MODE_CODES = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 90, 99]
+CD4_UNIT_CODES = [1, 2]  # 1 cells/mm3 (= cells/uL), 2 percent
+CD4_MAX_CELLS = 7500.0  # cells/mm3, HICDEP / IeDEA-DES plausibility limit
+RNA_MAX_COPIES = 10_000_000.0  # copies/mL, HICDEP RW006
+
+
+def _col(
+    kind: str,
+    *,
+    description: str,
+    required: bool = False,
+    nullable: bool = True,
+    checks: list[pa.Check] | None = None,
+    missing_rule: str | None = None,
+    unit: str | None = None,
+) -> pa.Column:
+    """A column with its parse ``kind`` ("id", "text", "date", "number", "code")."""
+    dtype = {
+        "id": "str",
+        "text": "str",
+        "date": "datetime64[ns]",
+        "number": "float64",
+        "code": "Int64",
+    }[kind]
+    return pa.Column(
+        dtype,
+        checks=checks or [],
+        nullable=nullable,
+        required=required,
+        description=description,
+        metadata={"kind": kind, "unit": unit, "missing_rule": missing_rule},
+    )
+
+
+def _check(rule: str, fn) -> pa.Check:
+    """A column check named by its rule code (pandera's built-ins report their call instead)."""
+    return pa.Check(fn, name=rule, error=rule)
+
+
+def _isin(codes: list[int], rule: str) -> pa.Check:
+    return _check(rule, lambda s: s.isin(codes))
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One HICDEP table: file stem, pandera schema, and how duplicates are defined."""
+
+    name: str
+    schema: pa.DataFrameSchema
+    required: bool
+    unique: list[str] = field(default_factory=list)
+    unique_rule: str | None = None
+    date_columns: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> dict[str, pa.Column]:
+        return self.schema.columns
+
+    def kind(self, column: str) -> str:
+        return self.columns[column].metadata["kind"]
+
+
+def _df_check(rule: str, fn) -> pa.Check:
+    """A row-wise check over the whole table; rows where ``fn`` is False break ``rule``.
+
+    ``fn`` must treat missing values itself (comparisons with NaT are False, not NA).
+    """
+    return pa.Check(lambda df: fn(df).fillna(True).astype(bool), name=rule, error=rule)
+
+
+BAS = TableSpec(
+    name="tblBAS",
+    required=True,
+    unique=["PATIENT"],
+    unique_rule="IR-BAS-2",
+    date_columns=("BIRTH_D", "ENROL_D", "HIV_POS_D", "AIDS_D", "RECART_D", "FRSVIS_D"),
+    schema=pa.DataFrameSchema(
+        {
+            "PATIENT": _col("id", description="patient identifier", required=True,
+                            nullable=False, missing_rule="IR-BAS-1"),
+            "BIRTH_D": _col("date", description="date of birth"),
+            "BIRTH_D_A": _col("text", description="precision of BIRTH_D (D, M, Y, U, <, >)"),
+            "FRSVIS_D": _col("date", description="first visit at the clinic"),
+            "ENROL_D": _col("date", description="enrolment into the cohort"),
+            "SEX": _col("code", description="sex: 1 male, 2 female, 9 unknown",
+                        checks=[_isin(SEX_CODES, "IR-BAS-3")]),
+            "MODE": _col("code", description="mode of infection (HICDEP code list)",
+                         checks=[_isin(MODE_CODES, "IR-BAS-5")]),
+            "HIV_POS_D": _col("date", description="first positive HIV test"),
+            "AIDS_Y": _col("code", description="AIDS diagnosis ever: 0 no, 1 yes, 9 unknown",
+                           checks=[_isin(YES_NO_UNKNOWN, "IR-BAS-4")]),
+            "AIDS_D": _col("date", description="date of AIDS diagnosis"),
+            "RECART_Y": _col("code", description="ever started ART: 0 no, 1 yes, 9 unknown",
+                             checks=[_isin(YES_NO_UNKNOWN, "IR-BAS-4")]),
+            "RECART_D": _col("date", description="date ART was first started (time origin T0)"),
+        },
+        strict=False,
+    ),
+)
+
+ART = TableSpec(
+    name="tblART",
+    required=False,
+    unique=["PATIENT", "ART_ID", "ART_SD"],
+    unique_rule="IR-ART-4",
+    date_columns=("ART_SD", "ART_ED"),
+    schema=pa.DataFrameSchema(
+        {
+            "PATIENT": _col("id", description="patient identifier", required=True,
+                            nullable=False, missing_rule="IR-ART-1"),
+            "ART_ID": _col("text", description="ATC code of the antiretroviral drug",
+                           required=True, nullable=False, missing_rule="IR-ART-1",
+                           checks=[_check("IR-ART-3", lambda s: s.str.startswith("J05A"))]),
+            "ART_SD": _col("date", description="start date", required=True, nullable=False,
+                           missing_rule="IR-ART-1"),
+            "ART_ED": _col("date", description="stop date (missing while ongoing)"),
+            "ART_RS": _col("text", description="reason for stopping (HICDEP code list)"),
+        },
+        checks=[_df_check("IR-ART-2", lambda df: df["ART_ED"].isna()
+                          | (df["ART_ED"] >= df["ART_SD"]))],
+        strict=False,
+    ),
+)
+
+MED = TableSpec(
+    name="tblMED",
+    required=False,
+    date_columns=("MED_SD", "MED_ED"),
+    schema=pa.DataFrameSchema(
+        {
+            "PATIENT": _col("id", description="patient identifier", required=True,
+                            nullable=False, missing_rule="IR-MED-1"),
+            "MED_ID": _col("text", description="ATC code of the medication (e.g. J01EE01 "
+                           "sulfamethoxazole and trimethoprim)", required=True, nullable=False,
+                           missing_rule="IR-MED-1"),
+            "MED_SD": _col("date", description="start date", required=True, nullable=False,
+                           missing_rule="IR-MED-1"),
+            "MED_ED": _col("date", description="stop date"),
+            "MEDSTART_RS": _col("code", description="1 treatment, 2 prophylaxis, 9 unknown"),
+        },
+        checks=[_df_check("IR-MED-2", lambda df: df["MED_ED"].isna()
+                          | (df["MED_ED"] >= df["MED_SD"]))],
+        strict=False,
+    ),
+)
+
+LAB_CD4 = TableSpec(
+    name="tblLAB_CD4",
+    required=True,
+    unique=["PATIENT", "CD4_D", "CD4_U"],
+    unique_rule="CW002",
+    date_columns=("CD4_D",),
+    schema=pa.DataFrameSchema(
+        {
+            "PATIENT": _col("id", description="patient identifier", required=True,
+                            nullable=False, missing_rule="IR-CD4-1"),
+            "CD4_D": _col("date", description="sample date", required=True, nullable=False,
+                          missing_rule="CW003"),
+            "CD4_V": _col("number", description="CD4 value in CD4_U units", required=True,
+                          nullable=False, missing_rule="CW004", unit="cells/mm3 or percent"),
+            "CD4_U": _col("code", description="unit: 1 cells/mm3, 2 percent", required=True,
+                          nullable=False, missing_rule="CW005",
+                          checks=[_isin(CD4_UNIT_CODES, "CW006")]),
+        },
+        checks=[
+            _df_check(
+                "CW007",
+                lambda df: ~((df["CD4_U"] == 2) & (df["CD4_V"] > 100)),
+            ),
+            _df_check(
+                "CW001",
+                lambda df: ~((df["CD4_U"] == 1)
+                             & ((df["CD4_V"] < 0) | (df["CD4_V"] > CD4_MAX_CELLS)))
+                & ~((df["CD4_U"] == 2) & (df["CD4_V"] < 0)),
+            ),
+        ],
+        strict=False,
+    ),
+)
+
+LAB_RNA = TableSpec(
+    name="tblLAB_RNA",
+    required=False,
+    unique=["PATIENT", "RNA_D"],
+    unique_rule="RW001",
+    date_columns=("RNA_D",),
+    schema=pa.DataFrameSchema(
+        {
+            "PATIENT": _col("id", description="patient identifier", required=True,
+                            nullable=False, missing_rule="IR-RNA-1"),
+            "RNA_D": _col("date", description="sample date", required=True, nullable=False,
+                          missing_rule="RW004"),
+            "RNA_V": _col("number", description="HIV-1 RNA in copies/mL; negative = below "
+                          "the limit: -1 undetectable (limit unknown), -L below limit L",
+                          required=True, nullable=False, missing_rule="RW005",
+                          unit="copies/mL",
+                          checks=[_check("RW006", lambda s: s <= RNA_MAX_COPIES)]),
+            "RNA_L": _col("number", description="lower limit of the assay", unit="copies/mL",
+                          checks=[_check("IR-RNA-2", lambda s: s >= 0)]),
+            "RNA_T": _col("code", description="assay type (HICDEP code list)"),
+        },
+        strict=False,
+    ),
+)
+
+DIS = TableSpec(
+    name="tblDIS",
+    required=False,
+    unique=["PATIENT", "DIS_ID", "DIS_D"],
+    unique_rule="IR-DIS-2",
+    date_columns=("DIS_D",),
+    schema=pa.DataFrameSchema(
+        {
+            "PATIENT": _col("id", description="patient identifier", required=True,
+                            nullable=False, missing_rule="IR-DIS-1"),
+            "DIS_ID": _col("text", description="disease code (HICDEP list; AIDS = "
+                           "AIDS-defining event, type not given by the source)",
+                           required=True, nullable=False, missing_rule="IR-DIS-1"),
+            "DIS_D": _col("date", description="date of diagnosis", required=True,
+                          nullable=False, missing_rule="IR-DIS-1"),
+            "DIS_WD": _col("code", description="1 definitive, 2 presumptive, 3 autopsy, "
+                           "4 registry"),
+        },
+        strict=False,
+    ),
+)
+
+LTFU = TableSpec(
+    name="tblLTFU",
+    required=False,
+    unique=["PATIENT"],
+    unique_rule="IR-LTFU-2",
+    date_columns=("DROP_D", "DEATH_D", "L_ALIVE_D"),
+    schema=pa.DataFrameSchema(
+        {
+            "PATIENT": _col("id", description="patient identifier", required=True,
+                            nullable=False, missing_rule="IR-LTFU-1"),
+            "DROP_Y": _col("code", description="dropped out: 0 no, 1 yes",
+                           checks=[_isin(YES_NO, "IR-LTFU-3")]),
+            "DROP_D": _col("date", description="date of drop-out (last visit)"),
+            "DEATH_Y": _col("code", description="died: 0 no, 1 yes",
+                            checks=[_isin(YES_NO, "IR-LTFU-3")]),
+            "DEATH_D": _col("date", description="date of death"),
+            "L_ALIVE_D": _col("date", description="last date known alive"),
+        },
+        checks=[_df_check("IR-LTFU-4", lambda df: ~((df["DEATH_Y"] == 1)
+                                                    & df["DEATH_D"].isna()))],
+        strict=False,
+    ),
+)
+
+#: Documented columns of the extra table ``tblSTUDY`` (not HICDEP).
+STUDY_COLUMNS: dict[str, str] = {
+    "PATIENT": "patient identifier",
+    "ARM": "randomised arm (label), trials only",
+    "FU_END_D": "end of the study's follow-up for the patient (event or censoring date)",
+    "ENDPOINT_Y": "the trial's primary endpoint occurred: 0 no, 1 yes",
+    "ENDPOINT_D": "date of the primary endpoint or of censoring for it",
+}
+
+STUDY = TableSpec(
+    name="tblSTUDY",
+    required=False,
+    unique=["PATIENT"],
+    unique_rule="IR-STUDY-2",
+    date_columns=("FU_END_D", "ENDPOINT_D"),
+    schema=pa.DataFrameSchema(
+        {
+            "PATIENT": _col("id", description=STUDY_COLUMNS["PATIENT"], required=True,
+                            nullable=False, missing_rule="IR-STUDY-1"),
+            "ARM": _col("text", description=STUDY_COLUMNS["ARM"]),
+            "FU_END_D": _col("date", description=STUDY_COLUMNS["FU_END_D"]),
+            "ENDPOINT_Y": _col("code", description=STUDY_COLUMNS["ENDPOINT_Y"],
+                               checks=[_isin(YES_NO, "IR-STUDY-3")]),
+            "ENDPOINT_D": _col("date", description=STUDY_COLUMNS["ENDPOINT_D"]),
+        },
+        strict=False,
+    ),
+)
+
+#: Every table the loader reads, in loading order.
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec for spec in (BAS, ART, MED, LAB_CD4, LAB_RNA, DIS, LTFU, STUDY)
+}
+
+
+def empty_table(spec: TableSpec) -> pd.DataFrame:
+    """An empty frame with the spec's columns and dtypes (for a table a cohort lacks)."""
+    return pd.DataFrame(
+        {name: pd.Series(dtype=str(col.dtype)) for name, col in spec.columns.items()}
+    )

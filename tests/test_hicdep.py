@@ -1,0 +1,169 @@
+"""Reading and validating HICDEP folders: clear errors for unreadable input, a ledger for
+implausible rows, and counts that reconcile."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from immune_recovery import InputError, load_cohort
+from immune_recovery.hicdep import read_tables, write_tables
+
+
+def test_small_cohort_loads_with_nothing_excluded(small_cohort_dir):
+    cohort = load_cohort(small_cohort_dir)
+    assert cohort.n_patients == 4
+    assert list(cohort.patients) == ["P1", "P2", "P3", "P4"]
+    assert cohort.ledger.entries.empty
+    recon = cohort.ledger.reconciliation()
+    assert recon["reconciles"].all()
+    assert dict(zip(recon["table"], recon["rows_read"], strict=True)) == {
+        "tblBAS": 4, "tblART": 4, "tblLAB_CD4": 9, "tblLAB_RNA": 4, "tblLTFU": 3}
+    assert cohort.has_rna
+    assert "tblDIS" not in cohort.present and cohort.dis.empty
+
+
+def test_types_are_parsed(small_cohort_dir):
+    cohort = load_cohort(small_cohort_dir)
+    assert str(cohort.cd4["CD4_D"].dtype) == "datetime64[ns]"
+    assert cohort.cd4["CD4_V"].dtype == "float64"
+    assert str(cohort.bas["SEX"].dtype) == "Int64"
+    assert cohort.rna["RNA_V"].tolist() == [100000, -50, 50000, -1]
+    # patient keys are integer codes in tblBAS order
+    assert cohort.codes("tblLAB_CD4").tolist() == [0, 0, 0, 0, 1, 1, 1, 2, 2]
+
+
+@pytest.mark.parametrize(
+    ("table", "row", "column", "value", "message"),
+    [
+        ("tblLAB_CD4", 2, "CD4_V", "abc", "not a number"),
+        ("tblLAB_CD4", 3, "CD4_D", "01/07/2000", "not an ISO date"),
+        ("tblBAS", 1, "SEX", "1.5", "not an integer code"),
+        ("tblLAB_RNA", 2, "RNA_V", "<50", "not a number"),
+    ],
+)
+def test_unreadable_value_names_file_row_column_value_rule(
+    small_cohort_dir, edit_table, table, row, column, value, message
+):
+    def corrupt(df):
+        df.loc[row - 1, column] = value
+        return df
+
+    edit_table(small_cohort_dir, table, corrupt)
+    with pytest.raises(InputError) as info:
+        load_cohort(small_cohort_dir)
+    err = info.value
+    assert (err.file, err.row, err.column, err.value) == (f"{table}.csv", row, column, value)
+    text = str(err)
+    assert f"{table}.csv" in text and f"row {row}" in text and column in text
+    assert message in text
+    assert "\n" not in text
+    if value == "<50":
+        assert "negative number" in text
+
+
+def test_missing_required_column(small_cohort_dir, edit_table):
+    edit_table(small_cohort_dir, "tblLAB_CD4", lambda df: df.drop(columns="CD4_U"))
+    with pytest.raises(InputError, match=r"tblLAB_CD4.csv, column CD4_U: required column"):
+        load_cohort(small_cohort_dir)
+
+
+def test_missing_required_table(small_cohort_dir):
+    (small_cohort_dir / "tblBAS.csv").unlink()
+    with pytest.raises(InputError, match="required table tblBAS not found"):
+        load_cohort(small_cohort_dir)
+
+
+def test_semicolon_file_is_rejected(small_cohort_dir):
+    path = small_cohort_dir / "tblLAB_CD4.csv"
+    path.write_text(path.read_text().replace(",", ";"))
+    with pytest.raises(InputError, match="not comma-separated"):
+        load_cohort(small_cohort_dir)
+
+
+def test_non_utf8_file_is_rejected(small_cohort_dir):
+    path = small_cohort_dir / "tblBAS.csv"
+    path.write_bytes(path.read_bytes().replace(b"P4", b"P\xe94"))
+    with pytest.raises(InputError, match="not UTF-8"):
+        load_cohort(small_cohort_dir)
+
+
+def _append(folder, table, line):
+    path = folder / f"{table}.csv"
+    path.write_text(path.read_text() + line + "\n")
+
+
+@pytest.mark.parametrize(
+    ("table", "line", "rule"),
+    [
+        ("tblLAB_CD4", "P1,2000-08-01,9000,1", "CW001"),
+        ("tblLAB_CD4", "P1,2000-08-01,-5,1", "CW001"),
+        ("tblLAB_CD4", "P1,2000-07-01,999,1", "CW002"),
+        ("tblLAB_CD4", "P1,2000-08-01,,1", "CW004"),
+        ("tblLAB_CD4", "P1,2000-08-01,20,3", "CW006"),
+        ("tblLAB_CD4", "P1,2000-08-01,120,2", "CW007"),
+        ("tblLAB_CD4", "P9,2000-08-01,300,1", "RC001"),
+        ("tblLAB_CD4", "P1,1950-08-01,300,1", "ATC003"),
+        ("tblLAB_CD4", "P2,2001-07-01,300,1", "ATC001"),
+        ("tblLAB_CD4", "P3,2002-03-01,300,1", "ATC002"),
+        ("tblLAB_RNA", "P1,2000-08-01,20000000,50", "RW006"),
+        ("tblLAB_RNA", "P1,2000-07-01,400,50", "RW001"),
+        ("tblART", "P1,J05AF02,2000-05-01,2000-04-01", "IR-ART-2"),
+        ("tblART", "P1,J01EE01,2000-05-01,", "IR-ART-3"),
+        ("tblBAS", "P1,1960-01-01,1,1,0,,1,2000-01-01", "IR-BAS-2"),
+        ("tblBAS", "P5,1960-01-01,4,1,0,,1,2000-01-01", "IR-BAS-3"),
+    ],
+)
+def test_implausible_rows_go_to_the_ledger(small_cohort_dir, table, line, rule):
+    before = read_tables(small_cohort_dir)[0][table]
+    _append(small_cohort_dir, table, line)
+    tables, ledger, _ = read_tables(small_cohort_dir)
+    entries = ledger.entries
+    assert entries["rule"].tolist() == [rule]
+    assert entries["table"].tolist() == [table]
+    assert entries["row"].tolist() == [len(before) + 1]
+    assert len(tables[table]) == len(before)
+    recon = ledger.reconciliation().set_index("table")
+    assert recon.loc[table, "rows_read"] == len(before) + 1
+    assert recon.loc[table, "rows_excluded"] == 1
+    assert recon["reconciles"].all()
+
+
+def test_first_rule_per_row_counts_each_row_once(small_cohort_dir):
+    # out of range AND orphan: excluded once, by the per-table rule (checked first)
+    _append(small_cohort_dir, "tblLAB_CD4", "P9,2000-08-01,9000,1")
+    cohort = load_cohort(small_cohort_dir)
+    assert cohort.ledger.entries["rule"].tolist() == ["CW001"]
+    assert cohort.ledger.reconciliation()["reconciles"].all()
+
+
+def test_csv_and_parquet_give_the_same_cohort(small_cohort_dir, tmp_path):
+    csv_tables, _, _ = read_tables(small_cohort_dir)
+    write_tables(tmp_path / "pq", {k: v for k, v in csv_tables.items()
+                                   if k in ("tblBAS", "tblART", "tblLAB_CD4", "tblLAB_RNA",
+                                            "tblLTFU")}, fmt="parquet")
+    pq_tables, ledger, present = read_tables(tmp_path / "pq")
+    assert ledger.entries.empty
+    for name in present:
+        pd.testing.assert_frame_equal(
+            csv_tables[name].reset_index(drop=True), pq_tables[name].reset_index(drop=True),
+            check_dtype=False,
+        )
+
+
+def test_write_then_read_round_trip_is_byte_stable(small_cohort_dir, tmp_path):
+    tables, _, present = read_tables(small_cohort_dir)
+    keep = {k: tables[k] for k in present}
+    write_tables(tmp_path / "a", keep)
+    again, _, _ = read_tables(tmp_path / "a")
+    write_tables(tmp_path / "b", {k: again[k] for k in present})
+    for name in present:
+        assert (tmp_path / "a" / f"{name}.csv").read_bytes() == \
+            (tmp_path / "b" / f"{name}.csv").read_bytes()
+
+
+def test_both_csv_and_parquet_is_an_error(small_cohort_dir):
+    tables, _, _ = read_tables(small_cohort_dir)
+    write_tables(small_cohort_dir, {"tblBAS": tables["tblBAS"]}, fmt="parquet")
+    with pytest.raises(InputError, match="given twice"):
+        load_cohort(small_cohort_dir)

@@ -1,0 +1,77 @@
+"""Notebooks stay thin, every parameter file is valid, every report is committed."""
+
+from __future__ import annotations
+
+import ast
+import json
+
+import nbformat
+import pytest
+
+from immune_recovery.paths import project_root
+from immune_recovery.reporting.build import MACHINE_PATH
+from immune_recovery.reporting.spec import all_specs
+
+NOTEBOOKS = sorted((project_root() / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_thin(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", []), "first code cell holds parameters"
+    params = ast.parse(code[0].source)
+    for node in params.body:
+        assert isinstance(node, ast.Assign), "parameters cell holds assignments only"
+        ast.literal_eval(node.value)  # literals only
+    for cell in code[1:]:
+        tree = ast.parse(cell.source)
+        for node in ast.walk(tree):
+            assert not isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Lambda,
+                                         ast.AsyncFunctionDef)), f"definition in {path.name}"
+            if isinstance(node, ast.ImportFrom):
+                assert not any(a.name.startswith("_") for a in node.names)
+                assert (node.module or "").startswith("immune_recovery"), node.module
+            if isinstance(node, ast.Import):
+                assert all(a.name.startswith("immune_recovery") for a in node.names)
+    assert all(not c.get("outputs") for c in code), "templates are committed without outputs"
+    assert nb.metadata["kernelspec"]["name"] == "immune-recovery"
+
+
+def test_every_parameter_file_is_valid_and_every_notebook_used():
+    specs = all_specs()
+    assert specs
+    used = {s.notebook for s in specs}
+    assert used == {p.stem for p in NOTEBOOKS}
+    ids = {s.id for s in specs}
+    for spec in specs:
+        nb = nbformat.read(spec.notebook_path, as_version=4)
+        params_cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        declared = {t.id for n in ast.parse(params_cell.source).body for t in n.targets}
+        assert "report_id" in declared
+        assert set(spec.parameters) <= declared, f"{spec.id}: unknown parameters"
+        assert set(spec.depends_on) <= ids
+
+
+def test_every_report_is_committed_with_its_outputs():
+    root = project_root() / "reports"
+    manifest = json.loads((root / "manifest.json").read_text())
+    listed = {r["id"] for r in manifest["reports"]}
+    assert listed == {s.id for s in all_specs()}
+    for record in manifest["reports"]:
+        folder = root / record["id"]
+        for key in ("notebook", "html"):
+            assert (folder / record["outputs"][key]).is_file()
+        for rel in record["outputs"]["tables"] + record["outputs"]["figures"]:
+            assert (folder / rel).is_file(), rel
+        assert record["inputs"], "every report records the checksums of its inputs"
+    index = (root / "index.html").read_text()
+    for rid in listed:
+        assert f'href="{rid}/{rid}.html"' in index
+
+
+def test_published_reports_hold_no_machine_paths():
+    for path in (project_root() / "reports").rglob("*"):
+        if path.suffix in (".ipynb", ".html", ".json", ".csv"):
+            hit = MACHINE_PATH.search(path.read_text())
+            assert hit is None, f"{path.name} contains {hit.group(0)}"

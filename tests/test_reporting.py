@@ -1,0 +1,140 @@
+"""Report pipeline: parameter files, publishing, failure handling, manifest and index."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from immune_recovery.exceptions import ParameterError
+from immune_recovery.paths import project_root
+from immune_recovery.reporting import build, site
+from immune_recovery.reporting.spec import load_spec
+
+PARAMS = """\
+notebook: {notebook}
+title: "A test report"
+group: cohorts
+question: "Does it work?"
+data: data/manifest
+depends_on:
+parameters:
+  value: 3
+"""
+
+
+def make_project(tmp_path: Path, cells: list[str]) -> Path:
+    """A scratch project root with one notebook and one parameter file."""
+    root = tmp_path / "proj"
+    for sub in ("notebooks", "params", "data", "reports"):
+        (root / sub).mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[project]\nname='scratch'\n")
+    shutil.copy(project_root() / "data" / "manifest", root / "data" / "manifest")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "immune-recovery", "display_name": "ir",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    first = nbformat.v4.new_code_cell('report_id = "x"\nvalue = 1')
+    first.metadata["tags"] = ["parameters"]
+    nb.cells = [first] + [nbformat.v4.new_code_cell(c) for c in cells]
+    nbformat.write(nb, root / "notebooks" / "scratch.ipynb")
+    (root / "params" / "scratch-report.yaml").write_text(PARAMS.format(notebook="scratch"))
+    return root
+
+
+def test_spec_errors_name_the_file_and_key(tmp_path, monkeypatch):
+    root = make_project(tmp_path, [])
+    monkeypatch.setenv("IMMUNE_RECOVERY_ROOT", str(root))
+    spec = load_spec(root / "params" / "scratch-report.yaml")
+    assert spec.id == "scratch-report" and spec.data == ("data/manifest",)
+    bad = root / "params" / "bad.yaml"
+    bad.write_text(PARAMS.format(notebook="missing"))
+    with pytest.raises(ParameterError, match="bad.yaml: notebook 'missing' not found"):
+        load_spec(bad)
+    bad.write_text(PARAMS.format(notebook="scratch").replace("group: cohorts", "group: misc"))
+    with pytest.raises(ParameterError, match="group 'misc' is not one of"):
+        load_spec(bad)
+
+
+@pytest.mark.slow
+def test_build_publishes_and_a_failure_publishes_nothing(tmp_path, monkeypatch):
+    root = make_project(tmp_path, [
+        "from immune_recovery.reporting.notebook import Report\n"
+        "import pandas as pd\n"
+        "r = Report(report_id)\n"
+        "r.table(pd.DataFrame({'value': [value]}), 'values')",
+    ])
+    monkeypatch.setenv("IMMUNE_RECOVERY_ROOT", str(root))
+    monkeypatch.delenv("IMMUNE_RECOVERY_REPORTS_DIR", raising=False)
+    target = build.build_report(root / "params" / "scratch-report.yaml")
+    assert target == root / "reports" / "scratch-report"
+    assert (target / "tables" / "values.csv").read_text() == "value\n3\n"
+    record = json.loads((target / "report.json").read_text())
+    assert record["parameters"] == {"value": 3}
+    assert record["inputs"][0]["path"] == "data/manifest"
+    nb = nbformat.read(target / "scratch-report.ipynb", as_version=4)
+    assert "papermill" not in nb.metadata
+    assert any(c.get("id") == "injected-parameters" for c in nb.cells)
+    html = (target / "scratch-report.html").read_text()
+    assert "r.table(" not in html, "code is hidden in the HTML"
+
+    # now make the notebook fail: the published report must stay as it was
+    nb_path = root / "notebooks" / "scratch.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("raise ValueError('boom')"))
+    nbformat.write(nb, nb_path)
+    before = (target / "report.json").read_text()
+    with pytest.raises(build.ReportBuildError, match="ValueError: boom"):
+        build.build_report(root / "params" / "scratch-report.yaml")
+    assert (target / "report.json").read_text() == before
+    assert (root / "build" / "staging" / "scratch-report" / "scratch-report.ipynb").is_file()
+
+
+def test_sanitize_refuses_machine_paths(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print(1)")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"{tmp_path}\n")]
+    nb.cells = [cell]
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(build.ReportBuildError, match="machine path"):
+        build.sanitize_notebook(path)
+
+
+def test_site_lists_reports_by_group(tmp_path):
+    for rid, group in (("b-report", "cohorts"), ("a-report", "frequency")):
+        folder = tmp_path / rid
+        folder.mkdir()
+        (folder / "report.json").write_text(json.dumps({
+            "id": rid, "title": rid.upper(), "group": group, "question": "Q?",
+            "parameters": {"k": 1}, "make_target": f"make report-{rid}",
+            "outputs": {"notebook": f"{rid}.ipynb", "html": f"{rid}.html",
+                        "tables": ["tables/t.csv"], "figures": []},
+            "inputs": [{"path": "data/x/y.csv", "sha256": "0" * 64}],
+            "git_commit": "abc", "built_at": "2026-01-01T00:00:00Z"}))
+    manifest, index = site.build_site(tmp_path)
+    ids = [r["id"] for r in json.loads(manifest.read_text())["reports"]]
+    assert ids == ["b-report", "a-report"]  # cohorts come before frequency
+    text = index.read_text()
+    assert text.index("B-REPORT") < text.index("A-REPORT")
+    assert 'href="a-report/tables/t.csv"' in text
+
+
+def test_reports_dir_override(monkeypatch, tmp_path):
+    from immune_recovery.paths import reports_dir
+
+    monkeypatch.setenv("IMMUNE_RECOVERY_REPORTS_DIR", str(tmp_path))
+    assert reports_dir() == tmp_path.resolve()
+
+
+def test_git_commit_is_recorded():
+    from immune_recovery.reporting.provenance import git_commit
+
+    commit = git_commit()
+    inside_git = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project_root(),
+                                capture_output=True, check=False).returncode == 0
+    assert (len(commit.split("-")[0]) == 40) if inside_git else commit == "unknown"
