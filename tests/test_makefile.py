@@ -54,8 +54,10 @@ def scratch(tmp_path: Path) -> Path:
     (work / "build" / "src.stamp").touch()
     # data sets already converted, newer than the manifest and the source stamp
     time.sleep(0.01)
-    for line in (work / "data" / "manifest").read_text().splitlines()[1:]:
-        stamp = work / "data" / "hicdep" / line.split(",")[0] / ".stamp"
+    names = [line.split(",")[0] for line in
+             (work / "data" / "manifest").read_text().splitlines()[1:]] + ["synthetic"]
+    for name in names:
+        stamp = work / "data" / "hicdep" / name / ".stamp"
         stamp.parent.mkdir(parents=True)
         stamp.touch()
     venv_stamp.touch()

@@ -1,4 +1,4 @@
-"""The closest-in-window picker against a brute-force reference, and its tie rules."""
+"""Per-patient series: closest-in-window picks against a brute-force reference, ranges."""
 
 from __future__ import annotations
 
@@ -6,72 +6,89 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from immune_recovery.measurements import MeasurementIndex, pick_closest
+from immune_recovery.measurements import PatientSeries
+
+MISSING = np.iinfo(np.int64).min
 
 
-def brute_force(patients, days, target_patient, target_day, before, after):
-    """Independent reference: scan every measurement for every target."""
+def brute_force(patients, days, origin, offset, before, after, n_patients):
+    """Independent reference: scan every measurement for every patient."""
     out = []
-    for tp, td in zip(target_patient, target_day, strict=True):
-        best, best_key = -1, None
-        for i, (p, d) in enumerate(zip(patients, days, strict=True)):
-            if p != tp or d < td - before or d > td + after:
+    for p in range(n_patients):
+        if origin[p] == MISSING:
+            out.append(None)
+            continue
+        target = origin[p] + offset
+        best = None
+        for d, q in zip(days, patients, strict=True):
+            if q != p or d < target - before or d > target + after:
                 continue
-            key = (abs(d - td), d, i)  # closest, then earlier date, then first in input
-            if best_key is None or key < best_key:
-                best, best_key = i, key
-        out.append(best)
-    return np.array(out, dtype=np.int64)
+            key = (abs(d - target), d)  # closest, then the earlier date
+            best = key if best is None or key < best else best
+        out.append(None if best is None else best[1])
+    return out
 
 
-measurements = st.lists(
-    st.tuples(st.integers(0, 4), st.integers(-30, 400)), min_size=0, max_size=40)
-targets = st.lists(st.tuples(st.integers(0, 5), st.integers(-50, 450)), min_size=1, max_size=15)
+measurements = st.lists(st.tuples(st.integers(0, 4), st.integers(-30, 400)), max_size=40,
+                        unique=True)
 
 
 @settings(max_examples=300, deadline=None)
-@given(measurements, targets, st.integers(0, 120), st.integers(0, 120))
-def test_matches_brute_force(meas, targs, before, after):
+@given(measurements, st.lists(st.one_of(st.none(), st.integers(-20, 200)), min_size=5,
+                              max_size=5),
+       st.integers(-60, 400), st.integers(0, 120), st.integers(0, 120))
+def test_closest_matches_brute_force(meas, origins, offset, before, after):
     patients = np.array([m[0] for m in meas], dtype=np.int64)
     days = np.array([m[1] for m in meas], dtype=np.int64)
-    tp = np.array([t[0] for t in targs], dtype=np.int64)
-    td = np.array([t[1] for t in targs], dtype=np.int64)
-    got = pick_closest(patients, days, tp, td, before, after)
-    want = brute_force(patients, days, tp, td, before, after)
-    # same chosen day (positions may differ only between same-day duplicates)
-    assert np.array_equal(got >= 0, want >= 0)
-    chosen = got >= 0
-    assert np.array_equal(days[got[chosen]], days[want[chosen]])
-    assert np.array_equal(patients[got[chosen]], tp[chosen])
+    origin = np.array([MISSING if o is None else o for o in origins], dtype=np.int64)
+    series = PatientSeries.build(patients, days, origin, 5)
+    rows = series.closest(offset, before, after)
+    want = brute_force(patients, days, origin, offset, before, after, 5)
+    for p in range(5):
+        if want[p] is None:
+            assert rows[p] == -1
+        else:
+            assert series.patient[rows[p]] == p
+            assert origin[p] + series.rel_day[rows[p]] == want[p]
 
 
 def test_tie_goes_to_the_earlier_date():
-    pos = pick_closest(np.array([0, 0]), np.array([90, 110]), np.array([0]), np.array([100]),
-                       45, 45)
-    assert pos.tolist() == [0]
+    series = PatientSeries.build(np.array([0, 0]), np.array([90, 110]), np.array([0]), 1)
+    assert series.rel_day[series.closest(100, 45, 45)].tolist() == [90]
 
 
 def test_window_bounds_are_inclusive():
-    days = np.array([55, 145])
-    assert pick_closest(np.zeros(2), days, np.array([0]), np.array([100]), 45, 0).tolist() == [0]
-    assert pick_closest(np.zeros(2), days, np.array([0]), np.array([100]), 44, 45).tolist() == [1]
-    assert pick_closest(np.zeros(2), days, np.array([0]), np.array([100]), 44, 44).tolist() == [-1]
+    series = PatientSeries.build(np.zeros(2, int), np.array([55, 145]), np.array([0]), 1)
+    assert series.closest(100, 45, 0).tolist() == [0]
+    assert series.closest(100, 44, 45).tolist() == [1]
+    assert series.closest(100, 44, 44).tolist() == [-1]
 
 
-def test_row_order_does_not_matter():
+def test_input_order_does_not_matter_and_sorted_input_is_not_copied():
     rng = np.random.default_rng(7)
     patients = rng.integers(0, 50, 2000)
-    days = rng.integers(0, 1000, 2000)
-    tp = np.arange(50)
-    td = np.full(50, 365)
+    days = rng.permutation(np.arange(2000)) + 0  # unique days overall
+    origin = np.zeros(50, dtype=np.int64)
+    a = PatientSeries.build(patients, days, origin, 50)
     perm = rng.permutation(2000)
-    a = pick_closest(patients, days, tp, td, 90, 90)
-    b = pick_closest(patients[perm], days[perm], tp, td, 90, 90)
-    assert np.array_equal(a >= 0, b >= 0)
-    ok = a >= 0
-    assert np.array_equal(days[a[ok]], days[perm][b[ok]])
+    b = PatientSeries.build(patients[perm], days[perm], origin, 50)
+    assert np.array_equal(a.rel_day[a.closest(365, 90, 90)], b.rel_day[b.closest(365, 90, 90)])
+    in_order = PatientSeries.build(np.array([0, 0, 1]), np.array([1, 5, 2]), np.zeros(2, int), 2)
+    assert in_order.order is None
 
 
-def test_sorted_input_skips_the_sort():
-    index = MeasurementIndex.build(np.array([0, 0, 1]), np.array([1, 5, 2]))
-    assert index.order.tolist() == [0, 1, 2]
+def test_same_day_repeats_keep_the_first_row():
+    series = PatientSeries.build(np.array([0, 0, 0]), np.array([5, 1, 5]), np.array([0]), 1)
+    assert series.take(np.array([10.0, 20.0, 30.0])).tolist() == [20.0, 10.0]
+
+
+def test_row_range_and_range_max():
+    series = PatientSeries.build(np.array([0, 0, 0, 1, 1]), np.array([0, 10, 20, 5, 30]),
+                                 np.array([0, 0]), 2)
+    lo, hi = series.row_range(5, 20)
+    assert (hi - lo).tolist() == [2, 1]
+    values = np.array([1.0, 7.0, 3.0, 9.0, 4.0])
+    assert PatientSeries.range_max(PatientSeries.padded(values), lo, hi).tolist() == [7.0, 9.0]
+    lo, hi = series.row_range(100, 200)
+    assert PatientSeries.range_max(PatientSeries.padded(values, -1), lo, hi).tolist() == [
+        -1.0, -1.0]

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .cohort import Cohort
-from .measurements import MeasurementIndex, to_days
+from .measurements import PatientSeries, to_days
 
 #: Baseline window around T0, in days: (before, after).
 BASELINE_WINDOW_DAYS = (180, 7)
@@ -38,19 +38,19 @@ def absolute_cd4(cohort: Cohort) -> pd.DataFrame:
 def _pick_baseline(cohort: Cohort, dates: pd.Series, values: pd.Series,
                    codes: np.ndarray) -> tuple[pd.Series, pd.Series]:
     t0 = cohort.time_origin["t0"]
-    has_t0 = t0.notna().to_numpy()
-    target_code = np.arange(cohort.n_patients, dtype=np.int64)[has_t0]
-    target_day = to_days(t0[has_t0])
-    index = MeasurementIndex.build(codes, to_days(dates))
+    origin = np.where(t0.notna().to_numpy(), to_days(t0.fillna(pd.Timestamp(0))),
+                      np.iinfo(np.int64).min)
+    series = PatientSeries.build(codes, to_days(dates), origin, cohort.n_patients)
     before, after = BASELINE_WINDOW_DAYS
-    pos = index.closest(target_code, target_day, before, after)
-    value = pd.Series(np.nan, index=cohort.patients, dtype="float64")
-    date = pd.Series(pd.NaT, index=cohort.patients, dtype="datetime64[ns]")
-    found = pos >= 0
-    rows = np.flatnonzero(has_t0)[found]
-    value.iloc[rows] = values.to_numpy(dtype="float64")[pos[found]]
-    date.iloc[rows] = dates.to_numpy()[pos[found]]
-    return value, date
+    row = series.closest(0, before, after)
+    found = row >= 0
+    safe = np.where(found, row, 0)
+    value = np.where(found, series.take(values.to_numpy(dtype="float64"))[safe]
+                     if len(series) else np.nan, np.nan)
+    date = np.where(found, series.take(dates.to_numpy())[safe] if len(series)
+                    else np.datetime64("NaT"), np.datetime64("NaT"))
+    return (pd.Series(value, index=cohort.patients, dtype="float64"),
+            pd.Series(date, index=cohort.patients).astype("datetime64[ns]"))
 
 
 def baseline_cd4(cohort: Cohort) -> pd.DataFrame:
@@ -83,14 +83,58 @@ def baseline_rna(cohort: Cohort) -> pd.DataFrame:
                          "baseline_rna_date": date})
 
 
+#: ATC codes of the drugs flagged in the initial regimen.
+ZIDOVUDINE, DIDANOSINE, TENOFOVIR_DF = "J05AF01", "J05AF02", "J05AF07"
+TMP_SMX = "J01EE01"
+REGIMEN_WINDOW_DAYS = 30
+
+
+def initial_regimen(cohort: Cohort) -> pd.DataFrame:
+    """Per patient, flags of the regimen started at T0 (drugs started within 30 days of T0 and
+    not stopped before T0 + 30 d): ``zdv`` (zidovudine), ``ddi_tdf`` (didanosine with tenofovir
+    DF), ``tdf``; ``tmp_smx``: TMP/SMX (tblMED ``J01EE01``) taken at T0 + 30 d."""
+    idx = cohort.patients
+    t0 = cohort.time_origin["t0"]
+    out = pd.DataFrame(False, index=idx, columns=["zdv", "ddi_tdf", "tdf", "tmp_smx"])
+
+    def active(df: pd.DataFrame, start: str, stop: str) -> pd.DataFrame:
+        if df.empty:
+            return df
+        origin = t0.to_numpy()[df["PATIENT"].cat.codes.to_numpy()]
+        window = pd.to_timedelta(REGIMEN_WINDOW_DAYS, unit="D")
+        near = (df[start] >= origin - window) & (df[start] <= origin + window)
+        ongoing = df[stop].isna() | (df[stop] > origin + window)
+        return df[near.to_numpy() & ongoing.to_numpy()]
+
+    art = active(cohort.art, "ART_SD", "ART_ED")
+    if not art.empty:
+        drugs = pd.crosstab(art["PATIENT"], art["ART_ID"]).reindex(idx, fill_value=0) > 0
+        has = {code: drugs[code] if code in drugs else pd.Series(False, index=idx)
+               for code in (ZIDOVUDINE, DIDANOSINE, TENOFOVIR_DF)}
+        out["zdv"] = has[ZIDOVUDINE].to_numpy()
+        out["tdf"] = has[TENOFOVIR_DF].to_numpy()
+        out["ddi_tdf"] = (has[DIDANOSINE] & has[TENOFOVIR_DF]).to_numpy()
+    med = cohort.med
+    if not med.empty:
+        med = med[med["MED_ID"] == TMP_SMX]
+        origin = t0.to_numpy()[med["PATIENT"].cat.codes.to_numpy()]
+        window = pd.to_timedelta(REGIMEN_WINDOW_DAYS, unit="D")
+        on = (med["MED_SD"] <= origin + window) & (med["MED_ED"].isna()
+                                                   | (med["MED_ED"] > origin + window))
+        taking = med.loc[on.to_numpy(), "PATIENT"].cat.codes.unique()
+        out.iloc[taking, out.columns.get_loc("tmp_smx")] = True
+    return out
+
+
 def patient_table(cohort: Cohort) -> pd.DataFrame:
     """One row per patient: time origin, demographics, baseline CD4/RNA, follow-up, and
     every ``tblSTUDY`` column (lower-cased).
 
     Columns include ``t0``, ``age`` (years at T0), ``sex`` (male/female/unknown),
     ``prior_aids`` (AIDS diagnosed on or before T0; NA when unknown), ``baseline_cd4``,
-    ``baseline_cd4_band``, ``baseline_log10_rna``, ``followup_end``, ``followup_days``,
-    ``died``, ``death_date``.
+    ``baseline_cd4_band``, ``baseline_log10_rna``, the initial-regimen flags of
+    :func:`initial_regimen` (``zdv``, ``ddi_tdf``, ``tdf``, ``tmp_smx``), ``followup_end``,
+    ``followup_days``, ``died``, ``death_date``.
     """
     idx = cohort.patients
     origin = cohort.time_origin
@@ -116,6 +160,7 @@ def patient_table(cohort: Cohort) -> pd.DataFrame:
         index=idx,
     )
     out = out.join(baseline_cd4(cohort)).join(baseline_rna(cohort))
+    out = out.join(initial_regimen(cohort))
     out["baseline_cd4_band"] = cd4_band(out["baseline_cd4"])
     fu = cohort.followup
     out = out.join(fu)

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from .exceptions import ImmuneRecoveryError
+from .exceptions import ImmuneRecoveryError, ParameterError
 
 EXIT_INPUT = 2
 
@@ -59,6 +59,54 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if (args.strict and not summary.empty) else 0
 
 
+@command("simulate")
+def _simulate(args: argparse.Namespace) -> int:
+    from .simulate import write_simulated_cohort
+
+    if args.patients < 1:
+        raise ParameterError(f"--patients must be at least 1, got {args.patients}")
+    summary = write_simulated_cohort(args.out, args.patients, args.seed, fmt=args.format)
+    rows = ", ".join(f"{k} {v}" for k, v in summary["rows"].items())
+    print(f"{args.out}: {summary['patients']} patients in {summary['seconds']:.1f} s "
+          f"({summary['patients_per_second']:.0f} patients/s); rows: {rows}")
+    return 0
+
+
+@command("definitions")
+def _definitions(args: argparse.Namespace) -> int:
+    from .definitions import catalogue_entries, definitions_table, resolve_definitions
+
+    table = definitions_table(resolve_definitions(None, args.definitions_file))
+    for row in table.itertuples(index=False):
+        reported = f" [published: {row.reported_pct}%]" if row.reported_pct else ""
+        print(f"{row.definition}: {row.rule}{reported}")
+    if not args.definitions_file:
+        skipped = [e for e in catalogue_entries() if e.get("operational", True) is False]
+        for entry in skipped:
+            print(f"{entry['id']}: not operational ({entry['reason']})")
+    return 0
+
+
+@command("classify")
+def _classify(args: argparse.Namespace) -> int:
+    from .classify import classify
+    from .cohort import load_cohort
+    from .definitions import resolve_definitions
+
+    definitions = resolve_definitions(args.definition, args.definitions_file)
+    cohort = load_cohort(args.folder)
+    result = classify(cohort, definitions)
+    table = result.long()
+    table.to_csv(args.out, index=False, float_format="%.10g", date_format="%Y-%m-%d")
+    counts = result.group_counts()
+    print(f"{args.out}: {len(table)} rows ({cohort.n_patients} patients x "
+          f"{len(definitions)} definitions)")
+    for def_id, row in counts.iterrows():
+        shown = ", ".join(f"{g} {int(n)}" for g, n in row.items() if n)
+        print(f"  {def_id}: {shown}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="immune-recovery",
@@ -75,6 +123,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ledger", help="write the exclusion ledger to this CSV file")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when any row was excluded")
+
+    p = sub.add_parser("simulate", help="simulate a HAART cohort with a known truth (HICDEP)")
+    p.add_argument("--patients", type=int, required=True, help="number of patients")
+    p.add_argument("--seed", type=int, required=True, help="random seed")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv")
+
+    p = sub.add_parser("definitions", help="list the non-response definitions")
+    p.add_argument("--definitions-file", help="YAML file of user definitions")
+
+    p = sub.add_parser("classify", help="classify every patient under non-response definitions")
+    p.add_argument("folder", help="folder of HICDEP tables")
+    p.add_argument("--definition", action="append",
+                   help="definition id (repeatable; default: all definitions)")
+    p.add_argument("--definitions-file", help="YAML file of user definitions")
+    p.add_argument("--out", required=True, help="output CSV (one row per patient x definition)")
     return parser
 
 
@@ -88,6 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INPUT
     except KeyboardInterrupt:  # pragma: no cover
         return 130
+    except BrokenPipeError:  # output piped into e.g. head
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -43,10 +43,13 @@ class Cohort:
 
     def __post_init__(self) -> None:
         patients = pd.Index(self.tables["tblBAS"]["PATIENT"].astype(str), name="PATIENT")
-        self.tables["tblBAS"] = self.tables["tblBAS"].assign(PATIENT=patients.to_numpy())
         for name, df in self.tables.items():
+            column = df["PATIENT"]
+            if isinstance(column.dtype, pd.CategoricalDtype) and \
+                    column.cat.categories.equals(patients):
+                continue  # already keyed on these patients (e.g. large in-memory cohorts)
             self.tables[name] = df.assign(
-                PATIENT=pd.Categorical(df["PATIENT"].astype(str), categories=patients)
+                PATIENT=pd.Categorical(column.astype(str), categories=patients)
             )
 
     # -- construction -----------------------------------------------------------------

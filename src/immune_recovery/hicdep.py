@@ -262,7 +262,7 @@ def parse_table(raw: pd.DataFrame, spec: TableSpec, label: str) -> pd.DataFrame:
         if name in raw.columns:
             out[name] = _parse_column(raw[name], col.metadata["kind"], label, name)
         else:
-            out[name] = pd.Series(pd.NA, index=raw.index, dtype=str(col.dtype)) \
+            out[name] = pd.Series(index=raw.index, dtype=str(col.dtype)) \
                 if col.metadata["kind"] not in ("id", "text") else \
                 pd.Series(None, index=raw.index, dtype=object)
     for name in raw.columns:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..exceptions import ParameterError
 from ..hicdep import write_tables
 from ..paths import hicdep_dir
 from . import actg175, actg320, cpcra002
@@ -30,6 +31,9 @@ CONVERTERS: dict[str, Converter] = {
 }
 
 STAMP = ".stamp"
+
+#: Simulated cohorts built by ``make data``: name -> (patients, seed).
+SYNTHETIC: dict[str, tuple[int, int]] = {"synthetic": (20_000, 1)}
 
 
 def dataset_path(name: str) -> Path:
@@ -79,15 +83,29 @@ def build(source: SourceFile) -> tuple[Path, bool]:
     return target, replace_if_changed(staging, target)
 
 
+def build_synthetic(name: str) -> tuple[Path, bool]:
+    """Simulate one of the :data:`SYNTHETIC` cohorts (HICDEP tables plus truth)."""
+    from ..simulate import write_simulated_cohort
+
+    patients, seed = SYNTHETIC[name]
+    target = dataset_path(name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
+    write_simulated_cohort(staging, patients, seed)
+    return target, replace_if_changed(staging, target)
+
+
 def build_all(names: list[str] | None = None) -> dict[str, tuple[Path, bool]]:
-    """Build the named data sets (default: every one in ``data/manifest``)."""
+    """Build the named data sets (default: every one in ``data/manifest`` and the synthetic
+    cohorts)."""
     manifest = read_manifest()
-    names = names or list(manifest)
-    unknown = [n for n in names if n not in manifest or n not in CONVERTERS]
+    names = names or [*manifest, *SYNTHETIC]
+    unknown = [n for n in names if not ((n in manifest and n in CONVERTERS) or n in SYNTHETIC)]
     if unknown:
-        raise KeyError(f"unknown data set(s): {', '.join(unknown)}; known: "
-                       f"{', '.join(sorted(CONVERTERS))}")
-    return {name: build(manifest[name]) for name in names}
+        raise ParameterError(f"unknown data set(s): {', '.join(unknown)}; known: "
+                             f"{', '.join(sorted([*CONVERTERS, *SYNTHETIC]))}")
+    return {name: build(manifest[name]) if name in manifest else build_synthetic(name)
+            for name in names}
 
 
 __all__ = ["CONVERTERS", "build", "build_all", "dataset_path", "read_manifest", "fetch"]

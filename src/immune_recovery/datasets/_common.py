@@ -54,3 +54,14 @@ def art_rows(patients: pd.Series, drugs_per_patient: pd.Series, start: pd.Series
         "ART_SD": frame["ART_SD"].astype("datetime64[ns]"),
         "ART_ED": pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]"),
     })
+
+
+def trial_ltfu(patients: pd.Series, died: pd.Series, end: pd.Series) -> pd.DataFrame:
+    """tblLTFU of a trial followed to ``end``: death on that date, else alive on it."""
+    return pd.DataFrame({
+        "PATIENT": patients,
+        "DROP_Y": 0,
+        "DEATH_Y": died.astype(int),
+        "DEATH_D": end.where(died),
+        "L_ALIVE_D": end.where(~died),
+    })

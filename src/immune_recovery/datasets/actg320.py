@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.io import arff
 
-from ._common import art_rows, birth_dates, nominal_dates
+from ._common import trial_ltfu, art_rows, birth_dates, nominal_dates
 
 DAY0 = "1996-01-01"
 ARMS = {0: "2 NRTIs", 1: "2 NRTIs + IDV"}
@@ -76,13 +76,7 @@ def convert(raw_path: Path) -> dict[str, pd.DataFrame]:
     cd4 = pd.DataFrame({"PATIENT": patient, "CD4_D": day0, "CD4_V": src["cd4"], "CD4_U": 1})
     died = src["censor_d"].astype(int) == 1
     end = nominal_dates(DAY0, src["time_d"])
-    ltfu = pd.DataFrame({
-        "PATIENT": patient,
-        "DROP_Y": 0,
-        "DEATH_Y": died.astype(int),
-        "DEATH_D": end.where(died),
-        "L_ALIVE_D": end.where(~died),
-    })
+    ltfu = trial_ltfu(patient, died, end)
     endpoint = src["censor"].astype(int) == 1
     endpoint_is_death = endpoint & died & (src["time"] == src["time_d"])
     aids = endpoint & ~endpoint_is_death

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._common import DAYS_PER_MONTH, art_rows, months_to_days, nominal_dates, round_half_up
+from ._common import trial_ltfu, DAYS_PER_MONTH, art_rows, months_to_days, nominal_dates, round_half_up
 
 DAY0 = "1991-01-01"
 DRUGS = {"ddI": ["didanosine"], "ddC": ["zalcitabine"]}
@@ -72,13 +72,7 @@ def convert(raw_path: Path) -> dict[str, pd.DataFrame]:
     })
     end = nominal_dates(DAY0, per_patient["followup_months"] * DAYS_PER_MONTH)
     died = per_patient["died"] == 1
-    ltfu = pd.DataFrame({
-        "PATIENT": patient,
-        "DROP_Y": 0,
-        "DEATH_Y": died.astype(int),
-        "DEATH_D": end.where(died),
-        "L_ALIVE_D": end.where(~died),
-    })
+    ltfu = trial_ltfu(patient, died, end)
     study = pd.DataFrame({
         "PATIENT": patient,
         "ARM": per_patient["drug"],

@@ -1,0 +1,148 @@
+"""Synthetic HAART cohorts with a known truth, written as HICDEP tables.
+
+:func:`simulate_cohort` draws patients in fixed-size chunks, each from its own random stream
+spawned from the seed (``SeedSequence(seed).spawn``), so the same seed gives the same bytes and
+memory stays bounded whatever the cohort size. The model and its equations are in
+:mod:`.model`; parameters and their defaults in :mod:`.params`.
+
+Outputs (in ``out``): the HICDEP tables ``tblBAS``, ``tblART``, ``tblMED`` (TMP/SMX),
+``tblLAB_CD4``, ``tblLAB_RNA``, ``tblDIS``, ``tblLTFU`` and ``tblSTUDY`` (``HCV``), as CSV
+(default) or Parquet; ``truth.csv`` (per-patient latent values and true non-response status)
+and ``truth.json`` (every parameter and the true effect sizes).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..hicdep import DATE_FORMAT
+from .params import SimulationParams
+from .tables import simulate_chunk
+
+#: Patients per chunk (fixed: the output depends on it, not on the machine).
+CHUNK_SIZE = 25_000
+TABLE_ORDER = ("tblBAS", "tblART", "tblMED", "tblLAB_CD4", "tblLAB_RNA", "tblDIS", "tblLTFU",
+               "tblSTUDY")
+
+
+def iter_chunks(n_patients: int, seed: int, params: SimulationParams | None = None
+                ) -> Iterator[tuple[dict[str, pd.DataFrame], pd.DataFrame]]:
+    """Yield (HICDEP tables, truth) for consecutive chunks of at most :data:`CHUNK_SIZE`."""
+    params = params or SimulationParams()
+    n_chunks = max(1, -(-n_patients // CHUNK_SIZE))
+    streams = np.random.SeedSequence(seed).spawn(n_chunks)
+    for index, stream in enumerate(streams):
+        size = min(CHUNK_SIZE, n_patients - index * CHUNK_SIZE)
+        if size <= 0:
+            break
+        yield simulate_chunk(np.random.default_rng(stream), size, index * CHUNK_SIZE + 1, params)
+
+
+@dataclass
+class SimulatedCohort:
+    """An in-memory simulated cohort: HICDEP tables, truth, and the parameters used."""
+
+    tables: dict[str, pd.DataFrame]
+    truth: pd.DataFrame
+    params: SimulationParams
+    seed: int
+
+
+def simulate_cohort(n_patients: int, seed: int, params: SimulationParams | None = None
+                    ) -> SimulatedCohort:
+    """Simulate a cohort in memory (for tests and small analyses).
+
+    Use :func:`write_simulated_cohort` for large cohorts: it streams chunks to disk.
+    """
+    params = params or SimulationParams()
+    parts = list(iter_chunks(n_patients, seed, params))
+    tables = {name: pd.concat([p[0][name] for p in parts], ignore_index=True)
+              for name in TABLE_ORDER}
+    truth = pd.concat([p[1] for p in parts], ignore_index=True)
+    return SimulatedCohort(tables=tables, truth=truth, params=params, seed=seed)
+
+
+def _csv(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    for name, col in out.items():
+        if pd.api.types.is_datetime64_any_dtype(col):
+            out[name] = col.dt.strftime(DATE_FORMAT)
+    return out
+
+
+def true_effects(params: SimulationParams) -> dict[str, float]:
+    """Effect sizes the simulator puts in, on the scales analyses estimate them."""
+    return {
+        "gain_sqrt_per_10y_age": params.gain_per_10y_age,
+        "gain_sqrt_hcv": params.gain_hcv,
+        "gain_sqrt_per_log10_rna": params.gain_per_log10_rna,
+        "gain_sqrt_prior_aids": params.gain_prior_aids,
+        "offset_sqrt_zdv": params.offset_zdv,
+        "offset_sqrt_ddi_tdf": params.offset_ddi_tdf,
+        "ade_hr_per_sqrt_cd4": float(np.exp(params.ade_per_sqrt_cd4)),
+        "ade_hr_viremic": float(np.exp(params.ade_viremic)),
+        "death_hr_per_sqrt_cd4": float(np.exp(params.death_per_sqrt_cd4)),
+        "death_hr_per_10y_age": float(np.exp(params.death_per_10y_age)),
+        "death_hr_after_ade": float(np.exp(params.death_after_ade)),
+        "death_hr_hcv": float(np.exp(params.death_hcv)),
+        "late_responder_fraction": params.late_responder_prob,
+        "stalled_fraction": params.stalled_prob,
+    }
+
+
+def write_simulated_cohort(out: str | Path, n_patients: int, seed: int,
+                           params: SimulationParams | None = None, fmt: str = "csv"
+                           ) -> dict[str, object]:
+    """Simulate chunk by chunk and write HICDEP tables, ``truth.csv`` and ``truth.json``.
+
+    Returns a summary: patients, rows per table, seconds, patients per second.
+    """
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"format must be csv or parquet, got {fmt!r}")
+    params = params or SimulationParams()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    rows = dict.fromkeys(TABLE_ORDER, 0)
+    writers: dict[str, object] = {}
+    for index, (tables, truth) in enumerate(iter_chunks(n_patients, seed, params)):
+        first = index == 0
+        for name, df in {**tables, "truth": truth}.items():
+            if name in rows:
+                rows[name] += len(df)
+            if fmt == "csv" or name == "truth":
+                _csv(df).to_csv(out / f"{name}.csv", mode="w" if first else "a", header=first,
+                                index=False, float_format="%.10g", lineterminator="\n")
+            else:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                table = pa.Table.from_pandas(df, preserve_index=False)
+                if first:
+                    writers[name] = pq.ParquetWriter(out / f"{name}.parquet", table.schema)
+                writers[name].write_table(table.cast(writers[name].schema))
+    for writer in writers.values():
+        writer.close()
+    seconds = time.perf_counter() - started
+    (out / "truth.json").write_text(json.dumps({
+        "n_patients": n_patients,
+        "seed": seed,
+        "chunk_size": CHUNK_SIZE,
+        "format": fmt,
+        "parameters": params.to_dict(),
+        "true_effects": true_effects(params),
+        "model": "immune_recovery.simulate.model (equations in its docstring)",
+    }, indent=2) + "\n")
+    return {"patients": n_patients, "rows": rows, "seconds": seconds,
+            "patients_per_second": n_patients / seconds if seconds else float("inf")}
+
+
+__all__ = ["SimulationParams", "SimulatedCohort", "simulate_cohort", "write_simulated_cohort",
+           "iter_chunks", "true_effects", "CHUNK_SIZE"]

@@ -1,0 +1,207 @@
+"""Turn one simulated chunk of patients into HICDEP tables (and its truth)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .model import (
+    AIDS_EVENT_CODES,
+    ATC,
+    BACKBONE_NAMES,
+    BACKBONES,
+    DAYS_PER_YEAR,
+    EPOCH_DAY,
+    SECOND_LINE,
+    THIRD_AGENTS,
+    THIRD_NAMES,
+    TMP_SMX_ATC,
+    Patients,
+    draw_events,
+    draw_patients,
+    is_viremic,
+    latent_sqrt_cd4,
+    month_grid,
+    set_tmp_smx,
+    to_dates,
+    truth_frame,
+)
+from .params import SimulationParams
+
+
+def _visits(rng: np.random.Generator, pt: Patients, p: SimulationParams,
+            end_years: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Attended visits: (patient index, visit number, days since T0), sorted by patient/day."""
+    n_visits = int(np.ceil(p.max_followup_years * DAYS_PER_YEAR / p.visit_interval_days)) + 1
+    k = np.arange(n_visits)
+    jitter_limit = p.visit_interval_days / 2 - 1  # keeps visits in date order
+    jitter = np.clip(rng.normal(0, p.visit_jitter_sd_days, (pt.n, n_visits)), -jitter_limit,
+                     jitter_limit)
+    days = np.rint(k * p.visit_interval_days + jitter).astype(np.int64)
+    days[:, 0] = -rng.integers(0, 31, pt.n)
+    attended = (rng.random((pt.n, n_visits)) >= p.missed_visit_prob) | (k == 0)
+    attended &= days / DAYS_PER_YEAR < end_years[:, None]
+    attended[:, 0] = True
+    patient, visit = np.nonzero(attended)
+    return patient, visit, days[patient, visit]
+
+
+def _rna_values(rng: np.random.Generator, pt: Patients, p: SimulationParams,
+                patient: np.ndarray, t: np.ndarray, calendar_year: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """RNA_V and RNA_L for samples at times t (years) of the given patients."""
+    rna0 = pt.log10_rna0[patient]
+    supp = pt.suppression[patient]
+    decline_start = np.where(pt.primary_failure[patient], pt.resuppress[patient], 0.0)
+    frac = np.clip((t - decline_start) / np.maximum(supp - decline_start, 1e-6), 0, 1)
+    log10 = rna0 - (rna0 - 1.0) * frac
+    primary_viremic = pt.primary_failure[patient] & (t < pt.resuppress[patient])
+    log10 = np.where(primary_viremic, rng.normal(rna0 - 0.3, 0.4, t.size), log10)
+    failing = (t >= pt.failure_start[patient]) & (t < pt.failure_end[patient])
+    log10 = np.where(failing, rng.normal(p.failure_log10_rna_mean, p.failure_log10_rna_sd,
+                                         t.size), log10)
+    suppressed = (t >= supp) & ~failing
+    blip = suppressed & (rng.random(t.size) < p.blip_prob)
+    log10 = np.where(suppressed, np.where(blip, rng.uniform(1.78, 2.6, t.size), 0.0), log10)
+    log10 = np.where(t <= 0, rna0 + rng.normal(0, 0.1, t.size), log10)
+    value = 10 ** np.clip(log10, None, 6.9)  # HICDEP RW006: results above 10^7 are errors
+    limit = np.where(calendar_year < 2001, p.assay_limit_before_2001, p.assay_limit_from_2001)
+    below = value < limit
+    unknown = below & (rng.random(t.size) < p.limit_unknown_prob)
+    rna_v = np.where(below, np.where(unknown, -1.0, -limit), np.rint(value))
+    rna_l = np.where(unknown, np.nan, limit)
+    return rna_v, rna_l
+
+
+def _art_rows(pt: Patients, ids: np.ndarray, end_years: np.ndarray) -> pd.DataFrame:
+    switched = pt.switch < end_years
+    switch_day = pt.start_day + np.rint(np.where(switched, pt.switch, 0) * DAYS_PER_YEAR)
+    rows = []
+    for b_index, name in enumerate(BACKBONE_NAMES):
+        for t_index, third in enumerate(THIRD_NAMES):
+            members = np.flatnonzero((pt.backbone == b_index) & (pt.third == t_index))
+            if members.size == 0:
+                continue
+            drugs = BACKBONES[name] + THIRD_AGENTS[third]
+            for drug in drugs:
+                rows.append(pd.DataFrame({
+                    "_i": members, "_o": 0, "ART_ID": ATC[drug],
+                    "ART_SD": pt.start_day[members],
+                    "ART_ED": np.where(switched[members], switch_day[members], np.nan),
+                    "ART_RS": np.where(switched[members], np.where(
+                        np.isfinite(pt.failure_end[members])
+                        & (np.abs(pt.switch[members] - np.where(pt.primary_failure[members],
+                           pt.resuppress[members], pt.failure_end[members])) < 1e-9),
+                        "1.1", "5"), ""),
+                }))
+            second = SECOND_LINE["TDF" in BACKBONES[name]]
+            moved = members[switched[members]]
+            for drug in second:
+                rows.append(pd.DataFrame({
+                    "_i": moved, "_o": 1, "ART_ID": ATC[drug], "ART_SD": switch_day[moved],
+                    "ART_ED": np.nan, "ART_RS": "",
+                }))
+    art = pd.concat(rows, ignore_index=True).sort_values(["_i", "_o", "ART_ID"], kind="stable")
+    return pd.DataFrame({
+        "PATIENT": ids[art["_i"].to_numpy()],
+        "ART_ID": art["ART_ID"].to_numpy(),
+        "ART_SD": to_dates(art["ART_SD"].to_numpy(np.int64)),
+        "ART_ED": pd.to_datetime(to_dates(np.nan_to_num(art["ART_ED"].to_numpy(), nan=0)
+                                          .astype(np.int64))).where(art["ART_ED"].notna()
+                                                                    .to_numpy()),
+        "ART_RS": art["ART_RS"].replace("", None).to_numpy(),
+    })
+
+
+def simulate_chunk(rng: np.random.Generator, n: int, first_number: int,
+                   p: SimulationParams) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Simulate ``n`` patients numbered from ``first_number``: HICDEP tables and truth."""
+    pt = draw_patients(rng, n, p)
+    ids = np.char.add("S", np.char.zfill(np.arange(first_number, first_number + n).astype(str), 7))
+    grid = month_grid(p)
+    set_tmp_smx(pt, p, grid)
+    ade, death = draw_events(rng, pt, p, grid)
+    admin = (np.datetime64(p.admin_end, "D") - EPOCH_DAY).astype(np.int64)
+    admin_years = (admin - pt.start_day) / DAYS_PER_YEAR
+    ltfu = rng.exponential(1 / p.ltfu_rate_per_year, n)
+    end = np.minimum.reduce([np.full(n, p.max_followup_years), admin_years, ltfu, death])
+    dropped = (ltfu == end) & (ltfu < death)
+    died = death == end
+
+    patient, visit, days = _visits(rng, pt, p, end)
+    last_visit = np.full(n, 0, dtype=np.int64)
+    np.maximum.at(last_visit, patient, days)
+    # after loss to follow-up nothing is observed beyond the last visit (DROP_D)
+    observed = np.where(dropped, last_visit / DAYS_PER_YEAR, end)
+    t = days / DAYS_PER_YEAR
+    level = _latent_at(pt, patient, np.clip(t, 0, None), p)
+    measured = np.clip(level + rng.normal(0, p.measurement_sd, t.size), 0, None) ** 2
+    sample_day = pt.start_day[patient] + days
+    cd4 = pd.DataFrame({"PATIENT": ids[patient], "CD4_D": to_dates(sample_day),
+                        "CD4_V": np.rint(measured), "CD4_U": 1})
+
+    has_rna = (visit == 0) | (rng.random(t.size) >= p.rna_missing_prob)
+    year = (to_dates(sample_day).astype("datetime64[Y]").astype(int) + 1970)
+    rna_v, rna_l = _rna_values(rng, pt, p, patient, t, year)
+    rna = pd.DataFrame({"PATIENT": ids[patient][has_rna], "RNA_D": to_dates(sample_day[has_rna]),
+                        "RNA_V": rna_v[has_rna], "RNA_L": rna_l[has_rna]})
+
+    ade_seen = ade < observed
+    prior_aids_day = pt.start_day - np.rint(rng.uniform(0, 1, n) * pt.years_dx * DAYS_PER_YEAR)
+    ade_day = pt.start_day + np.rint(np.where(ade_seen, ade, 0) * DAYS_PER_YEAR).astype(np.int64)
+    aids_day = np.where(pt.prior_aids, prior_aids_day, ade_day)
+    bas = pd.DataFrame({
+        "PATIENT": ids,
+        "BIRTH_D": to_dates(pt.start_day - np.rint(pt.age * DAYS_PER_YEAR).astype(np.int64)),
+        "SEX": np.where(pt.female, 2, 1),
+        "MODE": pt.mode,
+        "HIV_POS_D": to_dates(pt.start_day - np.rint(pt.years_dx * DAYS_PER_YEAR)
+                              .astype(np.int64)),
+        "AIDS_Y": (pt.prior_aids | ade_seen).astype(int),
+        "AIDS_D": pd.Series(to_dates(aids_day.astype(np.int64))).where(
+            pt.prior_aids | ade_seen),
+        "RECART_Y": 1,
+        "RECART_D": to_dates(pt.start_day),
+    })
+    event_code = np.array(AIDS_EVENT_CODES)[rng.integers(0, len(AIDS_EVENT_CODES), n)]
+    dis = pd.DataFrame({"PATIENT": ids[ade_seen], "DIS_ID": event_code[ade_seen],
+                        "DIS_D": to_dates(ade_day[ade_seen]), "DIS_WD": 1})
+    end_day = pt.start_day + np.rint(end * DAYS_PER_YEAR).astype(np.int64)
+    ltfu_table = pd.DataFrame({
+        "PATIENT": ids,
+        "DROP_Y": dropped.astype(int),
+        "DROP_D": pd.Series(to_dates(pt.start_day + last_visit)).where(dropped),
+        "DEATH_Y": died.astype(int),
+        "DEATH_D": pd.Series(to_dates(end_day)).where(died),
+        "L_ALIVE_D": pd.Series(to_dates(end_day)).where(~died & ~dropped),
+    })
+    on_tmp = pt.tmp_stop > 0
+    tmp_end = pt.start_day + np.rint(np.where(np.isfinite(pt.tmp_stop), pt.tmp_stop, 0)
+                                     * DAYS_PER_YEAR).astype(np.int64)
+    tmp_ended = on_tmp & (pt.tmp_stop < observed)
+    med = pd.DataFrame({"PATIENT": ids[on_tmp], "MED_ID": TMP_SMX_ATC,
+                        "MED_SD": to_dates(pt.start_day[on_tmp]),
+                        "MED_ED": pd.Series(to_dates(tmp_end[on_tmp])).where(tmp_ended[on_tmp]),
+                        "MEDSTART_RS": 2})
+    study = pd.DataFrame({"PATIENT": ids, "HCV": pt.hcv.astype(int)})
+    tables = {
+        "tblBAS": bas,
+        "tblART": _art_rows(pt, ids, observed),
+        "tblMED": med.reset_index(drop=True),
+        "tblLAB_CD4": cd4,
+        "tblLAB_RNA": rna.reset_index(drop=True),
+        "tblDIS": dis.reset_index(drop=True),
+        "tblLTFU": ltfu_table,
+        "tblSTUDY": study,
+    }
+    truth = truth_frame(pt, ids, p, ade, death, end)
+    truth["viremic_at_end"] = is_viremic(pt, end[:, None])[:, 0].astype(int)
+    return tables, truth
+
+
+def _latent_at(pt: Patients, patient: np.ndarray, t: np.ndarray,
+               p: SimulationParams) -> np.ndarray:
+    """L(t) for one time per row (``patient`` indexes the chunk's patients)."""
+    sub = Patients(**{name: (value[patient] if isinstance(value, np.ndarray) else value)
+                      for name, value in vars(pt).items() if name != "n"}, n=patient.size)
+    return latent_sqrt_cd4(sub, t[:, None], p)[:, 0]
