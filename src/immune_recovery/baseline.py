@@ -148,11 +148,13 @@ def patient_table(cohort: Cohort) -> pd.DataFrame:
     prior_aids[aids_y == 0] = False
     prior_aids[(aids_y == 1) & (aids_d.isna() | (aids_d <= origin["t0"]))] = True
     prior_aids[(aids_y == 1) & (aids_d > origin["t0"])] = False
+    hiv_pos = cohort.per_patient("tblBAS", "HIV_POS_D").astype("datetime64[ns]")
     out = pd.DataFrame(
         {
             "t0": origin["t0"],
             "t0_source": origin["t0_source"],
             "age": age,
+            "years_since_diagnosis": (origin["t0"] - hiv_pos).dt.days / 365.25,
             "sex": sex,
             "mode": cohort.per_patient("tblBAS", "MODE").astype("Int64"),
             "prior_aids": prior_aids,

@@ -6,8 +6,8 @@ only patients under follow-up and free of the event at the landmark enter; time 
 from the landmark to the first event or the end of follow-up.
 
 Events: ``ade_or_death`` = the first new AIDS-defining event after T0 (``tblDIS`` codes in
-:data:`~immune_recovery.overview.AIDS_DEFINING`) or death; ``death``; ``endpoint`` = the trial's
-primary endpoint (``tblSTUDY.ENDPOINT_Y``/``ENDPOINT_D``).
+:data:`~immune_recovery.overview.AIDS_DEFINING`) or death; ``ade`` (death censors); ``death``;
+``endpoint`` = the trial's primary endpoint (``tblSTUDY.ENDPOINT_Y``/``ENDPOINT_D``).
 """
 
 from __future__ import annotations
@@ -21,13 +21,15 @@ from .cohort import Cohort
 from .overview import aids_events
 
 DAYS_PER_YEAR = 365.25
-EVENTS = ("ade_or_death", "death", "endpoint")
+EVENTS = ("ade_or_death", "ade", "death", "endpoint")
 
 
 def event_dates(cohort: Cohort, patients: pd.DataFrame, event: str) -> pd.Series:
     """Per patient: date of the first event of the given kind after T0 (NaT if none)."""
     if event == "death":
         return patients["death_date"].astype("datetime64[ns]")
+    if event == "ade":
+        return aids_events(cohort, patients)
     if event == "ade_or_death":
         ade = aids_events(cohort, patients)
         return pd.concat([ade, patients["death_date"]], axis=1).min(axis=1).astype(
@@ -136,3 +138,211 @@ def rate_ratios(rates: pd.DataFrame, reference: str, alpha: float = 0.05) -> pd.
         rows.append({"group": row.group, "reference": reference, "rate_ratio": ratio,
                      "ci_low": low, "ci_high": high})
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------
+# Cox models
+# --------------------------------------------------------------------------------------
+
+COX_COLUMNS = ["model", "term", "label", "hr", "ci_low", "ci_high", "p", "n", "events"]
+
+
+def design_matrix(data: pd.DataFrame, covariates: list[str],
+                  references: dict[str, str] | None = None) -> pd.DataFrame:
+    """Numeric design columns: numeric covariates as they are; categorical ones as indicator
+    columns named ``var[level]`` against the reference level (default: the first level)."""
+    references = references or {}
+    columns = {}
+    for name in covariates:
+        col = data[name]
+        if pd.api.types.is_numeric_dtype(col) and name not in references and \
+                not isinstance(col.dtype, pd.CategoricalDtype):
+            columns[name] = col.astype(float)
+            continue
+        values = col.astype(object).where(col.notna())
+        levels = sorted(values.dropna().astype(str).unique(), key=str)
+        ref = references.get(name, levels[0] if levels else None)
+        for level in levels:
+            if level != ref:
+                columns[f"{name}[{level}]"] = (values.astype(str) == level).astype(float) \
+                    .where(values.notna())
+    return pd.DataFrame(columns, index=data.index)
+
+
+def cox_model(data: pd.DataFrame, covariates: list[str], model: str,
+              references: dict[str, str] | None = None, strata: list[str] | None = None,
+              duration: str = "time_years", event: str = "event", alpha: float = 0.05
+              ) -> tuple[pd.DataFrame, object]:
+    """Cox proportional-hazards model (lifelines); returns tidy rows and the fitted model.
+
+    Rows with a missing covariate are left out (``n`` says how many were used).
+    """
+    from lifelines import CoxPHFitter
+
+    from .covariates import term_label
+
+    design = design_matrix(data, covariates, references)
+    frame = pd.concat([design, data[[duration, event] + list(strata or [])]], axis=1).dropna()
+    frame = frame[frame[duration] > 0]
+    fitter = CoxPHFitter(alpha=alpha)
+    fitter.fit(frame, duration_col=duration, event_col=event, strata=strata or None)
+    summary = fitter.summary
+    ci = np.exp(fitter.confidence_intervals_.to_numpy())  # log-hazard limits at 1 - alpha
+    rows = pd.DataFrame({
+        "model": model,
+        "term": summary.index,
+        "label": [term_label(t) for t in summary.index],
+        "hr": summary["exp(coef)"].to_numpy(),
+        "ci_low": ci[:, 0],
+        "ci_high": ci[:, 1],
+        "p": summary["p"].to_numpy(),
+        "n": len(frame),
+        "events": int(frame[event].sum()),
+    })
+    fitter.model_frame_ = frame
+    return rows[COX_COLUMNS], fitter
+
+
+def proportional_hazards_check(fitter, model: str) -> pd.DataFrame:
+    """Schoenfeld-residual test of proportional hazards per term (rank-transformed time)."""
+    from lifelines.statistics import proportional_hazard_test
+
+    test = proportional_hazard_test(fitter, fitter.model_frame_, time_transform="rank")
+    out = test.summary.reset_index().rename(columns={"index": "term", "covariate": "term"})
+    out.insert(0, "model", model)
+    return out[["model", "term", "test_statistic", "p"]]
+
+
+# --------------------------------------------------------------------------------------
+# Time-varying covariates: current CD4 (last value carried forward) and current viremia
+# --------------------------------------------------------------------------------------
+
+
+def time_varying_data(cohort: Cohort, patients: pd.DataFrame, event: str = "ade_or_death",
+                      viremia_cutoff: float = 400.0) -> pd.DataFrame:
+    """Counting-process data from T0: a new interval at every measurement after T0.
+
+    Each interval carries the last measured values: ``current_sqrt_cd4`` (square root of the
+    last absolute CD4 count) and ``current_viremic`` (last RNA at or above ``viremia_cutoff``
+    copies/mL; 0 before any result). Values measured in the 180 days before T0 apply from T0
+    (the latest of them). Intervals end at the next measurement, the event, or the end of
+    follow-up; times are years since T0. Patients without a baseline CD4 count are left out.
+    Columns: ``PATIENT``, ``start``, ``stop``, ``event``, ``current_sqrt_cd4``,
+    ``current_viremic``.
+    """
+    from .baseline import BASELINE_WINDOW_DAYS, absolute_cd4, rna_copies
+
+    t0 = patients["t0"]
+    when = event_dates(cohort, patients, event)
+    end = when.where(when.notna() & (when <= patients["followup_end"]), patients["followup_end"])
+    had_event = (when.notna() & (when <= patients["followup_end"])).to_numpy()
+    end_years = ((end - t0).dt.days / DAYS_PER_YEAR).to_numpy()
+    earliest = -BASELINE_WINDOW_DAYS[0] / DAYS_PER_YEAR
+
+    def years(dates: pd.Series, code: np.ndarray) -> np.ndarray:
+        return ((dates - t0.to_numpy()[code]).dt.days / DAYS_PER_YEAR).to_numpy()
+
+    cd4 = absolute_cd4(cohort)
+    code = cd4["code"].to_numpy()
+    marks = [pd.DataFrame({"code": code, "raw": years(cd4["CD4_D"], code),
+                           "sqrt_cd4": np.sqrt(cd4["CD4_V"].to_numpy()), "viremic": np.nan})]
+    if not cohort.rna.empty:
+        rcode = cohort.codes("tblLAB_RNA")
+        viremic = (rna_copies(cohort.rna["RNA_V"]).fillna(0) >= viremia_cutoff).astype(float)
+        marks.append(pd.DataFrame({"code": rcode, "raw": years(cohort.rna["RNA_D"], rcode),
+                                   "sqrt_cd4": np.nan, "viremic": viremic.to_numpy()}))
+    m = pd.concat(marks, ignore_index=True)
+    keep = patients["baseline_cd4"].notna().to_numpy()[m["code"].to_numpy()]
+    m = m[keep & (m["raw"] >= earliest) & (m["raw"] < end_years[m["code"].to_numpy()])]
+    m = m.sort_values(["code", "raw"], kind="stable")
+    m[["sqrt_cd4", "viremic"]] = m.groupby("code")[["sqrt_cd4", "viremic"]].ffill()
+    m["start"] = m["raw"].clip(lower=0.0)
+    m = m.groupby(["code", "start"], as_index=False, sort=True)[["sqrt_cd4", "viremic"]].last()
+    m["viremic"] = m["viremic"].fillna(0.0)
+    m = m.dropna(subset=["sqrt_cd4"])
+    first = m.groupby("code")["start"].transform("min")
+    m = m[first == 0.0]  # a CD4 value known at T0 (the baseline)
+    m["stop"] = m.groupby("code")["start"].shift(-1)
+    m["stop"] = m["stop"].fillna(pd.Series(end_years[m["code"].to_numpy()], index=m.index))
+    m = m[m["stop"] > m["start"]]
+    last = m.groupby("code")["stop"].transform("max") == m["stop"]
+    m["event"] = (last.to_numpy() & had_event[m["code"].to_numpy()]).astype(int)
+    return pd.DataFrame({
+        "PATIENT": patients.index.to_numpy()[m["code"].to_numpy()],
+        "start": m["start"].to_numpy(),
+        "stop": m["stop"].to_numpy(),
+        "event": m["event"].to_numpy(),
+        "current_sqrt_cd4": m["sqrt_cd4"].to_numpy(),
+        "current_viremic": m["viremic"].to_numpy().astype(int),
+    })
+
+
+def time_varying_cox(data: pd.DataFrame, covariates: list[str], model: str,
+                     patients: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Cox model with time-varying covariates on counting-process data (statsmodels
+    ``PHReg`` with entry times, Breslow ties); tidy rows like :func:`cox_model`."""
+    import statsmodels.formula.api as smf
+
+    from .covariates import term_label
+
+    frame = data
+    extra = [c for c in covariates if c not in data]
+    if extra:
+        frame = data.join(patients[extra], on="PATIENT")
+    frame = frame[["PATIENT", "start", "stop", "event", *covariates]].dropna()
+    fit = smf.phreg("stop ~ " + " + ".join(covariates), data=frame,
+                    status=frame["event"].to_numpy(), entry=frame["start"].to_numpy(),
+                    ties="breslow").fit()
+    ci = np.asarray(fit.conf_int())
+    return pd.DataFrame({
+        "model": model,
+        "term": covariates,
+        "label": [term_label(t) for t in covariates],
+        "hr": np.exp(np.asarray(fit.params)),
+        "ci_low": np.exp(ci[:, 0]),
+        "ci_high": np.exp(ci[:, 1]),
+        "p": np.asarray(fit.pvalues),
+        "n": frame["PATIENT"].nunique(),
+        "events": int(frame["event"].sum()),
+    })[COX_COLUMNS]
+
+
+def published_outcomes(studies: list[str]) -> pd.DataFrame:
+    """Rows of ``data/reference/published_outcomes.csv`` for the given studies."""
+    from .paths import reference_dir
+
+    table = pd.read_csv(reference_dir() / "published_outcomes.csv")
+    return table[table["study"].isin(studies)].reset_index(drop=True)
+
+
+def exclusions_table(data: pd.DataFrame) -> pd.DataFrame:
+    """Who entered the landmark analysis and why the others did not."""
+    rows = [{"step": k.replace("_", " "), "patients": v}
+            for k, v in data.attrs.get("exclusions", {}).items()]
+    rows.append({"step": "entered the landmark analysis", "patients": len(data)})
+    return pd.DataFrame(rows)
+
+
+def time_varying_analysis(cohort: Cohort, patients: pd.DataFrame, event: str,
+                          adjust: tuple[str, ...] = ("age10", "prior_aids")) -> pd.DataFrame:
+    """Current CD4 (and current viremia, with viral loads) as time-varying covariates, with the
+    baseline covariates of ``adjust`` that every patient has."""
+    intervals = time_varying_data(cohort, patients, event=event)
+    terms = ["current_sqrt_cd4"] + (["current_viremic"] if cohort.has_rna else [])
+    usable = [a for a in adjust if a in patients and patients[a].notna().all()
+              and patients[a].nunique() > 1]
+    return time_varying_cox(intervals, terms + usable, "time-varying", patients)
+
+
+def combine(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Stack the tidy Cox tables of several models (``cox.csv``)."""
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COX_COLUMNS)
+
+
+def forest_of(cox: pd.DataFrame):
+    """Forest plot of every term of every model in a ``cox.csv`` table."""
+    from .plots import forest
+
+    table = cox.assign(row_label=cox["model"] + ": " + cox["label"])
+    return forest(table, "hr", "ci_low", "ci_high", label="row_label",
+                  xlabel="Hazard ratio (95% CI)")

@@ -10,13 +10,12 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from lifelines import KaplanMeierFitter
-from lifelines.plotting import add_at_risk_counts
 from tableone import TableOne
 
 from .baseline import CD4_BAND_LABELS, absolute_cd4
 from .cohort import Cohort
 from .measurements import to_days
+from .plots import kaplan_meier
 
 DAYS_PER_MONTH = 30.4375
 DAYS_PER_YEAR = 365.25
@@ -204,20 +203,6 @@ def plot_endpoint_km(patients: pd.DataFrame, group: str | None = "arm",
                      event: str = "endpoint_y", label: str = "Primary endpoint") -> plt.Figure:
     """Kaplan-Meier curves of the event-free proportion by group, numbers at risk below."""
     data = patients.dropna(subset=["followup_days"])
-    fig, ax = plt.subplots(figsize=(7.0, 4.8))
-    fitters = []
-    groups = sorted(data[group].dropna().astype(str).unique()) if group in data else ["all"]
-    for name in groups:
-        part = data[data[group].astype(str) == name] if group in data else data
-        kmf = KaplanMeierFitter(label=name)
-        kmf.fit(part["followup_days"] / DAYS_PER_MONTH, event_observed=part[event] == 1)
-        kmf.plot_survival_function(ax=ax, ci_show=False)
-        fitters.append(kmf)
-    ax.set_xlabel("Months since randomisation / ART start")
-    ax.set_ylabel("Proportion event-free")
-    ax.set_title(label, loc="left")
-    ax.set_ylim(0, 1.02)
-    ax.legend(frameon=False, loc="lower left")
-    add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"])
-    fig.tight_layout()
-    return fig
+    groups = data[group] if group in data else pd.Series("all", index=data.index)
+    return kaplan_meier(data["followup_days"] / DAYS_PER_MONTH, data[event] == 1, groups,
+                        title=label, xlabel="Months since randomisation / ART start")

@@ -19,6 +19,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from ..exceptions import ConvergenceWarning
 from ..paths import project_root, reports_dir
 from .provenance import git_commit, input_checksums, package_versions
 from .spec import ReportSpec, load_spec
@@ -52,6 +53,8 @@ def setup() -> None:
     # the package's own warnings (immune_recovery.exceptions) stay visible.
     for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
         warnings.filterwarnings("ignore", category=category)
+    # a model that did not converge must not reach a report
+    warnings.simplefilter("error", ConvergenceWarning)
 
 
 @dataclass(frozen=True)

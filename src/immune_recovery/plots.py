@@ -1,0 +1,71 @@
+"""Figures shared by several reports: forest plots and Kaplan-Meier curves with numbers at risk."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from lifelines import KaplanMeierFitter
+from lifelines.plotting import add_at_risk_counts
+
+PALETTE = ["#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB"]
+
+
+def forest(table: pd.DataFrame, estimate: str, low: str, high: str, label: str = "label",
+           xlabel: str = "Odds ratio (95% CI)", reference: float = 1.0, log: bool = True,
+           marker_column: str | None = None) -> plt.Figure:
+    """Forest plot: one row per line of ``table`` (top to bottom), estimate with its CI.
+
+    ``marker_column`` (optional) holds a second value per row drawn as a red cross (e.g. a
+    true value or a published estimate).
+    """
+    rows = table.reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(7.5, 0.38 * len(rows) + 1.3))
+    y = np.arange(len(rows))[::-1]
+    est = rows[estimate].to_numpy(dtype=float)
+    lo = rows[low].to_numpy(dtype=float)
+    hi = rows[high].to_numpy(dtype=float)
+    ax.errorbar(est, y, xerr=[est - lo, hi - est], fmt="s", color=PALETTE[0], capsize=2,
+                markersize=5, label="estimate (95% CI)")
+    if marker_column is not None:
+        ax.plot(rows[marker_column].to_numpy(dtype=float), y, "x", color="#BB5566",
+                markersize=7, label=marker_column.replace("_", " "))
+        ax.legend(frameon=False, fontsize=8, loc="best")
+    ax.axvline(reference, color="grey", linewidth=1)
+    if log:
+        ax.set_xscale("log")
+    ax.set_yticks(y, rows[label], fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="y", visible=False)
+    for yi, e, l_, h in zip(y, est, lo, hi, strict=True):
+        if np.isfinite(e):
+            ax.annotate(f"{e:.2f} ({l_:.2f}-{h:.2f})", xy=(1.01, yi),
+                        xycoords=("axes fraction", "data"), va="center", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def kaplan_meier(durations: pd.Series, events: pd.Series, groups: pd.Series,
+                 title: str, xlabel: str = "Years", ylabel: str = "Proportion event-free",
+                 order: list[str] | None = None) -> plt.Figure:
+    """Kaplan-Meier curves by group, with the numbers at risk under the axis (the first
+    column of the at-risk table is each group's size)."""
+    fig, ax = plt.subplots(figsize=(7.0, 4.8))
+    fitters = []
+    labels = order or sorted(groups.dropna().astype(str).unique())
+    for i, name in enumerate(labels):
+        mask = (groups.astype(str) == name).to_numpy()
+        if not mask.any():
+            continue
+        kmf = KaplanMeierFitter(label=name.replace("_", " "))
+        kmf.fit(durations[mask], event_observed=events[mask])
+        kmf.plot_survival_function(ax=ax, ci_show=False, color=PALETTE[i % len(PALETTE)])
+        fitters.append(kmf)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, loc="left")
+    ax.set_ylim(0, 1.02)
+    ax.legend(frameon=False, loc="lower left", fontsize=8)
+    add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"])
+    fig.tight_layout()
+    return fig

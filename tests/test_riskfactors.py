@@ -1,0 +1,56 @@
+"""Logistic regression of non-response against a direct statsmodels fit and the simulator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+
+from immune_recovery import load_cohort, patient_table
+from immune_recovery.classify import classify
+from immune_recovery.covariates import analysis_frame, term_label
+from immune_recovery.definitions import select_definitions
+from immune_recovery.paths import project_root
+from immune_recovery.riskfactors import NonResponseModel, model_frame, truth_comparison
+from immune_recovery.simulate.check import load_truth
+
+from .conftest import require_dataset
+
+
+def test_odds_ratios_match_a_direct_glm_fit():
+    cohort = load_cohort(require_dataset("actg175"))
+    patients = analysis_frame(patient_table(cohort))
+    definitions = [d for d in select_definitions(False, project_root() / "params" / "definitions"
+                                                 / "actg175.yaml")
+                   if d.id == "actg175_gain_lt50_w20"]
+    frame = model_frame(classify(cohort, definitions), "actg175_gain_lt50_w20", patients)
+    model = NonResponseModel(["cd4_per100", "age10", "female"]).fit(frame)
+    exog = sm.add_constant(frame[["cd4_per100", "age10", "female"]].astype(float))
+    glm = sm.GLM(frame["nonresponder"], exog, family=sm.families.Binomial()).fit()
+    assert model.summary["odds_ratio"].to_numpy() == pytest.approx(
+        np.exp(glm.params.drop("const").to_numpy()), rel=1e-6)
+    assert model.n_ == 2139 and model.events_ == 1333
+
+
+def test_term_labels():
+    assert term_label("C(arm, Treatment(reference='ZDV'))[T.ddI]") == "Randomised arm: ddI vs ZDV"
+    assert term_label("age10") == "Age, per 10 years"
+    assert term_label("status[immunologic_nonresponder]") == \
+        "Response group: immunologic_nonresponder"
+
+
+@pytest.mark.slow
+def test_simulated_risk_factors_point_the_way_the_simulator_pushes():
+    path = require_dataset("synthetic")
+    cohort = load_cohort(path)
+    patients = analysis_frame(patient_table(cohort))
+    result = classify(cohort, select_definitions(True)[:1])  # seed_gain_le100_m6_12
+    frame = model_frame(result, "seed_gain_le100_m6_12", patients)
+    model = NonResponseModel(["age10", "hcv", "zdv", "ddi_tdf", "prior_aids"]).fit(frame)
+    truth, meta = load_truth(path)
+    table = truth_comparison(model, frame, truth).set_index("term")
+    # every simulated effect lowers the CD4 gain, so each raises the odds of non-response
+    for term in ("age10", "hcv", "zdv", "ddi_tdf", "prior_aids"):
+        assert table.loc[term, "latent_ci_low"] > 1, term
+        assert table.loc[term, "odds_ratio"] > 1, term
+    assert meta["parameters"]["gain_hcv"] < 0
