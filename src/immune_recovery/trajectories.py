@@ -1,0 +1,342 @@
+"""CD4 trajectories: mean curves, linear mixed models, plateaus, late and stalled responders.
+
+Time is years (or months) since T0; CD4 in cells/mm³, modelled on the square-root scale where
+its variance is roughly constant. Mixed models are fitted with statsmodels ``MixedLM`` under
+several optimisers; statsmodels can report convergence at a wrong optimum or fail to converge
+with one optimiser and not another, so every fit is kept and the best converged one (highest
+log-likelihood) is used.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import statsmodels.formula.api as smf
+from lifelines import KaplanMeierFitter
+from scipy import stats
+
+from .baseline import absolute_cd4
+from .cohort import Cohort
+from .covariates import term_label
+from .exceptions import ConvergenceWarning
+from .frequency import wilson
+from .plots import PALETTE
+
+DAYS_PER_YEAR = 365.25
+DAYS_PER_MONTH = 30.4375
+OPTIMISERS = ("powell", "lbfgs", "bfgs", "cg")
+
+
+def cd4_long(cohort: Cohort, patients: pd.DataFrame, columns: list[str] | None = None
+             ) -> pd.DataFrame:
+    """Absolute CD4 counts from 180 days before T0 onwards, one row per count.
+
+    Columns: ``PATIENT``, ``years`` and ``months`` since T0 (counts before T0 at 0), ``cd4``
+    (cells/mm³), ``sqrt_cd4``, then the requested ``columns`` of ``patients``.
+    """
+    cd4 = absolute_cd4(cohort)
+    code = cd4["code"].to_numpy()
+    days = (cd4["CD4_D"].to_numpy() - patients["t0"].to_numpy()[code]) / np.timedelta64(1, "D")
+    keep = days >= -180
+    out = pd.DataFrame({
+        "PATIENT": patients.index.to_numpy()[code[keep]],
+        "years": np.clip(days[keep], 0, None) / DAYS_PER_YEAR,
+        "months": np.clip(days[keep], 0, None) / DAYS_PER_MONTH,
+        "cd4": cd4["CD4_V"].to_numpy()[keep],
+    })
+    out["sqrt_cd4"] = np.sqrt(out["cd4"])
+    for column in columns or []:
+        out[column] = patients[column].to_numpy()[code[keep]]
+    return out
+
+
+def mean_trajectory(long: pd.DataFrame, by: str | None = None, bin_months: int = 6,
+                    min_n: int = 10) -> pd.DataFrame:
+    """Mean CD4 (cells/mm³) with a t-based 95% CI by visit month (rounded to ``bin_months``)
+    and group. Columns: ``group``, ``month``, ``n``, ``mean``, ``ci_low``, ``ci_high``."""
+    data = long.assign(month=(np.floor(long["months"] / bin_months + 0.5) * bin_months)
+                       .astype(int), group=long[by].astype(str) if by else "all")
+    agg = data.groupby(["group", "month"], observed=True)["cd4"].agg(["count", "mean", "std"])
+    agg = agg[agg["count"] >= min_n].reset_index().rename(columns={"count": "n"})
+    half = stats.t.ppf(0.975, agg["n"] - 1) * agg["std"] / np.sqrt(agg["n"])
+    agg["ci_low"], agg["ci_high"] = agg["mean"] - half, agg["mean"] + half
+    return agg[["group", "month", "n", "mean", "ci_low", "ci_high"]]
+
+
+def plot_mean_trajectory(table: pd.DataFrame, title: str) -> plt.Figure:
+    fig, ax = plt.subplots()
+    for i, (name, part) in enumerate(table.groupby("group", sort=True)):
+        color = PALETTE[i % len(PALETTE)]
+        ax.plot(part["month"], part["mean"], marker="o", markersize=3, color=color,
+                label=str(name).replace("_", " "))
+        ax.fill_between(part["month"], part["ci_low"], part["ci_high"], color=color, alpha=0.2)
+    ax.set_xlabel("Months since ART start")
+    ax.set_ylabel("Mean CD4, cells/mm³ (95% CI)")
+    ax.set_title(title, loc="left")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_individual(long: pd.DataFrame, n: int = 30, seed: int = 1,
+                    by: str | None = None) -> plt.Figure:
+    """A seeded random sample of individual trajectories (thin lines)."""
+    patients = np.sort(long["PATIENT"].unique())
+    chosen = np.random.default_rng(seed).choice(patients, size=min(n, patients.size),
+                                                replace=False)
+    fig, ax = plt.subplots()
+    groups = sorted(long[by].astype(str).unique()) if by else ["all"]
+    for pid, part in long[long["PATIENT"].isin(chosen)].groupby("PATIENT", sort=True):
+        color = PALETTE[groups.index(str(part[by].iloc[0])) % len(PALETTE)] if by else PALETTE[0]
+        ax.plot(part["months"], part["cd4"], color=color, alpha=0.6, linewidth=0.9)
+    if by:
+        for i, g in enumerate(groups):
+            ax.plot([], [], color=PALETTE[i % len(PALETTE)], label=g.replace("_", " "))
+        ax.legend(frameon=False, fontsize=8)
+    ax.set_xlabel("Months since ART start")
+    ax.set_ylabel("CD4, cells/mm³")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# Linear mixed models
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class MixedModelFit:
+    """A linear mixed model fitted under several optimisers; ``best`` is the converged fit
+    with the highest log-likelihood."""
+
+    formula: str
+    re_formula: str
+    fits: dict
+    best_method: str
+
+    @property
+    def best(self):
+        return self.fits[self.best_method]
+
+    def optimisers(self) -> pd.DataFrame:
+        """Each optimiser's convergence, log-likelihood and fixed effects."""
+        rows = []
+        for method, fit in self.fits.items():
+            row = {"optimiser": method, "converged": bool(fit.converged),
+                   "log_likelihood": float(fit.llf), "chosen": method == self.best_method}
+            row.update({term_label(k): v for k, v in fit.fe_params.items()})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Fixed effects of the best fit: term, estimate, se, ci_low, ci_high."""
+        fit = self.best
+        fe = fit.fe_params
+        se = fit.bse_fe
+        return pd.DataFrame({"term": fe.index, "label": [term_label(t) for t in fe.index],
+                             "estimate": fe.to_numpy(), "se": se.to_numpy(),
+                             "ci_low": fe.to_numpy() - 1.96 * se.to_numpy(),
+                             "ci_high": fe.to_numpy() + 1.96 * se.to_numpy()})
+
+    def variance_components(self) -> pd.DataFrame:
+        fit = self.best
+        cov = fit.cov_re
+        rows = [{"component": f"random {a} x {b}".replace("Group", "intercept"),
+                 "value": float(cov.loc[a, b])} for i, a in enumerate(cov.index)
+                for b in cov.columns[i:]]
+        rows.append({"component": "residual variance", "value": float(fit.scale)})
+        return pd.DataFrame(rows)
+
+
+def fit_mixed_model(data: pd.DataFrame, formula: str, re_formula: str = "~years",
+                    group: str = "PATIENT", methods: tuple[str, ...] = OPTIMISERS,
+                    reml: bool = True) -> MixedModelFit:
+    """Fit ``formula`` with random effects ``re_formula`` per ``group`` under each optimiser.
+
+    Raises :class:`~immune_recovery.exceptions.ConvergenceWarning` (as a warning) when no
+    optimiser converged; the best non-converged fit is then returned for inspection.
+    """
+    model = smf.mixedlm(formula, data, groups=data[group], re_formula=re_formula)
+    fits = {}
+    for method in methods:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # recorded per optimiser in fit.converged instead
+            try:
+                fits[method] = model.fit(method=[method], reml=reml)
+            except (np.linalg.LinAlgError, ValueError):
+                continue
+    fits = {m: f for m, f in fits.items() if np.isfinite(f.llf)}
+    converged = {m: f for m, f in fits.items() if f.converged}
+    pool = converged or fits
+    if not converged:
+        warnings.warn(f"no optimiser converged for {formula}", ConvergenceWarning, stacklevel=2)
+    best = max(pool, key=lambda m: pool[m].llf)
+    return MixedModelFit(formula=formula, re_formula=re_formula, fits=fits, best_method=best)
+
+
+def add_piecewise_time(data: pd.DataFrame, knots: tuple[float, ...] = (0.5, 2.0)) -> pd.DataFrame:
+    """Columns ``years_after_<k>`` = max(years - k, 0): a linear spline in time."""
+    out = data.copy()
+    for knot in knots:
+        out[f"years_after_{knot:g}".replace(".", "_")] = np.clip(out["years"] - knot, 0, None)
+    return out
+
+
+def predicted_level(fit: MixedModelFit, data: pd.DataFrame, at_years: float,
+                    group_column: str | None, groups: list[str],
+                    knots: tuple[float, ...] = (0.5, 2.0)) -> pd.DataFrame:
+    """Population-average CD4 (cells/mm³) at ``at_years`` per group from the fixed effects,
+    with a 95% CI (computed on the square-root scale, then squared)."""
+    fe = fit.best.fe_params
+    cov = fit.best.cov_params().loc[fe.index, fe.index]
+    rows = []
+    for g in groups:
+        point = {"years": at_years, **{f"years_after_{k:g}".replace(".", "_"):
+                                       max(at_years - k, 0.0) for k in knots}}
+        if group_column:
+            point[group_column] = g
+        frame = pd.DataFrame([point])
+        design = _fixed_design(fit, data, frame)
+        est = float(design @ fe.to_numpy())
+        se = float(np.sqrt(design @ cov.to_numpy() @ design))
+        rows.append({"group": g, "years": at_years, "sqrt_cd4": est,
+                     "cd4": est ** 2, "ci_low": max(est - 1.96 * se, 0) ** 2,
+                     "ci_high": (est + 1.96 * se) ** 2})
+    return pd.DataFrame(rows)
+
+
+def _fixed_design(fit: MixedModelFit, data: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
+    """Fixed-effects design row for new data, coded as in the fitting ``data``."""
+    from patsy import build_design_matrices, dmatrix
+
+    rhs = fit.formula.split("~", 1)[1]
+    info = dmatrix(rhs, data, return_type="dataframe").design_info
+    (matrix,) = build_design_matrices([info], frame, return_type="dataframe")
+    columns = list(fit.best.fe_params.index)
+    if list(matrix.columns) != columns:
+        raise ValueError(f"design columns {list(matrix.columns)} differ from {columns}")
+    return matrix.to_numpy()[0]
+
+
+# --------------------------------------------------------------------------------------
+# Late responders and stalled patients
+# --------------------------------------------------------------------------------------
+
+
+def late_response(long: pd.DataFrame, start_years: pd.Series, thresholds: list[float],
+                  months: list[float]) -> pd.DataFrame:
+    """Cumulative proportion of the given patients whose CD4 exceeds each threshold, by month
+    after ART start (Kaplan-Meier).
+
+    ``start_years`` (indexed by patient) is when each patient's follow-up for late response
+    starts, e.g. the day of the assessment that made them early non-responders; patients enter
+    the risk set then (delayed entry). The event is the first count above the threshold after
+    that day; follow-up ends at the last count, so loss to follow-up and death censor.
+    Columns: ``threshold``, ``month``, ``proportion_reached``, ``ci_low``, ``ci_high``,
+    ``n_at_risk``.
+    """
+    data = long[long["PATIENT"].isin(start_years.index)]
+    data = data[data["years"] > data["PATIENT"].map(start_years).to_numpy()]
+    last = data.groupby("PATIENT")["years"].max()
+    entry = start_years.reindex(last.index)
+    rows = []
+    for threshold in thresholds:
+        first_above = data[data["cd4"] > threshold].groupby("PATIENT")["years"].min() \
+            .reindex(last.index)
+        duration = first_above.fillna(last)
+        kmf = KaplanMeierFitter().fit(duration, event_observed=first_above.notna(), entry=entry)
+        ci = kmf.confidence_interval_survival_function_
+        for month in months:
+            # counts are dated around the visit month: "by month M" includes counts up to
+            # M + 0.5 months; the risk set is counted at M - 0.5 months
+            t, t_risk = (month + 0.5) / 12, (month - 0.5) / 12
+            survival = float(kmf.survival_function_at_times(t).iloc[0])
+            known = ci.index[ci.index <= t]
+            low_s, high_s = ci.loc[known[-1]].to_numpy() if len(known) else (1.0, 1.0)
+            rows.append({"threshold": threshold, "month": month,
+                         "proportion_reached": 1 - survival, "ci_low": 1 - float(high_s),
+                         "ci_high": 1 - float(low_s),
+                         "n_at_risk": int(((entry < t_risk) & (duration >= t_risk)).sum())})
+    return pd.DataFrame(rows)
+
+
+def plot_late_response(table: pd.DataFrame) -> plt.Figure:
+    fig, ax = plt.subplots()
+    for i, (threshold, part) in enumerate(table.groupby("threshold")):
+        color = PALETTE[i % len(PALETTE)]
+        ax.plot(part["month"], 100 * part["proportion_reached"], marker="o", color=color,
+                label=f"CD4 > {threshold:g}")
+        ax.fill_between(part["month"], 100 * part["ci_low"], 100 * part["ci_high"],
+                        color=color, alpha=0.15)
+    ax.set_xlabel("Months since ART start")
+    ax.set_ylabel("% of early non-responders (95% CI)")
+    ax.set_ylim(0, 100)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def patient_slopes(long: pd.DataFrame, after_years: float = 2.0, min_counts: int = 3
+                   ) -> pd.DataFrame:
+    """Per patient, the least-squares CD4 slope (cells/mm³ per year) over counts after
+    ``after_years``, for patients with at least ``min_counts`` such counts (vectorized sums)."""
+    data = long[long["years"] > after_years]
+    g = data.groupby("PATIENT", sort=True)
+    n = g.size()
+    sums = g[["years", "cd4"]].sum()
+    t2 = (data["years"] ** 2).groupby(data["PATIENT"]).sum()
+    ty = (data["years"] * data["cd4"]).groupby(data["PATIENT"]).sum()
+    denominator = n * t2 - sums["years"] ** 2
+    slope = (n * ty - sums["years"] * sums["cd4"]) / denominator
+    out = pd.DataFrame({"n_counts": n, "slope_per_year": slope})
+    return out[(out["n_counts"] >= min_counts) & (denominator > 0)]
+
+
+def stalled(slopes: pd.DataFrame, flat: float = 20.0) -> pd.DataFrame:
+    """Proportion with |slope| below ``flat`` cells/mm³ per year (Wilson 95% CI)."""
+    k = int((slopes["slope_per_year"].abs() < flat).sum())
+    n = len(slopes)
+    p, lo, hi = wilson(np.array([k]), np.array([n]))
+    return pd.DataFrame([{"patients_with_slope": n, "flat_slope": k, "proportion": p[0],
+                          "ci_low": lo[0], "ci_high": hi[0]}])
+
+
+def early_nonresponders(result, definition_id: str, patients: pd.DataFrame) -> pd.Series:
+    """Years from T0 to the assessed count, for the definition's non-responders (those in the
+    frequency numerator), indexed by patient: where follow-up for late response starts."""
+    from .frequency import nonresponder_flags
+
+    _, numerator = nonresponder_flags(result, definition_id)
+    res = result.results[definition_id]
+    days = (res.assessed_day - result.t0) / 1.0
+    years = pd.Series(days / DAYS_PER_YEAR, index=result.patients)
+    return years[numerator].reindex(patients.index).dropna()
+
+
+def true_classes_among(ids: pd.Index, truth: pd.DataFrame) -> pd.DataFrame:
+    """Simulated cohorts: the latent recovery class of the given patients."""
+    counts = truth.reindex(ids)["latent_class"].value_counts()
+    out = counts.rename("patients").to_frame()
+    out["percent"] = 100 * out["patients"] / out["patients"].sum()
+    return out.rename_axis("latent_class").reset_index()
+
+
+def sample_patients(long: pd.DataFrame, max_patients: int, seed: int = 1) -> pd.DataFrame:
+    """All rows of a seeded random sample of at most ``max_patients`` patients."""
+    ids = np.sort(long["PATIENT"].unique())
+    if ids.size <= max_patients:
+        return long
+    chosen = np.random.default_rng(seed).choice(ids, size=max_patients, replace=False)
+    return long[long["PATIENT"].isin(chosen)]
+
+
+def spline_formula(knots: list[float], group: str | None = None) -> str:
+    """``sqrt_cd4 ~ (years + years_after_k...) * C(group)`` for :func:`add_piecewise_time`."""
+    time_terms = ["years"] + [f"years_after_{k:g}".replace(".", "_") for k in knots]
+    body = " + ".join(time_terms)
+    return f"sqrt_cd4 ~ ({body}) * C({group})" if group else f"sqrt_cd4 ~ {body}"
