@@ -136,3 +136,17 @@ class Report:
         rows += [{"item": f"sha256: {r['path']}", "value": r["sha256"]}
                  for r in input_checksums(inputs)]
         return pd.DataFrame(rows)
+
+
+class Timer:
+    """Wall time since creation (for run-time notes; never part of a compared output)."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.perf_counter
+        self._start = self._clock()
+
+    @property
+    def seconds(self) -> float:
+        return self._clock() - self._start

@@ -1,0 +1,185 @@
+"""IL-2 evidence synthesis: meta-analysis of the randomized trials' clinical effects.
+
+Inputs are the rows of ``data/reference/il2_trials.csv`` (citations kept). Hazard ratios are
+pooled on the log scale with statsmodels ``combine_effects``: fixed effect (inverse variance)
+and random effects with the DerSimonian-Laird (``method_re="chi2"``) and Paule-Mandel
+(``method_re="iterated"``) estimators of tau^2; I^2 is Higgins' statistic.
+
+Standard errors: SE(log HR) = (ln upper - ln lower) / (2 x 1.96) from a 95% CI; when a trial
+reports only a P-value (e.g. ESPRIT and SILCAAT for death), SE = |ln HR| / z(P/2) (Altman DG,
+Bland JM. BMJ 2011;343:d2090), marked ``se_source = "p-value"``.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.meta_analysis import combine_effects
+
+from .paths import reference_dir
+from .plots import PALETTE
+
+Z975 = stats.norm.ppf(0.975)
+META_COLUMNS = ["endpoint", "model", "estimate", "ci_low", "ci_high", "i2", "tau2", "k"]
+ENDPOINTS = {
+    "opportunistic disease or death": "opportunistic disease or death",
+    "death": "death from any cause",
+}
+
+
+def load_il2_trials() -> pd.DataFrame:
+    return pd.read_csv(reference_dir() / "il2_trials.csv")
+
+
+def _p_value(text: object) -> float | None:
+    match = re.search(r"P\s*=\s*([0-9.]+)", str(text))
+    return float(match.group(1)) if match else None
+
+
+def hazard_ratio_inputs(trials: pd.DataFrame, endpoint: str) -> pd.DataFrame:
+    """Randomized trials reporting a hazard ratio for ``endpoint`` with a CI or a P-value.
+
+    Columns: trial, citation, on_art, hr, ci_low, ci_high, log_hr, se, se_source.
+    """
+    wanted = trials["clinical_endpoint"].fillna("").str.startswith(ENDPOINTS[endpoint])
+    rows = []
+    for row in trials[wanted & trials["hr"].notna()].itertuples(index=False):
+        log_hr = float(np.log(row.hr))
+        if pd.notna(row.hr_ci_low) and pd.notna(row.hr_ci_high):
+            se = (np.log(row.hr_ci_high) - np.log(row.hr_ci_low)) / (2 * Z975)
+            source, low, high = "95% CI", float(row.hr_ci_low), float(row.hr_ci_high)
+        elif _p_value(row.verification) is not None:
+            se = abs(log_hr) / stats.norm.ppf(1 - _p_value(row.verification) / 2)
+            source = "p-value"
+            low, high = float(np.exp(log_hr - Z975 * se)), float(np.exp(log_hr + Z975 * se))
+        else:
+            continue
+        rows.append({"trial": row.trial, "citation": row.source, "on_art": row.on_art,
+                     "hr": row.hr, "ci_low": low, "ci_high": high, "log_hr": log_hr,
+                     "se": float(se), "se_source": source})
+    return pd.DataFrame(rows)
+
+
+def pool(inputs: pd.DataFrame, endpoint: str, label: str = "") -> pd.DataFrame:
+    """Fixed-effect, DerSimonian-Laird and Paule-Mandel pooled hazard ratios (``META_COLUMNS``)."""
+    effect, variance = inputs["log_hr"].to_numpy(), inputs["se"].to_numpy() ** 2
+    rows = []
+    for model, method in (("fixed effect", "chi2"), ("random effects, DerSimonian-Laird", "chi2"),
+                          ("random effects, Paule-Mandel", "iterated")):
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            # statsmodels takes square roots of a negative tau^2 before we truncate it
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = combine_effects(effect, variance, method_re=method,
+                                  row_names=list(inputs["trial"]))
+            frame = res.summary_frame()
+        tau2 = 0.0 if model == "fixed effect" else max(float(res.tau2), 0.0)
+        # a negative moment estimate of tau^2 is truncated at 0: random = fixed effect
+        key = "random effect" if tau2 > 0 else "fixed effect"
+        est, low, high = frame.loc[key, ["eff", "ci_low", "ci_upp"]]
+        rows.append({"endpoint": endpoint + (f" ({label})" if label else ""), "model": model,
+                     "estimate": float(np.exp(est)), "ci_low": float(np.exp(low)),
+                     "ci_high": float(np.exp(high)), "i2": max(float(res.i2), 0.0),
+                     "tau2": tau2, "k": len(inputs)})
+    return pd.DataFrame(rows, columns=META_COLUMNS)
+
+
+def clinical_summary(trials: pd.DataFrame) -> pd.DataFrame:
+    """``meta_clinical.csv``: opportunistic disease or death (all trials, then trials on ART
+    only) and death, each pooled three ways."""
+    od = hazard_ratio_inputs(trials, "opportunistic disease or death")
+    return pd.concat([
+        pool(od, "opportunistic disease or death"),
+        pool(od[od["on_art"] == "yes"], "opportunistic disease or death", "trials on ART"),
+        pool(hazard_ratio_inputs(trials, "death"), "death"),
+    ], ignore_index=True)
+
+
+def cd4_effects(trials: pd.DataFrame) -> pd.DataFrame:
+    """Every trial's CD4 result as reported, with the measure, and whether a difference with a
+    standard error can be formed (mean +/- SE or a CI of the difference)."""
+    rows = []
+    for row in trials[trials["cd4_measure"].notna()].itertuples(index=False):
+        diff, se, how = row.cd4_difference, np.nan, "not comparable (no dispersion)"
+        if pd.notna(row.cd4_diff_ci_low) and pd.notna(row.cd4_diff_ci_high):
+            se = (row.cd4_diff_ci_high - row.cd4_diff_ci_low) / (2 * Z975)
+            how = "difference with 95% CI"
+        elif pd.notna(row.cd4_il2) and pd.notna(row.cd4_control):
+            note = str(row.cd4_dispersion_note)
+            arms = re.search(r"(SE|SD) ([0-9.]+) \(IL-2\) and ([0-9.]+) \(control\)", note)
+            if arms:
+                kind, a, b = arms.group(1), float(arms.group(2)), float(arms.group(3))
+                n_il2, n_control = float(row.n_il2), float(row.n_control)
+                if kind == "SD":
+                    a, b = a / np.sqrt(n_il2), b / np.sqrt(n_control)
+                diff = float(row.cd4_il2) - float(row.cd4_control)
+                se, how = float(np.hypot(a, b)), f"difference of arm means, SE from arm {kind}s"
+        rows.append({"trial": row.trial, "measure": row.cd4_measure, "il2": row.cd4_il2,
+                     "control": row.cd4_control, "difference": diff, "se": se,
+                     "how": how, "citation": row.source})
+    return pd.DataFrame(rows)
+
+
+def comparable_groups(cd4: pd.DataFrame) -> pd.DataFrame:
+    """Trials sharing one CD4 measure and having a standard error: the only ones that could be
+    pooled together. Each measure with fewer than two such trials is reported as not pooled."""
+    usable = cd4[cd4["se"].notna()]
+    counts = usable.groupby("measure").size().rename("trials_with_se").reset_index()
+    counts["pooled"] = counts["trials_with_se"] >= 2
+    return counts
+
+
+def plot_forest(inputs: pd.DataFrame, pooled: pd.DataFrame, title: str) -> plt.Figure:
+    """Trials and pooled estimates (hazard ratio, log scale)."""
+    labels = [f"{t} ({'on ART' if a == 'yes' else 'not on ART'})"
+              for t, a in zip(inputs["trial"], inputs["on_art"], strict=True)]
+    labels += list(pooled["model"])
+    est = list(inputs["hr"]) + list(pooled["estimate"])
+    low = list(inputs["ci_low"]) + list(pooled["ci_low"])
+    high = list(inputs["ci_high"]) + list(pooled["ci_high"])
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(labels) + 1.3))
+    y = np.arange(len(labels))[::-1]
+    n = len(inputs)
+    for i in range(len(labels)):
+        ax.errorbar(est[i], y[i], xerr=[[est[i] - low[i]], [high[i] - est[i]]],
+                    fmt="s" if i < n else "D", color=PALETTE[0] if i < n else "#222222",
+                    capsize=2)
+        ax.annotate(f"{est[i]:.2f} ({low[i]:.2f}-{high[i]:.2f})", xy=(1.01, y[i]),
+                    xycoords=("axes fraction", "data"), va="center", fontsize=7)
+    ax.axvline(1, color="grey", linewidth=1)
+    ax.axhline(y[n - 1] - 0.5, color="#CCCCCC", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel("Hazard ratio, IL-2 vs control (95% CI)")
+    ax.set_title(title, loc="left")
+    ax.grid(axis="y", visible=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_surrogate(trials: pd.DataFrame) -> plt.Figure:
+    """CD4 effect against clinical effect per trial: the surrogate question in one figure.
+
+    x: the CD4 gain with IL-2 as reported (difference between arms where given, else the IL-2
+    arm's change); y: the hazard ratio for opportunistic disease or death with its CI, or the
+    event counts for trials that report only counts.
+    """
+    fig, ax = plt.subplots()
+    clinical = trials[trials["clinical_endpoint"].fillna("").str.startswith(
+        ENDPOINTS["opportunistic disease or death"]) & trials["hr_ci_low"].notna()]
+    for i, row in enumerate(clinical.itertuples(index=False)):
+        x = row.cd4_difference if pd.notna(row.cd4_difference) else float(row.cd4_il2)
+        ax.errorbar(x, row.hr, yerr=[[row.hr - row.hr_ci_low], [row.hr_ci_high - row.hr]],
+                    fmt="o", color=PALETTE[i % len(PALETTE)], capsize=3,
+                    label=f"{row.trial}: {row.cd4_measure.split(' (')[0]}")
+    ax.axhline(1, color="grey", linewidth=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("CD4 gain with IL-2, cells/mm³ (as reported)")
+    ax.set_ylabel("Hazard ratio, opportunistic disease or death")
+    ax.legend(frameon=False, fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig

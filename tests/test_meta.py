@@ -1,0 +1,80 @@
+"""IL-2 meta-analysis against hand computations of the inverse-variance and tau^2 formulas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import optimize, stats
+
+from immune_recovery import meta
+
+
+@pytest.fixture(scope="module")
+def trials() -> pd.DataFrame:
+    return meta.load_il2_trials()
+
+
+def test_inputs_keep_citations_and_derive_standard_errors(trials):
+    od = meta.hazard_ratio_inputs(trials, "opportunistic disease or death").set_index("trial")
+    assert list(od.index) == ["ESPRIT", "SILCAAT", "STALWART"]
+    assert od.loc["ESPRIT", "citation"].startswith("Abrams D et al. N Engl J Med 2009")
+    assert od.loc["ESPRIT", "se"] == pytest.approx((np.log(1.16) - np.log(0.75)) / (2 * 1.959964),
+                                                   rel=1e-5)
+    death = meta.hazard_ratio_inputs(trials, "death").set_index("trial")
+    # SE from P: the z test with the derived SE gives the reported P back
+    for trial, p in (("ESPRIT_death", 0.42), ("SILCAAT_death", 0.73)):
+        row = death.loc[trial]
+        assert row["se_source"] == "p-value"
+        assert 2 * stats.norm.sf(abs(row["log_hr"]) / row["se"]) == pytest.approx(p, rel=1e-9)
+
+
+def test_pooled_estimates_match_the_formulas(trials):
+    od = meta.hazard_ratio_inputs(trials, "opportunistic disease or death")
+    y, v = od["log_hr"].to_numpy(), od["se"].to_numpy() ** 2
+    w = 1 / v
+    fixed = np.sum(w * y) / w.sum()
+    q = np.sum(w * (y - fixed) ** 2)
+    k = len(y)
+    tau2_dl = max(0.0, (q - (k - 1)) / (w.sum() - np.sum(w ** 2) / w.sum()))
+
+    def generalised_q(tau2):
+        wt = 1 / (v + tau2)
+        mean = np.sum(wt * y) / wt.sum()
+        return np.sum(wt * (y - mean) ** 2) - (k - 1)
+
+    tau2_pm = optimize.brentq(generalised_q, 0, 10)
+    table = meta.pool(od, "x").set_index("model")
+    assert table.loc["fixed effect", "estimate"] == pytest.approx(np.exp(fixed))
+    assert table.loc["random effects, DerSimonian-Laird", "tau2"] == pytest.approx(tau2_dl)
+    assert table.loc["random effects, Paule-Mandel", "tau2"] == pytest.approx(tau2_pm, rel=1e-4)
+    assert table.loc["fixed effect", "i2"] == pytest.approx((q - (k - 1)) / q)
+    wr = 1 / (v + tau2_dl)
+    assert table.loc["random effects, DerSimonian-Laird", "estimate"] == pytest.approx(
+        np.exp(np.sum(wr * y) / wr.sum()))
+
+
+def test_one_trial_pools_to_itself_and_negative_tau2_is_truncated(trials):
+    od = meta.hazard_ratio_inputs(trials, "opportunistic disease or death")
+    single = meta.pool(od.iloc[:1], "x")
+    assert single["estimate"].tolist() == pytest.approx([0.94] * 3)
+    death = meta.pool(meta.hazard_ratio_inputs(trials, "death"), "death")
+    assert (death["tau2"] == 0).all() and (death["i2"] == 0).all()
+    assert death["estimate"].nunique() == 1
+
+
+def test_meta_clinical_table_has_the_contract_columns(trials):
+    table = meta.clinical_summary(trials)
+    assert list(table.columns) == ["endpoint", "model", "estimate", "ci_low", "ci_high", "i2",
+                                   "tau2", "k"]
+    assert set(table["endpoint"]) == {"opportunistic disease or death",
+                                      "opportunistic disease or death (trials on ART)", "death"}
+
+
+def test_cd4_effects_are_not_pooled_across_measures(trials):
+    cd4 = meta.cd4_effects(trials).set_index("trial")
+    assert cd4.loc["Kovacs1996", "difference"] == 567
+    assert cd4.loc["Kovacs1996", "se"] == pytest.approx(np.hypot(128, 41))
+    assert cd4.loc["Davey2000", "se"] == pytest.approx(np.hypot(113 / np.sqrt(39),
+                                                                35 / np.sqrt(43)))
+    assert not meta.comparable_groups(meta.cd4_effects(trials))["pooled"].any()
