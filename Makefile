@@ -35,7 +35,7 @@ export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-DATASETS := $(shell tail -n +2 data/manifest | cut -d, -f1) synthetic
+DATASETS := $(shell tail -n +2 data/manifest | cut -d, -f1) synthetic messy
 DATA_STAMPS := $(DATASETS:%=data/hicdep/%/.stamp)
 
 PARAMS := $(sort $(wildcard params/*.yaml))

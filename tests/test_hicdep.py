@@ -111,7 +111,7 @@ def _append(folder, table, line):
         ("tblART", "P1,J05AF02,2000-05-01,2000-04-01", "IR-ART-2"),
         ("tblART", "P1,J01EE01,2000-05-01,", "IR-ART-3"),
         ("tblBAS", "P1,1960-01-01,1,1,0,,1,2000-01-01", "IR-BAS-2"),
-        ("tblBAS", "P5,1960-01-01,4,1,0,,1,2000-01-01", "IR-BAS-3"),
+        ("tblLAB_CD4", "P1,2031-01-01,300,1", "ATC004"),
     ],
 )
 def test_implausible_rows_go_to_the_ledger(small_cohort_dir, table, line, rule):
@@ -127,6 +127,52 @@ def test_implausible_rows_go_to_the_ledger(small_cohort_dir, table, line, rule):
     assert recon.loc[table, "rows_read"] == len(before) + 1
     assert recon.loc[table, "rows_excluded"] == 1
     assert recon["reconciles"].all()
+
+
+@pytest.mark.parametrize(
+    ("table", "line", "rule", "column", "blanked"),
+    [
+        ("tblBAS", "P5,1960-01-01,4,1,0,,1,2000-01-01", "IR-BAS-3", "SEX", True),
+        ("tblBAS", "P5,1960-01-01,1,1,0,,1,2031-01-01", "IR-BAS-6", "RECART_D", True),
+        ("tblBAS", "P5,1911-11-11,1,1,0,,1,2000-01-01", "IR-DATE-1", "BIRTH_D", True),
+        ("tblLAB_CD4", "P1,2000-08-01,3500,1", "CW008", None, False),
+        ("tblLAB_RNA", "P1,2000-08-01,-400,", "RW002", None, False),
+        ("tblLAB_RNA", "P1,2000-08-01,40,50", "RW007", None, False),
+        ("tblLAB_RNA", "P1,2000-08-01,750001,50", "RW003", None, False),
+    ],
+)
+def test_questionable_rows_are_flagged_and_kept(small_cohort_dir, table, line, rule, column,
+                                                blanked):
+    before = read_tables(small_cohort_dir, "2026-01-01")[0][table]
+    _append(small_cohort_dir, table, line)
+    tables, ledger, _ = read_tables(small_cohort_dir, "2026-01-01")
+    assert ledger.entries.empty
+    assert rule in ledger.flags["rule"].tolist()
+    assert len(tables[table]) == len(before) + 1
+    if blanked:
+        assert pd.isna(tables[table].iloc[-1][column])
+    assert ledger.reconciliation()["reconciles"].all()
+
+
+def test_cd4_spike_is_flagged(small_cohort_dir):
+    path = small_cohort_dir / "tblLAB_CD4.csv"
+    path.write_text(path.read_text() + "P2,2000-05-01,900,1\n")
+    tables, ledger, _ = read_tables(small_cohort_dir)
+    flagged = ledger.flags[ledger.flags["rule"] == "CW009"]
+    assert flagged["value"].tolist() == ["900.0"]
+
+
+def test_precision_u_makes_a_date_missing(small_cohort_dir, edit_table):
+    def add_precision(df):
+        df["BIRTH_D_A"] = ["D", "U", "Q", ""]
+        return df
+
+    edit_table(small_cohort_dir, "tblBAS", add_precision)
+    tables, ledger, _ = read_tables(small_cohort_dir)
+    bas = tables["tblBAS"].set_index("PATIENT")
+    assert pd.isna(bas.loc["P2", "BIRTH_D"]) and not pd.isna(bas.loc["P1", "BIRTH_D"])
+    dates = ledger.flags[ledger.flags["rule"].str.startswith("IR-DATE")]
+    assert sorted(dates["rule"]) == ["IR-DATE-2", "IR-DATE-3"]
 
 
 def test_first_rule_per_row_counts_each_row_once(small_cohort_dir):

@@ -55,7 +55,7 @@ def scratch(tmp_path: Path) -> Path:
     # data sets already converted, newer than the manifest and the source stamp
     time.sleep(0.01)
     names = [line.split(",")[0] for line in
-             (work / "data" / "manifest").read_text().splitlines()[1:]] + ["synthetic"]
+             (work / "data" / "manifest").read_text().splitlines()[1:]] + ["synthetic", "messy"]
     for name in names:
         stamp = work / "data" / "hicdep" / name / ".stamp"
         stamp.parent.mkdir(parents=True)

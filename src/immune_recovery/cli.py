@@ -50,6 +50,13 @@ def _validate(args: argparse.Namespace) -> int:
         print("Excluded rows by rule:")
         for row in summary.itertuples(index=False):
             print(f"  {row.rule} ({row.table}): {row.rows_excluded} - {row.description}")
+    flags = cohort.ledger.flags
+    if not flags.empty:
+        print("Flagged rows by rule (kept):")
+        counts = flags.drop_duplicates(["table", "row", "rule"]).groupby(
+            ["rule", "table", "description"]).size()
+        for (rule, table, description), n in counts.items():
+            print(f"  {rule} ({table}): {n} - {description}")
     if args.ledger:
         cohort.ledger.entries.to_csv(args.ledger, index=False)
         print(f"ledger written to {args.ledger}")

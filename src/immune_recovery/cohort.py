@@ -208,14 +208,17 @@ class Cohort:
                 f"{', '.join(sorted(self.present))}>")
 
 
-def load_cohort(path: str | Path, name: str | None = None) -> Cohort:
+def load_cohort(path: str | Path, name: str | None = None,
+                reference_date: str | pd.Timestamp | None = None) -> Cohort:
     """Read and validate a folder of HICDEP tables.
 
     Unreadable input raises :class:`~immune_recovery.exceptions.InputError` naming the file,
-    row, column, value and rule; implausible rows are excluded into ``cohort.ledger``.
+    row, column, value and rule; implausible rows are excluded into ``cohort.ledger`` (and
+    questionable ones flagged there). Dates after ``reference_date`` (default: today) are in
+    the future.
     """
     path = Path(path)
-    tables, ledger, present = read_tables(path)
+    tables, ledger, present = read_tables(path, reference_date)
     return Cohort(
         name=name or path.name,
         tables=tables,

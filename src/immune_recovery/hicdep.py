@@ -25,7 +25,15 @@ import pandas as pd
 import pandera.pandas as pa
 
 from .exceptions import InputError
-from .schemas import RULES, TABLES, TableSpec, empty_table
+from .schemas import (
+    DATE_PRECISION_CODES,
+    RULE_TABLE,
+    RULES,
+    SENTINEL_UNKNOWN_DATE,
+    TABLES,
+    TableSpec,
+    empty_table,
+)
 
 FORMATS = ("csv", "parquet")
 DATE_FORMAT = "%Y-%m-%d"
@@ -35,34 +43,28 @@ LEDGER_COLUMNS = ["table", "file", "row", "PATIENT", "rule", "description", "col
 
 @dataclass
 class ExclusionLedger:
-    """Rows excluded from analysis, one entry per excluded row, with the first rule broken.
+    """Rows excluded from analysis (one entry per row, the first rule it broke) and rows kept
+    but flagged (one entry per row and rule; ``blank`` rules also set the value missing).
 
     Attributes
     ----------
     entries : DataFrame
-        Columns ``table, file, row, PATIENT, rule, description, column, value``; ``row``
-        counts data records from 1 (line ``row + 1`` of a CSV file).
-    rows_read : dict
-        Rows read per table.
-    rows_used : dict
-        Rows kept per table after all exclusions.
+        Exclusions. Columns ``table, file, row, PATIENT, rule, description, column, value``;
+        ``row`` counts data records from 1 (line ``row + 1`` of a CSV file).
+    flags : DataFrame
+        Flagged rows, same columns.
+    rows_read, rows_used : dict
+        Rows read and rows kept after all exclusions, per table.
     """
 
     entries: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LEDGER_COLUMNS))
+    flags: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LEDGER_COLUMNS))
     rows_read: dict[str, int] = field(default_factory=dict)
     rows_used: dict[str, int] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
 
-    def exclude(
-        self,
-        table: str,
-        rows: pd.DataFrame,
-        rule: str,
-        column: str | None = None,
-    ) -> None:
-        """Record ``rows`` (a slice of the table, indexed by record number) as excluded."""
-        if rows.empty:
-            return
+    def _record(self, table: str, rows: pd.DataFrame, rule: str,
+                column: str | None) -> pd.DataFrame:
         value = (
             rows[column].astype("string").fillna("").to_numpy()
             if column is not None and column in rows
@@ -70,7 +72,7 @@ class ExclusionLedger:
         )
         patient = rows["PATIENT"].astype("string").fillna("").to_numpy() if "PATIENT" in rows \
             else ""
-        new = pd.DataFrame(
+        return pd.DataFrame(
             {
                 "table": table,
                 "file": self.files.get(table, table),
@@ -82,13 +84,26 @@ class ExclusionLedger:
                 "value": value,
             }
         )
-        self.entries = new if self.entries.empty else pd.concat(
-            [self.entries, new], ignore_index=True
-        )
+
+    def exclude(self, table: str, rows: pd.DataFrame, rule: str,
+                column: str | None = None) -> None:
+        """Record ``rows`` (a slice of the table, indexed by record number) as excluded."""
+        if not rows.empty:
+            new = self._record(table, rows, rule, column)
+            self.entries = new if self.entries.empty else pd.concat([self.entries, new],
+                                                                    ignore_index=True)
+
+    def flag(self, table: str, rows: pd.DataFrame, rule: str, column: str | None = None) -> None:
+        """Record ``rows`` as kept but flagged by ``rule``."""
+        if not rows.empty:
+            new = self._record(table, rows, rule, column)
+            self.flags = new if self.flags.empty else pd.concat([self.flags, new],
+                                                                ignore_index=True)
 
     def reconciliation(self) -> pd.DataFrame:
         """Per table: rows read, used and excluded; ``rows_read == rows_used + rows_excluded``."""
         excluded = self.entries.groupby("table").size() if not self.entries.empty else {}
+        flagged = self.flags.groupby("table")["row"].nunique() if not self.flags.empty else {}
         out = pd.DataFrame(
             {
                 "table": list(self.rows_read),
@@ -96,6 +111,7 @@ class ExclusionLedger:
                 "rows_read": [self.rows_read[t] for t in self.rows_read],
                 "rows_used": [self.rows_used.get(t, 0) for t in self.rows_read],
                 "rows_excluded": [int(excluded.get(t, 0)) for t in self.rows_read],
+                "rows_flagged": [int(flagged.get(t, 0)) for t in self.rows_read],
             }
         )
         out["reconciles"] = out["rows_read"] == out["rows_used"] + out["rows_excluded"]
@@ -166,6 +182,12 @@ def _read_csv_text(path: Path) -> pd.DataFrame:
     return raw
 
 
+def _csv_header(path: Path) -> list[str]:
+    """The header row as written (pandas renames repeated names to ``NAME.1``)."""
+    with path.open("r", encoding="utf-8", newline="") as handle:
+        return next(csv.reader([handle.readline()]))
+
+
 def read_raw_table(path: Path) -> pd.DataFrame:
     """Read one table file without interpreting values (CSV: all text)."""
     if path.suffix == ".parquet":
@@ -175,11 +197,13 @@ def read_raw_table(path: Path) -> pd.DataFrame:
             raise InputError(file=path.name, rule=f"unreadable Parquet file: {err}") from None
     else:
         raw = _read_csv_text(path)
-    raw.columns = [str(c).strip() for c in raw.columns]
-    duplicated = pd.Index(raw.columns)[pd.Index(raw.columns).duplicated()]
+    header = list(raw.columns) if path.suffix == ".parquet" else _csv_header(path)
+    header = [str(c).strip() for c in header]
+    duplicated = pd.Index(header)[pd.Index(header).duplicated()]
     if len(duplicated):
         raise InputError(file=path.name, column=str(duplicated[0]),
                          rule="the column appears twice in the header")
+    raw.columns = header
     raw.index = pd.RangeIndex(1, len(raw) + 1, name="row")
     return raw
 
@@ -291,31 +315,46 @@ def _rule_for_failure(spec: TableSpec, column: str, check: str) -> str:
 
 
 def validate_table(df: pd.DataFrame, spec: TableSpec, ledger: ExclusionLedger) -> pd.DataFrame:
-    """Exclude rows that break a row rule of ``spec`` (first rule per row), then duplicates."""
-    schema = spec.schema
+    """Apply ``spec``'s row rules: exclude rows (first excluding rule per row), blank values,
+    flag rows; then exclude duplicates of the table's key (first row kept)."""
     try:
-        schema.validate(df, lazy=True)
+        spec.schema.validate(df, lazy=True)
         kept = df
     except pa.errors.SchemaErrors as errors:
         cases = errors.failure_cases
-        row_cases = cases[cases["index"].notna()].copy()
         structural = cases[cases["index"].isna()]
         if not structural.empty:  # dtype problems cannot happen after parse_table
             first = structural.iloc[0]
             raise InputError(file=ledger.files.get(spec.name, spec.name),
                              column=str(first["column"]), rule=str(first["check"])) from None
+        row_cases = cases[cases["index"].notna()].copy()
         row_cases["rule"] = [
             _rule_for_failure(spec, str(c) if c is not None else "", str(k))
             for c, k in zip(row_cases["column"], row_cases["check"], strict=True)
         ]
-        order = {rule: i for i, rule in enumerate(RULES)}
-        row_cases["order"] = row_cases["rule"].map(order)
         row_cases["row"] = row_cases["index"].astype(np.int64)
-        first_rule = row_cases.sort_values(["row", "order"]).drop_duplicates("row")
+        row_cases["action"] = row_cases["rule"].map(lambda r: RULE_TABLE[r].action)
+        # whole-table checks report every column of a failing row: keep the rule's own column
+        table_level = row_cases["schema_context"] == "DataFrameSchema"
+        row_cases.loc[table_level, "column"] = row_cases.loc[table_level, "rule"].map(
+            lambda r: RULE_TABLE[r].column)
+        row_cases = row_cases.drop_duplicates(["row", "rule", "column"])
+        kept = df.copy()
+        for (rule, column), group in row_cases[row_cases["action"] != "exclude"] \
+                .groupby(["rule", "column"], sort=False):
+            rows = np.unique(group["row"].to_numpy())
+            column = None if column in ("", None) else str(column)
+            ledger.flag(spec.name, kept.loc[rows], rule, column=column)
+            if RULE_TABLE[rule].action == "blank" and column is not None:
+                kept.loc[rows, column] = _missing_value(kept[column])
+        excluding = row_cases[row_cases["action"] == "exclude"].copy()
+        order = {rule: i for i, rule in enumerate(RULES)}
+        excluding["order"] = excluding["rule"].map(order)
+        first_rule = excluding.sort_values(["row", "order"]).drop_duplicates("row")
         for (rule, column), group in first_rule.groupby(["rule", "column"], sort=False):
             ledger.exclude(spec.name, df.loc[group["row"].to_numpy()], rule,
                            column=None if column in ("", None) else str(column))
-        kept = df.drop(index=first_rule["row"].to_numpy())
+        kept = kept.drop(index=first_rule["row"].to_numpy())
     if spec.unique:
         duplicated = kept.duplicated(subset=spec.unique, keep="first")
         if duplicated.any():
@@ -325,31 +364,104 @@ def validate_table(df: pd.DataFrame, spec: TableSpec, ledger: ExclusionLedger) -
     return kept
 
 
+def _missing_value(column: pd.Series):
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return pd.NaT
+    if pd.api.types.is_extension_array_dtype(column):
+        return pd.NA
+    return np.nan if pd.api.types.is_float_dtype(column) else None
+
+
+PRIMARY_DATE = {"tblART": "ART_SD", "tblMED": "MED_SD", "tblLAB_CD4": "CD4_D",
+                "tblLAB_RNA": "RNA_D", "tblDIS": "DIS_D"}
+
+
+def check_dates(df: pd.DataFrame, spec: TableSpec, ledger: ExclusionLedger,
+                reference_date: pd.Timestamp) -> pd.DataFrame:
+    """HICDEP date conventions: the 1911-11-11 'unknown' sentinel and precision ``U`` make a
+    date missing; an unknown precision code is flagged; dates after ``reference_date`` are in
+    the future (ATC004): a primary date excludes the row, another date is set missing."""
+    df = df.copy()
+    primary = PRIMARY_DATE.get(spec.name)
+    for column in spec.date_columns:
+        if column not in df:
+            continue
+        sentinel = df[column] == SENTINEL_UNKNOWN_DATE
+        if sentinel.any():
+            ledger.flag(spec.name, df[sentinel], "IR-DATE-1", column)
+            df.loc[sentinel, column] = pd.NaT
+        precision = f"{column}_A"
+        if precision in df:
+            codes = df[precision].astype("string").str.strip()
+            unknown = (codes == "U").fillna(False)
+            if unknown.any():
+                ledger.flag(spec.name, df[unknown], "IR-DATE-2", column)
+                df.loc[unknown, column] = pd.NaT
+            invalid = (codes.notna() & ~codes.isin(DATE_PRECISION_CODES)).fillna(False)
+            if invalid.any():
+                ledger.flag(spec.name, df[invalid], "IR-DATE-3", precision)
+        future = (df[column] > reference_date).fillna(False)
+        if not future.any():
+            continue
+        if column == primary:
+            ledger.exclude(spec.name, df[future], "ATC004", column)
+            df = df[~future]
+        else:
+            rule = "IR-BAS-6" if spec.name == "tblBAS" else "IR-DATE-4"
+            ledger.flag(spec.name, df[future], rule, column)
+            df.loc[future, column] = pd.NaT
+    return df
+
+
+def flag_cd4_spikes(cd4: pd.DataFrame, ledger: ExclusionLedger, fold: float = 2.5,
+                    cells: float = 300.0) -> None:
+    """CW009: an absolute count ``fold``-times and ``cells`` away from both of the patient's
+    neighbouring counts, in the same direction (flagged, kept)."""
+    absolute = cd4[(cd4["CD4_U"] == 1).fillna(False).to_numpy()]
+    if len(absolute) < 3:
+        return
+    ordered = absolute.sort_values(["PATIENT", "CD4_D"], kind="stable")
+    value = ordered["CD4_V"].to_numpy(dtype=float)
+    patient = ordered["PATIENT"].astype(str).to_numpy()
+    prev_v, next_v = np.roll(value, 1), np.roll(value, -1)
+    same_prev = np.roll(patient, 1) == patient
+    same_next = np.roll(patient, -1) == patient
+    same_prev[0] = same_next[-1] = False
+    with np.errstate(divide="ignore", invalid="ignore"):
+        up = (value >= fold * prev_v) & (value >= fold * next_v) & \
+            (value - np.maximum(prev_v, next_v) >= cells)
+        down = (fold * value <= prev_v) & (fold * value <= next_v) & \
+            (np.minimum(prev_v, next_v) - value >= cells)
+    spike = same_prev & same_next & (up | down)
+    ledger.flag("tblLAB_CD4", ordered[spike], "CW009", "CD4_V")
+
+
 def _cross_table_checks(tables: dict[str, pd.DataFrame], ledger: ExclusionLedger) -> None:
-    """RC001 (patient not in tblBAS), ATC003 (before birth), ATC001/ATC002 (after death/drop)."""
+    """RC001 (patient not in tblBAS), ATC003 (before birth), ATC001/ATC002 (after death or
+    drop-out). tblLTFU is checked first, so that a death or drop-out date that was itself
+    excluded does not exclude other rows."""
     bas = tables["tblBAS"].set_index("PATIENT")
     known = pd.Index(bas.index)
-    ltfu = tables.get("tblLTFU")
-    death = ltfu.set_index("PATIENT")["DEATH_D"].where(ltfu.set_index("PATIENT")["DEATH_Y"] == 1) \
-        if ltfu is not None and not ltfu.empty else pd.Series(dtype="datetime64[ns]")
-    drop = ltfu.set_index("PATIENT")["DROP_D"].where(ltfu.set_index("PATIENT")["DROP_Y"] == 1) \
-        if ltfu is not None and not ltfu.empty else pd.Series(dtype="datetime64[ns]")
     birth = bas["BIRTH_D"]
-    primary_date = {"tblART": "ART_SD", "tblMED": "MED_SD", "tblLAB_CD4": "CD4_D",
-                    "tblLAB_RNA": "RNA_D", "tblDIS": "DIS_D"}
-    for name, df in tables.items():
-        if name == "tblBAS" or df.empty:
+    order = ["tblLTFU"] + [n for n in tables if n not in ("tblBAS", "tblLTFU")]
+    death = drop = pd.Series(dtype="datetime64[ns]")
+    for name in order:
+        df = tables[name]
+        if df.empty:
             continue
         orphan = ~df["PATIENT"].isin(known)
         ledger.exclude(name, df[orphan], "RC001", column="PATIENT")
         df = df[~orphan]
         if name == "tblLTFU":
             for col in ("DEATH_D", "DROP_D"):
-                before = df[col] < df["PATIENT"].map(birth)
+                before = (df[col] < df["PATIENT"].map(birth)).fillna(False).astype(bool)
                 ledger.exclude(name, df[before], "ATC003", column=col)
                 df = df[~before]
-        elif name in primary_date:
-            col = primary_date[name]
+            by_patient = df.set_index("PATIENT")
+            death = by_patient["DEATH_D"].where(by_patient["DEATH_Y"] == 1)
+            drop = by_patient["DROP_D"].where(by_patient["DROP_Y"] == 1)
+        elif name in PRIMARY_DATE:
+            col = PRIMARY_DATE[name]
             for rule, limit, too_far in (
                 ("ATC003", birth, lambda d, lim: d < lim),
                 ("ATC001", death, lambda d, lim: d > lim),
@@ -363,12 +475,16 @@ def _cross_table_checks(tables: dict[str, pd.DataFrame], ledger: ExclusionLedger
         tables[name] = df
 
 
-def read_tables(folder: str | Path) -> tuple[dict[str, pd.DataFrame], ExclusionLedger, set[str]]:
+def read_tables(folder: str | Path, reference_date: str | pd.Timestamp | None = None
+                ) -> tuple[dict[str, pd.DataFrame], ExclusionLedger, set[str]]:
     """Read, parse and validate every table in ``folder``.
 
-    Returns the validated tables (absent optional tables as empty frames), the exclusion
-    ledger, and the set of table names that were present as files.
+    ``reference_date`` (default: today) is the date after which a date is in the future.
+    Returns the validated tables (absent optional tables as empty frames), the ledger, and the
+    set of table names that were present as files.
     """
+    reference = pd.Timestamp(reference_date) if reference_date is not None else \
+        pd.Timestamp.today().normalize()
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(file=str(folder), rule="no such folder of HICDEP tables")
@@ -387,9 +503,10 @@ def read_tables(folder: str | Path) -> tuple[dict[str, pd.DataFrame], ExclusionL
         ledger.files[name] = path.name
         raw = read_raw_table(path)
         ledger.rows_read[name] = len(raw)
-        typed = parse_table(raw, spec, path.name)
+        typed = check_dates(parse_table(raw, spec, path.name), spec, ledger, reference)
         tables[name] = validate_table(typed, spec, ledger)
     _cross_table_checks(tables, ledger)
+    flag_cd4_spikes(tables["tblLAB_CD4"], ledger)
     for name in present:
         ledger.rows_used[name] = len(tables[name])
     return tables, ledger, present

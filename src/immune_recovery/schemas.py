@@ -25,62 +25,115 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
 # --------------------------------------------------------------------------------------
-# Quality rules: code -> description. The code is the pandera check name.
+# Quality rules. The rule id is the pandera check name and the ledger's ``rule``; ``hicdep``
+# is the HICDEP quality-check code it implements (empty where HICDEP has none); ``action``
+# says what happens to a row that breaks it:
+#   exclude - the row leaves the analysis (ledger: excluded),
+#   blank   - the offending value is set missing, the row stays (ledger: flagged),
+#   flag    - the row stays as it is (ledger: flagged).
 # --------------------------------------------------------------------------------------
 
-RULES: dict[str, str] = {
+
+@dataclass(frozen=True)
+class Rule:
+    hicdep: str
+    action: str
+    description: str
+    column: str | None = None  #: the column a row-wise (whole-table) check reports
+
+
+_R = Rule
+RULE_TABLE: dict[str, Rule] = {
+    # dates in any table
+    "IR-DATE-1": _R("", "blank", "date is the HICDEP 'unknown' sentinel 1911-11-11"),
+    "IR-DATE-2": _R("", "blank", "date precision (_A) is U (unknown): the date is unusable"),
+    "IR-DATE-3": _R("ATC006", "flag", "date precision (_A) not a HICDEP code (<, D, M, Y, >, U)"),
+    "IR-DATE-4": _R("ATC004", "blank", "a secondary date (e.g. a stop date) in the future"),
     # tblBAS
-    "IR-BAS-1": "tblBAS: PATIENT missing",
-    "IR-BAS-2": "tblBAS: PATIENT appears more than once (first row kept)",
-    "IR-BAS-3": "tblBAS: SEX not a HICDEP code (1, 2, 9)",
-    "IR-BAS-4": "tblBAS: yes/no field not 0, 1 or 9",
-    "IR-BAS-5": "tblBAS: MODE not a HICDEP code",
+    "IR-BAS-1": _R("", "exclude", "tblBAS: PATIENT missing"),
+    "IR-BAS-2": _R("", "exclude", "tblBAS: PATIENT appears more than once (first row kept)"),
+    "IR-BAS-3": _R("ATC006", "blank", "tblBAS: SEX not a HICDEP code (1, 2, 9)"),
+    "IR-BAS-4": _R("ATC006", "blank", "tblBAS: yes/no field not 0, 1 or 9"),
+    "IR-BAS-5": _R("ATC006", "blank", "tblBAS: MODE not a HICDEP code"),
+    "IR-BAS-6": _R("ATC004", "blank", "tblBAS: date in the future"),
     # tblART
-    "IR-ART-1": "tblART: PATIENT, ART_ID or ART_SD missing",
-    "IR-ART-2": "tblART: ART_ED before ART_SD",
-    "IR-ART-3": "tblART: ART_ID is not an ATC code for an antiretroviral (J05A...)",
-    "IR-ART-4": "tblART: same PATIENT, ART_ID and ART_SD more than once (first row kept)",
+    "IR-ART-1": _R("", "exclude", "tblART: PATIENT, ART_ID or ART_SD missing"),
+    "IR-ART-2": _R("", "exclude", "tblART: ART_ED before ART_SD", "ART_ED"),
+    "IR-ART-3": _R("ATC006", "exclude",
+                   "tblART: ART_ID is not an ATC code for an antiretroviral (J05A...)"),
+    "IR-ART-4": _R("", "exclude",
+                   "tblART: same PATIENT, ART_ID and ART_SD more than once (first row kept)"),
     # tblMED
-    "IR-MED-1": "tblMED: PATIENT, MED_ID or MED_SD missing",
-    "IR-MED-2": "tblMED: MED_ED before MED_SD",
+    "IR-MED-1": _R("", "exclude", "tblMED: PATIENT, MED_ID or MED_SD missing"),
+    "IR-MED-2": _R("", "exclude", "tblMED: MED_ED before MED_SD", "MED_ED"),
     # tblLAB_CD4 (HICDEP CW00x)
-    "CW001": "tblLAB_CD4: CD4_V outside 0-7500 cells/mm3 (absolute) or 0-100 (percent)",
-    "CW002": "tblLAB_CD4: same PATIENT, CD4_D and CD4_U more than once (first row kept)",
-    "CW003": "tblLAB_CD4: CD4_D missing",
-    "CW004": "tblLAB_CD4: CD4_V missing",
-    "CW005": "tblLAB_CD4: CD4_U missing",
-    "CW006": "tblLAB_CD4: CD4_U not a HICDEP code (1 cells/mm3, 2 percent)",
-    "CW007": "tblLAB_CD4: CD4_U = 2 (percent) with CD4_V > 100",
-    "IR-CD4-1": "tblLAB_CD4: PATIENT missing",
+    "CW001": _R("CW001", "exclude",
+                "tblLAB_CD4: CD4_V outside 0-7500 cells/mm3 (absolute) or 0-100 (percent)", "CD4_V"),
+    "CW002": _R("CW002", "exclude",
+                "tblLAB_CD4: same PATIENT, CD4_D and CD4_U more than once (first row kept)"),
+    "CW003": _R("CW003", "exclude", "tblLAB_CD4: CD4_D missing"),
+    "CW004": _R("CW004", "exclude", "tblLAB_CD4: CD4_V missing"),
+    "CW005": _R("CW005", "exclude", "tblLAB_CD4: CD4_U missing"),
+    "CW006": _R("CW006", "exclude",
+                "tblLAB_CD4: CD4_U not a HICDEP code (1 cells/mm3, 2 percent)"),
+    "CW007": _R("CW007", "exclude", "tblLAB_CD4: CD4_U = 2 (percent) with CD4_V > 100", "CD4_V"),
+    "CW008": _R("CW008", "flag", "tblLAB_CD4: absolute count above 3000 cells/mm3 (unusual)", "CD4_V"),
+    "CW009": _R("CW009", "flag", "tblLAB_CD4: sudden spike or dip (2.5-fold and 300 cells/mm3 "
+                                 "away from both neighbouring counts)"),
+    "IR-CD4-1": _R("", "exclude", "tblLAB_CD4: PATIENT missing"),
     # tblLAB_RNA (HICDEP RW00x)
-    "RW001": "tblLAB_RNA: same PATIENT and RNA_D more than once (first row kept)",
-    "RW004": "tblLAB_RNA: RNA_D missing",
-    "RW005": "tblLAB_RNA: RNA_V missing",
-    "RW006": "tblLAB_RNA: RNA_V above 10 million copies/mL",
-    "IR-RNA-1": "tblLAB_RNA: PATIENT missing",
-    "IR-RNA-2": "tblLAB_RNA: RNA_L negative",
+    "RW001": _R("RW001", "exclude",
+                "tblLAB_RNA: same PATIENT and RNA_D more than once (first row kept)"),
+    "RW002": _R("RW002", "flag", "tblLAB_RNA: RNA_V below 0 with RNA_L missing", "RNA_V"),
+    "RW003": _R("RW003", "flag", "tblLAB_RNA: RNA_V above 10000 ending in ...001 with RNA_UL "
+                                 "missing (an 'above the upper limit' coding)", "RNA_V"),
+    "RW004": _R("RW004", "exclude", "tblLAB_RNA: RNA_D missing"),
+    "RW005": _R("RW005", "exclude", "tblLAB_RNA: RNA_V missing"),
+    "RW006": _R("RW006", "exclude", "tblLAB_RNA: RNA_V above 10 million copies/mL"),
+    "RW007": _R("RW007", "flag", "tblLAB_RNA: detectable RNA_V below the assay limit RNA_L", "RNA_V"),
+    "RW008": _R("RW008", "flag", "tblLAB_RNA: RNA_V above the assay's upper limit RNA_UL", "RNA_V"),
+    "IR-RNA-1": _R("", "exclude", "tblLAB_RNA: PATIENT missing"),
+    "IR-RNA-2": _R("", "exclude", "tblLAB_RNA: RNA_L negative"),
     # tblDIS
-    "IR-DIS-1": "tblDIS: PATIENT, DIS_ID or DIS_D missing",
-    "IR-DIS-2": "tblDIS: same PATIENT, DIS_ID and DIS_D more than once (first row kept)",
+    "IR-DIS-1": _R("", "exclude", "tblDIS: PATIENT, DIS_ID or DIS_D missing"),
+    "IR-DIS-2": _R("", "exclude",
+                   "tblDIS: same PATIENT, DIS_ID and DIS_D more than once (first row kept)"),
     # tblLTFU
-    "IR-LTFU-1": "tblLTFU: PATIENT missing",
-    "IR-LTFU-2": "tblLTFU: PATIENT appears more than once (first row kept)",
-    "IR-LTFU-3": "tblLTFU: DROP_Y or DEATH_Y not 0 or 1",
-    "IR-LTFU-4": "tblLTFU: DEATH_Y = 1 without DEATH_D",
+    "IR-LTFU-1": _R("", "exclude", "tblLTFU: PATIENT missing"),
+    "IR-LTFU-2": _R("", "exclude", "tblLTFU: PATIENT appears more than once (first row kept)"),
+    "IR-LTFU-3": _R("ATC006", "exclude", "tblLTFU: DROP_Y or DEATH_Y not 0 or 1"),
+    "IR-LTFU-4": _R("", "exclude", "tblLTFU: DEATH_Y = 1 without DEATH_D", "DEATH_D"),
     # tblSTUDY
-    "IR-STUDY-1": "tblSTUDY: PATIENT missing",
-    "IR-STUDY-2": "tblSTUDY: PATIENT appears more than once (first row kept)",
-    "IR-STUDY-3": "tblSTUDY: ENDPOINT_Y not 0 or 1",
+    "IR-STUDY-1": _R("", "exclude", "tblSTUDY: PATIENT missing"),
+    "IR-STUDY-2": _R("", "exclude", "tblSTUDY: PATIENT appears more than once (first row kept)"),
+    "IR-STUDY-3": _R("ATC006", "blank", "tblSTUDY: ENDPOINT_Y not 0 or 1"),
     # across tables
-    "RC001": "patient not in tblBAS",
-    "ATC001": "date after the patient's death (tblLTFU.DEATH_D)",
-    "ATC002": "date after the patient's drop-out (tblLTFU.DROP_D)",
-    "ATC003": "date before the patient's birth (tblBAS.BIRTH_D)",
+    "RC001": _R("RC001", "exclude", "patient not in tblBAS"),
+    "ATC001": _R("ATC001", "exclude", "date after the patient's death (tblLTFU.DEATH_D)"),
+    "ATC002": _R("ATC002", "exclude", "date after the patient's drop-out (tblLTFU.DROP_D)"),
+    "ATC003": _R("ATC003", "exclude", "date before the patient's birth (tblBAS.BIRTH_D)"),
+    "ATC004": _R("ATC004", "exclude", "measurement, event or treatment dated in the future"),
 }
+
+#: Rule id -> description (the ledger's ``description`` column).
+RULES: dict[str, str] = {rule: r.description for rule, r in RULE_TABLE.items()}
+
+#: HICDEP checks deliberately left out, with the reason (shown by the data-quality report).
+NOT_IMPLEMENTED: dict[str, str] = {
+    "checks on tblVIS, tblLAB, tblLAB_VIRO, tblCEP and other tables":
+        "the package does not read these tables",
+    "CW009 as specified by a cohort":
+        "HICDEP names sudden spikes without a formula; CW009 here is a 2.5-fold and "
+        "300 cells/mm3 jump away from both neighbouring counts",
+}
+
+SENTINEL_UNKNOWN_DATE = pd.Timestamp("1911-11-11")
+DATE_PRECISION_CODES = ("<", "D", "M", "Y", ">", "U")
 
 # HICDEP code lists used by the checks.
 SEX_CODES = [1, 2, 9]
@@ -255,6 +308,7 @@ LAB_CD4 = TableSpec(
                 "CW007",
                 lambda df: ~((df["CD4_U"] == 2) & (df["CD4_V"] > 100)),
             ),
+            _df_check("CW008", lambda df: ~((df["CD4_U"] == 1) & (df["CD4_V"] > 3000))),
             _df_check(
                 "CW001",
                 lambda df: ~((df["CD4_U"] == 1)
@@ -286,7 +340,16 @@ LAB_RNA = TableSpec(
             "RNA_L": _col("number", description="lower limit of the assay", unit="copies/mL",
                           checks=[_check("IR-RNA-2", lambda s: s >= 0)]),
             "RNA_T": _col("code", description="assay type (HICDEP code list)"),
+            "RNA_UL": _col("number", description="upper limit of the assay", unit="copies/mL"),
         },
+        checks=[
+            _df_check("RW002", lambda df: ~((df["RNA_V"] < 0) & df["RNA_L"].isna())),
+            _df_check("RW003", lambda df: ~((df["RNA_V"] > 10_000)
+                                            & (np.mod(df["RNA_V"], 1000) == 1)
+                                            & df["RNA_UL"].isna())),
+            _df_check("RW007", lambda df: ~((df["RNA_V"] >= 0) & (df["RNA_V"] < df["RNA_L"]))),
+            _df_check("RW008", lambda df: ~(df["RNA_V"] > df["RNA_UL"])),
+        ],
         strict=False,
     ),
 )
