@@ -18,6 +18,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
+BROWSER_STAMP := $(VENV)/.browser
 KERNEL := immune-recovery
 SRC_STAMP := build/src.stamp
 SRC_FILES := $(shell find src -type f \( -name '*.py' -o -name '*.typed' \) 2>/dev/null)
@@ -78,13 +79,15 @@ data/hicdep/%/.stamp: data/manifest $(SRC_STAMP) | $(VENV_STAMP)
 
 # ---------------------------------------------------------------------------------------
 # Reports: one rule per params/<report-id>.yaml. The parameter file's one-line keys
-# 'notebook', 'data' and 'depends_on' give the rule's prerequisites.
+# 'notebook', 'data' and 'depends_on' give the rule's prerequisites. A report that reads
+# other reports' tables (depends_on) refreshes reports/manifest.json before it is built.
 # ---------------------------------------------------------------------------------------
 pget = $(shell sed -n 's/^$(2):[[:space:]]*//p' params/$(1).yaml)
 data_prereq = $(if $(filter data/hicdep/%,$(1)),$(1)/.stamp,$(1))
 
 define REPORT_RULE
 reports/$(1)/report.json: params/$(1).yaml notebooks/$(call pget,$(1),notebook).ipynb $(SRC_STAMP) $(foreach d,$(call pget,$(1),data),$(call data_prereq,$(d))) $(foreach r,$(call pget,$(1),depends_on),reports/$(r)/report.json) | $(VENV_STAMP)
+	$(if $(call pget,$(1),depends_on),$(PY) -m immune_recovery.reporting.site)
 	$(PY) -m immune_recovery.reporting.build params/$(1).yaml
 
 .PHONY: report-$(1)
@@ -104,11 +107,35 @@ $(SITE) &: $(REPORT_JSONS) | $(VENV_STAMP)
 
 ## test: unit tests, then nbval on the committed executed notebooks (outputs go to build/nbval)
 .PHONY: test
-test: $(VENV_STAMP) data
+test: $(VENV_STAMP) $(BROWSER_STAMP) data
 	$(PY) -m pytest tests
 	IMMUNE_RECOVERY_REPORTS_DIR=$(CURDIR)/build/nbval $(PY) -m pytest -p no:cacheprovider \
 	  --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  --nbval-cell-timeout=900 reports/*/*.ipynb
+
+## test-browser: open the index and every report in Chromium (Playwright); screenshots in docs/
+.PHONY: test-browser
+test-browser: $(BROWSER_STAMP) $(SITE)
+	$(PY) -m pytest -p no:cacheprovider tests/browser
+
+# Debian's Chromium for the browser test (Playwright drives it; no browser download).
+$(BROWSER_STAMP): | $(VENV_STAMP)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+	chromium --version
+	touch $@
+
+## screenshots: refresh the README's screenshots (docs/screenshots/) from the browser test
+.PHONY: screenshots
+screenshots: $(BROWSER_STAMP)
+	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -p no:cacheprovider \
+	  tests/browser -k screenshots
+
+## bench: classifier against a polars reference at 10k/100k/1M patients -> benchmarks/results.*
+.PHONY: bench
+bench: $(VENV_STAMP)
+	$(PY) benchmarks/classify.py 10000 100000 1000000
 
 ## lab: JupyterLab on the project's kernel
 .PHONY: lab

@@ -1,18 +1,20 @@
 """Benchmark: the whole definition catalogue over simulated cohorts of 10k, 100k, 1M patients.
 
-Prints wall time, patients per second and peak traced memory of ``classify`` (numpy and
-pandas allocations, via tracemalloc), beside a straightforward per-patient
-``groupby().apply`` implementation of one definition (run on the smaller cohorts only; its
-time per patient is extrapolated). Results go to ``benchmarks/out/classify.csv``.
+Runs, in one process and on the same data, the package's ``classify`` and an independent polars
+implementation of the same CD4 contract (``reference_polars.py``), checks that baseline counts,
+assessed counts and CD4 non-response are identical for every definition, and prints wall time,
+patients per second, the peak resident memory each engine added (``/proc`` VmHWM, all
+allocators) and the ratio to the reference. A per-patient ``groupby().apply`` of one
+definition runs on the smallest cohorts for scale. Writes ``benchmarks/results.csv`` and
+``benchmarks/results.png`` (time against cohort size per engine).
 
-Usage: ``.venv/bin/python benchmarks/classify.py [10000 100000 1000000]``
+Usage: ``.venv/bin/python benchmarks/classify.py [10000 100000 1000000]`` (``make bench``).
 """
 
 from __future__ import annotations
 
 import sys
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).parent))
 from _cohorts import simulated_cohort  # noqa: E402
 
-from immune_recovery.classify import classify  # noqa: E402
+import reference_polars  # noqa: E402
+
+from immune_recovery.classify import _G, classify  # noqa: E402
 from immune_recovery.definitions import load_catalogue  # noqa: E402
 
 NAIVE_MAX_PATIENTS = 10_000
@@ -50,23 +54,83 @@ def naive_gain_lt50_m6(cohort) -> pd.Series:
     return cd4.groupby("PATIENT", observed=True).apply(one, include_groups=False)
 
 
+def reset_peak_rss() -> float:
+    """Reset the kernel's peak-RSS mark (Linux ``clear_refs``); returns the current RSS in MiB."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+    return _status_mib("VmRSS")
+
+
+def _status_mib(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_increase(start_mib: float) -> float:
+    """Peak resident memory since :func:`reset_peak_rss`, above what was resident then (MiB);
+    counts every allocator (numpy, pandas, polars' Rust allocator), unlike tracemalloc."""
+    return round(_status_mib("VmHWM") - start_mib, 1)
+
+
+NONRESPONDER_GROUPS = [_G[g] for g in ("cd4_nonresponder", "immunologic_nonresponder",
+                                        "complete_nonresponder")]
+
+
+def compare_with_reference(result, reference: dict) -> list[str]:
+    """Differences between the package and the polars reference (empty when identical)."""
+    problems = []
+    if not np.array_equal(result.baseline_cd4, reference["__baseline__"]["assessed"],
+                          equal_nan=True):
+        problems.append("baseline CD4 differs")
+    for def_id, res in result.results.items():
+        ref = reference[def_id]
+        if not np.array_equal(res.assessed_cd4, ref["assessed"], equal_nan=True):
+            problems.append(f"{def_id}: assessed CD4 differs")
+        assessable = res.group != _G["not_assessable"]
+        ours = np.isin(res.group, NONRESPONDER_GROUPS)
+        theirs = ref["nonresponse"]
+        if np.isnan(theirs[assessable]).any():
+            problems.append(f"{def_id}: assessable here, not in the reference")
+        elif not np.array_equal(ours[assessable], theirs[assessable].astype(bool)):
+            problems.append(f"{def_id}: CD4 non-response differs")
+    return problems
+
+
 def run(n: int) -> dict:
     started = time.perf_counter()
     cohort = simulated_cohort(n)
     build_seconds = time.perf_counter() - started
     definitions = list(load_catalogue().values())
-    tracemalloc.start()
+    rss = reset_peak_rss()
     started = time.perf_counter()
     result = classify(cohort, definitions)
     seconds = time.perf_counter() - started
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    peak_rss = peak_rss_increase(rss)
     row = {"engine": "immune_recovery.classify", "patients": n,
            "cd4_rows": len(cohort.cd4), "rna_rows": len(cohort.rna),
            "definitions": len(definitions), "seconds": round(seconds, 3),
-           "patients_per_second": round(n / seconds), "peak_mib": round(peak / 2**20, 1),
+           "patients_per_second": round(n / seconds), "peak_rss_increase_mib": peak_rss,
            "data_build_seconds": round(build_seconds, 1)}
-    rows = [row]
+    rss = reset_peak_rss()
+    started = time.perf_counter()
+    reference = reference_polars.classify_cd4(cohort, definitions)
+    ref_seconds = time.perf_counter() - started
+    ref_peak_rss = peak_rss_increase(rss)
+    problems = compare_with_reference(result, reference)
+    row["agrees_with_reference"] = not problems
+    row["ratio_to_reference"] = round(seconds / ref_seconds, 2)
+    rows = [row, {"engine": "polars reference (CD4 contract)", "patients": n,
+                  "cd4_rows": len(cohort.cd4), "rna_rows": len(cohort.rna),
+                  "definitions": len(definitions), "seconds": round(ref_seconds, 3),
+                  "patients_per_second": round(n / ref_seconds),
+                  "peak_rss_increase_mib": ref_peak_rss, "data_build_seconds": np.nan,
+                  "agrees_with_package": not problems}]
+    if problems:
+        print("DIFFERENCES:", *problems[:20], sep="\n  ", file=sys.stderr)
     if n <= NAIVE_MAX_PATIENTS:
         started = time.perf_counter()
         naive = naive_gain_lt50_m6(cohort)
@@ -78,7 +142,7 @@ def run(n: int) -> dict:
         rows.append({"engine": "groupby().apply, 1 definition", "patients": n,
                      "cd4_rows": len(cohort.cd4), "rna_rows": len(cohort.rna),
                      "definitions": 1, "seconds": round(naive_seconds, 3),
-                     "patients_per_second": round(n / naive_seconds), "peak_mib": np.nan,
+                     "patients_per_second": round(n / naive_seconds), "peak_rss_increase_mib": np.nan,
                      "data_build_seconds": np.nan, "agrees_with_package": agree})
     return rows
 
@@ -89,9 +153,31 @@ def main(argv: list[str]) -> None:
     for n in sizes:
         rows += run(n)
         print(pd.DataFrame(rows).to_string(index=False), flush=True)
-    out = Path(__file__).parent / "out"
-    out.mkdir(exist_ok=True)
-    pd.DataFrame(rows).to_csv(out / "classify.csv", index=False)
+    here = Path(__file__).parent
+    table = pd.DataFrame(rows)
+    table.to_csv(here / "results.csv", index=False)
+    plot(table).savefig(here / "results.png", dpi=100, bbox_inches="tight",
+                        metadata={"Software": None})
+
+
+def plot(table: pd.DataFrame):
+    """Wall time against cohort size, one line per engine (log-log)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for engine, rows in table.groupby("engine", sort=False):
+        ax.plot(rows["patients"], rows["seconds"], marker="o", label=engine)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("Patients (about 25 CD4 and 23 RNA results each)")
+    ax.set_ylabel("Wall time (s)")
+    ax.set_title("Classifying the definition catalogue")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
 
 
 if __name__ == "__main__":

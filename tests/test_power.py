@@ -83,3 +83,26 @@ def test_results_do_not_depend_on_the_number_of_workers():
     two = power.simulated_power("cd4", grid, seed=11, replicates=300, chunk=50, pool=pool,
                                 n_jobs=2)
     assert one.equals(two)
+
+
+def test_dask_local_cluster_with_two_workers_gives_identical_results():
+    """A 2-worker Dask LocalCluster and a single joblib worker give the same power table."""
+    pytest.importorskip("dask.distributed")
+    grid = [{"n_per_arm": 100, "hazard_ratio": 0.7}, {"n_per_arm": 200, "hazard_ratio": 0.7}]
+    fixed = {"control_rate": 0.1, "accrual_years": 1.0, "followup_years": 2.0}
+    one = power.simulated_power("tte", grid, seed=5, replicates=400, chunk=50, **fixed)
+    two = power.simulated_power("tte", grid, seed=5, replicates=400, chunk=50, n_jobs=2,
+                                backend="dask", **fixed)
+    assert one.equals(two)
+
+
+def test_scheduler_address_comes_from_the_environment(monkeypatch):
+    from immune_recovery import parallel
+
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://scheduler.example:8786")
+    assert parallel.scheduler_address() == "tcp://scheduler.example:8786"
+    assert parallel.scheduler_address("tcp://other:1") == "tcp://other:1"
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS")
+    assert parallel.scheduler_address() is None
+    with pytest.raises(ValueError, match="backend"):
+        parallel.run_tasks(dict, [{}], backend="spark")

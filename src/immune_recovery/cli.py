@@ -101,16 +101,50 @@ def _classify(args: argparse.Namespace) -> int:
     from .definitions import resolve_definitions
 
     definitions = resolve_definitions(args.definition, args.definitions_file)
-    cohort = load_cohort(args.folder)
-    result = classify(cohort, definitions)
-    table = result.long()
-    table.to_csv(args.out, index=False, float_format="%.10g", date_format="%Y-%m-%d")
-    counts = result.group_counts()
-    print(f"{args.out}: {len(table)} rows ({cohort.n_patients} patients x "
-          f"{len(definitions)} definitions)")
+    if args.partitions:
+        from .partitioned import classify_partitioned
+
+        parts = classify_partitioned(args.folder, definitions, args.partitions)
+        table = parts.long
+        table.to_csv(args.out, index=False, float_format="%.10g", date_format="%Y-%m-%d")
+        counts = table.groupby(["definition", "group"], observed=False).size().unstack()
+        n_patients = table["PATIENT"].nunique()
+        print(f"{args.out}: {len(table)} rows ({n_patients} patients x {len(definitions)} "
+              f"definitions, {parts.n_partitions} partitions)")
+    else:
+        cohort = load_cohort(args.folder)
+        result = classify(cohort, definitions)
+        table = result.long()
+        table.to_csv(args.out, index=False, float_format="%.10g", date_format="%Y-%m-%d")
+        counts = result.group_counts()
+        print(f"{args.out}: {len(table)} rows ({cohort.n_patients} patients x "
+              f"{len(definitions)} definitions)")
     for def_id, row in counts.iterrows():
         shown = ", ".join(f"{g} {int(n)}" for g, n in row.items() if n)
         print(f"  {def_id}: {shown}")
+    return 0
+
+
+@command("power")
+def _power(args: argparse.Namespace) -> int:
+    import time
+
+    from .power import simulated_power, with_analytic_tte
+
+    grid = [{"n_per_arm": n, "hazard_ratio": hr} for hr in args.hazard_ratio
+            for n in args.n_per_arm]
+    started = time.perf_counter()
+    table = simulated_power("tte", grid, seed=args.seed, replicates=args.replicates,
+                            n_jobs=args.workers, backend=args.backend, scheduler=args.scheduler,
+                            progress=not args.no_progress, control_rate=args.control_rate,
+                            accrual_years=args.accrual_years, followup_years=args.followup_years)
+    table = with_analytic_tte(table, args.control_rate, args.accrual_years, args.followup_years)
+    seconds = time.perf_counter() - started
+    if args.out:
+        table.to_csv(args.out, index=False, float_format="%.10g")
+    print(table.to_string(index=False))
+    print(f"{len(grid)} grid points x {args.replicates} simulated trials in {seconds:.1f} s "
+          f"({args.workers} worker(s), {'dask' if args.scheduler or args.backend == 'dask' else 'joblib'})")
     return 0
 
 
@@ -146,6 +180,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="definition id (repeatable; default: all definitions)")
     p.add_argument("--definitions-file", help="YAML file of user definitions")
     p.add_argument("--out", required=True, help="output CSV (one row per patient x definition)")
+    p.add_argument("--partitions", type=int, default=0,
+                   help="classify a Parquet folder in this many patient partitions (bounded "
+                        "memory, same result)")
+
+    p = sub.add_parser("power", help="simulated power of a log-rank test (time-to-event trial)")
+    p.add_argument("--hazard-ratio", type=float, nargs="+", default=[0.7])
+    p.add_argument("--n-per-arm", type=int, nargs="+", default=[250, 500, 1000])
+    p.add_argument("--control-rate", type=float, default=0.05,
+                   help="events per person-year in the control arm")
+    p.add_argument("--accrual-years", type=float, default=2.0)
+    p.add_argument("--followup-years", type=float, default=3.0)
+    p.add_argument("--replicates", type=int, default=1000)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--workers", type=int, default=1, help="local workers (processes)")
+    p.add_argument("--backend", choices=("joblib", "dask"), default="joblib")
+    p.add_argument("--scheduler", help="Dask scheduler address (default: "
+                   "$DASK_SCHEDULER_ADDRESS; none: a local cluster or joblib)")
+    p.add_argument("--out", help="write the power table to this CSV")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -156,6 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _COMMANDS[args.command](args)
     except ImmuneRecoveryError as err:
         print(f"immune-recovery {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_INPUT
+    except MemoryError:
+        print(f"immune-recovery {args.command}: error: out of memory; for a large Parquet "
+              "cohort, classify it in patient partitions (--partitions N)", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:  # pragma: no cover
         return 130

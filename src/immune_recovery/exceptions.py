@@ -60,3 +60,8 @@ class SmallCountWarning(UserWarning):
 
 class ConvergenceWarning(UserWarning):
     """A model fit did not converge; its estimates must not reach a report."""
+
+
+class EvidenceError(ImmuneRecoveryError):
+    """A claim of ``data/reference/claims.csv`` points to a report, table or column that does
+    not exist, or an evidence function reads a source its claim does not declare."""

@@ -205,14 +205,18 @@ def logrank_p_values(time: np.ndarray, event: np.ndarray, treated: np.ndarray) -
 
 def simulated_power(task: str, grid: list[dict], seed: int, replicates: int,
                     n_jobs: int = 1, chunk: int = 100, progress: bool = False,
+                    backend: str = "joblib", scheduler: str | None = None,
                     **fixed) -> pd.DataFrame:
-    """Power at every grid point by simulation, in parallel over joblib workers.
+    """Power at every grid point by simulation, in parallel (joblib processes or Dask).
 
     ``task`` is ``"cd4"`` (keys of each grid point: ``n_per_arm``, ``delta``; fixed: ``pool``)
     or ``"tte"`` (``n_per_arm``, ``hazard_ratio``; fixed: ``control_rate``, ``accrual_years``,
     ``followup_years``). Columns: the grid keys, ``power``, ``mc_se``, ``replicates``.
+    ``n_jobs`` workers; ``backend="dask"`` or a ``scheduler`` address (or
+    ``$DASK_SCHEDULER_ADDRESS``) runs the batches on Dask (see :mod:`immune_recovery.parallel`).
+    Each batch has its own seed, so the result does not depend on backend or worker count.
     """
-    from joblib import Parallel, delayed
+    from .parallel import run_tasks
 
     alpha = fixed.pop("alpha", 0.05)
     function = {"cd4": _cd4_task, "tte": _tte_task}[task]
@@ -222,16 +226,10 @@ def simulated_power(task: str, grid: list[dict], seed: int, replicates: int,
         sizes = [chunk] * (replicates // chunk) + ([replicates % chunk] if replicates % chunk
                                                    else [])
         batches_per_point.append(len(sizes))
-        jobs += [(point, child, size) for child, size in zip(stream.spawn(len(sizes)), sizes,
-                                                             strict=True)]
-    iterator = jobs
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(jobs, desc=f"{task} power", unit="batch")
-    results = Parallel(n_jobs=n_jobs)(
-        delayed(function)(child, **fixed, **point, replicates=size, alpha=alpha)
-        for point, child, size in iterator)
+        jobs += [{"seed": child, **fixed, **point, "replicates": size, "alpha": alpha}
+                 for child, size in zip(stream.spawn(len(sizes)), sizes, strict=True)]
+    results = run_tasks(function, jobs, n_workers=n_jobs, backend=backend, scheduler=scheduler,
+                        progress=progress, description=f"{task} power")
     rows, position = [], 0
     for point, n_batches in zip(grid, batches_per_point, strict=True):
         hits = sum(results[position:position + n_batches])

@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from ..exceptions import ConvergenceWarning
+from ..formatting import readable
 from ..paths import project_root, reports_dir
 from .provenance import git_commit, input_checksums, package_versions
 from .spec import ReportSpec, load_spec
@@ -55,6 +56,20 @@ def setup() -> None:
         warnings.filterwarnings("ignore", category=category)
     # a model that did not converge must not reach a report
     warnings.simplefilter("error", ConvergenceWarning)
+    _register_readable_tables()
+
+
+def _register_readable_tables() -> None:
+    """Show DataFrames in HTML with estimates and CIs together (``0.50 (0.33–0.76)``)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the notebook stack
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    shell.display_formatter.formatters["text/html"].for_type(
+        pd.DataFrame, lambda df: readable(df).to_html(max_rows=80, na_rep=""))
 
 
 @dataclass(frozen=True)
@@ -109,12 +124,19 @@ class Report:
                  f"**Rerun:** `{spec.make_target}` (parameters in `{spec.params_file}`, "
                  f"notebook `notebooks/{spec.notebook}.ipynb`).", "",
                  "| parameter | value |", "|---|---|"]
-        lines += [f"| `{k}` | `{v}` |" for k, v in spec.parameters.items()]
+        lines += [f"| `{k}` | `{_table_text(v)}` |" for k, v in spec.parameters.items()
+                  if k != "notes"]
         return Markdown("\n".join(lines))
 
     def note(self, text: str) -> Markdown:
         """A paragraph of narrative given as a parameter (shown as Markdown)."""
         return Markdown(text)
+
+    def summary(self, text: str) -> Markdown:
+        """The report's one-paragraph summary: shown here and on the index page
+        (``summary.md`` in the report folder)."""
+        (self.folder / "summary.md").write_text(text.strip() + "\n", encoding="utf-8")
+        return Markdown("## Summary\n\n" + text)
 
     def table(self, df: pd.DataFrame, name: str, index: bool = False) -> pd.DataFrame:
         """Write ``df`` to ``tables/<name>.csv`` and return it for display."""
@@ -136,6 +158,12 @@ class Report:
         rows += [{"item": f"sha256: {r['path']}", "value": r["sha256"]}
                  for r in input_checksums(inputs)]
         return pd.DataFrame(rows)
+
+
+def _table_text(value: object) -> str:
+    """A parameter value on one Markdown table line (long text shortened)."""
+    text = " ".join(str(value).split()).replace("|", "\\|")
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
 class Timer:

@@ -56,7 +56,15 @@ def _links(record: dict) -> str:
     return " · ".join(links)
 
 
-def _report_html(record: dict) -> str:
+def _summary_html(record: dict, root: Path) -> str:
+    """The report's own one-paragraph summary (``summary.md``), if it wrote one."""
+    path = root / record["id"] / "summary.md"
+    if not path.is_file():
+        return ""
+    return f'<p class="summary">{html.escape(path.read_text(encoding="utf-8").strip())}</p>'
+
+
+def _report_html(record: dict, root: Path) -> str:
     params = ", ".join(f"<code>{html.escape(str(k))}={html.escape(json.dumps(v))}</code>"
                        for k, v in record["parameters"].items() if not isinstance(v, dict)
                        and not (isinstance(v, str) and len(v) > 60))
@@ -66,6 +74,7 @@ def _report_html(record: dict) -> str:
         f'<h3><a href="{record["id"]}/{record["outputs"]["html"]}">'
         f'{html.escape(record["title"])}</a></h3>'
         f'<p class="question">{html.escape(record["question"])}</p>'
+        f"{_summary_html(record, root)}"
         f'<p class="meta">Data: {html.escape(", ".join(inputs) or "none")} · '
         f'Parameters: {params or "none"} · Built {html.escape(record["built_at"][:10])} '
         f'from commit <code>{html.escape(record["git_commit"][:12])}</code> · '
@@ -81,6 +90,7 @@ h1{margin-bottom:.2rem} h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;mar
 .report{margin:1rem 0 1.4rem} .report h3{margin:.2rem 0} .question{margin:.2rem 0}
 .meta{color:#555;font-size:.9rem;margin:.2rem 0} .links{font-size:.9rem;margin:.2rem 0}
 code{background:#f4f4f4;padding:0 .2rem;border-radius:3px}
+.summary{background:#f3f7fb;border-left:4px solid #2b6cb0;padding:.5rem .8rem;margin:.4rem 0}
 """
 
 
@@ -93,11 +103,11 @@ def write_index(records: list[dict], root: Path) -> Path:
             continue
         title = GROUP_TITLES.get(group, "Other reports")
         sections.append(f'<section id="group-{group}"><h2>{html.escape(title)}</h2>'
-                        + "".join(_report_html(r) for r in members) + "</section>")
+                        + "".join(_report_html(r, root) for r in members) + "</section>")
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        "<title>immune-recovery reports</title>"
+        "<link rel=\"icon\" href=\"data:,\"><title>immune-recovery reports</title>"
         f"<style>{STYLE}</style></head><body>"
         "<h1>immune-recovery</h1>"
         "<p>Immunologic non-response to antiretroviral therapy: how often it occurs, who it "
