@@ -78,3 +78,14 @@ def test_cd4_effects_are_not_pooled_across_measures(trials):
     assert cd4.loc["Davey2000", "se"] == pytest.approx(np.hypot(113 / np.sqrt(39),
                                                                 35 / np.sqrt(43)))
     assert not meta.comparable_groups(meta.cd4_effects(trials))["pooled"].any()
+
+
+def test_cd4_effect_confidence_intervals(trials):
+    cd4 = meta.cd4_effects(trials).set_index("trial")
+    half = 1.959963984540054 * np.hypot(128, 41)
+    assert cd4.loc["Kovacs1996", "ci_low"] == pytest.approx(567 - half)
+    assert cd4.loc["Kovacs1996", "ci_high"] == pytest.approx(567 + half)
+    reported = trials.set_index("trial").loc["UK_Vanguard"]
+    assert cd4.loc["UK_Vanguard", "ci_low"] == reported["cd4_diff_ci_low"]
+    assert cd4.loc["UK_Vanguard", "ci_high"] == reported["cd4_diff_ci_high"]
+    assert cd4.loc["ESPRIT", ["ci_low", "ci_high"]].isna().all()  # no dispersion reported

@@ -104,21 +104,15 @@ def _classify(args: argparse.Namespace) -> int:
     if args.partitions:
         from .partitioned import classify_partitioned
 
-        parts = classify_partitioned(args.folder, definitions, args.partitions)
-        table = parts.long
-        table.to_csv(args.out, index=False, float_format="%.10g", date_format="%Y-%m-%d")
-        counts = table.groupby(["definition", "group"], observed=False).size().unstack()
-        n_patients = table["PATIENT"].nunique()
-        print(f"{args.out}: {len(table)} rows ({n_patients} patients x {len(definitions)} "
-              f"definitions, {parts.n_partitions} partitions)")
+        table = classify_partitioned(args.folder, definitions, args.partitions).long
+        how = f", {args.partitions} partitions"
     else:
-        cohort = load_cohort(args.folder)
-        result = classify(cohort, definitions)
-        table = result.long()
-        table.to_csv(args.out, index=False, float_format="%.10g", date_format="%Y-%m-%d")
-        counts = result.group_counts()
-        print(f"{args.out}: {len(table)} rows ({cohort.n_patients} patients x "
-              f"{len(definitions)} definitions)")
+        table = classify(load_cohort(args.folder), definitions).long()
+        how = ""
+    table.to_csv(args.out, index=False, float_format="%.10g", date_format="%Y-%m-%d")
+    counts = table.groupby(["definition", "group"], observed=False).size().unstack()
+    print(f"{args.out}: {len(table)} rows ({table['PATIENT'].nunique()} patients x "
+          f"{len(definitions)} definitions{how})")
     for def_id, row in counts.iterrows():
         shown = ", ".join(f"{g} {int(n)}" for g, n in row.items() if n)
         print(f"  {def_id}: {shown}")

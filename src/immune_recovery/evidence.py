@@ -677,10 +677,9 @@ def _il2_raises_cd4(src: ClaimSources) -> ClaimResult:
     result = ClaimResult()
     effects = src.table("il2-evidence/cd4_effects.csv")
     for r in effects.itertuples(index=False):
-        difference, se = _num(r.difference), _num(r.se)
+        difference = _num(r.difference)
         role = "test" if np.isfinite(difference) else "context"
-        low, high = ((difference - 1.959964 * se, difference + 1.959964 * se)
-                     if np.isfinite(se) else (np.nan, np.nan))
+        low, high = _num(r.ci_low), _num(r.ci_high)
         result.add(role=role, data=r.trial, quantity=f"IL-2 minus control: {r.measure}",
                    estimate=difference, ci_low=low, ci_high=high, scale="difference",
                    source="il2-evidence/cd4_effects.csv",

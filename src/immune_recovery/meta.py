@@ -101,12 +101,15 @@ def clinical_summary(trials: pd.DataFrame) -> pd.DataFrame:
 
 def cd4_effects(trials: pd.DataFrame) -> pd.DataFrame:
     """Every trial's CD4 result as reported, with the measure, and whether a difference with a
-    standard error can be formed (mean +/- SE or a CI of the difference)."""
+    standard error can be formed (mean +/- SE or a CI of the difference); its 95% CI is the
+    reported one, else difference +/- 1.96 SE (cells/mm³, or percent where so measured)."""
     rows = []
     for row in trials[trials["cd4_measure"].notna()].itertuples(index=False):
         diff, se, how = row.cd4_difference, np.nan, "not comparable (no dispersion)"
+        low = high = np.nan
         if pd.notna(row.cd4_diff_ci_low) and pd.notna(row.cd4_diff_ci_high):
             se = (row.cd4_diff_ci_high - row.cd4_diff_ci_low) / (2 * Z975)
+            low, high = float(row.cd4_diff_ci_low), float(row.cd4_diff_ci_high)
             how = "difference with 95% CI"
         elif pd.notna(row.cd4_il2) and pd.notna(row.cd4_control):
             note = str(row.cd4_dispersion_note)
@@ -118,8 +121,10 @@ def cd4_effects(trials: pd.DataFrame) -> pd.DataFrame:
                     a, b = a / np.sqrt(n_il2), b / np.sqrt(n_control)
                 diff = float(row.cd4_il2) - float(row.cd4_control)
                 se, how = float(np.hypot(a, b)), f"difference of arm means, SE from arm {kind}s"
+                low, high = diff - Z975 * se, diff + Z975 * se
         rows.append({"trial": row.trial, "measure": row.cd4_measure, "il2": row.cd4_il2,
-                     "control": row.cd4_control, "difference": diff, "se": se,
+                     "control": row.cd4_control, "difference": diff, "ci_low": low,
+                     "ci_high": high, "se": se,
                      "how": how, "citation": row.source})
     return pd.DataFrame(rows)
 
