@@ -3,9 +3,10 @@
 #   make reports   set up .venv, fetch and convert the data, rebuild stale reports
 #   make test      unit tests, then nbval regression of the committed executed notebooks
 #
-# Make tracks what is stale: a report is rebuilt when its notebook, its parameter file,
-# anything under src/, or its input data changed. Each report is built in build/staging and
-# moved into reports/ only when it succeeded (see src/immune_recovery/reporting/build.py).
+# A report is rebuilt when the content of its notebook, its parameter file, the package
+# source, its input data or an upstream report changed (content hashes, not file times; see
+# src/immune_recovery/reporting/stale.py). Each report is built in build/staging and moved
+# into reports/ only when it succeeded (see src/immune_recovery/reporting/build.py).
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -40,8 +41,7 @@ DATASETS := $(shell tail -n +2 data/manifest | cut -d, -f1) synthetic messy
 DATA_STAMPS := $(DATASETS:%=data/hicdep/%/.stamp)
 
 PARAMS := $(sort $(wildcard params/*.yaml))
-REPORT_IDS := $(PARAMS:params/%.yaml=%)
-REPORT_JSONS := $(REPORT_IDS:%=reports/%/report.json)
+REPORT_JSONS = $(REPORT_IDS:%=reports/%/report.json)
 SITE := reports/manifest.json reports/index.html
 
 ## help: list the targets
@@ -78,30 +78,34 @@ data/hicdep/%/.stamp: data/manifest $(SRC_STAMP) | $(VENV_STAMP)
 	newest=$$(ls -t $^ | head -n 1); if [ $@ -ot "$$newest" ]; then touch -r "$$newest" $@; fi
 
 # ---------------------------------------------------------------------------------------
-# Reports: one rule per params/<report-id>.yaml. The parameter file's one-line keys
-# 'notebook', 'data' and 'depends_on' give the rule's prerequisites. A report that reads
-# other reports' tables (depends_on) refreshes reports/manifest.json before it is built.
+# Reports. Staleness is decided by content, not by file times: build/reports.mk (one rule
+# per params/<report-id>.yaml, read as YAML) and build/keys/<id>.key are written by
+# immune_recovery.reporting.stale before Make decides anything. A report's key is the sha256
+# of its notebook, parameter file, data inputs, the package source and its upstream reports'
+# keys; report.json records the key it was built with. A current report's key file is dated
+# 1970-01-01, a stale one's now, so Make rebuilds exactly the stale reports (a fresh clone
+# with current reports rebuilds nothing). Upstream reports are order-only prerequisites.
 # ---------------------------------------------------------------------------------------
-pget = $(shell sed -n 's/^$(2):[[:space:]]*//p' params/$(1).yaml)
-data_prereq = $(if $(filter data/hicdep/%,$(1)),$(1)/.stamp,$(1))
+REPORT_GOALS := $(filter reports report-% reports/% test-browser screenshots,$(MAKECMDGOALS))
+ifneq ($(REPORT_GOALS),)
+include build/reports.mk
+endif
 
-define REPORT_RULE
-reports/$(1)/report.json: params/$(1).yaml notebooks/$(call pget,$(1),notebook).ipynb $(SRC_STAMP) $(foreach d,$(call pget,$(1),data),$(call data_prereq,$(d))) $(foreach r,$(call pget,$(1),depends_on),reports/$(r)/report.json) | $(VENV_STAMP)
-	$(if $(call pget,$(1),depends_on),$(PY) -m immune_recovery.reporting.site)
-	$(PY) -m immune_recovery.reporting.build params/$(1).yaml
+build/reports.mk: FORCE | $(VENV_STAMP) $(DATA_STAMPS)
+	@mkdir -p $(@D)
+	$(PY) -m immune_recovery.reporting.stale
 
-.PHONY: report-$(1)
-report-$(1): reports/$(1)/report.json
-	$$(MAKE) --no-print-directory $(SITE)
-endef
-$(foreach id,$(REPORT_IDS),$(eval $(call REPORT_RULE,$(id))))
+.PHONY: FORCE
+FORCE:
 
 ## reports: rebuild every stale report, then reports/manifest.json and reports/index.html
 .PHONY: reports
 reports: $(SITE)
 
+# The site is rewritten only where its content changed; the touch tells Make it is current.
 $(SITE) &: $(REPORT_JSONS) | $(VENV_STAMP)
 	$(PY) -m immune_recovery.reporting.site
+	touch $(SITE)
 
 ## report-<id>: rebuild one report (ids: the file names in params/)
 
@@ -134,8 +138,13 @@ screenshots: $(BROWSER_STAMP)
 
 ## bench: classifier against a polars reference at 10k/100k/1M patients -> benchmarks/results.*
 .PHONY: bench
-bench: $(VENV_STAMP)
+bench: $(VENV)/.bench
 	$(PY) benchmarks/classify.py 10000 100000 1000000
+
+# The benchmark-only packages (pyproject's "bench" extra).
+$(VENV)/.bench: pyproject.toml | $(VENV_STAMP)
+	$(PY) -m pip install --quiet -e ".[bench]"
+	touch $@
 
 ## lab: JupyterLab on the project's kernel
 .PHONY: lab

@@ -1,9 +1,13 @@
 """The Makefile's dependency logic, run on a scratch copy with a stand-in Python.
 
-The stand-in writes a report's ``report.json`` instantly (or fails on request), so these tests
-check what Make decides to rebuild without executing notebooks: a second ``make reports``
-rebuilds nothing, touching one parameter file rebuilds only that report, a failing report
-stops Make with a non-zero status and leaves no target, and ``-j2`` works.
+Staleness is decided by content (``immune_recovery.reporting.stale``): the stand-in runs the
+real staleness module, and "builds" a report by writing a ``report.json`` that records the
+build key the staleness module computed for it (or fails on request; that the real build
+records the same key is tested in ``test_reporting.py``). So these tests check what Make decides to rebuild
+without executing notebooks: a second ``make reports`` rebuilds nothing, a fresh clone (all
+file times new) rebuilds nothing, touching a file without changing it rebuilds nothing,
+editing a notebook or a parameter file rebuilds only its reports and their dependants, a source
+change rebuilds everything, a failing report stops Make, and ``-j2`` works.
 """
 
 from __future__ import annotations
@@ -11,25 +15,37 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from immune_recovery.paths import project_root
 
 FAKE_PYTHON = """#!/usr/bin/env bash
-# stand-in for .venv/bin/python: "-m immune_recovery.reporting.build params/<id>.yaml"
+# stand-in for .venv/bin/python: "-m immune_recovery.reporting.{{build,site,stale}} ..."
 set -eu
-if [ "$2" = "immune_recovery.reporting.build" ]; then
+export IMMUNE_RECOVERY_ROOT="$PWD"
+case "$2" in
+immune_recovery.reporting.build)
   id=$(basename "$3" .yaml)
   echo "BUILD $id" >> build.log
   if [ -e "fail-$id" ]; then echo "failing $id" >&2; exit 1; fi
-  mkdir -p "reports/$id" && echo '{}' > "reports/$id/report.json"
-elif [ "$2" = "immune_recovery.reporting.site" ]; then
+  mkdir -p "reports/$id"
+  # what the real build records: the key the staleness check computed for this report
+  printf '{{"id": "%s", "build_key": "%s"}}\n' "$id" "$(cat "build/keys/$id.key")" \
+    > "reports/$id/report.json"
+  ;;
+immune_recovery.reporting.site)
   echo "SITE" >> build.log
   touch reports/manifest.json reports/index.html
-fi
+  ;;
+*)
+  exec "{real}" "$@"
+  ;;
+esac
 """
 
 
@@ -46,7 +62,7 @@ def scratch(tmp_path: Path) -> Path:
     shutil.copy(root / "data" / "manifest", work / "data" / "manifest")
     (work / "reports").mkdir()
     fake = work / "fakepy"
-    fake.write_text(FAKE_PYTHON)
+    fake.write_text(FAKE_PYTHON.format(real=sys.executable))
     fake.chmod(0o755)
     venv_stamp = work / ".venv" / ".installed"
     venv_stamp.parent.mkdir()
@@ -61,14 +77,13 @@ def scratch(tmp_path: Path) -> Path:
         stamp.parent.mkdir(parents=True)
         stamp.touch()
     venv_stamp.touch()
-    # referenced reference files exist
-    ref = work / "data" / "reference"
-    shutil.copytree(root / "data" / "reference", ref)
+    shutil.copytree(root / "data" / "reference", work / "data" / "reference")
     return work
 
 
 def make(work: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MAKE") and k != "IMMUNE_RECOVERY_ROOT"}
     return subprocess.run(["make", "--no-print-directory", f"PY={work / 'fakepy'}", *args],
                           cwd=work, capture_output=True, text=True, env=env, check=False)
 
@@ -84,32 +99,98 @@ def report_ids(work: Path) -> list[str]:
     return sorted(p.stem for p in (work / "params").glob("*.yaml"))
 
 
-def test_second_run_rebuilds_nothing_and_touch_rebuilds_one(scratch):
-    first = make(scratch, "reports")
-    assert first.returncode == 0, first.stderr
-    assert built(scratch) == report_ids(scratch)
-    again = make(scratch, "-q", "reports")
-    assert again.returncode == 0, "everything is up to date after one build"
+def dependants(work: Path, report_id: str) -> set[str]:
+    """Reports that read ``report_id`` directly or through others."""
+    upstream = {p.stem: set(str(yaml.safe_load(p.read_text()).get("depends_on") or "").split())
+                for p in (work / "params").glob("*.yaml")}
+    found, frontier = set(), {report_id}
+    while frontier:
+        frontier = {rid for rid, deps in upstream.items() if deps & frontier} - found
+        found |= frontier
+    return found
+
+
+def built_once(work: Path) -> Path:
+    result = make(work, "reports")
+    assert result.returncode == 0, result.stderr
+    assert built(work) == report_ids(work)
+    return work
+
+
+def test_second_run_and_touch_rebuild_nothing(scratch):
+    built_once(scratch)
+    assert make(scratch, "reports").returncode == 0
     assert built(scratch) == []
-    target = report_ids(scratch)[0]
     time.sleep(0.01)
-    os.utime(scratch / "params" / f"{target}.yaml")
-    third = make(scratch, "reports")
-    assert third.returncode == 0, third.stderr
-    rebuilt = built(scratch)
-    dependants = [rid for rid in report_ids(scratch) if target in
-                  (scratch / "params" / f"{rid}.yaml").read_text().split("depends_on:")[1]
-                  .split("\n")[0].split()]
-    assert rebuilt == sorted([target, *dependants])
+    for path in [*(scratch / "params").glob("*.yaml"), *(scratch / "notebooks").glob("*")]:
+        os.utime(path)
+    assert make(scratch, "reports").returncode == 0
+    assert built(scratch) == [], "a newer file time with the same content is not a change"
+
+
+def test_fresh_clone_rebuilds_nothing(scratch, tmp_path):
+    built_once(scratch)
+    clone = tmp_path / "clone"
+    shutil.copytree(scratch, clone, ignore=shutil.ignore_patterns("build", "build.log"))
+    time.sleep(0.01)
+    for path in clone.rglob("*"):  # a checkout: every file as new as the next
+        if path.is_file() and "reports" not in path.parts:
+            os.utime(path)
+    (clone / "build").mkdir()
+    (clone / "build" / "src.stamp").touch()
+    for stamp in (clone / "data" / "hicdep").glob("*/.stamp"):
+        os.utime(stamp)
+    os.utime(clone / ".venv" / ".installed")
+    result = make(clone, "reports")
+    assert result.returncode == 0, result.stderr
+    assert built(clone) == []
+
+
+def test_editing_a_notebook_rebuilds_only_its_reports(scratch):
+    built_once(scratch)
+    notebook = "outcomes"
+    path = scratch / "notebooks" / f"{notebook}.ipynb"
+    path.write_text(path.read_text() + "\n")
+    users = {p.stem for p in (scratch / "params").glob("*.yaml")
+             if yaml.safe_load(p.read_text())["notebook"] == notebook}
+    assert users
+    expected = users.union(*(dependants(scratch, u) for u in users))
+    assert make(scratch, "reports").returncode == 0
+    assert built(scratch) == sorted(expected)
+
+
+def test_editing_a_parameter_file_rebuilds_it_and_its_dependants(scratch):
+    built_once(scratch)
+    target = "frequency-actg175"
+    path = scratch / "params" / f"{target}.yaml"
+    path.write_text(path.read_text() + "# edited\n")
+    assert make(scratch, "reports").returncode == 0
+    assert built(scratch) == sorted({target} | dependants(scratch, target))
+    assert "evidence" in dependants(scratch, target)
 
 
 def test_source_change_rebuilds_every_report(scratch):
-    assert make(scratch, "reports").returncode == 0
-    built(scratch)
-    time.sleep(0.01)
-    os.utime(scratch / "src" / "immune_recovery" / "cohort.py")
+    built_once(scratch)
+    path = scratch / "src" / "immune_recovery" / "cohort.py"
+    path.write_text(path.read_text() + "\n# edited\n")
     assert make(scratch, "reports").returncode == 0
     assert built(scratch) == report_ids(scratch)
+
+
+def test_parameter_file_keys_may_span_lines(scratch):
+    """The rules come from YAML, not from one-line ``sed``: a folded depends_on works."""
+    built_once(scratch)
+    path = scratch / "params" / "evidence.yaml"
+    spec = yaml.safe_load(path.read_text())
+    deps = spec["depends_on"].split()
+    text = path.read_text().replace(f"depends_on: {spec['depends_on']}",
+                                    "depends_on: >\n  " + "\n  ".join(deps))
+    assert text != path.read_text()
+    path.write_text(text)
+    assert make(scratch, "reports").returncode == 0
+    assert built(scratch) == ["evidence"]
+    rules = (scratch / "build" / "reports.mk").read_text()
+    assert "| $(VENV_STAMP)" in rules and f"reports/{deps[-1]}/report.json" in rules
 
 
 def test_failing_report_stops_make_and_leaves_no_target(scratch):

@@ -11,15 +11,15 @@ from scipy import stats
 
 from immune_recovery import load_cohort, patient_table
 from immune_recovery.covariates import analysis_frame
+from immune_recovery.intervals import exact_poisson_ci
 from immune_recovery.outcomes import (
     cox_model,
-    exact_poisson_ci,
     incidence,
     landmark_data,
     time_varying_cox,
     time_varying_data,
 )
-from immune_recovery.simulate.check import load_truth
+from immune_recovery.simulate.truth import load_truth
 
 from .conftest import require_dataset
 

@@ -33,13 +33,13 @@ def test_partitions_cover_every_patient_once(parquet_cohort):
 
 def test_partitioned_equals_in_memory(parquet_cohort):
     definitions = list(load_catalogue().values())
-    whole = load_cohort(parquet_cohort, reference_date="2026-11-25")
+    whole = load_cohort(parquet_cohort, close_date="2026-11-25")
     expected = classify(whole, definitions).long()
     result = classify_partitioned(parquet_cohort, definitions, n_partitions=4,
-                                  reference_date="2026-11-25")
+                                  close_date="2026-11-25")
     assert result.n_partitions == 4
     order = ["definition", "PATIENT"]
-    got = result.long.sort_values(order, ignore_index=True)
+    got = result.long().sort_values(order, ignore_index=True)
     want = expected.assign(PATIENT=expected["PATIENT"].astype(str)) \
         .sort_values(order, ignore_index=True)
     got["PATIENT"] = got["PATIENT"].astype(str)

@@ -81,7 +81,7 @@ def test_results_do_not_depend_on_the_number_of_workers():
     grid = [{"n_per_arm": 20, "delta": 40.0}, {"n_per_arm": 40, "delta": 40.0}]
     one = power.simulated_power("cd4", grid, seed=11, replicates=300, chunk=50, pool=pool)
     two = power.simulated_power("cd4", grid, seed=11, replicates=300, chunk=50, pool=pool,
-                                n_jobs=2)
+                                n_workers=2)
     assert one.equals(two)
 
 
@@ -91,7 +91,7 @@ def test_dask_local_cluster_with_two_workers_gives_identical_results():
     grid = [{"n_per_arm": 100, "hazard_ratio": 0.7}, {"n_per_arm": 200, "hazard_ratio": 0.7}]
     fixed = {"control_rate": 0.1, "accrual_years": 1.0, "followup_years": 2.0}
     one = power.simulated_power("tte", grid, seed=5, replicates=400, chunk=50, **fixed)
-    two = power.simulated_power("tte", grid, seed=5, replicates=400, chunk=50, n_jobs=2,
+    two = power.simulated_power("tte", grid, seed=5, replicates=400, chunk=50, n_workers=2,
                                 backend="dask", **fixed)
     assert one.equals(two)
 

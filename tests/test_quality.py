@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from immune_recovery import load_cohort
-from immune_recovery.quality import check_table, make_messy_example
+from immune_recovery.quality import check_table
+from immune_recovery.simulate.messy import make_messy_example
 from immune_recovery.schemas import RULE_TABLE
 
 
 def test_every_rule_is_listed_with_the_ledger_counts(tmp_path):
     cohort = load_cohort(make_messy_example(tmp_path / "messy", n_patients=120, seed=9),
-                         reference_date="2026-11-25")
+                         close_date="2026-11-25")
     table = check_table(cohort.ledger).set_index("rule")
     assert set(table.index) == set(RULE_TABLE)
     excluded = cohort.ledger.entries.groupby("rule").size()

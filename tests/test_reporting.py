@@ -12,7 +12,7 @@ import pytest
 
 from immune_recovery.exceptions import ParameterError
 from immune_recovery.paths import project_root
-from immune_recovery.reporting import build, site
+from immune_recovery.reporting import build, site, stale
 from immune_recovery.reporting.spec import load_spec
 
 PARAMS = """\
@@ -76,6 +76,10 @@ def test_build_publishes_and_a_failure_publishes_nothing(tmp_path, monkeypatch):
     record = json.loads((target / "report.json").read_text())
     assert record["parameters"] == {"value": 3}
     assert record["inputs"][0]["path"] == "data/manifest"
+    # the build records the key the staleness check computes, so Make sees it as current
+    assert record["build_key"] == stale.current_keys(root)["scratch-report"]
+    assert record["source_sha256"] == stale.source_sha256(root)
+    assert stale.stale_reports(root) == []
     nb = nbformat.read(target / "scratch-report.ipynb", as_version=4)
     assert "papermill" not in nb.metadata
     assert any(c.get("id") == "injected-parameters" for c in nb.cells)
@@ -88,6 +92,7 @@ def test_build_publishes_and_a_failure_publishes_nothing(tmp_path, monkeypatch):
     nb.cells.append(nbformat.v4.new_code_cell("raise ValueError('boom')"))
     nbformat.write(nb, nb_path)
     before = (target / "report.json").read_text()
+    assert stale.stale_reports(root) == ["scratch-report"], "an edited notebook is stale"
     with pytest.raises(build.ReportBuildError, match="ValueError: boom"):
         build.build_report(root / "params" / "scratch-report.yaml")
     assert (target / "report.json").read_text() == before
@@ -131,10 +136,44 @@ def test_reports_dir_override(monkeypatch, tmp_path):
     assert reports_dir() == tmp_path.resolve()
 
 
-def test_git_commit_is_recorded():
-    from immune_recovery.reporting.provenance import git_commit
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root,
+                   check=True, capture_output=True)
 
+
+def test_commit_is_recorded_only_for_a_clean_source_tree(tmp_path, monkeypatch):
+    from immune_recovery.reporting.provenance import code_identity, git_commit
+
+    root = tmp_path / "repo"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "a.py").write_text("x = 1\n")
+    monkeypatch.setenv("IMMUNE_RECOVERY_ROOT", str(root))
+    assert git_commit() is None, "not a git checkout"
+    _git(root, "init", "-q")
+    _git(root, "add", ".")
+    _git(root, "commit", "-q", "-m", "one")
     commit = git_commit()
-    inside_git = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project_root(),
-                                capture_output=True, check=False).returncode == 0
-    assert (len(commit.split("-")[0]) == 40) if inside_git else commit == "unknown"
+    assert commit is not None and len(commit) == 40
+    (root / "reports").mkdir()
+    (root / "reports" / "r.txt").write_text("built\n")
+    assert git_commit() == commit, "reports are outputs, not source"
+    (root / "src" / "a.py").write_text("x = 2\n")
+    assert git_commit() is None, "uncommitted source: no commit a reader could check out"
+    assert code_identity(None, "ab" * 32) == "source tree sha256 " + "ab" * 6
+    assert code_identity(commit, "ab" * 32) == f"commit {commit[:12]}"
+
+
+def test_source_hash_changes_with_content_not_file_times(tmp_path):
+    root = tmp_path / "proj"
+    package = root / "src" / "immune_recovery"
+    (package / "__pycache__").mkdir(parents=True)
+    (package / "a.py").write_text("x = 1\n")
+    first = stale.source_sha256(root)
+    (package / "__pycache__" / "a.pyc").write_bytes(b"cache")
+    (package / "a.py").touch()
+    assert stale.source_sha256(root) == first
+    (package / "a.py").write_text("x = 2\n")
+    assert stale.source_sha256(root) != first
+    (package / "a.py").write_text("x = 1\n")
+    (package / "b.py").write_text("")
+    assert stale.source_sha256(root) != first, "an added file changes the tree"

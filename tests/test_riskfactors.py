@@ -12,7 +12,7 @@ from immune_recovery.covariates import analysis_frame, term_label
 from immune_recovery.definitions import select_definitions
 from immune_recovery.paths import project_root
 from immune_recovery.riskfactors import NonResponseModel, model_frame, truth_comparison
-from immune_recovery.simulate.check import load_truth
+from immune_recovery.simulate.truth import load_truth
 
 from .conftest import require_dataset
 

@@ -9,8 +9,8 @@ import pytest
 from immune_recovery import sensitivity
 from immune_recovery.classify import classify
 from immune_recovery.cohort import load_cohort
-from immune_recovery.definitions import load_catalogue
-from immune_recovery.frequency import frequency_table, grid_definitions, wilson
+from immune_recovery.frequency import frequency_table, grid_definitions
+from immune_recovery.intervals import wilson
 
 from .conftest import require_dataset
 

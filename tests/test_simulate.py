@@ -12,8 +12,9 @@ import immune_recovery.simulate as sim
 from immune_recovery import load_cohort, patient_table
 from immune_recovery.cli import main
 from immune_recovery.cohort import Cohort
-from immune_recovery.simulate.calibration import calibration_table
-from immune_recovery.simulate.check import baseline_vs_truth, load_truth
+from immune_recovery.simcheck.calibration import calibration_table
+from immune_recovery.simcheck.check import baseline_vs_truth
+from immune_recovery.simulate.truth import load_truth
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from scipy import stats
 
 from immune_recovery import load_cohort, patient_table
 from immune_recovery import trajectories as tr
-from immune_recovery.simulate.check import load_truth
+from immune_recovery.simulate.truth import load_truth
 
 from .conftest import require_dataset
 

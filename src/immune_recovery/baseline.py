@@ -11,10 +11,8 @@ import numpy as np
 import pandas as pd
 
 from .cohort import Cohort
-from .measurements import PatientSeries, to_days
-
-#: Baseline window around T0, in days: (before, after).
-BASELINE_WINDOW_DAYS = (180, 7)
+from .conventions import BASELINE_WINDOW_DAYS, DAYS_PER_YEAR, to_days
+from .measurements import PatientSeries
 
 #: Baseline CD4 bands (cells/mm³) used by tables and risk-factor models.
 CD4_BANDS = (0, 50, 100, 200, 350, np.inf)
@@ -26,21 +24,9 @@ def cd4_band(values: pd.Series) -> pd.Series:
     return pd.cut(values, bins=list(CD4_BANDS), right=False, labels=list(CD4_BAND_LABELS))
 
 
-def absolute_cd4(cohort: Cohort) -> pd.DataFrame:
-    """Absolute CD4 counts only (``CD4_U = 1``), with integer patient codes and days."""
-    cd4 = cohort.cd4
-    keep = (cd4["CD4_U"] == 1).fillna(False).to_numpy(dtype=bool)
-    out = cd4.loc[keep, ["PATIENT", "CD4_D", "CD4_V"]]
-    return out.assign(code=out["PATIENT"].cat.codes.to_numpy().astype(np.int64),
-                      day=to_days(out["CD4_D"]))
-
-
 def _pick_baseline(cohort: Cohort, dates: pd.Series, values: pd.Series,
                    codes: np.ndarray) -> tuple[pd.Series, pd.Series]:
-    t0 = cohort.time_origin["t0"]
-    origin = np.where(t0.notna().to_numpy(), to_days(t0.fillna(pd.Timestamp(0))),
-                      np.iinfo(np.int64).min)
-    series = PatientSeries.build(codes, to_days(dates), origin, cohort.n_patients)
+    series = PatientSeries.build(codes, to_days(dates), cohort.t0_day, cohort.n_patients)
     before, after = BASELINE_WINDOW_DAYS
     row = series.closest(0, before, after)
     found = row >= 0
@@ -55,7 +41,7 @@ def _pick_baseline(cohort: Cohort, dates: pd.Series, values: pd.Series,
 
 def baseline_cd4(cohort: Cohort) -> pd.DataFrame:
     """Per patient: ``baseline_cd4`` (cells/mm³) and ``baseline_cd4_date``."""
-    cd4 = absolute_cd4(cohort)
+    cd4 = cohort.absolute_cd4()
     value, date = _pick_baseline(cohort, cd4["CD4_D"], cd4["CD4_V"], cd4["code"].to_numpy())
     return pd.DataFrame({"baseline_cd4": value, "baseline_cd4_date": date})
 
@@ -139,7 +125,7 @@ def patient_table(cohort: Cohort) -> pd.DataFrame:
     idx = cohort.patients
     origin = cohort.time_origin
     birth = cohort.per_patient("tblBAS", "BIRTH_D").astype("datetime64[ns]")
-    age = (origin["t0"] - birth).dt.days / 365.25
+    age = (origin["t0"] - birth).dt.days / DAYS_PER_YEAR
     sex = cohort.per_patient("tblBAS", "SEX").astype("Int64").map(
         {1: "male", 2: "female", 9: "unknown"}).fillna("unknown")
     aids_y = cohort.per_patient("tblBAS", "AIDS_Y").astype("Int64")
@@ -154,7 +140,7 @@ def patient_table(cohort: Cohort) -> pd.DataFrame:
             "t0": origin["t0"],
             "t0_source": origin["t0_source"],
             "age": age,
-            "years_since_diagnosis": (origin["t0"] - hiv_pos).dt.days / 365.25,
+            "years_since_diagnosis": (origin["t0"] - hiv_pos).dt.days / DAYS_PER_YEAR,
             "sex": sex,
             "mode": cohort.per_patient("tblBAS", "MODE").astype("Int64"),
             "prior_aids": prior_aids,

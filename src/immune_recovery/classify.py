@@ -43,10 +43,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .baseline import BASELINE_WINDOW_DAYS
 from .cohort import Cohort
 from .definitions import Definition
-from .measurements import PatientSeries, from_days, to_days
+from .conventions import BASELINE_WINDOW_DAYS, CD4_ABSOLUTE_UNIT, MISSING_DAY, from_days, to_days
+from .measurements import PatientSeries
 
 GROUPS = ("complete_responder", "immunologic_nonresponder", "virologic_nonresponder",
           "complete_nonresponder", "cd4_responder", "cd4_nonresponder", "not_assessable")
@@ -54,7 +54,6 @@ REASONS = ("", "no_baseline_cd4", "no_cd4_at_assessment", "zero_baseline", "no_r
            "rna_limit_above_cutoff")
 _G = {name: i for i, name in enumerate(GROUPS)}
 _R = {name: i for i, name in enumerate(REASONS)}
-MISSING_DAY = np.iinfo(np.int64).min
 
 @dataclass
 class PreparedCohort:
@@ -83,11 +82,10 @@ class PreparedCohort:
 
 def prepare(cohort: Cohort) -> PreparedCohort:
     """Extract the per-patient series the classifier needs (absolute CD4 only)."""
-    t0 = cohort.time_origin["t0"]
-    t0_day = np.where(t0.notna().to_numpy(), to_days(t0.fillna(pd.Timestamp(0))), MISSING_DAY)
+    t0_day = cohort.t0_day
     n = cohort.n_patients
     cd4 = cohort.cd4
-    absolute = (cd4["CD4_U"] == 1).fillna(False).to_numpy(dtype=bool)
+    absolute = (cd4["CD4_U"] == CD4_ABSOLUTE_UNIT).fillna(False).to_numpy(dtype=bool)
     series = PatientSeries.build(cd4["PATIENT"].cat.codes.to_numpy()[absolute],
                                  to_days(cd4["CD4_D"].to_numpy()[absolute]), t0_day, n)
     values = PatientSeries.padded(series.take(cd4["CD4_V"].to_numpy(dtype="float64")[absolute]))
@@ -314,3 +312,17 @@ def classify(cohort: Cohort | PreparedCohort, definitions: list[Definition]) -> 
             reason=reason, vl_rule_applied=vl_applied, _prep=prep)
     return Classification(patients=prep.patients, t0=prep.t0, baseline_cd4=baseline,
                           baseline_day=baseline_day, results=results)
+
+
+def nonresponder_flags(result: Classification, definition_id: str
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """(in the denominator, non-responder) per patient, by the contract above."""
+    res = result.results[definition_id]
+    g = res.group
+    if res.vl_rule_applied:
+        denominator = (g == _G["complete_responder"]) | (g == _G["immunologic_nonresponder"])
+        numerator = g == _G["immunologic_nonresponder"]
+    else:
+        denominator = (g == _G["cd4_responder"]) | (g == _G["cd4_nonresponder"])
+        numerator = g == _G["cd4_nonresponder"]
+    return denominator, numerator

@@ -104,7 +104,7 @@ def _classify(args: argparse.Namespace) -> int:
     if args.partitions:
         from .partitioned import classify_partitioned
 
-        table = classify_partitioned(args.folder, definitions, args.partitions).long
+        table = classify_partitioned(args.folder, definitions, args.partitions).long()
         how = f", {args.partitions} partitions"
     else:
         table = classify(load_cohort(args.folder), definitions).long()
@@ -129,7 +129,7 @@ def _power(args: argparse.Namespace) -> int:
             for n in args.n_per_arm]
     started = time.perf_counter()
     table = simulated_power("tte", grid, seed=args.seed, replicates=args.replicates,
-                            n_jobs=args.workers, backend=args.backend, scheduler=args.scheduler,
+                            n_workers=args.workers, backend=args.backend, scheduler=args.scheduler,
                             progress=not args.no_progress, control_rate=args.control_rate,
                             accrual_years=args.accrual_years, followup_years=args.followup_years)
     table = with_analytic_tte(table, args.control_rate, args.accrual_years, args.followup_years)

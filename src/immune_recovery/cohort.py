@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .hicdep import ExclusionLedger, read_tables
+from .conventions import CD4_ABSOLUTE_UNIT, dates_to_days, to_days
+from .hicdep import ExclusionLedger, read_tables, validate_tables
 from .paths import relative_to_root
 
 
@@ -55,17 +56,17 @@ class Cohort:
     # -- construction -----------------------------------------------------------------
 
     @classmethod
-    def from_tables(cls, tables: dict[str, pd.DataFrame], name: str = "cohort") -> Cohort:
-        """Validate in-memory tables (HICDEP names and types) exactly as files would be."""
-        import tempfile
-
-        from .hicdep import write_tables
-
-        with tempfile.TemporaryDirectory() as tmp:
-            write_tables(tmp, tables, fmt="parquet")
-            cohort = load_cohort(tmp, name=name)
-        cohort.source = None
-        return cohort
+    def from_tables(cls, tables: dict[str, pd.DataFrame], name: str = "cohort",
+                    close_date: str | pd.Timestamp | None = None,
+                    files: dict[str, str] | None = None) -> Cohort:
+        """Validate in-memory tables (HICDEP names; text or typed columns) exactly as files
+        would be, without writing them anywhere. ``close_date`` (default: today, noted in the
+        ledger) is the database close date."""
+        close = pd.Timestamp.today().normalize() if close_date is None else close_date
+        validated, ledger, present = validate_tables(tables, close, files=files)
+        if close_date is None:
+            ledger.notices.append("no database close date given: today's date used")
+        return cls(name=name, tables=validated, ledger=ledger, present=frozenset(present))
 
     # -- tables -----------------------------------------------------------------------
 
@@ -128,7 +129,29 @@ class Cohort:
             out.iloc[self.codes(table)] = df[column].to_numpy()
         return out
 
+    def absolute_cd4(self) -> pd.DataFrame:
+        """Absolute CD4 counts only (``CD4_U = 1``, cells/mm³): ``PATIENT, CD4_D, CD4_V``,
+        the integer patient ``code``, ``day`` (days since 1970-01-01) and ``days_since_t0``
+        (:data:`~immune_recovery.conventions.MISSING_DAY`-safe: NaN-free ints where T0 is
+        known). Computed once per cohort; do not modify the frame."""
+        return self._absolute_cd4
+
+    @cached_property
+    def _absolute_cd4(self) -> pd.DataFrame:
+        cd4 = self.cd4
+        keep = (cd4["CD4_U"] == CD4_ABSOLUTE_UNIT).fillna(False).to_numpy(dtype=bool)
+        out = cd4.loc[keep, ["PATIENT", "CD4_D", "CD4_V"]]
+        code = out["PATIENT"].cat.codes.to_numpy().astype(np.int64)
+        day = to_days(out["CD4_D"])
+        return out.assign(code=code, day=day, days_since_t0=day - self.t0_day[code])
+
     # -- time origin and follow-up -------------------------------------------------------
+
+    @cached_property
+    def t0_day(self) -> np.ndarray:
+        """Per patient (in :attr:`patients` order): T0 as days since 1970-01-01,
+        :data:`~immune_recovery.conventions.MISSING_DAY` where unknown."""
+        return dates_to_days(self.time_origin["t0"])
 
     @cached_property
     def time_origin(self) -> pd.DataFrame:
@@ -209,16 +232,17 @@ class Cohort:
 
 
 def load_cohort(path: str | Path, name: str | None = None,
-                reference_date: str | pd.Timestamp | None = None) -> Cohort:
+                close_date: str | pd.Timestamp | None = None) -> Cohort:
     """Read and validate a folder of HICDEP tables.
 
     Unreadable input raises :class:`~immune_recovery.exceptions.InputError` naming the file,
     row, column, value and rule; implausible rows are excluded into ``cohort.ledger`` (and
-    questionable ones flagged there). Dates after ``reference_date`` (default: today) are in
+    questionable ones flagged there). Dates after ``close_date``, the database close date
+    (default: today, noted in ``cohort.ledger.notices``), are in
     the future.
     """
     path = Path(path)
-    tables, ledger, present = read_tables(path, reference_date)
+    tables, ledger, present = read_tables(path, close_date)
     return Cohort(
         name=name or path.name,
         tables=tables,

@@ -29,7 +29,6 @@ User definitions come from a YAML list with the same fields::
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from .conventions import DAYS_PER_MONTH, round_half_up
 from .exceptions import DefinitionError
 
 CD4_RULES = ("gain_lt", "gain_le", "level_lt", "level_le", "rel_gain_lt", "never_above",
@@ -44,7 +44,6 @@ CD4_RULES = ("gain_lt", "gain_le", "level_lt", "level_le", "rel_gain_lt", "never
 #: Rules that compare with the baseline count.
 BASELINE_RULES = ("gain_lt", "gain_le", "rel_gain_lt", "below_baseline")
 VL_RULES = ("none", "at_assessment", "sustained")
-DAYS_PER_MONTH = 30.4375
 DEFAULT_WINDOW_SHORT = 45  #: days, assessments at up to 12 months
 DEFAULT_WINDOW_LONG = 90  #: days, assessments beyond 12 months
 
@@ -105,10 +104,6 @@ def _describe_criterion(c: CD4Criterion) -> str:
     if c.rule == "below_baseline":
         return "CD4 below baseline"
     return f"{symbol[c.rule]} {c.threshold:g}"
-
-
-def round_half_up(x: float) -> int:
-    return int(math.floor(x + 0.5))
 
 
 def _number(entry: dict, key: str, where: str, required: bool = True,

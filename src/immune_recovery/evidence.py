@@ -32,7 +32,7 @@ import pandas as pd
 
 from .exceptions import EvidenceError
 from .formatting import format_ci
-from .frequency import wilson
+from .intervals import wilson
 from .paths import reference_dir, relative_to_root, resolve
 
 VERDICTS = ("supported", "mixed", "not supported", "not testable")

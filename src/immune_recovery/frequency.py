@@ -12,39 +12,13 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from statsmodels.stats.proportion import proportion_confint
 
-from .classify import GROUPS, REASONS, Classification
+from .classify import REASONS, Classification, nonresponder_flags
 from .definitions import Definition, parse_definition
+from .intervals import cohen_kappa, wilson
 
-_G = {name: i for i, name in enumerate(GROUPS)}
 FREQUENCY_COLUMNS = ["dataset", "definition", "stratum", "n_patients", "n_assessable",
                      "n_nonresponders", "proportion", "ci_low", "ci_high"]
-
-
-def nonresponder_flags(result: Classification, definition_id: str
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """(in the denominator, non-responder) per patient, by the contract above."""
-    res = result.results[definition_id]
-    g = res.group
-    if res.vl_rule_applied:
-        denominator = (g == _G["complete_responder"]) | (g == _G["immunologic_nonresponder"])
-        numerator = g == _G["immunologic_nonresponder"]
-    else:
-        denominator = (g == _G["cd4_responder"]) | (g == _G["cd4_nonresponder"])
-        numerator = g == _G["cd4_nonresponder"]
-    return denominator, numerator
-
-
-def wilson(numerator: np.ndarray, denominator: np.ndarray, alpha: float = 0.05
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    numerator = np.asarray(numerator)
-    denominator = np.asarray(denominator)
-    safe = np.maximum(denominator, 1)
-    low, high = proportion_confint(numerator, safe, alpha=alpha, method="wilson")
-    empty = denominator == 0
-    proportion = np.where(empty, np.nan, numerator / safe)
-    return proportion, np.where(empty, np.nan, low), np.where(empty, np.nan, high)
 
 
 def frequency_table(result: Classification, dataset: str,
@@ -128,15 +102,6 @@ def agreement(result: Classification, definition_ids: list[str] | None = None,
             if x.sum():
                 overlap.loc[a, b] = both / x.sum()
     return kappa, overlap
-
-
-def cohen_kappa(both: int, only_first: int, only_second: int, neither: int) -> float:
-    """Cohen's kappa of a 2x2 agreement table (observed vs chance agreement)."""
-    n = both + only_first + only_second + neither
-    observed = (both + neither) / n
-    first_yes, second_yes = (both + only_first) / n, (both + only_second) / n
-    chance = first_yes * second_yes + (1 - first_yes) * (1 - second_yes)
-    return float("nan") if chance == 1 else (observed - chance) / (1 - chance)
 
 
 def grid_definitions(rule: str, thresholds: list[float], months: list[float],

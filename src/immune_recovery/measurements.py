@@ -22,20 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
-EPOCH = np.datetime64("1970-01-01", "D")
-
-
-def to_days(dates: pd.Series | np.ndarray) -> np.ndarray:
-    """Dates as integer days since 1970-01-01 (``int64``); missing dates become ``INT64_MIN``."""
-    return np.asarray(dates, dtype="datetime64[D]").astype(np.int64)
-
-
-def from_days(days: np.ndarray) -> np.ndarray:
-    """Integer days since 1970-01-01 back to ``datetime64[ns]``."""
-    return (EPOCH + np.asarray(days, dtype="timedelta64[D]")).astype("datetime64[ns]")
-
+from .conventions import MISSING_DAY
 
 @dataclass
 class PatientSeries:
@@ -69,7 +57,7 @@ class PatientSeries:
         """
         patient_codes = np.asarray(patient_codes)
         origin = np.asarray(origin, dtype=np.int64)
-        has_origin = origin != np.iinfo(np.int64).min
+        has_origin = origin != MISSING_DAY
         order = None
         if not has_origin.all():
             keep = has_origin[patient_codes]

@@ -21,10 +21,10 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.meta_analysis import combine_effects
 
+from .conventions import Z95
 from .paths import reference_dir
 from .plots import PALETTE
 
-Z975 = stats.norm.ppf(0.975)
 META_COLUMNS = ["endpoint", "model", "estimate", "ci_low", "ci_high", "i2", "tau2", "k"]
 ENDPOINTS = {
     "opportunistic disease or death": "opportunistic disease or death",
@@ -51,12 +51,12 @@ def hazard_ratio_inputs(trials: pd.DataFrame, endpoint: str) -> pd.DataFrame:
     for row in trials[wanted & trials["hr"].notna()].itertuples(index=False):
         log_hr = float(np.log(row.hr))
         if pd.notna(row.hr_ci_low) and pd.notna(row.hr_ci_high):
-            se = (np.log(row.hr_ci_high) - np.log(row.hr_ci_low)) / (2 * Z975)
+            se = (np.log(row.hr_ci_high) - np.log(row.hr_ci_low)) / (2 * Z95)
             source, low, high = "95% CI", float(row.hr_ci_low), float(row.hr_ci_high)
         elif _p_value(row.verification) is not None:
             se = abs(log_hr) / stats.norm.ppf(1 - _p_value(row.verification) / 2)
             source = "p-value"
-            low, high = float(np.exp(log_hr - Z975 * se)), float(np.exp(log_hr + Z975 * se))
+            low, high = float(np.exp(log_hr - Z95 * se)), float(np.exp(log_hr + Z95 * se))
         else:
             continue
         rows.append({"trial": row.trial, "citation": row.source, "on_art": row.on_art,
@@ -108,7 +108,7 @@ def cd4_effects(trials: pd.DataFrame) -> pd.DataFrame:
         diff, se, how = row.cd4_difference, np.nan, "not comparable (no dispersion)"
         low = high = np.nan
         if pd.notna(row.cd4_diff_ci_low) and pd.notna(row.cd4_diff_ci_high):
-            se = (row.cd4_diff_ci_high - row.cd4_diff_ci_low) / (2 * Z975)
+            se = (row.cd4_diff_ci_high - row.cd4_diff_ci_low) / (2 * Z95)
             low, high = float(row.cd4_diff_ci_low), float(row.cd4_diff_ci_high)
             how = "difference with 95% CI"
         elif pd.notna(row.cd4_il2) and pd.notna(row.cd4_control):
@@ -121,7 +121,7 @@ def cd4_effects(trials: pd.DataFrame) -> pd.DataFrame:
                     a, b = a / np.sqrt(n_il2), b / np.sqrt(n_control)
                 diff = float(row.cd4_il2) - float(row.cd4_control)
                 se, how = float(np.hypot(a, b)), f"difference of arm means, SE from arm {kind}s"
-                low, high = diff - Z975 * se, diff + Z975 * se
+                low, high = diff - Z95 * se, diff + Z95 * se
         rows.append({"trial": row.trial, "measure": row.cd4_measure, "il2": row.cd4_il2,
                      "control": row.cd4_control, "difference": diff, "ci_low": low,
                      "ci_high": high, "se": se,

@@ -6,7 +6,7 @@ only patients under follow-up and free of the event at the landmark enter; time 
 from the landmark to the first event or the end of follow-up.
 
 Events: ``ade_or_death`` = the first new AIDS-defining event after T0 (``tblDIS`` codes in
-:data:`~immune_recovery.overview.AIDS_DEFINING`) or death; ``ade`` (death censors); ``death``;
+:data:`~immune_recovery.events.AIDS_DEFINING`) or death; ``ade`` (death censors); ``death``;
 ``endpoint`` = the trial's primary endpoint (``tblSTUDY.ENDPOINT_Y``/``ENDPOINT_D``).
 """
 
@@ -14,31 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .classify import Classification
 from .cohort import Cohort
-from .overview import aids_events
+from .conventions import BASELINE_WINDOW_DAYS, DAYS_PER_YEAR
+from .events import event_dates
+from .intervals import exact_poisson_ci, rate_ratio_ci
 
-DAYS_PER_YEAR = 365.25
-EVENTS = ("ade_or_death", "ade", "death", "endpoint")
-
-
-def event_dates(cohort: Cohort, patients: pd.DataFrame, event: str) -> pd.Series:
-    """Per patient: date of the first event of the given kind after T0 (NaT if none)."""
-    if event == "death":
-        return patients["death_date"].astype("datetime64[ns]")
-    if event == "ade":
-        return aids_events(cohort, patients)
-    if event == "ade_or_death":
-        ade = aids_events(cohort, patients)
-        return pd.concat([ade, patients["death_date"]], axis=1).min(axis=1).astype(
-            "datetime64[ns]")
-    if event == "endpoint":
-        if "endpoint_y" not in patients:
-            raise ValueError("the cohort has no trial endpoint (tblSTUDY.ENDPOINT_Y)")
-        return patients["endpoint_d"].where(patients["endpoint_y"] == 1).astype("datetime64[ns]")
-    raise ValueError(f"event must be one of {EVENTS}, got {event!r}")
 
 
 def landmark_data(cohort: Cohort, patients: pd.DataFrame, status: pd.Series,
@@ -90,16 +72,6 @@ def landmark_by_definition(cohort: Cohort, patients: pd.DataFrame, result: Class
     return landmark_data(cohort, patients, status, landmark_days, event=event)
 
 
-def exact_poisson_ci(events: np.ndarray, exposure: np.ndarray, alpha: float = 0.05
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact (Garwood) confidence limits of a Poisson rate: chi-square quantiles / 2."""
-    events = np.asarray(events, dtype=float)
-    exposure = np.asarray(exposure, dtype=float)
-    low = np.where(events > 0, stats.chi2.ppf(alpha / 2, 2 * events) / 2, 0.0)
-    high = stats.chi2.ppf(1 - alpha / 2, 2 * events + 2) / 2
-    return low / exposure, high / exposure
-
-
 def incidence(data: pd.DataFrame, group: str = "status", per: float = 100.0,
               alpha: float = 0.05) -> pd.DataFrame:
     """Events, person-years and rate per ``per`` person-years by group, exact Poisson CI.
@@ -124,20 +96,11 @@ def rate_ratios(rates: pd.DataFrame, reference: str, alpha: float = 0.05) -> pd.
     Columns: ``group``, ``reference``, ``rate_ratio``, ``ci_low``, ``ci_high``.
     """
     ref = rates.set_index("group").loc[reference]
-    z = stats.norm.ppf(1 - alpha / 2)
-    rows = []
-    for row in rates.itertuples(index=False):
-        if row.group == reference:
-            continue
-        ratio = (row.events / row.person_years) / (ref["events"] / ref["person_years"])
-        if row.events == 0 or ref["events"] == 0:
-            low = high = np.nan
-        else:
-            se = np.sqrt(1 / row.events + 1 / ref["events"])
-            low, high = ratio * np.exp(-z * se), ratio * np.exp(z * se)
-        rows.append({"group": row.group, "reference": reference, "rate_ratio": ratio,
-                     "ci_low": low, "ci_high": high})
-    return pd.DataFrame(rows)
+    others = rates[rates["group"] != reference]
+    ratio, low, high = rate_ratio_ci(others["events"], others["person_years"], ref["events"],
+                                     ref["person_years"], alpha)
+    return pd.DataFrame({"group": others["group"].to_numpy(), "reference": reference,
+                         "rate_ratio": ratio, "ci_low": low, "ci_high": high})
 
 
 # --------------------------------------------------------------------------------------
@@ -230,7 +193,7 @@ def time_varying_data(cohort: Cohort, patients: pd.DataFrame, event: str = "ade_
     Columns: ``PATIENT``, ``start``, ``stop``, ``event``, ``current_sqrt_cd4``,
     ``current_viremic``.
     """
-    from .baseline import BASELINE_WINDOW_DAYS, absolute_cd4, rna_copies
+    from .baseline import rna_copies
 
     t0 = patients["t0"]
     when = event_dates(cohort, patients, event)
@@ -242,7 +205,7 @@ def time_varying_data(cohort: Cohort, patients: pd.DataFrame, event: str = "ade_
     def years(dates: pd.Series, code: np.ndarray) -> np.ndarray:
         return ((dates - t0.to_numpy()[code]).dt.days / DAYS_PER_YEAR).to_numpy()
 
-    cd4 = absolute_cd4(cohort)
+    cd4 = cohort.absolute_cd4()
     code = cd4["code"].to_numpy()
     marks = [pd.DataFrame({"code": code, "raw": years(cd4["CD4_D"], code),
                            "sqrt_cd4": np.sqrt(cd4["CD4_V"].to_numpy()), "viremic": np.nan})]

@@ -12,20 +12,12 @@ import numpy as np
 import pandas as pd
 from tableone import TableOne
 
-from .baseline import CD4_BAND_LABELS, absolute_cd4
+from .baseline import CD4_BAND_LABELS
 from .cohort import Cohort
-from .measurements import to_days
+from .events import aids_events
+from .conventions import DAYS_PER_MONTH, DAYS_PER_YEAR
 from .plots import kaplan_meier
 
-DAYS_PER_MONTH = 30.4375
-DAYS_PER_YEAR = 365.25
-
-#: ``DIS_ID`` codes counted as AIDS-defining events (HICDEP list; ``AIDS`` = type not given).
-AIDS_DEFINING = frozenset({
-    "AIDS", "KS", "PCP", "MCP", "MCX", "LNTB", "CANE", "CANO", "CMVR", "CMV", "CRCO", "TOX",
-    "LEU", "WAST", "DEM", "NHG", "NHGB", "NHGI", "NHGU", "NHGP", "RTIR", "HSV", "CRSP", "ISD",
-    "MAC", "MCY", "SAL", "HIS", "COC", "CEC", "BCNE", "PNEU", "RSP", "FOCA", "MAV",
-})
 
 BASE_CONTINUOUS = {"age": "Age, years", "baseline_cd4": "Baseline CD4, cells/mm3",
                    "baseline_log10_rna": "Baseline HIV RNA, log10 copies/mL"}
@@ -84,9 +76,8 @@ def cd4_visits(cohort: Cohort, patients: pd.DataFrame, group: str | None = "arm"
     30.4375 rounded to the nearest ``bin_months``; 1 when not given and the cohort has at most
     12 distinct visit months, else 6), ``cd4`` (cells/mm³).
     """
-    cd4 = absolute_cd4(cohort)
-    t0 = to_days(patients["t0"].to_numpy())[cd4["code"].to_numpy()]
-    days = cd4["day"].to_numpy() - t0
+    cd4 = cohort.absolute_cd4()
+    days = cd4["days_since_t0"].to_numpy()
     month = np.floor(days / DAYS_PER_MONTH + 0.5)
     if bin_months is None:
         bin_months = 1 if len(np.unique(month[~np.isnan(month)])) <= 12 else 6
@@ -107,19 +98,6 @@ def cd4_summary(visits: pd.DataFrame) -> pd.DataFrame:
     out = grouped.agg(n="count", median="median", q1=lambda s: s.quantile(0.25),
                       q3=lambda s: s.quantile(0.75), mean="mean").reset_index()
     return out
-
-
-def aids_events(cohort: Cohort, patients: pd.DataFrame) -> pd.Series:
-    """Per patient: date of the first AIDS-defining event after T0 (NaT if none)."""
-    dis = cohort.dis
-    first = pd.Series(pd.NaT, index=patients.index, dtype="datetime64[ns]")
-    if dis.empty:
-        return first
-    ade = dis[dis["DIS_ID"].isin(AIDS_DEFINING)]
-    t0 = patients["t0"].to_numpy()[ade["PATIENT"].cat.codes.to_numpy()]
-    ade = ade[ade["DIS_D"].to_numpy() > t0]
-    earliest = ade.groupby("PATIENT", observed=False)["DIS_D"].min()
-    return earliest.reindex(patients.index).astype("datetime64[ns]")
 
 
 def followup_summary(cohort: Cohort, patients: pd.DataFrame, group: str | None = "arm"

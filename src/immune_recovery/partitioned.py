@@ -11,7 +11,6 @@ is lost silently.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -20,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .classify import classify
-from .cohort import load_cohort
+from .cohort import Cohort
 from .definitions import Definition
 from .exceptions import InputError
 
@@ -29,9 +28,13 @@ from .exceptions import InputError
 class PartitionedResult:
     """The stacked per-patient results and the stacked exclusion-ledger reconciliation."""
 
-    long: pd.DataFrame
+    table: pd.DataFrame
     reconciliation: pd.DataFrame
     n_partitions: int
+
+    def long(self) -> pd.DataFrame:
+        """One row per patient and definition, as :meth:`Classification.long` gives."""
+        return self.table
 
 
 def _table_files(folder: Path) -> dict[str, Path]:
@@ -72,21 +75,19 @@ def iter_partitions(folder: str | Path, n_partitions: int
 
 
 def classify_partitioned(folder: str | Path, definitions: list[Definition],
-                         n_partitions: int, reference_date: str | None = None
+                         n_partitions: int, close_date: str | None = None
                          ) -> PartitionedResult:
-    """Classify a Parquet HICDEP folder partition by partition (bounded memory)."""
+    """Classify a Parquet HICDEP folder partition by partition (bounded memory); each
+    partition is validated in memory (:meth:`Cohort.from_tables`)."""
     longs, ledgers = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        for index, tables in iter_partitions(folder, n_partitions):
-            part = Path(tmp) / f"part{index}"
-            part.mkdir()
-            for name, df in tables.items():
-                df.to_parquet(part / f"{name}.parquet", index=False)
-            del tables
-            cohort = load_cohort(part, name=Path(folder).name, reference_date=reference_date)
-            longs.append(classify(cohort, definitions).long())
-            ledgers.append(cohort.ledger.reconciliation())
-            del cohort
+    files = {name: path.name for name, path in _table_files(Path(folder)).items()}
+    for _index, tables in iter_partitions(folder, n_partitions):
+        cohort = Cohort.from_tables(tables, name=Path(folder).name, close_date=close_date,
+                                    files=files)
+        del tables
+        longs.append(classify(cohort, definitions).long())
+        ledgers.append(cohort.ledger.reconciliation())
+        del cohort
     long = pd.concat(longs, ignore_index=True)
     long["definition"] = pd.Categorical(long["definition"].astype(str),
                                         categories=[d.id for d in definitions])
@@ -96,5 +97,5 @@ def classify_partitioned(folder: str | Path, definitions: list[Definition],
     reconciliation["reconciles"] = (reconciliation["rows_read"]
                                     == reconciliation["rows_used"]
                                     + reconciliation["rows_excluded"])
-    return PartitionedResult(long=long, reconciliation=reconciliation,
+    return PartitionedResult(table=long, reconciliation=reconciliation,
                              n_partitions=len(longs))

@@ -82,3 +82,12 @@ def relative_to_root(path: str | os.PathLike[str]) -> str:
         return p.relative_to(project_root()).as_posix()
     except ValueError:
         return p.name
+
+
+def write_if_changed(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` only when it differs from what is there (file times then
+    change only with content); True when written."""
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.write_text(text, encoding="utf-8")
+    return True

@@ -204,7 +204,7 @@ def logrank_p_values(time: np.ndarray, event: np.ndarray, treated: np.ndarray) -
 
 
 def simulated_power(task: str, grid: list[dict], seed: int, replicates: int,
-                    n_jobs: int = 1, chunk: int = 100, progress: bool = False,
+                    n_workers: int = 1, chunk: int = 100, progress: bool = False,
                     backend: str = "joblib", scheduler: str | None = None,
                     **fixed) -> pd.DataFrame:
     """Power at every grid point by simulation, in parallel (joblib processes or Dask).
@@ -212,7 +212,7 @@ def simulated_power(task: str, grid: list[dict], seed: int, replicates: int,
     ``task`` is ``"cd4"`` (keys of each grid point: ``n_per_arm``, ``delta``; fixed: ``pool``)
     or ``"tte"`` (``n_per_arm``, ``hazard_ratio``; fixed: ``control_rate``, ``accrual_years``,
     ``followup_years``). Columns: the grid keys, ``power``, ``mc_se``, ``replicates``.
-    ``n_jobs`` workers; ``backend="dask"`` or a ``scheduler`` address (or
+    ``n_workers`` workers; ``backend="dask"`` or a ``scheduler`` address (or
     ``$DASK_SCHEDULER_ADDRESS``) runs the batches on Dask (see :mod:`immune_recovery.parallel`).
     Each batch has its own seed, so the result does not depend on backend or worker count.
     """
@@ -228,7 +228,7 @@ def simulated_power(task: str, grid: list[dict], seed: int, replicates: int,
         batches_per_point.append(len(sizes))
         jobs += [{"seed": child, **fixed, **point, "replicates": size, "alpha": alpha}
                  for child, size in zip(stream.spawn(len(sizes)), sizes, strict=True)]
-    results = run_tasks(function, jobs, n_workers=n_jobs, backend=backend, scheduler=scheduler,
+    results = run_tasks(function, jobs, n_workers=n_workers, backend=backend, scheduler=scheduler,
                         progress=progress, description=f"{task} power")
     rows, position = [], 0
     for point, n_batches in zip(grid, batches_per_point, strict=True):
@@ -250,15 +250,16 @@ def enrolment_pool(cohort, result, definition_id: str, followup_days: int = 336,
     """
     from .baseline import patient_table
     from .classify import GROUPS
-    from .measurements import PatientSeries, to_days
+    from .conventions import MISSING_DAY
+    from .measurements import PatientSeries
     from .outcomes import incidence, landmark_by_definition
 
     res = result.results[definition_id]
     inr = res.group == GROUPS.index("immunologic_nonresponder")
-    cd4 = cohort.cd4[(cohort.cd4["CD4_U"] == 1).fillna(False).to_numpy()]
-    origin = np.where(inr, res.assessed_day, np.iinfo(np.int64).min)
-    series = PatientSeries.build(cd4["PATIENT"].cat.codes.to_numpy(),
-                                 to_days(cd4["CD4_D"].to_numpy()), origin, len(inr))
+    cd4 = cohort.absolute_cd4()
+    origin = np.where(inr, res.assessed_day, MISSING_DAY)
+    series = PatientSeries.build(cd4["code"].to_numpy(), cd4["day"].to_numpy(), origin,
+                                 len(inr))
     values = series.take(cd4["CD4_V"].to_numpy(dtype=float))
     row = series.closest(followup_days, window_days, window_days)
     keep = inr & (row >= 0)

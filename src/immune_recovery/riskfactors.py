@@ -20,7 +20,7 @@ import statsmodels.formula.api as smf
 from .classify import Classification
 from .covariates import available, term_label
 from .exceptions import ConvergenceWarning
-from .frequency import nonresponder_flags
+from .classify import nonresponder_flags
 from .plots import forest
 
 ODDS_RATIO_COLUMNS = ["term", "label", "odds_ratio", "ci_low", "ci_high", "p", "n"]

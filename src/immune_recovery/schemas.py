@@ -23,11 +23,14 @@ as numbers and as text otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+
+from .conventions import CD4_ABSOLUTE_UNIT
 
 # --------------------------------------------------------------------------------------
 # Quality rules. The rule id is the pandera check name and the ledger's ``rule``; ``hicdep``
@@ -143,6 +146,12 @@ MODE_CODES = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 90, 99]
 CD4_UNIT_CODES = [1, 2]  # 1 cells/mm3 (= cells/uL), 2 percent
 CD4_MAX_CELLS = 7500.0  # cells/mm3, HICDEP / IeDEA-DES plausibility limit
 RNA_MAX_COPIES = 10_000_000.0  # copies/mL, HICDEP RW006
+#: CW009 (HICDEP names sudden spikes without a formula; ours): a count this many times and
+#: this many cells/mm3 away from both neighbouring counts, in the same direction.
+CD4_SPIKE_FOLD = 2.5
+CD4_SPIKE_CELLS = 300.0
+#: Cross-table rules for tables whose rows are dated events or measurements.
+DATED_ROW_RULES = ("RC001", "ATC003", "ATC001", "ATC002")
 
 
 def _col(
@@ -192,6 +201,15 @@ class TableSpec:
     unique: list[str] = field(default_factory=list)
     unique_rule: str | None = None
     date_columns: tuple[str, ...] = ()
+    #: The date that places a row in time (checked against birth, death, drop-out and the
+    #: close date: a primary date in the future excludes the row, another date is blanked).
+    primary_date: str | None = None
+    #: Cross-table rules that apply to the table's rows (see :data:`RULE_TABLE`): ``RC001``
+    #: patient not in tblBAS; ``ATC003`` before birth; ``ATC001``/``ATC002`` after death or
+    #: drop-out (all on ``primary_date``; tblLTFU: ATC003 on its death and drop-out dates).
+    cross_table: tuple[str, ...] = ()
+    #: Parameters of the table's checks (e.g. the CW009 spike rule's fold and distance).
+    check_params: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def columns(self) -> dict[str, pa.Column]:
@@ -245,6 +263,8 @@ ART = TableSpec(
     unique=["PATIENT", "ART_ID", "ART_SD"],
     unique_rule="IR-ART-4",
     date_columns=("ART_SD", "ART_ED"),
+    primary_date="ART_SD",
+    cross_table=DATED_ROW_RULES,
     schema=pa.DataFrameSchema(
         {
             "PATIENT": _col("id", description="patient identifier", required=True,
@@ -267,6 +287,8 @@ MED = TableSpec(
     name="tblMED",
     required=False,
     date_columns=("MED_SD", "MED_ED"),
+    primary_date="MED_SD",
+    cross_table=DATED_ROW_RULES,
     schema=pa.DataFrameSchema(
         {
             "PATIENT": _col("id", description="patient identifier", required=True,
@@ -291,6 +313,9 @@ LAB_CD4 = TableSpec(
     unique=["PATIENT", "CD4_D", "CD4_U"],
     unique_rule="CW002",
     date_columns=("CD4_D",),
+    primary_date="CD4_D",
+    cross_table=DATED_ROW_RULES,
+    check_params={"spike_fold": CD4_SPIKE_FOLD, "spike_cells": CD4_SPIKE_CELLS},
     schema=pa.DataFrameSchema(
         {
             "PATIENT": _col("id", description="patient identifier", required=True,
@@ -308,10 +333,10 @@ LAB_CD4 = TableSpec(
                 "CW007",
                 lambda df: ~((df["CD4_U"] == 2) & (df["CD4_V"] > 100)),
             ),
-            _df_check("CW008", lambda df: ~((df["CD4_U"] == 1) & (df["CD4_V"] > 3000))),
+            _df_check("CW008", lambda df: ~((df["CD4_U"] == CD4_ABSOLUTE_UNIT) & (df["CD4_V"] > 3000))),
             _df_check(
                 "CW001",
-                lambda df: ~((df["CD4_U"] == 1)
+                lambda df: ~((df["CD4_U"] == CD4_ABSOLUTE_UNIT)
                              & ((df["CD4_V"] < 0) | (df["CD4_V"] > CD4_MAX_CELLS)))
                 & ~((df["CD4_U"] == 2) & (df["CD4_V"] < 0)),
             ),
@@ -326,6 +351,8 @@ LAB_RNA = TableSpec(
     unique=["PATIENT", "RNA_D"],
     unique_rule="RW001",
     date_columns=("RNA_D",),
+    primary_date="RNA_D",
+    cross_table=DATED_ROW_RULES,
     schema=pa.DataFrameSchema(
         {
             "PATIENT": _col("id", description="patient identifier", required=True,
@@ -360,6 +387,8 @@ DIS = TableSpec(
     unique=["PATIENT", "DIS_ID", "DIS_D"],
     unique_rule="IR-DIS-2",
     date_columns=("DIS_D",),
+    primary_date="DIS_D",
+    cross_table=DATED_ROW_RULES,
     schema=pa.DataFrameSchema(
         {
             "PATIENT": _col("id", description="patient identifier", required=True,
@@ -382,6 +411,7 @@ LTFU = TableSpec(
     unique=["PATIENT"],
     unique_rule="IR-LTFU-2",
     date_columns=("DROP_D", "DEATH_D", "L_ALIVE_D"),
+    cross_table=("RC001", "ATC003"),
     schema=pa.DataFrameSchema(
         {
             "PATIENT": _col("id", description="patient identifier", required=True,
@@ -415,6 +445,7 @@ STUDY = TableSpec(
     unique=["PATIENT"],
     unique_rule="IR-STUDY-2",
     date_columns=("FU_END_D", "ENDPOINT_D"),
+    cross_table=("RC001",),
     schema=pa.DataFrameSchema(
         {
             "PATIENT": _col("id", description=STUDY_COLUMNS["PATIENT"], required=True,

@@ -19,15 +19,13 @@ import statsmodels.formula.api as smf
 from lifelines import KaplanMeierFitter
 from scipy import stats
 
-from .baseline import absolute_cd4
 from .cohort import Cohort
+from .conventions import BASELINE_WINDOW_DAYS, DAYS_PER_MONTH, DAYS_PER_YEAR, Z95
 from .covariates import term_label
 from .exceptions import ConvergenceWarning
-from .frequency import wilson
+from .intervals import wilson
 from .plots import PALETTE
 
-DAYS_PER_YEAR = 365.25
-DAYS_PER_MONTH = 30.4375
 OPTIMISERS = ("powell", "lbfgs", "bfgs", "cg")
 
 
@@ -38,10 +36,10 @@ def cd4_long(cohort: Cohort, patients: pd.DataFrame, columns: list[str] | None =
     Columns: ``PATIENT``, ``years`` and ``months`` since T0 (counts before T0 at 0), ``cd4``
     (cells/mm³), ``sqrt_cd4``, then the requested ``columns`` of ``patients``.
     """
-    cd4 = absolute_cd4(cohort)
+    cd4 = cohort.absolute_cd4()
     code = cd4["code"].to_numpy()
     days = (cd4["CD4_D"].to_numpy() - patients["t0"].to_numpy()[code]) / np.timedelta64(1, "D")
-    keep = days >= -180
+    keep = days >= -BASELINE_WINDOW_DAYS[0]
     out = pd.DataFrame({
         "PATIENT": patients.index.to_numpy()[code[keep]],
         "years": np.clip(days[keep], 0, None) / DAYS_PER_YEAR,
@@ -140,8 +138,8 @@ class MixedModelFit:
         se = fit.bse_fe
         return pd.DataFrame({"term": fe.index, "label": [term_label(t) for t in fe.index],
                              "estimate": fe.to_numpy(), "se": se.to_numpy(),
-                             "ci_low": fe.to_numpy() - 1.96 * se.to_numpy(),
-                             "ci_high": fe.to_numpy() + 1.96 * se.to_numpy()})
+                             "ci_low": fe.to_numpy() - Z95 * se.to_numpy(),
+                             "ci_high": fe.to_numpy() + Z95 * se.to_numpy()})
 
     def variance_components(self) -> pd.DataFrame:
         fit = self.best
@@ -205,8 +203,8 @@ def predicted_level(fit: MixedModelFit, data: pd.DataFrame, at_years: float,
         est = float(design @ fe.to_numpy())
         se = float(np.sqrt(design @ cov.to_numpy() @ design))
         rows.append({"group": g, "years": at_years, "sqrt_cd4": est,
-                     "cd4": est ** 2, "ci_low": max(est - 1.96 * se, 0) ** 2,
-                     "ci_high": (est + 1.96 * se) ** 2})
+                     "cd4": est ** 2, "ci_low": max(est - Z95 * se, 0) ** 2,
+                     "ci_high": (est + Z95 * se) ** 2})
     return pd.DataFrame(rows)
 
 
@@ -309,7 +307,7 @@ def stalled(slopes: pd.DataFrame, flat: float = 20.0) -> pd.DataFrame:
 def early_nonresponders(result, definition_id: str, patients: pd.DataFrame) -> pd.Series:
     """Years from T0 to the assessed count, for the definition's non-responders (those in the
     frequency numerator), indexed by patient: where follow-up for late response starts."""
-    from .frequency import nonresponder_flags
+    from .classify import nonresponder_flags
 
     _, numerator = nonresponder_flags(result, definition_id)
     res = result.results[definition_id]

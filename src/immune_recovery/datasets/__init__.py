@@ -20,7 +20,8 @@ from ..exceptions import ParameterError
 from ..hicdep import write_tables
 from ..paths import hicdep_dir
 from . import actg175, actg320, cpcra002
-from .sources import SourceFile, fetch, read_manifest, sha256_file
+from ..checksums import sha256_file
+from .sources import SourceFile, fetch, read_manifest
 
 Converter = Callable[[Path], dict[str, pd.DataFrame]]
 
@@ -39,7 +40,7 @@ def _synthetic(out: Path) -> None:
 
 
 def _messy(out: Path) -> None:
-    from ..quality import make_messy_example
+    from ..simulate.messy import make_messy_example
 
     make_messy_example(out, n_patients=300, seed=5)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-#: Days per month used to turn months into days (365.25 / 12).
-DAYS_PER_MONTH = 30.4375
+from ..conventions import DAYS_PER_YEAR, round_half_up
 
 #: ATC codes of the antiretrovirals in the bundled trials.
 ATC = {
@@ -17,16 +16,6 @@ ATC = {
     "lamivudine": "J05AF05",
     "indinavir": "J05AE02",
 }
-
-
-def round_half_up(values) -> np.ndarray:
-    """Round to the nearest integer, halves up (``round(2.5) = 3``), as integers."""
-    return np.floor(np.asarray(values, dtype="float64") + 0.5).astype(np.int64)
-
-
-def months_to_days(months) -> np.ndarray:
-    """Months to whole days: ``round(M x 30.4375)``, halves up."""
-    return round_half_up(np.asarray(months, dtype="float64") * DAYS_PER_MONTH)
 
 
 def nominal_dates(day0: str, days) -> pd.Series:
@@ -40,7 +29,7 @@ def nominal_dates(day0: str, days) -> pd.Series:
 
 def birth_dates(day0: str, age_years) -> pd.Series:
     """Birth dates implied by age in whole years at ``day0`` (precision: year)."""
-    return nominal_dates(day0, -np.asarray(age_years, dtype="float64") * 365.25)
+    return nominal_dates(day0, -np.asarray(age_years, dtype="float64") * DAYS_PER_YEAR)
 
 
 def art_rows(patients: pd.Series, drugs_per_patient: pd.Series, start: pd.Series) -> pd.DataFrame:

@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._common import trial_ltfu, DAYS_PER_MONTH, art_rows, months_to_days, nominal_dates, round_half_up
+from ..conventions import DAYS_PER_MONTH, months_to_days, round_half_up
+from ._common import art_rows, nominal_dates, trial_ltfu
 
 DAY0 = "1991-01-01"
 DRUGS = {"ddI": ["didanosine"], "ddC": ["zalcitabine"]}

@@ -10,7 +10,6 @@ its sha256; a mismatch stops the build with :class:`DataChecksumError`.
 from __future__ import annotations
 
 import csv
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..checksums import sha256_file
 from ..exceptions import DataChecksumError, InputError
 from ..paths import build_dir, data_manifest_path, raw_data_dir
 
@@ -63,14 +63,6 @@ def read_manifest(path: Path | None = None) -> dict[str, SourceFile]:
         except TypeError as err:
             raise InputError(file=str(path), rule=f"unexpected manifest columns: {err}") from None
     return out
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify(source: SourceFile, path: Path | None = None) -> None:

@@ -25,8 +25,10 @@ import nbformat
 
 from ..exceptions import ImmuneRecoveryError
 from ..paths import build_dir, project_root, reports_dir
-from .provenance import git_commit, input_checksums, package_versions
+from .provenance import code_identity, git_commit, input_checksums, package_versions
+from .stale import build_key, input_hashes
 from .spec import ReportSpec, load_spec
+from .style import REPORT_CSS
 
 KERNEL_NAME = "immune-recovery"
 CELL_TIMEOUT_SECONDS = 1800
@@ -107,34 +109,9 @@ def sanitize_notebook(path: Path) -> None:
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-PAGE_STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:68rem;
-margin:0 auto;padding:0 1rem 2rem;color:#222;line-height:1.45}
-nav.ir-nav{padding:.6rem 0;border-bottom:1px solid #ddd;margin-bottom:1rem;font-size:.9rem}
-footer.ir-footer{margin-top:2.5rem;padding-top:.6rem;border-top:1px solid #ddd;color:#555;
-font-size:.85rem}
-table.dataframe{border-collapse:collapse;font-size:.85rem;margin:.6rem 0}
-table.dataframe th,table.dataframe td{border-bottom:1px solid #e3e3e3;padding:.2rem .5rem;
-text-align:right;vertical-align:top}
-table.dataframe th{background:#f6f6f6}
-table.dataframe td:first-child,table.dataframe th:first-child{text-align:left}
-.jp-RenderedMarkdown table{border-collapse:collapse;font-size:.85rem}
-.jp-RenderedMarkdown th,.jp-RenderedMarkdown td{border-bottom:1px solid #e3e3e3;
-padding:.2rem .5rem;vertical-align:top}
-blockquote{border-left:3px solid #ccc;margin:.5rem 0;padding:.1rem .8rem;color:#444}
-details.ir-code{margin:.3rem 0}
-details.ir-code summary{cursor:pointer;color:#666;font-size:.8rem}
-details.ir-code pre{background:#f6f6f6;padding:.5rem;overflow-x:auto;font-size:.8rem}
-figure.ir-figure{margin:1rem 0} figure.ir-figure figcaption{color:#444;font-size:.9rem}
-.jp-OutputArea-output pre{white-space:pre-wrap;font-size:.8rem}
-code{background:#f4f4f4;padding:0 .2rem;border-radius:3px}
-img{max-width:100%;height:auto}
-a.anchor-link{visibility:hidden;text-decoration:none;margin-left:.3rem}
-h1:hover a.anchor-link,h2:hover a.anchor-link,h3:hover a.anchor-link{visibility:visible}
-"""
 
 
-def _page(spec: ReportSpec, body: str, commit: str, built_at: str) -> str:
+def _page(spec: ReportSpec, body: str, code: str, built_at: str) -> str:
     """A report page: navigation, the notebook body, and a provenance footer."""
     esc = html_escape
     inputs = ", ".join(esc(p) for p in spec.data) or "none"
@@ -142,7 +119,7 @@ def _page(spec: ReportSpec, body: str, commit: str, built_at: str) -> str:
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         "<link rel=\"icon\" href=\"data:,\">"
-        f"<title>{esc(spec.title)}</title><style>{PAGE_STYLE}</style></head><body>"
+        f"<title>{esc(spec.title)}</title><style>{REPORT_CSS}</style></head><body>"
         f'<nav class="ir-nav"><a href="../index.html">All reports</a> · '
         f'<a href="{esc(spec.id)}.ipynb">Executed notebook</a> · '
         f'<a href="report.json">Provenance (report.json)</a> · Rerun: '
@@ -150,14 +127,14 @@ def _page(spec: ReportSpec, body: str, commit: str, built_at: str) -> str:
         f"<main>{body}</main>"
         f'<footer class="ir-footer">Report <code>{esc(spec.id)}</code> · notebook '
         f"<code>notebooks/{esc(spec.notebook)}.ipynb</code> with <code>{esc(spec.params_file)}"
-        f"</code> · data: {inputs} · built {esc(built_at)} from commit "
-        f"<code>{esc(commit[:12])}</code> · input checksums and package versions in "
+        f"</code> · data: {inputs} · built {esc(built_at)} from "
+        f"<code>{esc(code)}</code> · input checksums and package versions in "
         f'<a href="report.json">report.json</a> · rebuild with <code>{esc(spec.make_target)}'
         "</code></footer></body></html>\n"
     )
 
 
-def render_html(notebook: Path, html: Path, spec: ReportSpec, commit: str, built_at: str) -> None:
+def render_html(notebook: Path, html: Path, spec: ReportSpec, code: str, built_at: str) -> None:
     """HTML for reviewers: no prompts, code folded away, no scripts; header and footer."""
     from nbconvert import HTMLExporter
 
@@ -167,7 +144,7 @@ def render_html(notebook: Path, html: Path, spec: ReportSpec, commit: str, built
     exporter.exclude_output_prompt = True
     nb = nbformat.read(notebook, as_version=4)
     body, _resources = exporter.from_notebook_node(nb, resources={"metadata": {"name": spec.title}})
-    html.write_text(_page(spec, body, commit, built_at), encoding="utf-8")
+    html.write_text(_page(spec, body, code, built_at), encoding="utf-8")
 
 
 def _outputs(folder: Path) -> dict[str, list[str] | str]:
@@ -178,7 +155,8 @@ def _outputs(folder: Path) -> dict[str, list[str] | str]:
     return {"tables": listing("tables"), "figures": listing("figures")}
 
 
-def write_report_json(spec: ReportSpec, folder: Path, commit: str, built_at: str) -> Path:
+def write_report_json(spec: ReportSpec, folder: Path, commit: str | None, built_at: str,
+                      hashes: dict) -> Path:
     outputs = {"notebook": f"{spec.id}.ipynb", "html": f"{spec.id}.html", **_outputs(folder)}
     record = {
         "id": spec.id,
@@ -193,6 +171,9 @@ def write_report_json(spec: ReportSpec, folder: Path, commit: str, built_at: str
         "outputs": outputs,
         "inputs": input_checksums(list(spec.data)),
         "packages": package_versions(),
+        "hashes": hashes,
+        "build_key": build_key(hashes),
+        "source_sha256": hashes["source"],
         "git_commit": commit,
         "built_at": built_at,
     }
@@ -224,13 +205,15 @@ def build_report(params_file: str | Path) -> Path:
     os.environ["IMMUNE_RECOVERY_REPORTS_DIR"] = str(staging_root)
     os.environ["IMMUNE_RECOVERY_ROOT"] = str(project_root())
     try:
+        hashes = input_hashes(spec)  # before running: what the build starts from
         notebook = staged / f"{spec.id}.ipynb"
         _execute(spec, notebook)
         sanitize_notebook(notebook)
         commit = git_commit()
         built_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        render_html(notebook, staged / f"{spec.id}.html", spec, commit, built_at)
-        write_report_json(spec, staged, commit, built_at)
+        render_html(notebook, staged / f"{spec.id}.html", spec,
+                    code_identity(commit, hashes["source"]), built_at)
+        write_report_json(spec, staged, commit, built_at, hashes)
     finally:
         os.environ.pop("IMMUNE_RECOVERY_REPORTS_DIR", None)
     target = final_root / spec.id

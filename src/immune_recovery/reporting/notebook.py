@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -24,6 +23,7 @@ from ..formatting import readable
 from ..paths import project_root, reports_dir
 from .provenance import git_commit, input_checksums, package_versions
 from .spec import ReportSpec, load_spec
+from .stale import source_sha256
 
 CSV_FLOAT_FORMAT = "%.10g"
 
@@ -152,8 +152,11 @@ class Report:
         return FigureOutput(path=f"figures/{name}.png", caption=caption, alt=alt)
 
     def provenance(self, inputs: list[str]) -> pd.DataFrame:
-        """Git commit, package versions and the sha256 of every input file, as one table."""
-        rows = [{"item": "git commit", "value": git_commit()}]
+        """Source-tree hash, git commit (when the tree is clean), package versions and the
+        sha256 of every input file, as one table."""
+        commit = git_commit()
+        rows = [{"item": "source tree sha256", "value": source_sha256()},
+                {"item": "git commit", "value": commit or "none (uncommitted source changes)"}]
         rows += [{"item": f"version: {k}", "value": v} for k, v in package_versions().items()]
         rows += [{"item": f"sha256: {r['path']}", "value": r["sha256"]}
                  for r in input_checksums(inputs)]

@@ -7,7 +7,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-from ..datasets.sources import sha256_file
+from ..checksums import sha256_file
 from ..paths import project_root, relative_to_root
 
 #: Packages whose versions every report records.
@@ -30,18 +30,26 @@ def package_versions(packages: tuple[str, ...] = KEY_PACKAGES) -> dict[str, str]
     return out
 
 
-def git_commit() -> str:
-    """``<sha>`` of HEAD, with ``-dirty`` when source paths have uncommitted changes;
-    ``unknown`` outside a git checkout."""
+def git_commit() -> str | None:
+    """The sha of HEAD when the source paths have no uncommitted changes, so that checking it
+    out gives exactly the code that ran; ``None`` otherwise (uncommitted changes, or no git
+    checkout). The source-tree hash (:func:`~immune_recovery.reporting.stale.source_sha256`)
+    identifies the code either way."""
     root = project_root()
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                              text=True, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--", *SOURCE_PATHS],
+                                cwd=root, capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    status = subprocess.run(["git", "status", "--porcelain", "--", *SOURCE_PATHS], cwd=root,
-                            capture_output=True, text=True, check=False).stdout.strip()
-    return sha + ("-dirty" if status else "")
+        return None
+    return None if status.stdout.strip() else sha
+
+
+def code_identity(commit: str | None, source: str) -> str:
+    """How a page names the code that built it: the commit when the tree was clean, else the
+    source-tree hash."""
+    return f"commit {commit[:12]}" if commit else f"source tree sha256 {source[:12]}"
 
 
 def input_checksums(paths: list[str | Path]) -> list[dict[str, str]]:

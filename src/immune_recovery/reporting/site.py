@@ -11,8 +11,10 @@ import json
 import sys
 from pathlib import Path
 
-from ..paths import reports_dir
+from ..paths import reports_dir, write_if_changed
+from .provenance import code_identity
 from .spec import GROUPS
+from .style import INDEX_CSS
 
 GROUP_TITLES = {
     "evidence": "Evidence: the background's claims, checked",
@@ -43,7 +45,7 @@ def write_manifest(records: list[dict], root: Path) -> Path:
                        "outputs, input checksums, package versions and git commit.",
         "reports": records,
     }
-    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    write_if_changed(path, json.dumps(manifest, indent=2) + "\n")
     return path
 
 
@@ -69,6 +71,7 @@ def _report_html(record: dict, root: Path) -> str:
                        for k, v in record["parameters"].items() if not isinstance(v, dict)
                        and not (isinstance(v, str) and len(v) > 60))
     inputs = sorted({Path(i["path"]).parent.as_posix() for i in record["inputs"]})
+    code = code_identity(record.get("git_commit"), record.get("source_sha256", ""))
     return (
         f'<article class="report" id="{record["id"]}">'
         f'<h3><a href="{record["id"]}/{record["outputs"]["html"]}">'
@@ -77,21 +80,12 @@ def _report_html(record: dict, root: Path) -> str:
         f"{_summary_html(record, root)}"
         f'<p class="meta">Data: {html.escape(", ".join(inputs) or "none")} · '
         f'Parameters: {params or "none"} · Built {html.escape(record["built_at"][:10])} '
-        f'from commit <code>{html.escape(record["git_commit"][:12])}</code> · '
+        f'from <code>{html.escape(code)}</code> · '
         f'Rerun: <code>{html.escape(record["make_target"])}</code></p>'
         f'<p class="links">{_links(record)}</p></article>'
     )
 
 
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:60rem;
-margin:2rem auto;padding:0 1rem;color:#222;line-height:1.45}
-h1{margin-bottom:.2rem} h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2rem}
-.report{margin:1rem 0 1.4rem} .report h3{margin:.2rem 0} .question{margin:.2rem 0}
-.meta{color:#555;font-size:.9rem;margin:.2rem 0} .links{font-size:.9rem;margin:.2rem 0}
-code{background:#f4f4f4;padding:0 .2rem;border-radius:3px}
-.summary{background:#f3f7fb;border-left:4px solid #2b6cb0;padding:.5rem .8rem;margin:.4rem 0}
-"""
 
 
 def write_index(records: list[dict], root: Path) -> Path:
@@ -108,7 +102,7 @@ def write_index(records: list[dict], root: Path) -> Path:
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         "<link rel=\"icon\" href=\"data:,\"><title>immune-recovery reports</title>"
-        f"<style>{STYLE}</style></head><body>"
+        f"<style>{INDEX_CSS}</style></head><body>"
         "<h1>immune-recovery</h1>"
         "<p>Immunologic non-response to antiretroviral therapy: how often it occurs, who it "
         "affects, whether it matters, and what immune-based therapy achieved. Every number "
@@ -118,7 +112,7 @@ def write_index(records: list[dict], root: Path) -> Path:
         + "</body></html>\n"
     )
     path = root / "index.html"
-    path.write_text(page, encoding="utf-8")
+    write_if_changed(path, page)
     return path
 
 

@@ -11,8 +11,9 @@ Each file describes one report variant::
     parameters:                        # passed to the notebook by papermill
       cohort_path: data/hicdep/actg175
 
-The keys ``notebook``, ``data`` and ``depends_on`` are written on one line each because the
-Makefile reads them with ``sed`` to declare the report's prerequisites.
+The file is read as YAML (``data`` and ``depends_on`` are space-separated lists and may be
+folded over several lines); the Makefile's rules are generated from it by
+:mod:`immune_recovery.reporting.stale`.
 """
 
 from __future__ import annotations

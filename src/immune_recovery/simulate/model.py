@@ -71,11 +71,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..conventions import EPOCH as EPOCH_DAY, from_days
 from .params import SimulationParams
 
-DAYS_PER_YEAR = 365.25
 MONTHS_PER_YEAR = 12.0
-EPOCH_DAY = np.datetime64("1970-01-01", "D")
 
 ATC = {
     "ZDV": "J05AF01", "ddI": "J05AF02", "d4T": "J05AF04", "3TC": "J05AF05", "ABC": "J05AF06",
@@ -324,7 +323,8 @@ def draw_events(rng: np.random.Generator, pt: Patients, p: SimulationParams,
 
 
 def to_dates(days: np.ndarray) -> np.ndarray:
-    return (EPOCH_DAY + days.astype("timedelta64[D]")).astype("datetime64[ns]")
+    """Integer days since 1970-01-01 to ``datetime64[ns]``."""
+    return from_days(days)
 
 
 def truth_frame(pt: Patients, ids: np.ndarray, p: SimulationParams, ade: np.ndarray,

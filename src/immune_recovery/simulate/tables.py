@@ -10,7 +10,6 @@ from .model import (
     ATC,
     BACKBONE_NAMES,
     BACKBONES,
-    DAYS_PER_YEAR,
     EPOCH_DAY,
     SECOND_LINE,
     THIRD_AGENTS,
@@ -26,6 +25,7 @@ from .model import (
     to_dates,
     truth_frame,
 )
+from ..conventions import DAYS_PER_YEAR
 from .params import SimulationParams
 
 

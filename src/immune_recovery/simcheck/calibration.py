@@ -17,6 +17,7 @@ from statsmodels.stats.proportion import proportion_confint
 from ..baseline import patient_table
 from ..classify import Classification, classify, prepare
 from ..cohort import Cohort
+from ..conventions import DAYS_PER_YEAR, MISSING_DAY, Z95
 from ..definitions import load_catalogue
 from ..outcomes import incidence, landmark_by_definition, rate_ratios
 from ..paths import reference_dir
@@ -54,7 +55,7 @@ def gain_difference(result: Classification, patients: pd.DataFrame, definition_i
     a, b = gain[ok & exposed], gain[ok & reference]
     diff = a.mean() - b.mean()
     se = np.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
-    return diff, diff - 1.96 * se, diff + 1.96 * se
+    return diff, diff - Z95 * se, diff + Z95 * se
 
 
 def age_odds_ratio(result: Classification, patients: pd.DataFrame,
@@ -82,12 +83,12 @@ def time_to_gain(cohort: Cohort, result: Classification, gain: float = 50.0) -> 
     n = len(result.patients)
     first = np.full(n, np.iinfo(np.int64).max)
     np.minimum.at(first, codes[reached], day[reached])
-    last = np.full(n, np.iinfo(np.int64).min)
+    last = np.full(n, MISSING_DAY)
     np.maximum.at(last, codes[after], day[after])
-    has = ~np.isnan(result.baseline_cd4) & (last > np.iinfo(np.int64).min)
+    has = ~np.isnan(result.baseline_cd4) & (last > MISSING_DAY)
     event = first < np.iinfo(np.int64).max
     stop = np.where(event, first, last)
-    return pd.DataFrame({"time_years": (stop - result.t0) / 365.25, "event": event.astype(int)},
+    return pd.DataFrame({"time_years": (stop - result.t0) / DAYS_PER_YEAR, "event": event.astype(int)},
                         index=result.patients)[has]
 
 

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from ..classify import Classification
-from ..frequency import cohen_kappa, nonresponder_flags, wilson
-
-
-def load_truth(folder: str | Path) -> tuple[pd.DataFrame, dict]:
-    """``truth.csv`` (indexed by PATIENT) and ``truth.json`` of a simulated cohort folder."""
-    folder = Path(folder)
-    truth = pd.read_csv(folder / "truth.csv").set_index("PATIENT")
-    return truth, json.loads((folder / "truth.json").read_text())
+from ..classify import nonresponder_flags
+from ..conventions import Z95
+from ..intervals import cohen_kappa, wilson
 
 
 def nonresponse_vs_truth(result: Classification, truth: pd.DataFrame,
@@ -62,7 +54,7 @@ def baseline_vs_truth(patients: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFra
         {"quantity": "patients with a baseline count", "value": len(diff),
          "ci_low": np.nan, "ci_high": np.nan},
         {"quantity": "mean measured minus latent baseline CD4", "value": diff.mean(),
-         "ci_low": diff.mean() - 1.96 * se, "ci_high": diff.mean() + 1.96 * se},
+         "ci_low": diff.mean() - Z95 * se, "ci_high": diff.mean() + Z95 * se},
         {"quantity": "median latent baseline CD4", "value": latent.median(),
          "ci_low": np.nan, "ci_high": np.nan},
         {"quantity": "median measured baseline CD4", "value": patients["baseline_cd4"].median(),

@@ -1,0 +1,91 @@
+"""Conventions every module shares: time units, rounding, the missing-day sentinel, the
+baseline window, and the normal quantile of 95% intervals.
+
+This is the bottom floor of the package: it imports nothing from it, and nothing here is
+defined anywhere else (``tests/test_layering.py`` checks both).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+#: Days per year (Julian year), used to turn day counts into years.
+DAYS_PER_YEAR = 365.25
+
+#: Days per month (``DAYS_PER_YEAR / 12``), used to turn months into days and back.
+DAYS_PER_MONTH = DAYS_PER_YEAR / 12
+
+#: Integer day meaning "no date" in arrays of days since 1970-01-01 (``INT64_MIN``, which is
+#: also what ``NaT`` becomes when cast to ``int64``).
+MISSING_DAY = np.iinfo(np.int64).min
+
+#: Baseline window around the time origin T0, in days: (before, after). Baseline CD4 and
+#: viral load are the values in ``[T0 - 180 d, T0 + 7 d]`` closest to T0.
+BASELINE_WINDOW_DAYS = (180, 7)
+
+#: ``tblLAB_CD4.CD4_U`` code of an absolute count (cells/mm³ = cells/µL); 2 is percent.
+CD4_ABSOLUTE_UNIT = 1
+
+#: Two-sided 95% normal quantile, z = Φ⁻¹(0.975) = 1.959964...
+Z95 = float(stats.norm.ppf(0.975))
+
+#: Day 0 of the integer day scale.
+EPOCH = np.datetime64("1970-01-01", "D")
+
+
+def z_quantile(level: float = 0.95) -> float:
+    """Two-sided normal quantile for a ``level`` confidence interval (1.96 for 0.95)."""
+    return Z95 if level == 0.95 else float(stats.norm.ppf(0.5 + level / 2))
+
+
+def round_half_up(values):
+    """Round to the nearest integer, halves up (``round_half_up(2.5) == 3``).
+
+    A scalar gives an ``int``, an array an ``int64`` array.
+    """
+    out = np.floor(np.asarray(values, dtype="float64") + 0.5).astype(np.int64)
+    return int(out) if out.ndim == 0 else out
+
+
+def months_to_days(months):
+    """Months to whole days: ``round(M x 30.4375)``, halves up."""
+    return round_half_up(np.asarray(months, dtype="float64") * DAYS_PER_MONTH)
+
+
+def days_to_years(days):
+    """Days (number, array or Series) to years of 365.25 days."""
+    return days / DAYS_PER_YEAR
+
+
+def days_to_months(days):
+    """Days (number, array or Series) to months of 30.4375 days."""
+    return days / DAYS_PER_MONTH
+
+
+def years_to_days(years):
+    """Years to (fractional) days."""
+    return np.asarray(years, dtype="float64") * DAYS_PER_YEAR
+
+
+def to_days(dates: pd.Series | np.ndarray) -> np.ndarray:
+    """Dates as integer days since 1970-01-01 (``int64``); missing dates become
+    :data:`MISSING_DAY`."""
+    return np.asarray(dates, dtype="datetime64[D]").astype(np.int64)
+
+
+def from_days(days: np.ndarray) -> np.ndarray:
+    """Integer days since 1970-01-01 back to ``datetime64[ns]`` (:data:`MISSING_DAY` and
+    ``NaT`` stay missing)."""
+    days = np.asarray(days)
+    missing = days == MISSING_DAY
+    out = (EPOCH + np.where(missing, 0, days).astype("timedelta64[D]")).astype("datetime64[ns]")
+    out[missing] = np.datetime64("NaT")
+    return out
+
+
+def dates_to_days(dates: pd.Series) -> np.ndarray:
+    """Like :func:`to_days` but for a Series that may hold ``NaT`` (→ :data:`MISSING_DAY`)."""
+    return np.where(dates.notna().to_numpy(), to_days(dates.fillna(pd.Timestamp(0))),
+                    MISSING_DAY)

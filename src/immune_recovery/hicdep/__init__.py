@@ -1,0 +1,41 @@
+"""HICDEP tables: reading and writing files (:mod:`.io`), parsing values (:mod:`.parse`),
+validation into the exclusion ledger (:mod:`.validate`, :mod:`.ledger`).
+
+Every row read is accounted for: it is either used or excluded into the
+:class:`ExclusionLedger` with the rule it broke (see :mod:`immune_recovery.schemas`), so that
+``rows read = rows used + rows excluded`` for every table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .io import DATE_FORMAT, FORMATS, find_table_file, read_folder, read_raw_table, write_tables
+from .ledger import LEDGER_COLUMNS, ExclusionLedger
+from .parse import parse_table
+from .validate import validate_table, validate_tables
+
+__all__ = [
+    "DATE_FORMAT", "FORMATS", "LEDGER_COLUMNS", "ExclusionLedger", "find_table_file",
+    "parse_table", "read_folder", "read_raw_table", "read_tables", "validate_table",
+    "validate_tables", "write_tables",
+]
+
+
+def read_tables(folder: str | Path, close_date: str | pd.Timestamp | None = None
+                ) -> tuple[dict[str, pd.DataFrame], ExclusionLedger, set[str]]:
+    """Read, parse and validate every table in ``folder`` (see :func:`validate_tables`).
+
+    ``close_date`` is the database close date; when not given, today is used and the ledger's
+    ``notices`` say so.
+    """
+    raw, files = read_folder(folder)
+    today = close_date is None
+    close = pd.Timestamp.today().normalize() if today else pd.Timestamp(close_date)
+    tables, ledger, present = validate_tables(raw, close, files=files)
+    if today:
+        ledger.notices.append(f"no database close date given: dates after today "
+                              f"({close:%Y-%m-%d}) count as in the future")
+    return tables, ledger, present

@@ -1,0 +1,240 @@
+"""Validation of parsed HICDEP tables into the exclusion ledger.
+
+:func:`validate_tables` works on DataFrames (from files, Parquet partitions or memory alike):
+each table's row rules (its pandera schema in :mod:`immune_recovery.schemas`), its date
+conventions, then the cross-table rules each table's spec names, then CD4 spikes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from ..conventions import CD4_ABSOLUTE_UNIT
+from ..exceptions import InputError
+from ..schemas import (
+    DATE_PRECISION_CODES,
+    RULE_TABLE,
+    RULES,
+    SENTINEL_UNKNOWN_DATE,
+    TABLES,
+    TableSpec,
+    empty_table,
+)
+from .ledger import ExclusionLedger
+from .parse import parse_table
+
+
+def _rule_for_failure(spec: TableSpec, column: str, check: str) -> str:
+    if check == "not_nullable":
+        return spec.columns[column].metadata["missing_rule"]
+    if check in RULES:
+        return check
+    # pandera labels built-in checks by their call, e.g. "isin([1, 2])"; ours carry names.
+    raise RuntimeError(f"{spec.name}: unnamed failing check {check!r} on {column!r}")
+
+
+def validate_table(df: pd.DataFrame, spec: TableSpec, ledger: ExclusionLedger) -> pd.DataFrame:
+    """Apply ``spec``'s row rules: exclude rows (first excluding rule per row), blank values,
+    flag rows; then exclude duplicates of the table's key (first row kept)."""
+    try:
+        spec.schema.validate(df, lazy=True)
+        kept = df
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        structural = cases[cases["index"].isna()]
+        if not structural.empty:  # dtype problems cannot happen after parse_table
+            first = structural.iloc[0]
+            raise InputError(file=ledger.files.get(spec.name, spec.name),
+                             column=str(first["column"]), rule=str(first["check"])) from None
+        row_cases = cases[cases["index"].notna()].copy()
+        row_cases["rule"] = [
+            _rule_for_failure(spec, str(c) if c is not None else "", str(k))
+            for c, k in zip(row_cases["column"], row_cases["check"], strict=True)
+        ]
+        row_cases["row"] = row_cases["index"].astype(np.int64)
+        row_cases["action"] = row_cases["rule"].map(lambda r: RULE_TABLE[r].action)
+        # whole-table checks report every column of a failing row: keep the rule's own column
+        table_level = row_cases["schema_context"] == "DataFrameSchema"
+        row_cases.loc[table_level, "column"] = row_cases.loc[table_level, "rule"].map(
+            lambda r: RULE_TABLE[r].column)
+        row_cases = row_cases.drop_duplicates(["row", "rule", "column"])
+        kept = df.copy()
+        for (rule, column), group in row_cases[row_cases["action"] != "exclude"] \
+                .groupby(["rule", "column"], sort=False):
+            rows = np.unique(group["row"].to_numpy())
+            column = None if column in ("", None) else str(column)
+            ledger.flag(spec.name, kept.loc[rows], rule, column=column)
+            if RULE_TABLE[rule].action == "blank" and column is not None:
+                kept.loc[rows, column] = _missing_value(kept[column])
+        excluding = row_cases[row_cases["action"] == "exclude"].copy()
+        order = {rule: i for i, rule in enumerate(RULES)}
+        excluding["order"] = excluding["rule"].map(order)
+        first_rule = excluding.sort_values(["row", "order"]).drop_duplicates("row")
+        for (rule, column), group in first_rule.groupby(["rule", "column"], sort=False):
+            ledger.exclude(spec.name, df.loc[group["row"].to_numpy()], rule,
+                           column=None if column in ("", None) else str(column))
+        kept = kept.drop(index=first_rule["row"].to_numpy())
+    if spec.unique:
+        duplicated = kept.duplicated(subset=spec.unique, keep="first")
+        if duplicated.any():
+            ledger.exclude(spec.name, kept[duplicated], spec.unique_rule,
+                           column=spec.unique[-1])
+            kept = kept[~duplicated]
+    return kept
+
+
+def _missing_value(column: pd.Series):
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return pd.NaT
+    if pd.api.types.is_extension_array_dtype(column):
+        return pd.NA
+    return np.nan if pd.api.types.is_float_dtype(column) else None
+
+
+def check_dates(df: pd.DataFrame, spec: TableSpec, ledger: ExclusionLedger,
+                close_date: pd.Timestamp) -> pd.DataFrame:
+    """HICDEP date conventions: the 1911-11-11 'unknown' sentinel and precision ``U`` make a
+    date missing; an unknown precision code is flagged; dates after ``close_date`` are in
+    the future (ATC004): the table's primary date excludes the row, another date is set
+    missing."""
+    df = df.copy()
+    for column in spec.date_columns:
+        if column not in df:
+            continue
+        sentinel = df[column] == SENTINEL_UNKNOWN_DATE
+        if sentinel.any():
+            ledger.flag(spec.name, df[sentinel], "IR-DATE-1", column)
+            df.loc[sentinel, column] = pd.NaT
+        precision = f"{column}_A"
+        if precision in df:
+            codes = df[precision].astype("string").str.strip()
+            unknown = (codes == "U").fillna(False)
+            if unknown.any():
+                ledger.flag(spec.name, df[unknown], "IR-DATE-2", column)
+                df.loc[unknown, column] = pd.NaT
+            invalid = (codes.notna() & ~codes.isin(DATE_PRECISION_CODES)).fillna(False)
+            if invalid.any():
+                ledger.flag(spec.name, df[invalid], "IR-DATE-3", precision)
+        future = (df[column] > close_date).fillna(False)
+        if not future.any():
+            continue
+        if column == spec.primary_date:
+            ledger.exclude(spec.name, df[future], "ATC004", column)
+            df = df[~future]
+        else:
+            rule = "IR-BAS-6" if spec.name == "tblBAS" else "IR-DATE-4"
+            ledger.flag(spec.name, df[future], rule, column)
+            df.loc[future, column] = pd.NaT
+    return df
+
+
+def flag_cd4_spikes(cd4: pd.DataFrame, ledger: ExclusionLedger,
+                    spec: TableSpec = TABLES["tblLAB_CD4"]) -> None:
+    """CW009: an absolute count ``spike_fold``-times and ``spike_cells`` away from both of the
+    patient's neighbouring counts, in the same direction (flagged, kept); parameters from the
+    table spec's ``check_params``."""
+    fold, cells = spec.check_params["spike_fold"], spec.check_params["spike_cells"]
+    absolute = cd4[(cd4["CD4_U"] == CD4_ABSOLUTE_UNIT).fillna(False).to_numpy()]
+    if len(absolute) < 3:
+        return
+    ordered = absolute.sort_values(["PATIENT", "CD4_D"], kind="stable")
+    value = ordered["CD4_V"].to_numpy(dtype=float)
+    patient = ordered["PATIENT"].astype(str).to_numpy()
+    prev_v, next_v = np.roll(value, 1), np.roll(value, -1)
+    same_prev = np.roll(patient, 1) == patient
+    same_next = np.roll(patient, -1) == patient
+    same_prev[0] = same_next[-1] = False
+    with np.errstate(divide="ignore", invalid="ignore"):
+        up = (value >= fold * prev_v) & (value >= fold * next_v) & \
+            (value - np.maximum(prev_v, next_v) >= cells)
+        down = (fold * value <= prev_v) & (fold * value <= next_v) & \
+            (np.minimum(prev_v, next_v) - value >= cells)
+    spike = same_prev & same_next & (up | down)
+    ledger.flag(spec.name, ordered[spike], "CW009", "CD4_V")
+
+
+def _cross_table_checks(tables: dict[str, pd.DataFrame], ledger: ExclusionLedger) -> None:
+    """The cross-table rules each spec names (``TableSpec.cross_table``). tblLTFU is checked
+    first, so that a death or drop-out date that was itself excluded does not exclude other
+    rows."""
+    bas = tables["tblBAS"].set_index("PATIENT")
+    known = pd.Index(bas.index)
+    birth = bas["BIRTH_D"]
+    order = ["tblLTFU"] + [n for n in tables if n not in ("tblBAS", "tblLTFU")]
+    death = drop = pd.Series(dtype="datetime64[ns]")
+    for name in order:
+        df = tables[name]
+        spec = TABLES[name]
+        if df.empty:
+            continue
+        if "RC001" in spec.cross_table:
+            orphan = ~df["PATIENT"].isin(known)
+            ledger.exclude(name, df[orphan], "RC001", column="PATIENT")
+            df = df[~orphan]
+        if name == "tblLTFU":
+            for col in ("DEATH_D", "DROP_D"):
+                before = (df[col] < df["PATIENT"].map(birth)).fillna(False).astype(bool)
+                ledger.exclude(name, df[before], "ATC003", column=col)
+                df = df[~before]
+            by_patient = df.set_index("PATIENT")
+            death = by_patient["DEATH_D"].where(by_patient["DEATH_Y"] == 1)
+            drop = by_patient["DROP_D"].where(by_patient["DROP_Y"] == 1)
+        elif spec.primary_date is not None:
+            col = spec.primary_date
+            for rule, limit, too_far in (
+                ("ATC003", birth, lambda d, lim: d < lim),
+                ("ATC001", death, lambda d, lim: d > lim),
+                ("ATC002", drop, lambda d, lim: d > lim),
+            ):
+                if rule not in spec.cross_table or limit.empty or limit.isna().all():
+                    continue
+                bad = too_far(df[col], df["PATIENT"].map(limit)).fillna(False).astype(bool)
+                ledger.exclude(name, df[bad], rule, column=col)
+                df = df[~bad]
+        tables[name] = df
+
+
+def validate_tables(frames: Mapping[str, pd.DataFrame], close_date: str | pd.Timestamp,
+                    files: Mapping[str, str] | None = None
+                    ) -> tuple[dict[str, pd.DataFrame], ExclusionLedger, set[str]]:
+    """Parse and validate HICDEP tables given as DataFrames.
+
+    ``frames`` maps table names to raw frames (CSV text, or typed columns as Parquet or
+    memory give them), in any row index: records are numbered from 1 in their order.
+    ``close_date`` is the database close date: a date after it is in the future (ATC004).
+    ``files`` names each table's source file in the ledger (default: the table name).
+    Returns the validated tables (absent optional tables as empty frames), the ledger and the
+    set of tables present.
+    """
+    close = pd.Timestamp(close_date)
+    ledger = ExclusionLedger(close_date=close)
+    tables: dict[str, pd.DataFrame] = {}
+    present: set[str] = set()
+    unknown = sorted(set(frames) - set(TABLES))
+    if unknown:
+        ledger.notices.append(f"tables not read by the package, ignored: {', '.join(unknown)}")
+    for name, spec in TABLES.items():
+        if name not in frames:
+            if spec.required:
+                raise InputError(file=f"{name}", rule=f"required table {name} not given")
+            tables[name] = empty_table(spec)
+            continue
+        present.add(name)
+        label = (files or {}).get(name, name)
+        ledger.files[name] = label
+        raw = frames[name]
+        if not (isinstance(raw.index, pd.RangeIndex) and raw.index.start == 1
+                and raw.index.step == 1):
+            raw = raw.set_axis(pd.RangeIndex(1, len(raw) + 1, name="row"), axis=0)
+        ledger.rows_read[name] = len(raw)
+        typed = check_dates(parse_table(raw, spec, label), spec, ledger, close)
+        tables[name] = validate_table(typed, spec, ledger)
+    _cross_table_checks(tables, ledger)
+    flag_cd4_spikes(tables["tblLAB_CD4"], ledger)
+    for name in present:
+        ledger.rows_used[name] = len(tables[name])
+    return tables, ledger, present
