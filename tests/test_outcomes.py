@@ -13,7 +13,7 @@ from immune_recovery import load_cohort, patient_table
 from immune_recovery.covariates import analysis_frame
 from immune_recovery.intervals import exact_poisson_ci
 from immune_recovery.outcomes import (
-    cox_model,
+    CoxModel,
     incidence,
     landmark_data,
     time_varying_cox,
@@ -64,9 +64,9 @@ def test_actg320_primary_analysis_matches_hammer_1997():
     cohort = load_cohort(require_dataset("actg320"))
     patients = analysis_frame(patient_table(cohort))
     data = landmark_data(cohort, patients, patients["arm"], 0, event="endpoint")
-    rows, _ = cox_model(data, ["arm"], "primary", {"arm": "2 NRTIs"}, strata=["cd4_stratum"])
+    rows = CoxModel(["arm"], "primary", {"arm": "2 NRTIs"}, strata=["cd4_stratum"]).fit(data).summary
     row = rows.iloc[0]
-    assert round(row["hr"], 2) == 0.50
+    assert round(row["estimate"], 2) == 0.50
     assert (round(row["ci_low"], 2), round(row["ci_high"], 2)) == (0.33, 0.76)
     events = data.groupby("status")["event"].sum().to_dict()
     assert events == {"2 NRTIs": 63, "2 NRTIs + IDV": 33}
@@ -75,18 +75,18 @@ def test_actg320_primary_analysis_matches_hammer_1997():
                           "T": data["time_years"], "E": data["event"],
                           "s": data["cd4_stratum"]})
     direct = CoxPHFitter().fit(frame, "T", "E", strata=["s"])
-    assert row["hr"] == pytest.approx(float(np.exp(direct.params_["idv"])), rel=1e-9)
+    assert row["estimate"] == pytest.approx(float(np.exp(direct.params_["idv"])), rel=1e-9)
 
 
 def test_cox_model_agrees_with_statsmodels_phreg():
     cohort = load_cohort(require_dataset("actg175"))
     patients = analysis_frame(patient_table(cohort))
     data = landmark_data(cohort, patients, patients["arm"], 0, event="endpoint")
-    rows, _ = cox_model(data, ["cd4_per100", "age10"], "m")
+    rows = CoxModel(["cd4_per100", "age10"], "m").fit(data).summary
     frame = data[data["time_years"] > 0]
     phreg = smf.phreg("time_years ~ cd4_per100 + age10", data=frame,
                       status=frame["event"].to_numpy(), ties="efron").fit()
-    assert np.log(rows["hr"].to_numpy()) == pytest.approx(np.asarray(phreg.params), abs=1e-4)
+    assert np.log(rows["estimate"].to_numpy()) == pytest.approx(np.asarray(phreg.params), abs=1e-4)
 
 
 def test_time_varying_cox_agrees_with_lifelines():
@@ -98,7 +98,7 @@ def test_time_varying_cox_agrees_with_lifelines():
                                                 "current_sqrt_cd4"]],
                                      id_col="PATIENT", start_col="start", stop_col="stop",
                                      event_col="event")
-    assert ours["hr"].iloc[0] == pytest.approx(float(np.exp(ctv.params_.iloc[0])), rel=1e-3)
+    assert ours["estimate"].iloc[0] == pytest.approx(float(np.exp(ctv.params_.iloc[0])), rel=1e-3)
     assert ours["events"].iloc[0] == 188
 
 
@@ -131,4 +131,4 @@ def test_time_varying_cox_recovers_the_simulated_ade_hazard():
         low, high = np.log(table.loc[term, ["ci_low", "ci_high"]].astype(float))
         assert low <= true <= high, (term, low, high, true)
     # viremia measured every three months is attenuated, but in the right direction
-    assert table.loc["current_viremic", "hr"] > 1
+    assert table.loc["current_viremic", "estimate"] > 1

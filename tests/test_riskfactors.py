@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import statsmodels.api as sm
 
 from immune_recovery import load_cohort, patient_table
 from immune_recovery.classify import classify
-from immune_recovery.covariates import analysis_frame, term_label
+from immune_recovery.covariates import analysis_frame, design_matrix, term_label, tidy_term
 from immune_recovery.definitions import select_definitions
+from immune_recovery.outcomes import CoxModel
 from immune_recovery.paths import project_root
+from immune_recovery.results import RESULT_COLUMNS
 from immune_recovery.riskfactors import NonResponseModel, model_frame, truth_comparison
 from immune_recovery.simulate.truth import load_truth
 
@@ -27,7 +30,8 @@ def test_odds_ratios_match_a_direct_glm_fit():
     model = NonResponseModel(["cd4_per100", "age10", "female"]).fit(frame)
     exog = sm.add_constant(frame[["cd4_per100", "age10", "female"]].astype(float))
     glm = sm.GLM(frame["nonresponder"], exog, family=sm.families.Binomial()).fit()
-    assert model.summary["odds_ratio"].to_numpy() == pytest.approx(
+    assert (model.summary["measure"] == "OR").all()
+    assert model.summary["estimate"].to_numpy() == pytest.approx(
         np.exp(glm.params.drop("const").to_numpy()), rel=1e-6)
     assert model.n_ == 2139 and model.events_ == 1333
 
@@ -37,6 +41,36 @@ def test_term_labels():
     assert term_label("age10") == "Age, per 10 years"
     assert term_label("status[immunologic_nonresponder]") == \
         "Response group: immunologic_nonresponder"
+    assert term_label("arm[ddI]", {"arm": "ZDV"}) == "Randomised arm: ddI vs ZDV"
+    assert term_label("months:C(arm, Treatment('ddC'))[T.ddI]") == \
+        "months × Randomised arm: ddI vs ddC"
+    assert tidy_term("months:C(arm, Treatment('ddC'))[T.ddI]") == "months:arm[ddI]"
+
+
+def test_one_encoder_and_one_result_shape_for_logistic_and_cox_models():
+    """The logistic and the Cox model code a categorical covariate the same way, and both
+    tables have the one result shape."""
+    frame = pd.DataFrame({"arm": ["a", "b", "c", "a", "b", "c", "a", "b"] * 10,
+                          "x": np.linspace(0, 1, 80)})
+    rng = np.random.default_rng(1)
+    frame["nonresponder"] = rng.integers(0, 2, len(frame))
+    frame["time_years"] = rng.exponential(2, len(frame))
+    frame["event"] = rng.integers(0, 2, len(frame))
+    design = design_matrix(frame, ["arm", "x"], {"arm": "b"})
+    assert list(design.columns) == ["arm[a]", "arm[c]", "x"]
+    logistic = NonResponseModel(["arm", "x"], {"arm": "b"}).fit(frame).summary
+    cox = CoxModel(["arm", "x"], "m", {"arm": "b"}).fit(frame).summary
+    assert list(logistic.columns) == RESULT_COLUMNS
+    assert list(cox.columns) == ["model", *RESULT_COLUMNS, "events"]
+    assert list(logistic["term"]) == list(cox["term"]) == list(design.columns)
+    assert list(logistic["label"]) == list(cox["label"])
+    assert logistic["label"].iloc[0] == "Randomised arm: a vs b"
+    assert set(logistic["measure"]) == {"OR"} and set(cox["measure"]) == {"HR"}
+    # the same design fitted directly
+    glm = sm.GLM(frame["nonresponder"], sm.add_constant(design),
+                 family=sm.families.Binomial()).fit()
+    assert logistic["estimate"].to_numpy() == pytest.approx(
+        np.exp(glm.params.drop("const").to_numpy()), rel=1e-6)
 
 
 @pytest.mark.slow
@@ -52,5 +86,5 @@ def test_simulated_risk_factors_point_the_way_the_simulator_pushes():
     # every simulated effect lowers the CD4 gain, so each raises the odds of non-response
     for term in ("age10", "hcv", "zdv", "ddi_tdf", "prior_aids"):
         assert table.loc[term, "latent_ci_low"] > 1, term
-        assert table.loc[term, "odds_ratio"] > 1, term
+        assert table.loc[term, "estimate"] > 1, term
     assert meta["parameters"]["gain_hcv"] < 0

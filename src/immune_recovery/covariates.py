@@ -61,18 +61,60 @@ def available(frame: pd.DataFrame, covariates: list[str], min_levels: int = 2) -
             if c in frame and frame[c].dropna().nunique() >= min_levels]
 
 
-_TERM = re.compile(r"C\((?P<var>\w+)(?:,.*?reference=['\"](?P<ref>[^'\"]+)['\"]\)*)?\)"
-                   r"\[T\.(?P<level>.+)\]")
+def design_matrix(data: pd.DataFrame, covariates: list[str],
+                  references: dict[str, str] | None = None) -> pd.DataFrame:
+    """The one categorical encoder of the package: numeric covariates as they are (float);
+    categorical ones (non-numeric, categorical dtype, or named in ``references``) as 0/1
+    indicator columns named ``var[level]`` against the reference level (default: the first
+    level in sorted order). A missing value stays missing in every column of its covariate.
+    The references used are in ``attrs["references"]`` (for :func:`term_label`)."""
+    references = dict(references or {})
+    columns = {}
+    used = {}
+    for name in covariates:
+        col = data[name]
+        if pd.api.types.is_numeric_dtype(col) and name not in references and \
+                not isinstance(col.dtype, pd.CategoricalDtype):
+            columns[name] = col.astype(float)
+            continue
+        values = col.astype(object).where(col.notna())
+        levels = sorted(values.dropna().astype(str).unique(), key=str)
+        ref = str(references.get(name, levels[0] if levels else ""))
+        used[name] = ref
+        for level in levels:
+            if level != ref:
+                columns[f"{name}[{level}]"] = (values.astype(str) == level).astype(float) \
+                    .where(values.notna())
+    design = pd.DataFrame(columns, index=data.index)
+    design.attrs["references"] = used
+    return design
 
 
-def term_label(term: str) -> str:
-    """A model term as a reader would write it: ``Sex: female vs male``, ``Age, per 10 years``."""
-    match = _TERM.fullmatch(term)
-    if match:
-        var, level, ref = match["var"], match["level"], match["ref"]
-        base = LABELS.get(var, var)
-        return f"{base}: {level}" + (f" vs {ref}" if ref else "")
-    if "[" in term and term.endswith("]"):
-        var, level = term[:-1].split("[", 1)
-        return f"{LABELS.get(var, var)}: {level}"
-    return LABELS.get(term, term)
+_LEVEL = re.compile(r"(?P<var>\w+)\[(?P<level>.+)\]")
+_PATSY = re.compile(r"C\((?P<var>\w+)(?:,[^\[]*)?\)\[(?:T\.)?(?P<level>[^\]]+)\]")
+_PATSY_REF = re.compile(r"C\((?P<var>\w+),\s*Treatment\((?:reference=)?['\"](?P<ref>[^'\"]+)")
+
+
+def tidy_term(term: str) -> str:
+    """A model term in the package's naming: patsy's ``C(var, Treatment('r'))[T.level]`` and
+    ``var[T.level]`` become ``var[level]`` (also inside interactions:
+    ``months:C(arm, Treatment('ddC'))[T.ddI]`` -> ``months:arm[ddI]``)."""
+    return _PATSY.sub(lambda m: f"{m['var']}[{m['level']}]", term).replace("[T.", "[")
+
+
+def term_label(term: str, references: dict[str, str] | None = None) -> str:
+    """A model term as a reader would write it: ``Sex: female vs male``, ``Age, per 10 years``;
+    interactions joined with `` × ``. The reference level comes from ``references`` (or from
+    a patsy ``Treatment`` in the term)."""
+    refs = dict(references or {})
+    refs.update({m["var"]: m["ref"] for m in _PATSY_REF.finditer(term)})
+    parts = []
+    for part in tidy_term(term).split(":"):
+        match = _LEVEL.fullmatch(part)
+        if match:
+            var, level = match["var"], match["level"]
+            ref = refs.get(var)
+            parts.append(f"{LABELS.get(var, var)}: {level}" + (f" vs {ref}" if ref else ""))
+        else:
+            parts.append(LABELS.get(part, part))
+    return " × ".join(parts)

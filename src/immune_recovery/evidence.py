@@ -459,7 +459,7 @@ def _events_inr_vs_cr(src: ClaimSources) -> ClaimResult:
         for r in row.itertuples(index=False):
             result.add(role="context", data=label,
                        quantity=f"adjusted HR, CD4 non-responders ({definition}) vs responders",
-                       estimate=r.hr, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n,
+                       estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n,
                        source=f"{report}/cox.csv", note=note + f"; {r.events} events")
     direction_verdict(result, "above", what="published ratios")
     result.reason += (" Our trial data point the same way but cannot restrict to suppressed "
@@ -516,7 +516,7 @@ def _odds_rows(src: ClaimSources, report: str, terms: dict[str, str], role: str,
     rows = []
     for term, quantity in terms.items():
         for r in table[table["term"] == term].itertuples(index=False):
-            estimate, low, high = r.odds_ratio, r.ci_low, r.ci_high
+            estimate, low, high = r.estimate, r.ci_low, r.ci_high
             if invert:
                 estimate, low, high = 1 / estimate, 1 / high, 1 / low
             rows.append({"role": role, "data": data, "quantity": f"{quantity} ({definition})",
@@ -535,7 +535,7 @@ def _predictor_low_baseline_cd4(src: ClaimSources) -> ClaimResult:
                                   {"cd4_per50": "OR of non-response per 50 cells/mm³ lower "
                                                 "baseline CD4"}, "test", "CPCRA 002", invert=True)
     result.evidence += _odds_rows(src, "risk-factors-synthetic",
-                                  {"C(baseline_cd4_band, Treatment(reference='200-349'))[T.<50]":
+                                  {"baseline_cd4_band[<50]":
                                    "OR of non-response, baseline CD4 <50 vs 200-349"},
                                   "context", "Simulated cohort", SIMULATED_NOTE)
     freq = src.table("frequency-actg175/frequency.csv")

@@ -18,8 +18,10 @@ import pandas as pd
 from .classify import Classification
 from .cohort import Cohort
 from .conventions import BASELINE_WINDOW_DAYS, DAYS_PER_YEAR
+from .covariates import design_matrix, term_label
 from .events import event_dates
 from .intervals import exact_poisson_ci, rate_ratio_ci
+from .results import RESULT_COLUMNS, empty_estimates, estimates_table
 
 
 
@@ -107,73 +109,66 @@ def rate_ratios(rates: pd.DataFrame, reference: str, alpha: float = 0.05) -> pd.
 # Cox models
 # --------------------------------------------------------------------------------------
 
-COX_COLUMNS = ["model", "term", "label", "hr", "ci_low", "ci_high", "p", "n", "events"]
+#: Cox tables: the model name, the one result shape (measure ``HR``), the events.
+COX_LEADING, COX_EXTRAS = ("model",), ("events",)
+COX_COLUMNS = [*COX_LEADING, *RESULT_COLUMNS, *COX_EXTRAS]
 
 
-def design_matrix(data: pd.DataFrame, covariates: list[str],
-                  references: dict[str, str] | None = None) -> pd.DataFrame:
-    """Numeric design columns: numeric covariates as they are; categorical ones as indicator
-    columns named ``var[level]`` against the reference level (default: the first level)."""
-    references = references or {}
-    columns = {}
-    for name in covariates:
-        col = data[name]
-        if pd.api.types.is_numeric_dtype(col) and name not in references and \
-                not isinstance(col.dtype, pd.CategoricalDtype):
-            columns[name] = col.astype(float)
-            continue
-        values = col.astype(object).where(col.notna())
-        levels = sorted(values.dropna().astype(str).unique(), key=str)
-        ref = references.get(name, levels[0] if levels else None)
-        for level in levels:
-            if level != ref:
-                columns[f"{name}[{level}]"] = (values.astype(str) == level).astype(float) \
-                    .where(values.notna())
-    return pd.DataFrame(columns, index=data.index)
+class CoxModel:
+    """Cox proportional-hazards model (lifelines ``CoxPHFitter``) on the package's design
+    (:func:`~immune_recovery.covariates.design_matrix`).
 
-
-def cox_model(data: pd.DataFrame, covariates: list[str], model: str,
-              references: dict[str, str] | None = None, strata: list[str] | None = None,
-              duration: str = "time_years", event: str = "event", alpha: float = 0.05
-              ) -> tuple[pd.DataFrame, object]:
-    """Cox proportional-hazards model (lifelines); returns tidy rows and the fitted model.
-
-    Rows with a missing covariate are left out (``n`` says how many were used).
+    ``fit(data)`` returns the model; ``summary`` is the tidy table (``model``, the one result
+    shape with measure ``HR``, ``events``); :meth:`proportional_hazards` the Schoenfeld test.
+    Rows with a missing covariate or a non-positive duration are left out (``n_`` says how
+    many were used).
     """
-    from lifelines import CoxPHFitter
 
-    from .covariates import term_label
+    def __init__(self, covariates: list[str], model: str,
+                 references: dict[str, str] | None = None, strata: list[str] | None = None,
+                 duration: str = "time_years", event: str = "event", alpha: float = 0.05):
+        self.covariates = covariates
+        self.model = model
+        self.references = references or {}
+        self.strata = list(strata or [])
+        self.duration = duration
+        self.event = event
+        self.alpha = alpha
 
-    design = design_matrix(data, covariates, references)
-    frame = pd.concat([design, data[[duration, event] + list(strata or [])]], axis=1).dropna()
-    frame = frame[frame[duration] > 0]
-    fitter = CoxPHFitter(alpha=alpha)
-    fitter.fit(frame, duration_col=duration, event_col=event, strata=strata or None)
-    summary = fitter.summary
-    ci = np.exp(fitter.confidence_intervals_.to_numpy())  # log-hazard limits at 1 - alpha
-    rows = pd.DataFrame({
-        "model": model,
-        "term": summary.index,
-        "label": [term_label(t) for t in summary.index],
-        "hr": summary["exp(coef)"].to_numpy(),
-        "ci_low": ci[:, 0],
-        "ci_high": ci[:, 1],
-        "p": summary["p"].to_numpy(),
-        "n": len(frame),
-        "events": int(frame[event].sum()),
-    })
-    fitter.model_frame_ = frame
-    return rows[COX_COLUMNS], fitter
+    def fit(self, data: pd.DataFrame) -> CoxModel:
+        from lifelines import CoxPHFitter
 
+        design = design_matrix(data, self.covariates, self.references)
+        self.references_ = design.attrs["references"]
+        frame = pd.concat([design, data[[self.duration, self.event, *self.strata]]],
+                          axis=1).dropna()
+        self.frame_ = frame[frame[self.duration] > 0]
+        self.n_ = len(self.frame_)
+        self.events_ = int(self.frame_[self.event].sum())
+        self.fitter_ = CoxPHFitter(alpha=self.alpha).fit(
+            self.frame_, duration_col=self.duration, event_col=self.event,
+            strata=self.strata or None)
+        return self
 
-def proportional_hazards_check(fitter, model: str) -> pd.DataFrame:
-    """Schoenfeld-residual test of proportional hazards per term (rank-transformed time)."""
-    from lifelines.statistics import proportional_hazard_test
+    @property
+    def summary(self) -> pd.DataFrame:
+        summary = self.fitter_.summary
+        ci = np.exp(self.fitter_.confidence_intervals_.to_numpy())  # limits at 1 - alpha
+        return estimates_table(
+            leading={"model": self.model}, term=summary.index,
+            label=[term_label(t, self.references_) for t in summary.index], measure="HR",
+            estimate=summary["exp(coef)"], ci_low=ci[:, 0], ci_high=ci[:, 1],
+            p=summary["p"], n=self.n_, events=self.events_)
 
-    test = proportional_hazard_test(fitter, fitter.model_frame_, time_transform="rank")
-    out = test.summary.reset_index().rename(columns={"index": "term", "covariate": "term"})
-    out.insert(0, "model", model)
-    return out[["model", "term", "test_statistic", "p"]]
+    def proportional_hazards(self) -> pd.DataFrame:
+        """Schoenfeld-residual test of proportional hazards per term (rank-transformed
+        time): ``model, term, test_statistic, p``."""
+        from lifelines.statistics import proportional_hazard_test
+
+        test = proportional_hazard_test(self.fitter_, self.frame_, time_transform="rank")
+        out = test.summary.reset_index().rename(columns={"index": "term", "covariate": "term"})
+        out.insert(0, "model", self.model)
+        return out[["model", "term", "test_statistic", "p"]]
 
 
 # --------------------------------------------------------------------------------------
@@ -243,10 +238,8 @@ def time_varying_data(cohort: Cohort, patients: pd.DataFrame, event: str = "ade_
 def time_varying_cox(data: pd.DataFrame, covariates: list[str], model: str,
                      patients: pd.DataFrame | None = None) -> pd.DataFrame:
     """Cox model with time-varying covariates on counting-process data (statsmodels
-    ``PHReg`` with entry times, Breslow ties); tidy rows like :func:`cox_model`."""
+    ``PHReg`` with entry times, Breslow ties); tidy rows like :class:`CoxModel`."""
     import statsmodels.formula.api as smf
-
-    from .covariates import term_label
 
     frame = data
     extra = [c for c in covariates if c not in data]
@@ -257,17 +250,11 @@ def time_varying_cox(data: pd.DataFrame, covariates: list[str], model: str,
                     status=frame["event"].to_numpy(), entry=frame["start"].to_numpy(),
                     ties="breslow").fit()
     ci = np.asarray(fit.conf_int())
-    return pd.DataFrame({
-        "model": model,
-        "term": covariates,
-        "label": [term_label(t) for t in covariates],
-        "hr": np.exp(np.asarray(fit.params)),
-        "ci_low": np.exp(ci[:, 0]),
-        "ci_high": np.exp(ci[:, 1]),
-        "p": np.asarray(fit.pvalues),
-        "n": frame["PATIENT"].nunique(),
-        "events": int(frame["event"].sum()),
-    })[COX_COLUMNS]
+    return estimates_table(
+        leading={"model": model}, term=covariates, label=[term_label(t) for t in covariates],
+        measure="HR", estimate=np.exp(np.asarray(fit.params)), ci_low=np.exp(ci[:, 0]),
+        ci_high=np.exp(ci[:, 1]), p=np.asarray(fit.pvalues), n=frame["PATIENT"].nunique(),
+        events=int(frame["event"].sum()))
 
 
 def published_outcomes(studies: list[str]) -> pd.DataFrame:
@@ -299,7 +286,8 @@ def time_varying_analysis(cohort: Cohort, patients: pd.DataFrame, event: str,
 
 def combine(tables: list[pd.DataFrame]) -> pd.DataFrame:
     """Stack the tidy Cox tables of several models (``cox.csv``)."""
-    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COX_COLUMNS)
+    return pd.concat(tables, ignore_index=True) if tables else \
+        empty_estimates(COX_LEADING, COX_EXTRAS)
 
 
 def forest_of(cox: pd.DataFrame):
@@ -307,5 +295,5 @@ def forest_of(cox: pd.DataFrame):
     from .plots import forest
 
     table = cox.assign(row_label=cox["model"] + ": " + cox["label"])
-    return forest(table, "hr", "ci_low", "ci_high", label="row_label",
+    return forest(table, "estimate", "ci_low", "ci_high", label="row_label",
                   xlabel="Hazard ratio (95% CI)")

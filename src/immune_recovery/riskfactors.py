@@ -4,8 +4,10 @@ The outcome is being a non-responder under one definition, among the patients in
 definition's denominator (see :mod:`immune_recovery.frequency`): immunologic non-responders
 against complete responders when a viral-load rule applies, CD4 non-responders against CD4
 responders otherwise. Covariates are those of :mod:`immune_recovery.covariates` that the data
-set has; categorical covariates get an explicit reference level. Fitted with the statsmodels
-formula API (``smf.logit``); odds ratios are ``exp(coef)`` with Wald 95% CIs.
+set has; categorical covariates get an explicit reference level (the package's one encoder,
+:func:`~immune_recovery.covariates.design_matrix`). Fitted with statsmodels ``Logit``; odds
+ratios are ``exp(coef)`` with Wald 95% CIs, in the one result shape of
+:mod:`immune_recovery.results` (measure ``OR``).
 """
 
 from __future__ import annotations
@@ -15,15 +17,13 @@ import warnings
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
+import statsmodels.api as sm
 
-from .classify import Classification
-from .covariates import available, term_label
+from .classify import Classification, nonresponder_flags
+from .covariates import available, design_matrix, term_label
 from .exceptions import ConvergenceWarning
-from .classify import nonresponder_flags
 from .plots import forest
-
-ODDS_RATIO_COLUMNS = ["term", "label", "odds_ratio", "ci_low", "ci_high", "p", "n"]
+from .results import estimates_table
 
 
 def model_frame(result: Classification, definition_id: str, patients: pd.DataFrame
@@ -33,19 +33,6 @@ def model_frame(result: Classification, definition_id: str, patients: pd.DataFra
     frame = patients.loc[denominator].copy()
     frame["nonresponder"] = numerator[denominator].astype(int)
     return frame
-
-
-def formula_for(frame: pd.DataFrame, covariates: list[str], references: dict[str, str]) -> str:
-    terms = []
-    for name in covariates:
-        column = frame[name]
-        if name in references or not pd.api.types.is_numeric_dtype(column) or \
-                isinstance(column.dtype, pd.CategoricalDtype):
-            ref = references.get(name)
-            terms.append(f"C({name}, Treatment(reference={ref!r}))" if ref else f"C({name})")
-        else:
-            terms.append(name)
-    return "nonresponder ~ " + " + ".join(terms)
 
 
 class NonResponseModel:
@@ -77,8 +64,13 @@ class NonResponseModel:
         self.n_missing_ = len(data) - len(complete)
         self.n_ = len(complete)
         self.events_ = int(complete["nonresponder"].sum())
-        self.formula_ = formula_for(complete, self.used_, self.references)
-        self.result_ = smf.logit(self.formula_, data=complete).fit(disp=False, maxiter=200)
+        design = design_matrix(complete, self.used_, self.references)
+        self.references_ = design.attrs["references"]
+        self.terms_ = list(design.columns)
+        self.formula_ = "nonresponder ~ " + " + ".join(self.terms_)  # for messages only
+        self.result_ = sm.Logit(complete["nonresponder"].astype(float),
+                                sm.add_constant(design, prepend=True, has_constant="add")
+                                ).fit(disp=False, maxiter=200)
         if not self.result_.mle_retvals.get("converged", True):
             warnings.warn(f"logistic regression did not converge: {self.formula_}",
                           ConvergenceWarning, stacklevel=2)
@@ -86,18 +78,14 @@ class NonResponseModel:
 
     @property
     def summary(self) -> pd.DataFrame:
-        """Tidy odds ratios: term, label, odds_ratio, ci_low, ci_high, p, n."""
-        params = self.result_.params.drop("Intercept")
-        ci = self.result_.conf_int(self.alpha).drop("Intercept")
-        return pd.DataFrame({
-            "term": params.index,
-            "label": [term_label(t) for t in params.index],
-            "odds_ratio": np.exp(params.to_numpy()),
-            "ci_low": np.exp(ci[0].to_numpy()),
-            "ci_high": np.exp(ci[1].to_numpy()),
-            "p": self.result_.pvalues.drop("Intercept").to_numpy(),
-            "n": self.n_,
-        })[ODDS_RATIO_COLUMNS]
+        """Tidy odds ratios in the one result shape (measure ``OR``)."""
+        params = self.result_.params.drop("const")
+        ci = self.result_.conf_int(self.alpha).drop("const")
+        return estimates_table(
+            term=params.index, label=[term_label(t, self.references_) for t in params.index],
+            measure="OR", estimate=np.exp(params.to_numpy()), ci_low=np.exp(ci[0].to_numpy()),
+            ci_high=np.exp(ci[1].to_numpy()), p=self.result_.pvalues.drop("const").to_numpy(),
+            n=self.n_)
 
     def plot(self, marker: pd.Series | None = None, marker_name: str = "true") -> plt.Figure:
         table = self.summary
@@ -105,7 +93,7 @@ class NonResponseModel:
         if marker is not None:
             column = marker_name
             table[column] = table["term"].map(marker)
-        return forest(table, "odds_ratio", "ci_low", "ci_high", xlabel="Adjusted odds ratio of "
+        return forest(table, "estimate", "ci_low", "ci_high", xlabel="Adjusted odds ratio of "
                       "non-response (95% CI)", marker_column=column)
 
 
@@ -115,8 +103,8 @@ def truth_comparison(model: NonResponseModel, frame: pd.DataFrame, truth: pd.Dat
     """The same model fitted to the simulator's latent (error-free) non-response status.
 
     Restricted to patients truly suppressed at the assessment, so the comparison isolates what
-    measurement error and visit timing do to the odds ratios. Columns: term, label,
-    odds_ratio (measured), latent_odds_ratio, latent_ci_low, latent_ci_high.
+    measurement error and visit timing do to the odds ratios. Columns: term, label, measure,
+    estimate (measured odds ratio), latent_estimate, latent_ci_low, latent_ci_high.
     """
     aligned = truth.reindex(frame.index)
     latent = frame[aligned[suppressed_column].to_numpy() == 1].copy()
@@ -127,8 +115,9 @@ def truth_comparison(model: NonResponseModel, frame: pd.DataFrame, truth: pd.Dat
     return pd.DataFrame({
         "term": measured.index,
         "label": measured["label"].to_numpy(),
-        "odds_ratio": measured["odds_ratio"].to_numpy(),
-        "latent_odds_ratio": other["odds_ratio"].reindex(measured.index).to_numpy(),
+        "measure": "OR",
+        "estimate": measured["estimate"].to_numpy(),
+        "latent_estimate": other["estimate"].reindex(measured.index).to_numpy(),
         "latent_ci_low": other["ci_low"].reindex(measured.index).to_numpy(),
         "latent_ci_high": other["ci_high"].reindex(measured.index).to_numpy(),
     })

@@ -21,10 +21,11 @@ from scipy import stats
 
 from .cohort import Cohort
 from .conventions import BASELINE_WINDOW_DAYS, DAYS_PER_MONTH, DAYS_PER_YEAR, Z95
-from .covariates import term_label
+from .covariates import term_label, tidy_term
 from .exceptions import ConvergenceWarning
 from .intervals import wilson
 from .plots import PALETTE
+from .results import estimates_table
 
 OPTIMISERS = ("powell", "lbfgs", "bfgs", "cg")
 
@@ -132,14 +133,16 @@ class MixedModelFit:
 
     @property
     def summary(self) -> pd.DataFrame:
-        """Fixed effects of the best fit: term, estimate, se, ci_low, ci_high."""
+        """Fixed effects of the best fit in the one result shape (measure ``coefficient``,
+        on the model's scale, Wald 95% CIs), with ``se``; ``n`` is the number of patients."""
         fit = self.best
         fe = fit.fe_params
-        se = fit.bse_fe
-        return pd.DataFrame({"term": fe.index, "label": [term_label(t) for t in fe.index],
-                             "estimate": fe.to_numpy(), "se": se.to_numpy(),
-                             "ci_low": fe.to_numpy() - Z95 * se.to_numpy(),
-                             "ci_high": fe.to_numpy() + Z95 * se.to_numpy()})
+        se = fit.bse_fe.to_numpy()
+        p = fit.pvalues.reindex(fe.index).to_numpy()
+        return estimates_table(
+            term=[tidy_term(t) for t in fe.index], label=[term_label(t) for t in fe.index],
+            measure="coefficient", estimate=fe.to_numpy(), ci_low=fe.to_numpy() - Z95 * se,
+            ci_high=fe.to_numpy() + Z95 * se, p=p, n=int(fit.model.n_groups), se=se)
 
     def variance_components(self) -> pd.DataFrame:
         fit = self.best

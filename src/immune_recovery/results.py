@@ -1,0 +1,46 @@
+"""One shape for every table of model estimates.
+
+Every model and table of estimates in the package returns the columns
+:data:`RESULT_COLUMNS` — ``term, label, measure, estimate, ci_low, ci_high, p, n`` — followed
+by model-specific extras (e.g. ``model`` and ``events`` for Cox models, ``se`` for mixed
+models). ``term`` is the design column (:func:`immune_recovery.covariates.design_matrix`
+names a categorical level ``var[level]``), ``label`` how a reader would write it, ``measure``
+what ``estimate`` is (:data:`MEASURES`), ``n`` the number of patients the model used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+RESULT_COLUMNS = ["term", "label", "measure", "estimate", "ci_low", "ci_high", "p", "n"]
+
+#: The values of ``measure`` and what they mean.
+MEASURES = {
+    "OR": "odds ratio (exp of a logistic-regression coefficient)",
+    "HR": "hazard ratio (exp of a Cox-model coefficient)",
+    "coefficient": "regression coefficient on the model's own scale",
+}
+
+
+def estimates_table(*, term: Sequence[str], label: Sequence[str], measure: str,
+                    estimate, ci_low, ci_high, p, n: int, leading: dict | None = None,
+                    **extras) -> pd.DataFrame:
+    """A table of estimates in the one shape: ``leading`` columns (e.g. the model name)
+    first, then :data:`RESULT_COLUMNS`, then ``extras``."""
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {', '.join(MEASURES)}, got {measure!r}")
+    columns = {**(leading or {}),
+               "term": list(term), "label": list(label), "measure": measure,
+               "estimate": np.asarray(estimate, dtype=float),
+               "ci_low": np.asarray(ci_low, dtype=float),
+               "ci_high": np.asarray(ci_high, dtype=float),
+               "p": np.asarray(p, dtype=float), "n": n, **extras}
+    return pd.DataFrame(columns)
+
+
+def empty_estimates(leading: Sequence[str] = (), extras: Sequence[str] = ()) -> pd.DataFrame:
+    """An empty table with the one shape's columns."""
+    return pd.DataFrame(columns=[*leading, *RESULT_COLUMNS, *extras])
