@@ -213,3 +213,61 @@ def test_both_csv_and_parquet_is_an_error(small_cohort_dir):
     write_tables(small_cohort_dir, {"tblBAS": tables["tblBAS"]}, fmt="parquet")
     with pytest.raises(InputError, match="given twice"):
         load_cohort(small_cohort_dir)
+
+
+def test_validate_tables_works_on_dataframes_of_text(small_cohort_dir):
+    """The same validation as files, on frames given in memory as text (any row index)."""
+    from immune_recovery.hicdep import read_folder, validate_tables
+
+    raw, files = read_folder(small_cohort_dir)
+    from_files, ledger_files, _ = read_tables(small_cohort_dir, close_date="2026-11-25")
+    shuffled = {name: frame.set_axis(range(100, 100 + len(frame))) for name, frame in raw.items()}
+    tables, ledger, present = validate_tables(shuffled, "2026-11-25", files=files)
+    assert present == set(raw)
+    for name in present:
+        pd.testing.assert_frame_equal(tables[name], from_files[name])
+    assert ledger.reconciliation().equals(ledger_files.reconciliation())
+    assert ledger.close_date == pd.Timestamp("2026-11-25") and ledger.notices == []
+
+
+def test_from_tables_writes_nothing_to_disk(small_cohort_dir, monkeypatch):
+    import immune_recovery.hicdep.io as hicdep_io
+    from immune_recovery import Cohort
+
+    cohort = load_cohort(small_cohort_dir, close_date="2026-11-25")
+    tables = {k: cohort.tables[k].assign(PATIENT=cohort.tables[k]["PATIENT"].astype(str))
+              for k in cohort.present}
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("from_tables must not write files")
+
+    monkeypatch.setattr(hicdep_io, "write_tables", refuse)
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", refuse)
+    again = Cohort.from_tables(tables, name="memory", close_date="2026-11-25")
+    assert again.n_patients == cohort.n_patients and len(again.cd4) == len(cohort.cd4)
+
+
+def test_a_missing_close_date_is_said_not_silent(small_cohort_dir):
+    cohort = load_cohort(small_cohort_dir)
+    assert any("close date" in notice for notice in cohort.ledger.notices)
+    assert cohort.ledger.close_date == pd.Timestamp.today().normalize()
+
+
+def test_table_specs_carry_their_primary_date_and_check_parameters():
+    from immune_recovery.schemas import CD4_SPIKE_CELLS, CD4_SPIKE_FOLD, TABLES
+
+    assert TABLES["tblLAB_CD4"].primary_date == "CD4_D"
+    assert TABLES["tblLAB_CD4"].check_params == {"spike_fold": CD4_SPIKE_FOLD,
+                                                 "spike_cells": CD4_SPIKE_CELLS}
+    assert TABLES["tblBAS"].primary_date is None and TABLES["tblBAS"].cross_table == ()
+    assert "RC001" in TABLES["tblSTUDY"].cross_table
+    assert {"ATC001", "ATC002", "ATC003"} <= set(TABLES["tblLAB_RNA"].cross_table)
+
+
+def test_cohort_absolute_counts_and_days_since_t0(small_cohort_dir):
+    cohort = load_cohort(small_cohort_dir, close_date="2026-11-25")
+    cd4 = cohort.absolute_cd4()
+    assert cd4 is cohort.absolute_cd4(), "computed once"
+    first = cd4.iloc[0]
+    t0 = cohort.time_origin["t0"].iloc[int(first["code"])]
+    assert first["days_since_t0"] == (first["CD4_D"] - t0).days
