@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from immune_recovery import evidence
+from immune_recovery import evidence, synthesis
 from immune_recovery.exceptions import EvidenceError
 from immune_recovery.formatting import format_ci, readable
 from immune_recovery.paths import project_root
@@ -43,31 +42,56 @@ def test_claims_cover_the_background(claims):
     assert set(claims["claim_id"]) == set(evidence.EVALUATORS)
 
 
-def test_every_claim_has_evidence_or_says_why_not(claims, store):
+def test_every_claim_has_a_verdict_from_pooled_evidence_or_says_why_not(claims, store):
     result = evidence.assess_claims(claims, store)
     assert list(result.verdicts["claim_id"]) == list(claims["claim_id"])
     assert set(result.verdicts["verdict"]) <= set(evidence.VERDICTS)
+    data_needed = claims.set_index("claim_id")["data_needed"]
     for row in result.verdicts.itertuples(index=False):
         assert row.reason
-        if row.verdict == "not testable":
-            assert "Data that would test it" in row.reason
-        else:
-            assert row.n_test > 0, row.claim_id
-    # IL-2 claims face ESPRIT and SILCAAT
-    il2 = result.evidence[result.evidence["claim_id"] == "il2_most_promising"]
-    assert {"ESPRIT", "SILCAAT"} <= set(il2.loc[il2["role"] == "test", "data"])
-    assert result.verdicts.set_index("claim_id").loc["il2_most_promising", "verdict"] == \
-        "not supported"
+        if row.verdict == "insufficient evidence":
+            assert not row.certainty
+            if data_needed[row.claim_id]:
+                assert "Data that would decide it" in row.reason
+            continue
+        assert row.certainty in evidence.CERTAINTY and row.threshold
+        pooled = result.evidence[(result.evidence["claim_id"] == row.claim_id)
+                                 & (result.evidence["role"] == "pooled")]
+        assert row.estimate in set(pooled["estimate"]), "the verdict rests on a pooled row"
+
+
+def test_simulated_and_indirect_rows_never_decide(claims, store):
+    """Our analyses (other reports' tables, except the IL-2 report's syntheses of published
+    trials) are indirect or simulated rows; the simulated cohort is never pooled."""
+    result = evidence.assess_claims(claims, store)
+    ev = result.evidence
+    ours = ~ev["source"].str.startswith("reference/") & ~ev["source"].str.startswith("il2-")
+    assert set(ev.loc[ours, "role"]) <= {"indirect", "simulated"}
+    assert not (ev["role"].eq("simulated") & ev["data"].str.contains("pooled")).any()
+    simulated = ev[ev["role"] == "simulated"]
+    assert len(simulated) and simulated["note"].str.len().gt(0).all()
 
 
 def test_numbers_are_read_not_typed(claims, store):
     """The evidence row for ESPRIT carries the value of the reference table."""
     result = evidence.assess_claims(claims, store)
-    trials = pd.read_csv(project_root() / "data/reference/il2_trials.csv")
-    esprit = trials.set_index("trial").loc["ESPRIT"]
+    trials = pd.read_csv(project_root() / "data/reference/immune_therapy_trials.csv")
+    esprit = trials[(trials["trial"] == "ESPRIT") & trials["hr_ci_high"].notna()].iloc[0]
     row = result.evidence[(result.evidence["claim_id"] == "il2_most_promising")
                           & (result.evidence["data"] == "ESPRIT")].iloc[0]
-    assert row["estimate"] == esprit["hr"] and row["ci_high"] == esprit["hr_ci_high"]
+    assert row["estimate"] == float(esprit["hr"]) and row["ci_high"] == esprit["hr_ci_high"]
+
+
+def test_baseline_cd4_verdict_rests_on_level_based_outcomes(claims, store):
+    result = evidence.assess_claims(claims, store)
+    ev = result.evidence[result.evidence["claim_id"] == "predictor_low_baseline_cd4"]
+    used = ev[ev["note"].str.startswith("used in the direction synthesis")]
+    assert len(used) >= 3
+    assert used["quantity"].str.contains(r"\((?:level|recovery) outcome\)").all()
+    gain = ev[ev["quantity"].str.startswith("gain-based outcome")]
+    assert gain["note"].str.contains("regression to the mean").all()
+    verdict = result.verdicts.set_index("claim_id").loc["predictor_low_baseline_cd4"]
+    assert verdict["k"] == len(used)
 
 
 # --- sources ---------------------------------------------------------------------------------
@@ -128,81 +152,87 @@ def test_undeclared_reads_are_refused(tmp_path):
         src.table("r1/other.csv")
 
 
-# --- verdict rules on constructed evidence -----------------------------------------------
+# --- verdict rules, certainty and the synthesis on constructed evidence ----------------------
 
-def _result(*rows: tuple[float, float, float]) -> evidence.ClaimResult:
-    result = evidence.ClaimResult()
-    for est, low, high in rows:
-        result.add(role="test", data="d", quantity="q", source="s", estimate=est, ci_low=low,
-                   ci_high=high)
-    result.add(role="context", data="sim", quantity="q", source="s", estimate=0.1,
-               ci_low=0.05, ci_high=0.2)  # context never decides
-    return result
-
-
-@pytest.mark.parametrize("rows, verdict", [
-    ([(2.0, 1.5, 2.5), (1.2, 0.9, 1.6)], "supported"),
-    ([(0.5, 0.3, 0.8), (0.9, 0.7, 1.1)], "not supported"),
-    ([(2.0, 1.5, 2.5), (0.8, 0.6, 1.1)], "mixed"),
-    ([(1.3, 0.9, 1.8), (1.1, 0.8, 1.5)], "mixed"),
-    ([], "not testable"),
+@pytest.mark.parametrize("low, high, kwargs, verdict", [
+    (1.2, 2.0, {"above": 1.0}, "supported"),
+    (0.5, 0.9, {"above": 1.0}, "contradicted"),
+    (0.8, 1.3, {"above": 1.0}, "uncertain"),
+    (0.5, 0.9, {"below": 1.0}, "supported"),
+    (0.12, 0.18, {"inside": (0.10, 0.20)}, "supported"),
+    (0.25, 0.35, {"inside": (0.10, 0.20)}, "contradicted"),
+    (0.15, 0.25, {"inside": (0.10, 0.20)}, "uncertain"),
+    (float("nan"), 1.0, {"above": 1.0}, "insufficient evidence"),
 ])
-def test_direction_verdict(rows, verdict):
-    result = _result(*rows)
-    evidence.direction_verdict(result, "above")
-    assert result.verdict == verdict
+def test_judge(low, high, kwargs, verdict):
+    assert evidence.judge(low, high, **kwargs) == verdict
 
 
-def test_direction_verdict_below_and_null():
-    result = _result((-5.0, -9.0, -1.0))
-    evidence.direction_verdict(result, "below", null=0.0)
-    assert result.verdict == "supported"
+def test_certainty_loses_one_level_per_downgrade():
+    assert evidence.certainty("high", []) == "high"
+    assert evidence.certainty("high", ["a", "b"]) == "low"
+    assert evidence.certainty("low", ["a", "b", "c"]) == "very low"
 
 
-def _definitions_table(pcts: list[float]) -> pd.DataFrame:
-    return pd.DataFrame({"id": [f"d{i}" for i in range(len(pcts))],
-                         "family": "gain", "assess_month": "6",
-                         "reported_n_assessed": 500, "reported_pct_nonresponse": pcts,
-                         "source": "Author A et al. J 2001;1:1", "verification": "verified"})
+def _frequency_table(pcts: list[float], n: int = 500) -> pd.DataFrame:
+    k = len(pcts)
+    return pd.DataFrame({
+        "estimate_id": [f"e{i}" for i in range(k)], "study_id": [f"s{i}" for i in range(k)],
+        "citation": "Author A et al. J 2001;1:1", "region": "Europe", "n_analysed": n,
+        "baseline_cd4_median": 200.0, "suppressed_population": "yes", "cd4_rule": "gain_lt",
+        "cd4_threshold": 100.0, "assess_month": 12.0, "n_inr": np.nan, "pct_inr": pcts,
+        "verification": "V"})
 
 
-@pytest.mark.parametrize("pcts, verdict", [([12, 15, 18], "supported"),
-                                           ([12, 30, 40], "mixed"),
-                                           ([30, 40, 50], "not supported")])
-def test_frequency_verdict_follows_published_estimates(tmp_path, pcts, verdict):
+@pytest.mark.parametrize("pcts, verdict", [([14, 15, 16, 15], "supported"),
+                                           ([13, 22, 30, 19], "uncertain"),
+                                           ([30, 35, 40, 33], "contradicted")])
+def test_frequency_verdict_follows_the_pooled_estimate(tmp_path, pcts, verdict):
     freq = pd.DataFrame({"definition": ["seed_gain_le100_m6_12"], "stratum": ["overall"],
-                         "n_assessable": [100], "proportion": [0.5], "ci_low": [0.4],
-                         "ci_high": [0.6]})
+                         "n_assessable": [100], "proportion": [0.15], "ci_low": [0.1],
+                         "ci_high": [0.2]})
     root = _fake_reports(tmp_path, {"frequency-cpcra002/frequency.csv": freq,
                                     "frequency-synthetic/frequency.csv": freq})
     ref = tmp_path / "ref"
     ref.mkdir()
-    _definitions_table(pcts).to_csv(ref / "published_definitions.csv", index=False)
+    _frequency_table(pcts).to_csv(ref / "inr_frequency.csv", index=False)
     claims = evidence.load_claims()
     claims = claims[claims["claim_id"] == "frequency_10_20"]
     result = evidence.assess_claims(claims, evidence.TableStore(root, reference_root=ref))
     assert result.verdicts["verdict"].iloc[0] == verdict
-    tests = result.evidence[result.evidence["role"] == "test"]
-    assert len(tests) == 3
+    assert result.verdicts["k"].iloc[0] == len(pcts)
+    # the simulated row (proportion 0.15, inside the range) does not change the verdict
+    assert (result.evidence["role"] == "simulated").sum() == 1
 
 
-def test_published_proportion_ci_is_wilson():
-    table = _definitions_table([17.3])
-    table["reported_n_assessed"] = 2236
-    out = evidence._published_proportions(table).iloc[0]
-    k, n, z = round(0.173 * 2236), 2236, 1.959963984540054
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    assert out["ci_low"] == pytest.approx(centre - half, abs=1e-9)
-    assert out["ci_high"] == pytest.approx(centre + half, abs=1e-9)
+def test_a_study_with_several_definitions_counts_once(tmp_path):
+    table = _frequency_table([15, 15, 15, 15])
+    table["study_id"] = ["s0", "s0", "s0", "s1"]
+    table["assess_month"] = [12.0, 24.0, 6.0, 12.0]
+    question = synthesis.pool_frequency(table=table)
+    assert question.fit.k_ == 2
+    chosen = question.rows[question.rows["pooled"]]
+    assert set(chosen["study_id"]) == {"s0", "s1"}
+    # inside 6-12 months the tie is broken by the longest follow-up
+    assert chosen.set_index("study_id").loc["s0", "assess_month"] == 12.0
 
 
-@pytest.mark.parametrize("text, expected", [("6-12", (6, 12)), ("8", (8, 8)),
-                                            ("48+", (48, np.inf)), ("any", None),
-                                            ("time-updated", None)])
-def test_month_range(text, expected):
-    assert evidence._month_range(text) == expected
+def test_regression_to_the_mean_moves_a_gain_based_or_with_no_true_effect():
+    demo = synthesis.regression_to_the_mean_demo(0.25, n=20_000, seed=3).set_index("outcome")
+    gain = demo.loc[demo.index.str.startswith("gain-based")].iloc[0]
+    assert gain["ci_low"] > 1.2, "no true effect, yet the gain-based OR is well above 1"
+    level = demo.loc[demo.index.str.startswith("level-based")].iloc[0]
+    assert level["ci_high"] < 1, "a higher baseline goes with a higher level"
+    exact = synthesis.regression_to_the_mean_demo(0.0, n=20_000, seed=3).set_index("outcome")
+    no_error = exact.loc[exact.index.str.startswith("gain-based")].iloc[0]
+    assert no_error["ci_low"] < 1 < no_error["ci_high"], "without measurement error, no bias"
+
+
+def test_direction_synthesis_sign_test():
+    ds = synthesis.DirectionSynthesis.of(pd.Series([True] * 9 + [False]))
+    assert (ds.k, ds.favour) == (10, 9)
+    assert ds.p_sign == pytest.approx(2 * (10 + 1) / 2 ** 10)
+    assert ds.ci_low > 0.5
 
 
 # --- formatting ------------------------------------------------------------------------------

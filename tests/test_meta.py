@@ -45,19 +45,23 @@ def test_pooled_estimates_match_the_formulas(trials):
 
     tau2_pm = optimize.brentq(generalised_q, 0, 10)
     table = meta.pool(od, "x").set_index("model")
-    assert table.loc["fixed effect", "estimate"] == pytest.approx(np.exp(fixed))
-    assert table.loc["random effects, DerSimonian-Laird", "tau2"] == pytest.approx(tau2_dl)
-    assert table.loc["random effects, Paule-Mandel", "tau2"] == pytest.approx(tau2_pm, rel=1e-4)
-    assert table.loc["fixed effect", "i2"] == pytest.approx((q - (k - 1)) / q)
+    assert table.loc["fixed effect (inverse variance)", "estimate"] == pytest.approx(
+        np.exp(fixed))
+    assert table.loc["random effects (DL), Wald CI", "tau2"] == pytest.approx(tau2_dl)
+    assert table.loc["random effects (PM), Wald CI", "tau2"] == pytest.approx(tau2_pm, rel=1e-4)
+    assert table.loc["fixed effect (inverse variance)", "i2"] == pytest.approx((q - (k - 1)) / q)
     wr = 1 / (v + tau2_dl)
-    assert table.loc["random effects, DerSimonian-Laird", "estimate"] == pytest.approx(
+    assert table.loc["random effects (DL), Wald CI", "estimate"] == pytest.approx(
         np.exp(np.sum(wr * y) / wr.sum()))
+    primary = table.loc["random effects (REML), HKSJ CI"]
+    assert primary["flag"] == "few_studies" and primary["k"] == 3
 
 
 def test_one_trial_pools_to_itself_and_negative_tau2_is_truncated(trials):
     od = meta.hazard_ratio_inputs(trials, "opportunistic disease or death")
     single = meta.pool(od.iloc[:1], "x")
-    assert single["estimate"].tolist() == pytest.approx([0.94] * 3)
+    assert single["estimate"].tolist() == pytest.approx([0.94])
+    assert single["flag"].tolist() == ["single_study"]
     death = meta.pool(meta.hazard_ratio_inputs(trials, "death"), "death")
     assert (death["tau2"] == 0).all() and (death["i2"] == 0).all()
     assert death["estimate"].nunique() == 1
@@ -65,8 +69,8 @@ def test_one_trial_pools_to_itself_and_negative_tau2_is_truncated(trials):
 
 def test_meta_clinical_table_has_the_contract_columns(trials):
     table = meta.clinical_summary(trials)
-    assert list(table.columns) == ["endpoint", "model", "estimate", "ci_low", "ci_high", "i2",
-                                   "tau2", "k"]
+    assert list(table.columns) == ["endpoint", "model", "estimate", "ci_low", "ci_high",
+                                   "pi_low", "pi_high", "i2", "tau2", "k", "flag"]
     assert set(table["endpoint"]) == {"opportunistic disease or death",
                                       "opportunistic disease or death (trials on ART)", "death"}
 

@@ -1,22 +1,37 @@
-"""The background's claims, checked against the other reports' tables and published figures.
+"""The background's claims, judged on pooled estimates of the published suppressed cohorts,
+with their certainty.
 
 ``data/reference/claims.csv`` holds one row per checkable claim of the background text: its id,
 a short paraphrase, the quoted passage, the kind of evidence that would test it, the tables that
 hold that evidence (``sources``) and the data that would test it where ours cannot
-(``data_needed``).
+(``data_needed``). A source is written ``<report-id>/<table>.csv[col col ...]`` (a table of
+another report, found through ``reports/manifest.json``) or ``reference/<file>.csv[col ...]``
+(a reference table under ``data/reference/``). Every claim has one evidence function
+(:data:`EVALUATORS`); it may read only what its claim declares (:class:`ClaimSources`).
 
-A source is written ``<report-id>/<table>.csv[col col ...]`` (a table of another report, found
-through ``reports/manifest.json``) or ``reference/<file>.csv[col col ...]`` (a published-figures
-table under ``data/reference/``); several are separated by ``;``. Every claim has one evidence
-function here (:data:`EVALUATORS`); it may read only the tables and columns its claim declares
-(:class:`ClaimSources` enforces this), so the claims file is a complete statement of what each
-verdict rests on.
+**What decides.** Immunologic non-response is defined by virologic suppression on combination
+ART, so the direct evidence is the published cohorts (and, for IL-2, the randomized trials).
+A verdict rests on one pooled estimate per claim (:mod:`immune_recovery.synthesis`: one
+estimate per study, random effects with REML, HKSJ interval and prediction interval), or,
+where the studies' estimates share no scale, on a synthesis by direction of effect with a sign
+test (SWiM). It compares that estimate's 95% CI with the claim's decision threshold, named
+below with its source:
 
-Each evidence row has a ``role``: ``test`` rows decide the verdict; ``context`` rows are shown
-but do not count, with the reason in ``note`` (for example: the simulated cohort was calibrated
-to the claim, so it cannot test it; the public trials predate combination therapy and have no
-viral loads). Verdicts: ``supported``, ``not supported``, ``mixed`` or ``not testable``; the
-rule that gave each verdict is spelt out in its ``reason``.
+* ``supported`` — the CI lies wholly on the claimed side of the threshold (inside a claimed
+  range);
+* ``contradicted`` — the CI lies wholly on the other side (outside the range);
+* ``uncertain`` — the CI crosses the threshold;
+* ``insufficient evidence`` — fewer than :data:`MIN_STUDIES` studies can be synthesized.
+
+Each evidence row has a ``role``: ``pooled`` (decides), ``study`` (a study behind it, or a
+study's other estimates), ``indirect`` (our analyses of the 1990s trials, which used nucleoside
+therapy without viral loads, and trials that did not enrol non-responders) or ``simulated``
+(the simulated cohort: calibrated to the same literature, it never decides).
+
+**Certainty** (GRADE-style, :func:`certainty`): ``high`` to start (prevalence and prognosis
+from cohorts, interventions from randomized trials; a direction-of-effect synthesis starts at
+``low`` since it ignores magnitude), one level down for each of risk of bias, inconsistency,
+indirectness and imprecision, each with its reason.
 """
 
 from __future__ import annotations
@@ -30,26 +45,41 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from . import synthesis
 from .exceptions import EvidenceError
 from .formatting import format_ci
-from .intervals import wilson
 from .paths import reference_dir, relative_to_root, resolve
 
-VERDICTS = ("supported", "mixed", "not supported", "not testable")
-ROLES = ("test", "context")
+VERDICTS = ("supported", "contradicted", "uncertain", "insufficient evidence")
+ROLES = ("pooled", "study", "indirect", "simulated")
+CERTAINTY = ("high", "moderate", "low", "very low")
 CLAIM_COLUMNS = ["claim_id", "claim", "seed_excerpt", "evidence_kind", "sources", "data_needed"]
 EVIDENCE_COLUMNS = ["claim_id", "role", "data", "quantity", "estimate", "ci_low", "ci_high", "n",
-                    "scale", "display", "source", "note"]
+                    "scale", "display", "weight", "source", "note"]
 
-#: Why each kind of our data is context, not a test, for claims about suppressed patients.
-SIMULATED_NOTE = ("simulated cohort calibrated to the published figures: shows the pipeline, "
-                  "cannot test the claim")
-PRE_HAART_NOTE = ("1990s nucleoside therapy without viral loads: CD4 non-response cannot be "
-                  "restricted to suppressed patients")
+#: Why each kind of our data is not direct evidence.
+SIMULATED_NOTE = ("simulated cohort calibrated to the published figures: a test bench, never "
+                  "decides")
+PRE_HAART_NOTE = ("1990s nucleoside therapy without viral loads: non-response cannot be "
+                  "restricted to suppressed patients (indirect)")
 
-#: A hazard ratio at or below this is called a clinically meaningful benefit (a 25% reduction,
-#: the smallest effect in the trial-design report's range that trials are usually sized for).
+#: A hazard ratio at or below this is a clinically meaningful benefit: a 25% reduction (ours:
+#: the smallest effect in the trial-design report's range; not taken from ESPRIT's design).
 MEANINGFUL_HR = 0.75
+#: Fewest studies a pooled or direction-of-effect synthesis needs (ours).
+MIN_STUDIES = 3
+#: I^2 above which inconsistency is downgraded (Cochrane Handbook 10.10.2: 50-90% "may
+#: represent substantial heterogeneity").
+INCONSISTENCY_I2 = 0.5
+#: "Stalled": at least this share of suppressed patients still below 200 cells/mm³ after three
+#: or more years is a share that matters clinically (ours).
+MIN_STALLED_SHARE = 0.05
+#: Months after which a count below the threshold counts as stalled (three years; the
+#: long-term cohorts' own horizon, Engsig 2014).
+STALLED_AFTER_MONTHS = 36
+#: Measurement variability used in the regression-to-the-mean demonstration: the
+#: within-subject CV of CD4 counts, cd4_variability.csv row CV01 (Hughes 1994: 25%).
+RTM_CV = 0.25
 
 _SOURCE = re.compile(r"^\s*(?P<location>[A-Za-z0-9_.-]+)/(?P<table>[A-Za-z0-9_.-]+\.csv)"
                      r"\[(?P<columns>[^\]]*)\]\s*$")
@@ -210,28 +240,32 @@ class ClaimSources:
 
 
 # ---------------------------------------------------------------------------------------------
-# Evidence rows and verdict rules
+# Evidence rows, verdict rules and certainty
 # ---------------------------------------------------------------------------------------------
 
 @dataclass
 class ClaimResult:
-    """Evidence rows, the verdict and its reason for one claim."""
+    """Evidence rows, the verdict with its reason, and its certainty for one claim."""
 
     evidence: list[dict] = field(default_factory=list)
-    verdict: str = "not testable"
+    verdict: str = "insufficient evidence"
     reason: str = ""
+    certainty: str = ""
+    downgrades: list[str] = field(default_factory=list)
+    decision: dict = field(default_factory=dict)
 
     def add(self, *, role: str, data: str, quantity: str, source: str, estimate: float = np.nan,
             ci_low: float = np.nan, ci_high: float = np.nan, n: float = np.nan,
-            scale: str = "ratio", note: str = "") -> None:
+            scale: str = "ratio", weight: float = np.nan, note: str = "") -> None:
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}")
         self.evidence.append({"role": role, "data": data, "quantity": quantity,
                               "estimate": estimate, "ci_low": ci_low, "ci_high": ci_high,
-                              "n": n, "scale": scale, "source": source, "note": note})
+                              "n": n, "scale": scale, "weight": weight, "source": source,
+                              "note": note})
 
-    def tests(self) -> list[dict]:
-        return [e for e in self.evidence if e["role"] == "test"]
+    def rows(self, role: str) -> list[dict]:
+        return [e for e in self.evidence if e["role"] == role]
 
 
 def _num(value: object) -> float:
@@ -240,498 +274,605 @@ def _num(value: object) -> float:
 
 
 def describe(row: dict) -> str:
-    """One evidence row as text: ``Grabar 2000: 1.98 (1.26–3.10)``."""
+    """One evidence row as text: ``Grabar2000: 1.98 (1.26–3.10)``."""
     percent = row["scale"] == "proportion"
     digits = 1 if percent else (0 if row["scale"] == "difference" else 2)
     return f"{row['data']}: {format_ci(row['estimate'], row['ci_low'], row['ci_high'], digits, percent)}"
 
 
-def direction_verdict(result: ClaimResult, claimed: str, null: float = 1.0,
-                      what: str = "estimates") -> None:
-    """Verdict from the direction of the ``test`` rows' estimates relative to ``null``.
-
-    ``claimed`` is ``"above"`` or ``"below"``. Supported: every estimate on the claimed side and
-    at least one 95% CI excluding the null. Not supported: every estimate on the other side and
-    at least one CI excluding the null. Mixed: anything else. Not testable: no test rows.
-    """
-    tests = [t for t in result.tests() if np.isfinite(t["estimate"])]
-    if not tests:
-        result.verdict, result.reason = "not testable", "no estimate from data that can test it"
-        return
-    sign = 1.0 if claimed == "above" else -1.0
-    agree = [sign * (t["estimate"] - null) > 0 for t in tests]
-    excludes = [np.isfinite(t["ci_low"]) and np.isfinite(t["ci_high"])
-                and (t["ci_low"] > null or t["ci_high"] < null) for t in tests]
-    listing = "; ".join(describe(t) for t in tests)
-    if all(agree) and any(excludes):
-        result.verdict = "supported"
-        rule = f"all {len(tests)} {what} are {claimed} {null:g} and at least one 95% CI excludes it"
-    elif not any(agree) and any(excludes):
-        result.verdict = "not supported"
-        rule = (f"all {len(tests)} {what} point the other way from the claim, and at least one "
-                f"95% CI excludes {null:g}")
-    else:
-        result.verdict = "mixed"
-        n_agree = sum(agree)
-        rule = (f"{n_agree} of {len(tests)} {what} point the claimed way"
-                + ("" if any(excludes) else f"; no 95% CI excludes {null:g}"))
-    result.reason = f"{rule} ({listing})."
+def interval(low: float, high: float, percent: bool = False) -> str:
+    """``17.0–27.0%`` or ``1.65–3.74``."""
+    if percent:
+        return f"{100 * low:.1f}–{100 * high:.1f}%"
+    return f"{low:.2f}–{high:.2f}"
 
 
-def _month_range(text: object) -> tuple[float, float] | None:
-    """``"6-12"`` → (6, 12), ``"8"`` → (8, 8), ``"48+"`` → (48, inf); other text → None."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:-\s*(\d+(?:\.\d+)?)|(\+))?\s*", str(text))
-    if match is None:
-        return None
-    low = float(match[1])
-    high = float(match[2]) if match[2] else (np.inf if match[3] else low)
-    return low, high
+def judge(low: float, high: float, *, above: float | None = None, below: float | None = None,
+          inside: tuple[float, float] | None = None) -> str:
+    """The verdict of a 95% CI against a claim: ``above`` (the claim: the quantity exceeds it),
+    ``below`` (it is less than it) or ``inside`` a range (see the module docstring)."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "insufficient evidence"
+    if above is not None:
+        return "supported" if low > above else "contradicted" if high < above else "uncertain"
+    if below is not None:
+        return "supported" if high < below else "contradicted" if low > below else "uncertain"
+    lo, hi = inside
+    if lo <= low and high <= hi:
+        return "supported"
+    return "contradicted" if high < lo or low > hi else "uncertain"
 
 
-def _published_proportions(table: pd.DataFrame) -> pd.DataFrame:
-    """Published definitions with a single reported percentage and number assessed, the
-    non-responder count rebuilt as round(pct × n / 100) and a Wilson 95% CI."""
-    out = table.copy()
-    out["pct"] = pd.to_numeric(out["reported_pct_nonresponse"], errors="coerce")
-    out["n"] = pd.to_numeric(out["reported_n_assessed"], errors="coerce")
-    out = out[out["pct"].notna() & out["n"].notna() & (out["verification"] != "seed")]
-    count = np.round(out["pct"].to_numpy() * out["n"].to_numpy() / 100.0)
-    _, low, high = wilson(count, out["n"].to_numpy())
-    out["proportion"] = out["pct"] / 100.0
-    out["ci_low"], out["ci_high"] = low, high
-    out["months"] = out["assess_month"].map(_month_range)
+def certainty(start: str, downgrades: list[str]) -> str:
+    """GRADE-style certainty: ``start`` lowered one level per downgrade (floor: very low)."""
+    return CERTAINTY[min(CERTAINTY.index(start) + len(downgrades), len(CERTAINTY) - 1)]
+
+
+def _pooled_downgrades(fit, crosses, *, v2_share: float = 0.0, indirect: str = "",
+                       bias: str = "") -> list[str]:
+    """Downgrades of a pooled estimate: risk of bias, inconsistency (I^2, or a prediction
+    interval crossing the threshold), indirectness, imprecision (CI crossing the threshold,
+    or fewer than MIN_STUDIES studies)."""
+    p = fit.back_transformed().iloc[0]
+    out = []
+    if bias:
+        out.append(f"risk of bias: {bias}")
+    elif v2_share > 0.5:
+        out.append(f"risk of bias: {v2_share:.0%} of the pooled estimates were read only in a "
+                   "secondary copy (V2)")
+    if fit.k_ > 1 and (p["i2"] > INCONSISTENCY_I2 or crosses(p["pi_low"], p["pi_high"])):
+        why = [f"I² = {p['i2']:.0%}"] if p["i2"] > INCONSISTENCY_I2 else []
+        if crosses(p["pi_low"], p["pi_high"]):
+            why.append("the 95% prediction interval crosses the decision threshold")
+        out.append("inconsistency: " + "; ".join(why))
+    if indirect:
+        out.append(f"indirectness: {indirect}")
+    if crosses(p["ci_low"], p["ci_high"]) or fit.k_ < MIN_STUDIES:
+        why = ["the 95% CI crosses the decision threshold"] if crosses(p["ci_low"],
+                                                                        p["ci_high"]) else []
+        if fit.k_ < MIN_STUDIES:
+            why.append(f"only {fit.k_} stud{'y' if fit.k_ == 1 else 'ies'}")
+        out.append("imprecision: " + "; ".join(why))
     return out
 
 
-def _add_published(result: ClaimResult, rows: pd.DataFrame, quantity: str) -> None:
-    """Published proportions (from :func:`_published_proportions`) as test evidence."""
-    for row in rows.itertuples(index=False):
-        result.add(role="test", data=f"{_cite(row.source)} ({row.id})",
-                   quantity=f"{quantity} {row.assess_month}",
-                   estimate=row.proportion, ci_low=row.ci_low, ci_high=row.ci_high, n=row.n,
-                   scale="proportion", source="reference/published_definitions.csv",
-                   note=f"verification: {row.verification}")
+def _decide_pooled(result: ClaimResult, question: synthesis.PooledQuestion, *,
+                   threshold_text: str, crosses, verdict_of, start: str = "high",
+                   indirect: str = "", bias: str = "", measure: str) -> None:
+    """Verdict and certainty from a pooled estimate."""
+    fit = question.fit
+    if fit is None or fit.k_ < MIN_STUDIES:
+        k = 0 if fit is None else fit.k_
+        result.verdict = "insufficient evidence"
+        result.reason = (f"{k} stud{'y' if k == 1 else 'ies'} can be pooled "
+                         f"(at least {MIN_STUDIES} needed)")
+        return
+    p = fit.back_transformed().iloc[0]
+    result.verdict = verdict_of(p["ci_low"], p["ci_high"])
+    v2 = float((question.pooled_rows["verification"] == "V2").mean())
+    result.downgrades = _pooled_downgrades(fit, crosses, v2_share=v2, indirect=indirect,
+                                           bias=bias)
+    result.certainty = certainty(start, result.downgrades)
+    result.decision = {"kind": "pooled", "measure": measure, "estimate": p["estimate"],
+                       "ci_low": p["ci_low"], "ci_high": p["ci_high"], "pi_low": p["pi_low"],
+                       "pi_high": p["pi_high"], "k": int(fit.k_), "i2": p["i2"],
+                       "tau2": p["tau2"], "threshold": threshold_text,
+                       "rule": question.rule}
 
 
-def _cite(source: object) -> str:
-    """A short citation: the first author and year from ``Grabar S et al. Ann ... 2000;...``."""
-    text = str(source)
-    author = text.split(" ")[0]
-    year = re.search(r"(19|20)\d\d", text)
-    return f"{author} {year.group(0)}" if year else author
+def _decide_direction(result: ClaimResult, ds: synthesis.DirectionSynthesis, *,
+                      threshold_text: str, indirect: str = "", what: str) -> None:
+    """Verdict and certainty from a direction-of-effect synthesis (claim: more than half of
+    the studies point the claimed way)."""
+    if ds.k < MIN_STUDIES:
+        result.verdict = "insufficient evidence"
+        result.reason = (f"{ds.k} stud{'y' if ds.k == 1 else 'ies'} report a direction of "
+                         f"effect for {what} (at least {MIN_STUDIES} needed)")
+        return
+    result.verdict = judge(ds.ci_low, ds.ci_high, above=0.5)
+    downgrades = []
+    if indirect:
+        downgrades.append(f"indirectness: {indirect}")
+    if ds.ci_low <= 0.5 or ds.p_sign >= 0.05:
+        downgrades.append(f"imprecision: {ds.k} studies; sign test p = {ds.p_sign:.2g}"
+                          + ("; the 95% CI of the share pointing the claimed way includes "
+                             "one half" if ds.ci_low <= 0.5 else ""))
+    result.downgrades = downgrades
+    result.certainty = certainty("low", downgrades)
+    result.decision = {"kind": "direction of effect", "measure": f"share of studies: {what}",
+                       "estimate": ds.proportion, "ci_low": ds.ci_low, "ci_high": ds.ci_high,
+                       "pi_low": np.nan, "pi_high": np.nan, "k": ds.k, "i2": np.nan,
+                       "tau2": np.nan, "threshold": threshold_text,
+                       "rule": f"{ds.favour} of {ds.k} point the claimed way; sign test "
+                               f"p = {ds.p_sign:.3g}"}
+
+
+def _add_question(result: ClaimResult, question: synthesis.PooledQuestion, source: str,
+                  scale: str, quantity: str, label: str = "pooled") -> None:
+    """The pooled estimate (HKSJ CI, with the prediction interval in the note), its studies
+    with their weights, and the other estimates of those studies."""
+    fit = question.fit
+    if fit is None:
+        return
+    p = fit.back_transformed().iloc[0]
+    pi = (f"95% prediction interval {interval(p['pi_low'], p['pi_high'], scale == 'proportion')}"
+          if np.isfinite(p["pi_low"]) else "no prediction interval (k < 3)")
+    result.add(role="pooled", data=f"{label} (k = {fit.k_})", quantity=quantity,
+               estimate=p["estimate"], ci_low=p["ci_low"], ci_high=p["ci_high"], scale=scale,
+               source=source, note=f"{p['model']}; I² = {p['i2']:.0%}, τ² = {p['tau2']:.3g}; {pi}")
+    weights = dict(zip(fit.studies["study"], fit.studies["weight"], strict=True))
+    for row in question.rows[question.rows["eligible"]].itertuples(index=False):
+        pooled = bool(row.pooled)
+        result.add(role="study", data=row.study_id, quantity=getattr(row, "label", quantity),
+                   estimate=row.estimate_value, ci_low=row.ci_low_value,
+                   ci_high=row.ci_high_value, n=_num(getattr(row, "n_analysed", np.nan)),
+                   scale=scale, weight=weights.get(row.study_id, np.nan) if pooled else np.nan,
+                   source=source, note=("pooled" if pooled else row.fate)
+                   + f"; verification {row.verification}")
+
+
+def _frequency_values(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each frequency row's own proportion with its Wilson CI, for display."""
+    from .intervals import wilson
+
+    p, low, high = wilson(rows["events"].fillna(0).to_numpy(),
+                          rows["n_analysed"].fillna(0).to_numpy())
+    return rows.assign(estimate_value=p, ci_low_value=low, ci_high_value=high,
+                       label=[f"{r.cd4_rule} {r.cd4_threshold:g} at month {r.assess_month:g}"
+                              if pd.notna(r.cd4_threshold) and pd.notna(r.assess_month)
+                              else f"{r.cd4_rule}" for r in rows.itertuples(index=False)])
+
+
+def _ratio_values(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows.assign(estimate_value=rows["estimate"], ci_low_value=rows["ci_low"],
+                       ci_high_value=rows["ci_high"],
+                       label=rows["outcome"].str.replace("_", " ") + ", "
+                       + rows["measure"].fillna("") + np.where(rows["adjusted"] == "yes",
+                                                               " (adjusted)", " (crude)"))
+
+
+def _indirect_frequency(result: ClaimResult, src: "ClaimSources", definitions: tuple[str, ...]
+                        ) -> None:
+    for report, label, role, note in (
+            ("frequency-cpcra002", "CPCRA 002", "indirect", PRE_HAART_NOTE),
+            ("frequency-synthetic", "Simulated cohort", "simulated", SIMULATED_NOTE)):
+        freq = src.table(f"{report}/frequency.csv")
+        rows = freq[freq["definition"].isin(definitions) & (freq["stratum"] == "overall")]
+        for row in rows.itertuples(index=False):
+            result.add(role=role, data=f"{label} ({row.definition})",
+                       quantity="non-responders at month 12", estimate=row.proportion,
+                       ci_low=row.ci_low, ci_high=row.ci_high, n=row.n_assessable,
+                       scale="proportion", source=f"{report}/frequency.csv", note=note)
 
 
 # ---------------------------------------------------------------------------------------------
 # One evidence function per claim
 # ---------------------------------------------------------------------------------------------
 
+FREQUENCY_SOURCE = "reference/inr_frequency.csv"
+OUTCOMES_SOURCE = "reference/inr_outcomes.csv"
+RISK_SOURCE = "reference/inr_risk_factors.csv"
+THERAPY_SOURCE = "reference/immune_therapy_trials.csv"
+
+
 def _frequency_10_20(src: ClaimSources) -> ClaimResult:
     result = ClaimResult()
-    published = _published_proportions(src.table("reference/published_definitions.csv"))
-    in_window = published[published["months"].map(
-        lambda m: m is not None and m[0] <= 12 and m[1] >= 6)]
-    _add_published(result, in_window, "non-responders at month")
-    seed_ids = ("seed_gain_le100_m6_12", "seed_level_le200_m6_12", "seed_level_le300_m6_12")
-    for report, label, note in (("frequency-cpcra002", "CPCRA 002", PRE_HAART_NOTE),
-                                ("frequency-synthetic", "Simulated cohort", SIMULATED_NOTE)):
-        freq = src.table(f"{report}/frequency.csv")
-        rows = freq[freq["definition"].isin(seed_ids) & (freq["stratum"] == "overall")]
-        for row in rows.itertuples(index=False):
-            result.add(role="context", data=f"{label} ({row.definition})",
-                       quantity="non-responders at month 12", estimate=row.proportion,
-                       ci_low=row.ci_low, ci_high=row.ci_high, n=row.n_assessable,
-                       scale="proportion", source=f"{report}/frequency.csv", note=note)
-    tests = result.tests()
-    inside = [t for t in tests if 0.10 <= t["estimate"] <= 0.20]
-    if not tests:
-        result.verdict, result.reason = "not testable", "no published estimate at 6-12 months"
-        return result
-    share = len(inside) / len(tests)
-    result.verdict = ("supported" if share >= 2 / 3 else "not supported" if share == 0
-                      else "mixed")
-    estimates = [t["estimate"] * 100 for t in tests]
-    result.reason = (f"{len(inside)} of {len(tests)} published estimates at 6-12 months lie within "
-                     f"10-20% (range {min(estimates):.1f}-{max(estimates):.1f}%; rule: supported "
-                     "when at least two thirds do, not supported when none does). The figure "
-                     "depends on the definition and on the setting, as the claim says; "
-                     "our trial data are not suppressed HAART cohorts and are shown for contrast.")
+    table = src.table(FREQUENCY_SOURCE)
+    question = synthesis.pool_frequency(table=table)
+    question.rows = _frequency_values(question.rows)
+    _add_question(result, question, FREQUENCY_SOURCE, "proportion",
+                  "non-responders, one definition per study")
+    low, high = synthesis.CLAIM_FREQUENCY_RANGE
+    suppressed = float((question.pooled_rows["suppressed_population"] == "yes").mean())
+    _decide_pooled(
+        result, question, measure="pooled proportion of non-responders",
+        threshold_text=f"the claimed range {low:.0%}-{high:.0%} (the background's own)",
+        crosses=lambda a, b: judge(a, b, inside=(low, high)) == "uncertain",
+        verdict_of=lambda a, b: judge(a, b, inside=(low, high)),
+        indirect=(f"only {suppressed:.0%} of the pooled cohorts required viral suppression"
+                  if suppressed < 0.5 else ""))
+    sensitivity = synthesis.pool_frequency(suppressed_only=True, table=table)
+    s = sensitivity.summary().iloc[0]
+    result.add(role="pooled", data=f"suppressed cohorts only (k = {int(s['k'])})",
+               quantity="sensitivity: cohorts requiring viral suppression",
+               estimate=s["estimate"], ci_low=s["ci_low"], ci_high=s["ci_high"],
+               scale="proportion", source=FREQUENCY_SOURCE,
+               note=f"{s['model']}; I² = {s['i2']:.0%}; does not decide")
+    _indirect_frequency(result, src, ("seed_gain_le100_m6_12", "seed_level_le200_m6_12"))
+    p = result.decision
+    if p:
+        result.reason = (f"pooled proportion {format_ci(p['estimate'], p['ci_low'], p['ci_high'], 1, True)}"
+                         f" from {p['k']} studies, one definition each; 95% prediction interval "
+                         f"{interval(p['pi_low'], p['pi_high'], True)}. The "
+                         "meta-regression below shows how much of the spread the definition "
+                         "explains.")
     return result
 
 
 def _late_response(src: ClaimSources) -> ClaimResult:
     result = ClaimResult()
     for report, label, role, note in (
-            ("trajectories-cpcra002", "CPCRA 002", "test", ""),
-            ("trajectories-actg175", "ACTG 175", "test", ""),
-            ("trajectories-synthetic", "Simulated cohort", "context", SIMULATED_NOTE)):
+            ("trajectories-cpcra002", "CPCRA 002", "indirect", PRE_HAART_NOTE),
+            ("trajectories-actg175", "ACTG 175", "indirect", PRE_HAART_NOTE),
+            ("trajectories-synthetic", "Simulated cohort", "simulated", SIMULATED_NOTE)):
         table = src.table(f"{report}/late_response.csv")
         early = src.parameter(report, "early_definition")
         last = table.sort_values(["threshold", "month"]).groupby("threshold").tail(1)
         for row in last.itertuples(index=False):
             result.add(role=role, data=label,
                        quantity=(f"early non-responders ({early}) reaching CD4 > "
-                                 f"{row.threshold:g} by month {row.month:g}"),
+                                 f"{row.threshold:g} by month {row.month:g} (Kaplan-Meier)"),
                        estimate=row.proportion_reached, ci_low=row.ci_low, ci_high=row.ci_high,
                        n=row.n_at_risk, scale="proportion",
-                       source=f"{report}/late_response.csv", note=note)
-    tests = [t for t in result.tests() if np.isfinite(t["estimate"])]
-    reached = [t for t in tests if np.isfinite(t["ci_low"]) and t["ci_low"] > 0]
-    if not tests:
-        result.verdict, result.reason = "not testable", "no late-response estimate"
-    elif reached:
-        result.verdict = "supported"
-        result.reason = ("in " + ", ".join(sorted({t["data"] for t in reached}))
-                         + ", a proportion of early non-responders whose 95% CI excludes zero "
-                         "later crossed a CD4 threshold (" + "; ".join(
-                             f"{t['quantity']}: {describe(t).split(': ', 1)[1]}"
-                             for t in reached) + "). The trials used 1990s nucleoside therapy, "
-                         "so the proportions are lower than on suppressive ART.")
-    else:
-        result.verdict = "not supported"
-        result.reason = "no data set shows early non-responders reaching a threshold later."
+                       source=f"{report}/late_response.csv",
+                       note=note + "; n is the number still at risk at that month")
+    result.reason = ("no published suppressed cohort in the reference tables reports the share "
+                     "of early non-responders who later cross a threshold; our trials are "
+                     "indirect (and their Kaplan-Meier estimates count patients already above "
+                     "the threshold and censor death, so they overstate late response)")
     return result
 
 
 def _stalled(src: ClaimSources) -> ClaimResult:
     result = ClaimResult()
-    published = _published_proportions(src.table("reference/published_definitions.csv"))
-    long_term = published[(published["family"] == "level") & published["months"].map(
-        lambda m: m is not None and m[0] >= 24)]
-    _add_published(result, long_term, "still below the CD4 threshold at month")
-    for report, label, note in (
-            ("trajectories-cpcra002", "CPCRA 002",
-             "18 months of follow-up: slopes cannot be measured after year 2"),
-            ("trajectories-synthetic", "Simulated cohort", SIMULATED_NOTE)):
-        table = src.table(f"{report}/stalled.csv")
-        after = src.parameter(report, "stalled_after_years")
-        for row in table.itertuples(index=False):
-            result.add(role="context", data=label,
-                       quantity=f"early non-responders with |slope| < 20 cells/year after "
-                                f"year {after}",
+    table = src.table(FREQUENCY_SOURCE)
+    rows = synthesis.frequency_rows(table)
+    long_term = rows["eligible"] & (rows["family"] == "level") & (rows["cd4_threshold"] == 200) \
+        & (rows["assess_month"] >= STALLED_AFTER_MONTHS) \
+        & (rows["suppressed_population"] == "yes")
+    chosen = synthesis.one_per_study(rows[long_term], "study_id", [("assess_month", False)])
+    rows["pooled"] = False
+    rows.loc[chosen.index, "pooled"] = chosen
+    rows["fate"] = np.where(rows["pooled"], "pooled", "not a long-term level-200 estimate in a "
+                            "suppressed cohort")
+    pooled = rows[rows["pooled"]]
+    y, v = synthesis.logit_proportion(pooled["events"], pooled["n_analysed"])
+    fit = synthesis.MetaAnalysis(scale="logit").fit(y, v=v, labels=pooled["study_id"]) \
+        if len(pooled) else None
+    question = synthesis.PooledQuestion("stalled below 200", rows, fit,
+                                        f"CD4 below 200 after {STALLED_AFTER_MONTHS}+ months "
+                                        "of suppression; the longest follow-up per study")
+    question.rows = _frequency_values(rows[long_term].assign(pooled=rows.loc[long_term, "pooled"],
+                                                             fate=rows.loc[long_term, "fate"]))
+    _add_question(result, question, FREQUENCY_SOURCE, "proportion",
+                  f"still below 200 cells/mm³ after {STALLED_AFTER_MONTHS}+ months suppressed")
+    _decide_pooled(result, question, measure="pooled proportion still below 200",
+                   threshold_text=f"{MIN_STALLED_SHARE:.0%} of patients (ours)",
+                   crosses=lambda a, b: a <= MIN_STALLED_SHARE <= b,
+                   verdict_of=lambda a, b: judge(a, b, above=MIN_STALLED_SHARE),
+                   indirect="a level at one time is not a plateau (no slopes after year 3)")
+    for report, label, role, note in (
+            ("trajectories-cpcra002", "CPCRA 002", "indirect",
+             PRE_HAART_NOTE + "; 18 months of follow-up"),
+            ("trajectories-synthetic", "Simulated cohort", "simulated", SIMULATED_NOTE)):
+        for row in src.table(f"{report}/stalled.csv").itertuples(index=False):
+            result.add(role=role, data=label, quantity="early non-responders with a flat slope",
                        estimate=row.proportion, ci_low=row.ci_low, ci_high=row.ci_high,
                        n=row.patients_with_slope, scale="proportion",
                        source=f"{report}/stalled.csv", note=note)
-    tests = result.tests()
-    stalled = [t for t in tests if t["ci_low"] >= 0.05]
-    if not tests:
-        result.verdict, result.reason = "not testable", "no long-term estimate"
-    elif stalled:
-        result.verdict = "supported"
-        result.reason = (f"{len(stalled)} of {len(tests)} published cohorts find at least 5% "
-                         "(lower 95% limit) of patients still below the threshold after two or "
-                         "more years of treatment (" + "; ".join(describe(t) for t in stalled)
-                         + "). A level at one time is not a plateau: slope data after year 2 "
-                         "would test the claim more directly, and our trials lack them.")
-    else:
-        result.verdict = "not supported"
-        result.reason = "no published cohort finds 5% or more still below the threshold."
+    if result.decision:
+        p = result.decision
+        result.reason = (f"pooled {format_ci(p['estimate'], p['ci_low'], p['ci_high'], 1, True)} "
+                         f"of suppressed patients remain below 200 cells/mm³ after three or more "
+                         f"years ({p['k']} cohorts)")
     return result
-
-
-def _published_outcome_rows(src: ClaimSources, pattern: str) -> pd.DataFrame:
-    table = src.table("reference/published_outcomes.csv")
-    return table[table["comparison"].str.contains(pattern, case=False, regex=True)
-                 & pd.to_numeric(table["ci_low"], errors="coerce").notna()]
-
-
-#: Published comparisons of suppressed patients without a CD4 response against responders.
-INR_PATTERN = r"virologic response without CD4 response|^discordant \(CD4 <200 despite RNA"
-CNR_PATTERN = r"^complete non-response"
 
 
 def _events_inr_vs_cr(src: ClaimSources) -> ClaimResult:
     result = ClaimResult()
-    for row in _published_outcome_rows(src, INR_PATTERN).itertuples(index=False):
-        result.add(role="test", data=_cite(row.source),
-                   quantity=f"{row.estimate_type} of {row.outcome}", estimate=_num(row.estimate),
-                   ci_low=_num(row.ci_low), ci_high=_num(row.ci_high), n=_num(row.n),
-                   source="reference/published_outcomes.csv")
-    for report, label, term, note in (
-            ("outcomes-cpcra002", "CPCRA 002", "status[cd4_nonresponder]",
+    table = src.table(OUTCOMES_SOURCE)
+    question = synthesis.pool_outcomes(table=table)
+    question.rows = _ratio_values(question.rows)
+    _add_question(result, question, OUTCOMES_SOURCE, "ratio",
+                  "AIDS or death, immunologic non-responders vs complete responders")
+    unadjusted = float((question.pooled_rows["adjusted"] != "yes").mean())
+    _decide_pooled(result, question, measure="pooled ratio of AIDS or death",
+                   threshold_text="1 (no difference)", crosses=lambda a, b: a <= 1 <= b,
+                   verdict_of=lambda a, b: judge(a, b, above=1.0),
+                   bias=(f"{unadjusted:.0%} of the pooled estimates are unadjusted"
+                         if unadjusted > 0.5 else ""))
+    death = synthesis.pool_outcomes(outcomes=("death",), table=table)
+    d = death.summary().iloc[0]
+    result.add(role="pooled", data=f"death only (k = {int(d['k'])})",
+               quantity="sensitivity: death, non-responders vs complete responders",
+               estimate=d["estimate"], ci_low=d["ci_low"], ci_high=d["ci_high"],
+               source=OUTCOMES_SOURCE, note=f"{d['model']}; I² = {d['i2']:.0%}; does not decide")
+    for report, label, term, role, note in (
+            ("outcomes-cpcra002", "CPCRA 002", "status[cd4_nonresponder]", "indirect",
              PRE_HAART_NOTE + "; event: death"),
-            ("outcomes-actg175", "ACTG 175", "status[cd4_nonresponder]",
-             PRE_HAART_NOTE + "; the endpoint itself contains a CD4 decline"),
+            ("outcomes-actg175", "ACTG 175", "status[cd4_nonresponder]", "indirect",
+             PRE_HAART_NOTE + "; the endpoint contains a CD4 decline"),
             ("outcomes-synthetic", "Simulated cohort", "status[immunologic_nonresponder]",
-             SIMULATED_NOTE)):
+             "simulated", SIMULATED_NOTE)):
         cox = src.table(f"{report}/cox.csv")
-        row = cox[(cox["model"] == "adjusted") & (cox["term"] == term)]
-        definition = src.parameter(report, "status_definition")
-        for r in row.itertuples(index=False):
-            result.add(role="context", data=label,
-                       quantity=f"adjusted HR, CD4 non-responders ({definition}) vs responders",
+        for r in cox[(cox["model"] == "adjusted") & (cox["term"] == term)].itertuples(index=False):
+            result.add(role=role, data=label, quantity="adjusted HR, non-responders vs responders",
                        estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n,
                        source=f"{report}/cox.csv", note=note + f"; {r.events} events")
-    direction_verdict(result, "above", what="published ratios")
-    result.reason += (" Our trial data point the same way but cannot restrict to suppressed "
-                      "patients.")
+    if result.decision:
+        p = result.decision
+        result.reason = (f"pooled ratio {format_ci(p['estimate'], p['ci_low'], p['ci_high'], 2)} "
+                         f"from {p['k']} cohorts (HR, IRR and OR on one log scale)")
     return result
 
 
 def _events_inr_vs_cnr(src: ClaimSources) -> ClaimResult:
     result = ClaimResult()
-    inr = _published_outcome_rows(src, INR_PATTERN)
-    cnr = _published_outcome_rows(src, CNR_PATTERN)
-    both = sorted(set(inr["study"]) & set(cnr["study"]))
-    for group, rows in (("immunologic non-responders", inr), ("complete non-responders", cnr)):
-        for row in rows[rows["study"].isin(both)].itertuples(index=False):
-            result.add(role="test", data=_cite(row.source),
-                       quantity=f"{row.estimate_type} of {row.outcome}, {group} vs complete "
-                                "responders",
-                       estimate=_num(row.estimate), ci_low=_num(row.ci_low),
-                       ci_high=_num(row.ci_high), n=_num(row.n),
-                       source="reference/published_outcomes.csv")
-    rates = src.table("outcomes-synthetic/rate_ratios.csv")
-    for row in rates.itertuples(index=False):
-        result.add(role="context", data="Simulated cohort",
-                   quantity=f"rate ratio, {row.group} vs {row.reference}",
-                   estimate=row.rate_ratio, ci_low=row.ci_low, ci_high=row.ci_high,
-                   source="outcomes-synthetic/rate_ratios.csv", note=SIMULATED_NOTE)
-    if not both:
-        result.verdict = "not testable"
-        result.reason = "no study at hand reports both comparisons."
+    table = src.table(OUTCOMES_SOURCE)
+    inr = synthesis.pool_outcomes("INR vs CR", table=table)
+    cnr = synthesis.pool_outcomes("CNR vs CR", table=table)
+    cnr.rows = _ratio_values(cnr.rows)
+    _add_question(result, cnr, OUTCOMES_SOURCE, "ratio",
+                  "AIDS or death, complete non-responders vs complete responders",
+                  label="pooled CNR vs CR")
+    if cnr.fit is None or cnr.fit.k_ < MIN_STUDIES:
+        result.reason = "fewer than three cohorts compare complete non-responders"
         return result
-    ordered, overlapping = [], []
-    for study in both:
-        a, b = inr[inr["study"] == study].iloc[0], cnr[cnr["study"] == study].iloc[0]
-        ordered.append(_num(a["estimate"]) < _num(b["estimate"]))
-        overlapping.append(_num(a["ci_high"]) >= _num(b["ci_low"]))
-    result.verdict = ("supported" if all(ordered) else "not supported" if not any(ordered)
-                      else "mixed")
-    result.reason = (f"in {sum(ordered)} of {len(both)} studies reporting both comparisons "
-                     f"({', '.join(both)}) the ratio of immunologic non-responders is below that "
-                     "of complete non-responders ("
-                     + "; ".join(f"{t['quantity'].split(', ')[1]}: {describe(t).split(': ')[1]}"
-                                 for t in result.tests()) + ")"
-                     + ("; the 95% CIs overlap, so the ordering rests on point estimates"
-                        if any(overlapping) else "")
-                     + ". None of the public trials has viral loads, so our data cannot test it.")
+    a, b = inr.fit.primary, cnr.fit.primary
+    diff = float(a["estimate"] - b["estimate"])
+    se = float(np.hypot(a["se"], b["se"]))
+    low, high = np.exp(diff - 1.959964 * se), np.exp(diff + 1.959964 * se)
+    result.add(role="pooled", data="INR vs CNR (indirect comparison)",
+               quantity="ratio of the pooled ratios (INR vs CR) / (CNR vs CR)",
+               estimate=float(np.exp(diff)), ci_low=low, ci_high=high, source=OUTCOMES_SOURCE,
+               note="Bucher indirect comparison through the complete responders; SE = "
+                    "sqrt(SE1² + SE2²) of the HKSJ pooled log ratios")
+    result.verdict = judge(low, high, below=1.0)
+    downgrades = ["indirectness: an indirect comparison across different cohorts"]
+    if low <= 1 <= high:
+        downgrades.append("imprecision: the 95% CI crosses 1")
+    if cnr.fit.k_ <= 3:
+        downgrades.append(f"imprecision: only {cnr.fit.k_} cohorts compare complete "
+                          "non-responders")
+    result.downgrades = downgrades
+    result.certainty = certainty("high", downgrades)
+    result.decision = {"kind": "pooled", "measure": "ratio INR/CNR of AIDS or death",
+                       "estimate": float(np.exp(diff)), "ci_low": low, "ci_high": high,
+                       "pi_low": np.nan, "pi_high": np.nan, "k": int(inr.fit.k_ + cnr.fit.k_),
+                       "i2": np.nan, "tau2": np.nan, "threshold": "1 (equal rates)",
+                       "rule": "ratio of two pooled ratios against complete responders"}
+    result.reason = (f"non-responders' rate relative to complete non-responders "
+                     f"{format_ci(np.exp(diff), low, high, 2)}")
+    rr = src.table("outcomes-synthetic/rate_ratios.csv")
+    for r in rr.itertuples(index=False):
+        result.add(role="simulated", data=f"Simulated cohort, {r.group}",
+                   quantity=f"rate ratio vs {r.reference}", estimate=r.rate_ratio,
+                   ci_low=r.ci_low, ci_high=r.ci_high, source="outcomes-synthetic/rate_ratios.csv",
+                   note=SIMULATED_NOTE)
     return result
 
 
-def _odds_rows(src: ClaimSources, report: str, terms: dict[str, str], role: str, data: str,
-               note: str = "", invert: bool = False) -> list[dict]:
-    """Odds-ratio rows of a risk-factor report for the given ``{term: quantity}``."""
-    table = src.table(f"{report}/odds_ratios.csv")
-    definition = src.parameter(report, "definition_id")
-    rows = []
-    for term, quantity in terms.items():
-        for r in table[table["term"] == term].itertuples(index=False):
-            estimate, low, high = r.estimate, r.ci_low, r.ci_high
-            if invert:
-                estimate, low, high = 1 / estimate, 1 / high, 1 / low
-            rows.append({"role": role, "data": data, "quantity": f"{quantity} ({definition})",
-                         "estimate": estimate, "ci_low": low, "ci_high": high, "n": r.n,
-                         "scale": "ratio", "source": f"{report}/odds_ratios.csv", "note": note})
-    return rows
+def _risk_rows(result: ClaimResult, rows: pd.DataFrame, what: str) -> None:
+    for r in rows[rows["eligible"]].itertuples(index=False):
+        harmonized = "points the claimed way" if r.favours_claim else "points the other way"
+        used = bool(getattr(r, "used", False))
+        result.add(role="study", data=r.study_id,
+                   quantity=f"{r.contrast} ({r.outcome_family} outcome): {harmonized}",
+                   estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n_analysed,
+                   source=RISK_SOURCE, scale="ratio",
+                   note=("used in the direction synthesis" if used else
+                         "not used (another row of the study, or outside the population)")
+                   + f"; {r.measure or 'no measure'} as printed, not harmonized; "
+                     f"population suppressed: {r.suppressed_population}; verification "
+                     f"{r.verification}")
+
+
+def _direction_claim(src: ClaimSources, factor: str, what: str, level_based_only: bool
+                     ) -> ClaimResult:
+    result = ClaimResult()
+    ds, rows = synthesis.direction_of_effect(factor, level_based_only,
+                                             table=src.table(RISK_SOURCE))
+    _risk_rows(result, rows, what)
+    partial = rows.loc[rows["used"], "suppressed_population"].eq("partial").mean() \
+        if rows["used"].any() else 0.0
+    _decide_direction(result, ds, what=what,
+                      threshold_text="half of the studies (a sign test against 1/2)",
+                      indirect=(f"{partial:.0%} of the studies were only partly suppressed"
+                                if partial > 0.5 else ""))
+    if ds.k:
+        result.add(role="pooled", data=f"direction of effect (k = {ds.k})",
+                   quantity=f"share of studies in which {what}", estimate=ds.proportion,
+                   ci_low=ds.ci_low, ci_high=ds.ci_high, scale="proportion", source=RISK_SOURCE,
+                   note=f"{ds.favour} of {ds.k}; sign test p = {ds.p_sign:.3g}; SWiM "
+                        "synthesis without meta-analysis (the estimates share no scale)")
+        if result.verdict != "insufficient evidence":
+            result.reason = (f"{ds.favour} of {ds.k} studies (one row each) find that {what} "
+                             f"(share {format_ci(ds.proportion, ds.ci_low, ds.ci_high, 0, True)}, "
+                             f"sign test p = {ds.p_sign:.2g})")
+    return result
 
 
 def _predictor_low_baseline_cd4(src: ClaimSources) -> ClaimResult:
-    result = ClaimResult()
-    # per *lower* baseline CD4, so that an odds ratio above 1 agrees with the claim
-    result.evidence += _odds_rows(src, "risk-factors-actg175",
-                                  {"cd4_per100": "OR of non-response per 100 cells/mm³ lower "
-                                                 "baseline CD4"}, "test", "ACTG 175", invert=True)
-    result.evidence += _odds_rows(src, "risk-factors-cpcra002",
-                                  {"cd4_per50": "OR of non-response per 50 cells/mm³ lower "
-                                                "baseline CD4"}, "test", "CPCRA 002", invert=True)
-    result.evidence += _odds_rows(src, "risk-factors-synthetic",
-                                  {"baseline_cd4_band[<50]":
-                                   "OR of non-response, baseline CD4 <50 vs 200-349"},
-                                  "context", "Simulated cohort", SIMULATED_NOTE)
-    freq = src.table("frequency-actg175/frequency.csv")
-    level = freq[(freq["definition"] == "actg175_level_lt350_w20")
-                 & freq["stratum"].str.startswith("baseline_cd4_band=")
-                 & (freq["n_assessable"] >= 100)]
-    for r in level.itertuples(index=False):
-        result.add(role="context", data="ACTG 175",
-                   quantity=f"CD4 < 350 at week 20, {r.stratum.split('=', 1)[1]} cells/mm³ at "
-                            "baseline",
-                   estimate=r.proportion, ci_low=r.ci_low, ci_high=r.ci_high,
-                   n=r.n_assessable, scale="proportion", source="frequency-actg175/frequency.csv",
-                   note="level-based definition: low baseline predicts it almost by construction")
-    direction_verdict(result, "above", what="odds ratios per lower baseline CD4 (gain-based "
-                                            "definitions)")
-    result.reason += (" With a gain-based definition, patients starting low gain as much or more; "
-                      "with a level-based one, a low start predicts a low level by construction.")
+    result = _direction_claim(src, "baseline_cd4", "a lower baseline CD4 goes with a lower "
+                              "follow-up level (level-based outcomes)", level_based_only=True)
+    gain = synthesis.risk_factor_rows("baseline_cd4", src.table(RISK_SOURCE))
+    gain = gain[gain["outcome_family"] == "gain"]
+    for r in gain.itertuples(index=False):
+        result.add(role="study", data=r.study_id, quantity=f"gain-based outcome: {r.contrast}",
+                   estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n_analysed,
+                   source=RISK_SOURCE, note="gain-based: biased by regression to the mean, "
+                                            "not used for the verdict")
+    for report, label, term, role in (("risk-factors-actg175", "ACTG 175", "cd4_per100",
+                                       "indirect"),
+                                      ("risk-factors-cpcra002", "CPCRA 002", "cd4_per50",
+                                       "indirect")):
+        table = src.table(f"{report}/odds_ratios.csv")
+        for r in table[table["term"] == term].itertuples(index=False):
+            result.add(role=role, data=label, quantity=f"gain-based OR per higher baseline "
+                       f"({r.label})", estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high,
+                       n=r.n, source=f"{report}/odds_ratios.csv",
+                       note=PRE_HAART_NOTE + "; a gain regressed on a noisy baseline: see the "
+                            "regression-to-the-mean demonstration")
+    demo = synthesis.regression_to_the_mean_demo(RTM_CV)
+    for r in demo.itertuples(index=False):
+        result.add(role="simulated", data=f"no true effect, CV {RTM_CV:.0%}",
+                   quantity=f"OR per 100 cells/mm³ higher measured baseline, {r.outcome}",
+                   estimate=r.or_per100_higher_baseline, ci_low=r.ci_low, ci_high=r.ci_high,
+                   n=r.n, source=RISK_SOURCE,
+                   note="simulated with baseline having no effect on the true gain, entry "
+                        "200-500 on the measured count: the gain-based OR moves off 1 by "
+                        "regression to the mean alone")
+    result.reason += (". Gain-based outcomes point the other way because a gain regressed on a "
+                      "noisy baseline is biased (regression to the mean): with no true effect "
+                      f"and a {RTM_CV:.0%} within-person CV, a simulated ACTG 175-like cohort "
+                      "reproduces a gain-based OR well above 1 per 100 cells higher baseline.")
     return result
 
 
 def _predictor_age(src: ClaimSources) -> ClaimResult:
-    result = ClaimResult()
-    published = src.table("reference/published_outcomes.csv")
-    for r in published[published["comparison"].str.contains("years older")].itertuples(
-            index=False):
-        result.add(role="test", data=_cite(r.source),
-                   quantity=f"{r.estimate_type} of {r.outcome}, {r.comparison}",
-                   estimate=_num(r.estimate), ci_low=_num(r.ci_low), ci_high=_num(r.ci_high),
-                   n=_num(r.n), source="reference/published_outcomes.csv",
-                   note="no CI in the reference table" if pd.isna(_num(r.ci_low)) else "")
-    result.evidence += _odds_rows(src, "risk-factors-actg175",
-                                  {"age10": "OR of non-response per 10 years of age"},
-                                  "test", "ACTG 175")
-    result.evidence += _odds_rows(src, "risk-factors-synthetic",
-                                  {"age10": "OR of non-response per 10 years of age"},
-                                  "context", "Simulated cohort", SIMULATED_NOTE)
-    direction_verdict(result, "above", what="ratios per 10 years older")
+    result = _direction_claim(src, "age", "older age goes with non-response",
+                              level_based_only=False)
+    for report, label, role, note in (("risk-factors-actg175", "ACTG 175", "indirect",
+                                       PRE_HAART_NOTE),
+                                      ("risk-factors-synthetic", "Simulated cohort",
+                                       "simulated", SIMULATED_NOTE)):
+        table = src.table(f"{report}/odds_ratios.csv")
+        for r in table[table["term"] == "age10"].itertuples(index=False):
+            result.add(role=role, data=label, quantity="OR of non-response per 10 years",
+                       estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n,
+                       source=f"{report}/odds_ratios.csv", note=note)
+    return result
+
+
+def _factor_claim(src: ClaimSources, factor: str, what: str, ours: dict[str, tuple[str, str]]
+                  ) -> ClaimResult:
+    """A risk-factor claim with few published rows: direction synthesis (usually
+    insufficient), and our analyses as indirect or simulated rows."""
+    result = _direction_claim(src, factor, what, level_based_only=False)
+    for report, (term, label) in ours.items():
+        table = src.table(f"{report}/odds_ratios.csv")
+        role = "simulated" if "synthetic" in report else "indirect"
+        for r in table[table["term"] == term].itertuples(index=False):
+            result.add(role=role, data=report.removeprefix("risk-factors-"), quantity=label,
+                       estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n,
+                       source=f"{report}/odds_ratios.csv",
+                       note=SIMULATED_NOTE if role == "simulated" else PRE_HAART_NOTE)
     return result
 
 
 def _predictor_prior_oi(src: ClaimSources) -> ClaimResult:
-    result = ClaimResult()
-    result.evidence += _odds_rows(src, "risk-factors-cpcra002",
-                                  {"prior_aids": "OR of non-response, prior AIDS-defining "
-                                                 "illness"}, "test", "CPCRA 002")
-    result.evidence += _odds_rows(src, "risk-factors-actg175",
-                                  {"symptom": "OR of non-response, symptomatic HIV infection"},
-                                  "context", "ACTG 175",
-                                  "symptomatic infection is a proxy, not a prior OI")
-    result.evidence += _odds_rows(src, "risk-factors-synthetic",
-                                  {"prior_aids": "OR of non-response, prior AIDS/OI"},
-                                  "context", "Simulated cohort", SIMULATED_NOTE)
-    direction_verdict(result, "above", what="odds ratios")
-    return result
-
-
-def _not_testable(src: ClaimSources, terms: dict[str, str]) -> ClaimResult:
-    """Claims only the simulated cohort speaks to: shown as context, verdict not testable."""
-    result = ClaimResult()
-    result.evidence += _odds_rows(src, "risk-factors-synthetic", terms, "context",
-                                  "Simulated cohort", SIMULATED_NOTE)
-    result.verdict = "not testable"
-    result.reason = "none of the data sets at hand records this exposure (only the simulated " \
-                    "cohort, which was built with the effect and cannot test it)."
-    return result
+    return _factor_claim(src, "prior_aids", "a prior AIDS event / OI goes with non-response",
+                         {"risk-factors-cpcra002": ("prior_aids", "OR, prior AIDS-defining "
+                                                                  "illness"),
+                          "risk-factors-synthetic": ("prior_aids", "OR, prior AIDS/OI")})
 
 
 def _predictor_duration(src: ClaimSources) -> ClaimResult:
-    return _not_testable(src, {"years_since_diagnosis": "OR of non-response per year since "
-                                                        "diagnosis"})
+    return _factor_claim(src, "duration_of_infection",
+                         "a longer duration of infection goes with non-response",
+                         {"risk-factors-synthetic": ("years_since_diagnosis",
+                                                     "OR per year since diagnosis")})
 
 
 def _regimen_ddi_tdf(src: ClaimSources) -> ClaimResult:
-    return _not_testable(src, {"ddi_tdf": "OR of non-response, didanosine + tenofovir"})
+    return _factor_claim(src, "ddi_tdf", "didanosine with tenofovir goes with non-response",
+                         {"risk-factors-synthetic": ("ddi_tdf", "OR, didanosine + tenofovir")})
 
 
 def _regimen_zdv_tmp_smx(src: ClaimSources) -> ClaimResult:
-    result = ClaimResult()
+    result = _factor_claim(src, "zidovudine", "zidovudine goes with non-response",
+                           {"risk-factors-synthetic": ("zdv", "OR, zidovudine")})
     definition = src.parameter("risk-factors-actg175", "definition_id")
     freq = src.table("frequency-actg175/frequency.csv")
-    arms = freq[(freq["definition"] == definition) & freq["stratum"].str.startswith("arm=")]
-    for r in arms.itertuples(index=False):
-        result.add(role="test", data=f"ACTG 175, {r.stratum.split('=', 1)[1]} arm",
+    for r in freq[(freq["definition"] == definition)
+                  & freq["stratum"].str.startswith("arm=")].itertuples(index=False):
+        result.add(role="indirect", data=f"ACTG 175, {r.stratum.split('=', 1)[1]} arm",
                    quantity=f"non-responders ({definition})", estimate=r.proportion,
                    ci_low=r.ci_low, ci_high=r.ci_high, n=r.n_assessable, scale="proportion",
-                   source="frequency-actg175/frequency.csv", note="randomised arms")
-    result.evidence += _odds_rows(src, "risk-factors-synthetic",
-                                  {"zdv": "OR of non-response, zidovudine",
-                                   "tmp_smx": "OR of non-response, TMP/SMX prophylaxis"},
-                                  "context", "Simulated cohort", SIMULATED_NOTE)
-    by_arm = {t["data"].split(", ")[1].removesuffix(" arm"): t for t in result.tests()}
-    reference = by_arm.get("ddI")
-    zdv_arms = {k: v for k, v in by_arm.items() if "ZDV" in k}
-    if reference is None or not zdv_arms:
-        result.verdict, result.reason = "not testable", "no zidovudine-free arm to compare with"
-        return result
-    higher = [k for k, v in zdv_arms.items() if v["ci_low"] > reference["ci_high"]]
-    lower = [k for k, v in zdv_arms.items() if v["ci_high"] < reference["ci_low"]]
-    result.verdict = ("supported" if len(higher) == len(zdv_arms)
-                      else "not supported" if len(lower) == len(zdv_arms) else "mixed")
-    result.reason = (f"against didanosine alone ({describe(reference).split(': ')[1]}), "
-                     f"non-response was more frequent (95% CIs apart) on {', '.join(higher) or 'no arm'}"
-                     f" and less frequent on {', '.join(lower) or 'no arm'} among the "
-                     f"{len(zdv_arms)} zidovudine-containing arms. Zidovudine monotherapy did "
-                     "worse than didanosine monotherapy, but zidovudine with didanosine did best, "
-                     "so zidovudine does not blunt CD4 gains in every regimen. TMP/SMX is not "
-                     "recorded in the trials: that half of the claim is not testable here.")
+                   source="frequency-actg175/frequency.csv",
+                   note=PRE_HAART_NOTE + "; randomised arms: zidovudine alone did worst, "
+                        "zidovudine with didanosine best")
     return result
-
-
-#: Result texts of intensification trials that report no (sustained) CD4 benefit.
-NO_BENEFIT = re.compile(r"no (significant )?difference|not met|not sustained", re.IGNORECASE)
 
 
 def _intensification(src: ClaimSources) -> ClaimResult:
     result = ClaimResult()
-    table = src.table("reference/other_interventions.csv")
-    trials = table[table["class"] == "ART intensification"]
-    for r in trials.itertuples(index=False):
-        n = _num(r.n_treated) + (_num(r.n_control) if pd.notna(_num(r.n_control)) else 0)
-        result.add(role="test", data=f"{r.trial} ({r.intervention})", quantity=r.result,
-                   n=n, scale="text", source="reference/other_interventions.csv",
-                   note=f"{_cite(r.source)}; verification: {r.verification}")
-    no_benefit = [bool(NO_BENEFIT.search(t["quantity"])) for t in result.tests()]
-    if not no_benefit:
-        result.verdict, result.reason = "not testable", "no intensification trial at hand"
-        return result
-    result.verdict = ("supported" if all(no_benefit) else "not supported" if not any(no_benefit)
-                      else "mixed")
-    result.reason = (f"{sum(no_benefit)} of {len(no_benefit)} intensification trials in "
-                     "immunologic non-responders report no (sustained) CD4 benefit; all are "
-                     f"small ({int(min(t['n'] for t in result.tests()))}-"
-                     f"{int(max(t['n'] for t in result.tests()))} patients) and none has a "
-                     "clinical endpoint.")
+    trials = src.table(THERAPY_SOURCE)
+    intensification = trials[trials["intervention"].str.contains(
+        "maraviroc|raltegravir", case=False, na=False)]
+    for r in intensification.itertuples(index=False):
+        result.add(role="study", data=r.trial, quantity=f"{r.intervention}: {r.cd4_measure}",
+                   scale="text", source=THERAPY_SOURCE,
+                   note=f"{r.design}; restricted to non-responders: {r.restricted_to_inr}; "
+                        f"CD4 difference as printed: {r.cd4_difference}; verification "
+                        f"{r.verification}")
+    result.reason = (f"{len(intensification)} intensification trials, none reporting a CD4 "
+                     "difference with a confidence interval on a common scale, so no pooled "
+                     "estimate can be formed; the individual trials are listed")
     return result
 
 
 def _il2_raises_cd4(src: ClaimSources) -> ClaimResult:
     result = ClaimResult()
     effects = src.table("il2-evidence/cd4_effects.csv")
+    known = effects[pd.to_numeric(effects["difference"], errors="coerce").notna()]
     for r in effects.itertuples(index=False):
         difference = _num(r.difference)
-        role = "test" if np.isfinite(difference) else "context"
-        low, high = _num(r.ci_low), _num(r.ci_high)
-        result.add(role=role, data=r.trial, quantity=f"IL-2 minus control: {r.measure}",
-                   estimate=difference, ci_low=low, ci_high=high, scale="difference",
-                   source="il2-evidence/cd4_effects.csv",
-                   note=("" if role == "test" else f"reported as IL-2 {r.il2} vs control "
-                         f"{r.control}, no difference computable") + f"; {r.citation}")
-    direction_verdict(result, "above", null=0.0, what="CD4 differences")
+        result.add(role="study", data=r.trial, quantity=f"IL-2 minus control: {r.measure}",
+                   estimate=difference, ci_low=_num(r.ci_low), ci_high=_num(r.ci_high),
+                   scale="difference", source="il2-evidence/cd4_effects.csv",
+                   note=("used in the direction synthesis" if np.isfinite(difference)
+                         else f"reported as IL-2 {r.il2} vs control {r.control}, no difference")
+                   + f"; {r.citation}")
+    favours = pd.to_numeric(known["difference"]) > 0
+    ds = synthesis.DirectionSynthesis.of(favours)
+    _decide_direction(result, ds, what="IL-2 raised CD4 counts", threshold_text="half of the "
+                      "trials (a sign test against 1/2)",
+                      indirect="most trials did not enrol immunologic non-responders")
+    result.add(role="pooled", data=f"direction of effect (k = {ds.k})",
+               quantity="share of randomized trials with a higher CD4 count on IL-2",
+               estimate=ds.proportion, ci_low=ds.ci_low, ci_high=ds.ci_high,
+               scale="proportion", source="il2-evidence/cd4_effects.csv",
+               note=f"sign test p = {ds.p_sign:.3g}; measures differ (means, percentages, "
+                    "areas under the curve), so the differences are not pooled")
+    result.reason = (f"{ds.favour} of {ds.k} randomized trials report a higher CD4 count on "
+                     f"IL-2 (sign test p = {ds.p_sign:.2g}); magnitudes are on different scales")
     return result
 
 
 def _il2_most_promising(src: ClaimSources) -> ClaimResult:
     result = ClaimResult()
-    trials = src.table("reference/il2_trials.csv")
-    for r in trials[trials["trial"].isin(["ESPRIT", "SILCAAT"])].itertuples(index=False):
-        result.add(role="test", data=r.trial, quantity=f"HR of {r.clinical_endpoint}, IL-2 vs "
-                   "control", estimate=_num(r.hr), ci_low=_num(r.hr_ci_low),
-                   ci_high=_num(r.hr_ci_high), n=_num(r.n_il2) + _num(r.n_control),
-                   source="reference/il2_trials.csv", note=_cite(r.source))
     meta = src.table("il2-evidence/meta_clinical.csv")
-    pooled = meta[(meta["endpoint"] == "opportunistic disease or death (trials on ART)")
-                  & (meta["model"] == "fixed effect")]
-    for r in pooled.itertuples(index=False):
-        result.add(role="test", data="Pooled, trials on ART", quantity=f"HR of {r.endpoint}, "
-                   f"{r.model} (k = {r.k})", estimate=r.estimate, ci_low=r.ci_low,
-                   ci_high=r.ci_high, source="il2-evidence/meta_clinical.csv")
-    others = src.table("reference/other_interventions.csv")
-    others = others[others["class"] == "immune-based therapy"]
-    others_effects = others.groupby("intervention", sort=True)["clinical_effect"].agg(list)
-    for r in others.itertuples(index=False):
-        result.add(role="context", data=f"{r.trial} ({r.intervention})",
-                   quantity=f"clinical effect: {r.clinical_effect}", scale="text",
-                   n=_num(r.n_treated), source="reference/other_interventions.csv",
-                   note=f"{_cite(r.source)}; {r.result}")
-    if pooled.empty:
-        result.verdict, result.reason = "not testable", "no pooled clinical estimate"
+    rows = meta[meta["endpoint"] == "opportunistic disease or death (trials on ART)"]
+    for r in rows.itertuples(index=False):
+        primary = r.model == "random effects (REML), HKSJ CI"
+        result.add(role="pooled" if primary else "study",
+                   data=f"ESPRIT + SILCAAT, {r.model} (k = {r.k})",
+                   quantity="HR of opportunistic disease or death, IL-2 vs control",
+                   estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high,
+                   source="il2-evidence/meta_clinical.csv",
+                   note=("decides" if primary else "sensitivity, does not decide")
+                   + f"; I² = {r.i2:.0%}; with k = {r.k}, τ² can hardly be estimated")
+    trials = src.table(THERAPY_SOURCE)
+    for r in trials[trials["trial"].isin(["ESPRIT", "SILCAAT", "STALWART (ESPRIT 002)"])
+                    & trials["hr"].notna()].itertuples(index=False):
+        result.add(role="study", data=r.trial, quantity=f"HR of {r.clinical_endpoint}",
+                   estimate=_num(r.hr), ci_low=_num(r.hr_ci_low), ci_high=_num(r.hr_ci_high),
+                   source=THERAPY_SOURCE, note=f"on ART: {r.on_art}; restricted to "
+                   f"non-responders: {r.restricted_to_inr}; verification {r.verification}")
+    pooled = result.rows("pooled")
+    if not pooled:
+        result.reason = "no pooled clinical estimate"
         return result
-    p = result.tests()[-1]
-    if p["ci_high"] < 1:
-        result.verdict = "supported"
-        rule = "the pooled 95% CI lies below 1"
-    elif p["ci_low"] > MEANINGFUL_HR:
-        result.verdict = "not supported"
-        rule = (f"the pooled 95% CI includes 1 and excludes a clinically meaningful benefit "
-                f"(HR ≤ {MEANINGFUL_HR})")
-    else:
-        result.verdict = "mixed"
-        rule = "the pooled 95% CI includes both 1 and a meaningful benefit"
-    result.reason = (f"ESPRIT and SILCAAT raised CD4 counts yet {rule}: "
-                     + "; ".join(describe(t) for t in result.tests())
-                     + ". CD4 gains proved no surrogate for clinical benefit. Other immune-based "
-                       "therapies at hand: " + "; ".join(
-                           f"{intervention}: {', '.join(sorted(set(effects)))}"
-                           for intervention, effects in others_effects.items()) + ".")
+    p = pooled[0]
+    result.verdict = ("supported" if p["ci_high"] < 1 else
+                      "contradicted" if p["ci_low"] > MEANINGFUL_HR else "uncertain")
+    downgrades = ["indirectness: neither trial enrolled immunologic non-responders",
+                  "risk of bias: open-label trials; hazard ratios read in a secondary copy (V2)"]
+    if p["ci_low"] <= MEANINGFUL_HR and p["ci_high"] >= 1:
+        downgrades.append("imprecision: the 95% CI includes both 1 and a meaningful benefit")
+    result.downgrades = downgrades
+    result.certainty = certainty("high", downgrades)
+    result.decision = {"kind": "pooled", "measure": "pooled HR of opportunistic disease or death",
+                       "estimate": p["estimate"], "ci_low": p["ci_low"], "ci_high": p["ci_high"],
+                       "pi_low": np.nan, "pi_high": np.nan, "k": 2, "i2": np.nan,
+                       "tau2": np.nan, "threshold": f"1, and a meaningful benefit HR ≤ "
+                       f"{MEANINGFUL_HR} (ours)",
+                       "rule": "supported if the CI lies below 1; contradicted if it excludes "
+                               "a meaningful benefit"}
+    result.reason = (f"ESPRIT and SILCAAT raised CD4 counts, yet the pooled HR is "
+                     f"{format_ci(p['estimate'], p['ci_low'], p['ci_high'], 2)}; a CD4 gain "
+                     "was no surrogate for clinical benefit")
     return result
 
 
@@ -757,6 +898,11 @@ EVALUATORS: dict[str, Callable[[ClaimSources], ClaimResult]] = {
 # The whole assessment
 # ---------------------------------------------------------------------------------------------
 
+VERDICT_COLUMNS = ["claim_id", "claim", "verdict", "certainty", "measure", "estimate", "ci_low",
+                   "ci_high", "pi_low", "pi_high", "k", "i2", "tau2", "threshold", "downgrades",
+                   "reason", "sources"]
+
+
 @dataclass
 class Assessment:
     """Verdicts (one row per claim) and evidence (one row per number) for every claim."""
@@ -765,17 +911,35 @@ class Assessment:
     evidence: pd.DataFrame
 
     def summary(self) -> str:
-        """One paragraph: how many claims got each verdict, and which were not supported."""
-        counts = self.verdicts["verdict"].value_counts()
-        parts = [f"{counts.get(v, 0)} {v}" for v in VERDICTS if counts.get(v, 0)]
-        text = (f"Of the background's {len(self.verdicts)} checkable claims, "
-                + ", ".join(parts) + ".")
-        for verdict in ("not supported", "mixed"):
-            names = self.verdicts.loc[self.verdicts["verdict"] == verdict, "claim"]
-            if len(names):
+        """One paragraph from the verdicts and their certainty."""
+        v = self.verdicts
+        counts = v["verdict"].value_counts()
+        text = (f"Of the background's {len(v)} checkable claims, judged on pooled estimates of "
+                "the published cohorts and trials, "
+                + ", ".join(f"{counts.get(x, 0)} {x}" for x in VERDICTS if counts.get(x, 0))
+                + ".")
+        for verdict in ("supported", "contradicted", "uncertain"):
+            part = v[v["verdict"] == verdict]
+            if len(part):
                 text += f" {verdict.capitalize()}: " + "; ".join(
-                    n[0].lower() + n[1:] if n[1:2].islower() else n for n in names) + "."
+                    f"{_lower(r.claim)} ({r.certainty} certainty)"
+                    for r in part.itertuples(index=False)) + "."
+        missing = v.loc[v["verdict"] == "insufficient evidence", "claim"]
+        if len(missing):
+            text += " Insufficient evidence: " + "; ".join(_lower(c) for c in missing) + "."
         return text
+
+    def certainty_table(self) -> pd.DataFrame:
+        """One row per claim with a verdict: certainty and each downgrade with its reason."""
+        return self.verdicts.loc[self.verdicts["verdict"] != "insufficient evidence",
+                                 ["claim_id", "verdict", "certainty", "k", "downgrades"]]
+
+
+def _lower(text: str) -> str:
+    """A claim inside a sentence: first letter lower-cased unless it starts an acronym."""
+    first = text.split()[0]
+    acronym = len(first) > 1 and first.replace("-", "")[:2].isupper()
+    return text if acronym or text[:1].isdigit() else text[0].lower() + text[1:]
 
 
 def assess_claims(claims: pd.DataFrame, store: TableStore) -> Assessment:
@@ -793,71 +957,55 @@ def assess_claims(claims: pd.DataFrame, store: TableStore) -> Assessment:
                                 f"(known: {', '.join(EVALUATORS)})")
         refs = parse_sources(claim.sources, claim.claim_id)
         result = evaluator(ClaimSources(claim.claim_id, refs, store))
-        if result.verdict == "not testable" and claim.data_needed:
-            result.reason += f" Data that would test it: {claim.data_needed}."
+        if result.verdict == "insufficient evidence" and claim.data_needed:
+            result.reason += f". Data that would decide it: {claim.data_needed}"
         rows = [dict(e, claim_id=claim.claim_id) for e in result.evidence]
         for row in rows:
             row["display"] = describe(row).split(": ", 1)[1] if row["scale"] != "text" else ""
         evidence += rows
-        tests = result.tests()
+        d = result.decision
         verdicts.append({"claim_id": claim.claim_id, "claim": claim.claim,
-                         "verdict": result.verdict, "reason": result.reason,
-                         "n_test": len(tests), "n_context": len(result.evidence) - len(tests),
-                         "sources": claim.sources})
-    evidence_frame = pd.DataFrame(evidence, columns=EVIDENCE_COLUMNS)
-    return Assessment(pd.DataFrame(verdicts), evidence_frame)
-
-
-def plot_ratio_evidence(evidence: pd.DataFrame):
-    """Forest plot of every ratio estimate (test rows filled, context rows open), by claim."""
-    import matplotlib.pyplot as plt
-
-    rows = evidence[(evidence["scale"] == "ratio") & evidence["estimate"].notna()].reset_index(
-        drop=True)
-    fig, ax = plt.subplots(figsize=(8.0, 0.32 * len(rows) + 1.2))
-    y = np.arange(len(rows))[::-1]
-    for yi, row in zip(y, rows.itertuples(index=False)):
-        test = row.role == "test"
-        ax.errorbar(row.estimate, yi,
-                    xerr=[[row.estimate - row.ci_low], [row.ci_high - row.estimate]]
-                    if np.isfinite(row.ci_low) else None,
-                    fmt="o", color="black" if test else "grey",
-                    markerfacecolor="black" if test else "white", capsize=2)
-    ax.axvline(1.0, color="black", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_yticks(y)
-    ax.set_yticklabels([f"{r.claim_id}: {r.data}" for r in rows.itertuples(index=False)],
-                       fontsize=8)
-    ax.set_xlabel("Ratio (odds, hazard or rate ratio; log scale)")
-    ax.set_title("Ratio evidence by claim (filled: tests the claim; open: context)")
-    fig.tight_layout()
-    return fig
+                         "verdict": result.verdict, "certainty": result.certainty,
+                         "measure": d.get("measure", ""), "estimate": d.get("estimate", np.nan),
+                         "ci_low": d.get("ci_low", np.nan), "ci_high": d.get("ci_high", np.nan),
+                         "pi_low": d.get("pi_low", np.nan), "pi_high": d.get("pi_high", np.nan),
+                         "k": d.get("k", 0), "i2": d.get("i2", np.nan),
+                         "tau2": d.get("tau2", np.nan), "threshold": d.get("threshold", ""),
+                         "downgrades": "; ".join(result.downgrades) or
+                         ("none" if result.certainty else ""),
+                         "reason": result.reason.rstrip(".") + ".", "sources": claim.sources})
+    return Assessment(pd.DataFrame(verdicts, columns=VERDICT_COLUMNS),
+                      pd.DataFrame(evidence, columns=EVIDENCE_COLUMNS))
 
 
 def _cell(value: object) -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return ""
     if isinstance(value, float):
-        return f"{value:,.0f}"
+        return f"{value:,.0f}" if value >= 1 else f"{value:.0%}"
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def claims_markdown(assessment: Assessment, claims: pd.DataFrame) -> str:
-    """Every claim as a Markdown section: the quoted passage, verdict, reason, evidence table."""
+    """Every claim as a Markdown section: the quoted passage, verdict with certainty and its
+    downgrades, the reason, the decision rule, and every evidence row."""
     sections = []
     evidence = assessment.evidence
     for verdict, claim in zip(assessment.verdicts.itertuples(index=False),
-                              claims.itertuples(index=False)):
-        lines = [f"### {claim.claim}", "",
-                 f"> {claim.seed_excerpt}", "",
-                 f"**Verdict: {verdict.verdict}.** {verdict.reason[0].upper()}{verdict.reason[1:]}",
-                 "", f"*Evidence sought:* {claim.evidence_kind}.", ""]
+                              claims.itertuples(index=False), strict=True):
+        certainty_text = (f" Certainty: **{verdict.certainty}** (downgrades: "
+                          f"{verdict.downgrades})." if verdict.certainty else "")
+        lines = [f"### {claim.claim}", "", f"> {claim.seed_excerpt}", "",
+                 f"**Verdict: {verdict.verdict}.**{certainty_text} "
+                 f"{verdict.reason[0].upper()}{verdict.reason[1:]}", ""]
+        if verdict.threshold:
+            lines += [f"*Decision threshold:* {verdict.threshold}.", ""]
         rows = evidence[evidence["claim_id"] == claim.claim_id]
         if len(rows):
-            lines += ["| role | data | quantity | estimate (95% CI) | n | note | table |",
-                      "|---|---|---|---|---:|---|---|"]
+            lines += ["| role | data | quantity | estimate (95% CI) | weight | n | note | table |",
+                      "|---|---|---|---|---:|---:|---|---|"]
             lines += [f"| {r.role} | {_cell(r.data)} | {_cell(r.quantity)} | {_cell(r.display)} "
-                      f"| {_cell(r.n)} | {_cell(r.note)} | `{r.source}` |"
+                      f"| {_cell(r.weight)} | {_cell(r.n)} | {_cell(r.note)} | `{r.source}` |"
                       for r in rows.itertuples(index=False)]
         sections.append("\n".join(lines))
     return "\n\n".join(sections)

@@ -1,9 +1,10 @@
 """IL-2 evidence synthesis: meta-analysis of the randomized trials' clinical effects.
 
 Inputs are the rows of ``data/reference/il2_trials.csv`` (citations kept). Hazard ratios are
-pooled on the log scale with statsmodels ``combine_effects``: fixed effect (inverse variance)
-and random effects with the DerSimonian-Laird (``method_re="chi2"``) and Paule-Mandel
-(``method_re="iterated"``) estimators of tau^2; I^2 is Higgins' statistic.
+pooled on the log scale with the package's random-effects library
+(:mod:`immune_recovery.meta.pooling`): REML with the Hartung-Knapp-Sidik-Jonkman interval and
+a 95% prediction interval, with the Wald interval, the fixed effect, and DerSimonian-Laird and
+Paule-Mandel as sensitivity rows; I^2 by Higgins & Thompson's convention.
 
 Standard errors: SE(log HR) = (ln upper - ln lower) / (2 x 1.96) from a 95% CI; when a trial
 reports only a P-value (e.g. ESPRIT and SILCAAT for death), SE = |ln HR| / z(P/2) (Altman DG,
@@ -13,19 +14,19 @@ Bland JM. BMJ 2011;343:d2090), marked ``se_source = "p-value"``.
 from __future__ import annotations
 
 import re
-import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.meta_analysis import combine_effects
 
-from .conventions import Z95
-from .paths import reference_dir
-from .plots import PALETTE
+from ..conventions import Z95
+from ..paths import reference_dir
+from ..plots import PALETTE
+from .pooling import MetaAnalysis
 
-META_COLUMNS = ["endpoint", "model", "estimate", "ci_low", "ci_high", "i2", "tau2", "k"]
+META_COLUMNS = ["endpoint", "model", "estimate", "ci_low", "ci_high", "pi_low", "pi_high",
+                "i2", "tau2", "k", "flag"]
 ENDPOINTS = {
     "opportunistic disease or death": "opportunistic disease or death",
     "death": "death from any cause",
@@ -66,26 +67,25 @@ def hazard_ratio_inputs(trials: pd.DataFrame, endpoint: str) -> pd.DataFrame:
 
 
 def pool(inputs: pd.DataFrame, endpoint: str, label: str = "") -> pd.DataFrame:
-    """Fixed-effect, DerSimonian-Laird and Paule-Mandel pooled hazard ratios (``META_COLUMNS``)."""
-    effect, variance = inputs["log_hr"].to_numpy(), inputs["se"].to_numpy() ** 2
+    """Pooled hazard ratios (``META_COLUMNS``) with the package's random-effects library
+    (:class:`~immune_recovery.meta.pooling.MetaAnalysis`): REML with the HKSJ interval
+    (primary) and with the Wald interval, the fixed-effect estimate, and DerSimonian-Laird and
+    Paule-Mandel as sensitivity rows. With k <= 3, tau^2 is barely estimable (flag
+    ``few_studies``); with k = 1 the trial is returned as itself."""
     rows = []
-    for model, method in (("fixed effect", "chi2"), ("random effects, DerSimonian-Laird", "chi2"),
-                          ("random effects, Paule-Mandel", "iterated")):
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            # statsmodels takes square roots of a negative tau^2 before we truncate it
-            warnings.simplefilter("ignore", RuntimeWarning)
-            res = combine_effects(effect, variance, method_re=method,
-                                  row_names=list(inputs["trial"]))
-            frame = res.summary_frame()
-        tau2 = 0.0 if model == "fixed effect" else max(float(res.tau2), 0.0)
-        # a negative moment estimate of tau^2 is truncated at 0: random = fixed effect
-        key = "random effect" if tau2 > 0 else "fixed effect"
-        est, low, high = frame.loc[key, ["eff", "ci_low", "ci_upp"]]
-        rows.append({"endpoint": endpoint + (f" ({label})" if label else ""), "model": model,
-                     "estimate": float(np.exp(est)), "ci_low": float(np.exp(low)),
-                     "ci_high": float(np.exp(high)), "i2": max(float(res.i2), 0.0),
-                     "tau2": tau2, "k": len(inputs)})
-    return pd.DataFrame(rows, columns=META_COLUMNS)
+    endpoint_label = endpoint + (f" ({label})" if label else "")
+    for method in ("REML", "DL", "PM"):
+        fit = MetaAnalysis(method=method, scale="log").fit(
+            inputs["log_hr"], se=inputs["se"], labels=inputs["trial"])
+        table = fit.back_transformed()
+        if method != "REML":
+            table = table[table["model"].str.contains("Wald")]
+        rows.append(table)
+        if fit.k_ == 1:
+            break
+    out = pd.concat(rows, ignore_index=True).drop_duplicates("model")
+    out.insert(0, "endpoint", endpoint_label)
+    return out[META_COLUMNS].reset_index(drop=True)
 
 
 def clinical_summary(trials: pd.DataFrame) -> pd.DataFrame:

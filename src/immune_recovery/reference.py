@@ -1,0 +1,110 @@
+"""The reference database: published study-level figures in ``data/reference/``, one pandera
+schema per table (the single statement of each table's columns), and which rows may enter a
+pooled estimate.
+
+Every row keeps its citation, identifier, source URL and ``verification`` tag: ``V`` read in
+the original, ``V2`` seen only in a secondary copy. A blank number could not be read and is
+never filled in. Rows that are not V or V2 are shown but never pooled (:func:`poolable`).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+
+from .paths import reference_dir
+
+#: Verification tags that allow a row into a pooled estimate.
+POOLABLE_VERIFICATION = ("V", "V2")
+
+_YES_NO = ["yes", "no", "partial"]
+
+
+def _text(required: bool = True, nullable: bool = False, **kw) -> pa.Column:
+    return pa.Column(str, nullable=nullable, required=required, **kw)
+
+
+def _number(nullable: bool = True, minimum: float | None = None) -> pa.Column:
+    checks = [pa.Check.ge(minimum)] if minimum is not None else []
+    return pa.Column(float, nullable=nullable, coerce=True, checks=checks)
+
+
+def _ids(name: str) -> pa.Column:
+    return pa.Column(str, unique=True, nullable=False, description=f"{name}: row identifier")
+
+
+_VERIFICATION = pa.Column(str, nullable=False, checks=pa.Check.isin(POOLABLE_VERIFICATION),
+                          description="V = read in the original; V2 = secondary copy only")
+
+SCHEMAS: dict[str, pa.DataFrameSchema] = {
+    "inr_frequency": pa.DataFrameSchema({
+        "estimate_id": _ids("estimate"), "study_id": _text(), "citation": _text(),
+        "pmid_doi_or_url": _text(nullable=True), "region": _text(nullable=True),
+        "n_analysed": _number(minimum=1), "baseline_cd4_median": _number(minimum=0),
+        "suppressed_population": pa.Column(str, checks=pa.Check.isin(_YES_NO)),
+        "cd4_rule": _text(), "cd4_threshold": _number(minimum=0),
+        "assess_month": _number(minimum=0), "n_inr": _number(minimum=0),
+        "pct_inr": _number(minimum=0), "ci_low_pct": _number(minimum=0),
+        "ci_high_pct": _number(minimum=0), "source_url": _text(nullable=True),
+        "verification": _VERIFICATION, "note": _text(nullable=True),
+    }, checks=[pa.Check(lambda d: (d["pct_inr"].isna() | (d["pct_inr"] <= 100)),
+                        error="pct_inr is a percentage")], strict=False),
+    "inr_risk_factors": pa.DataFrameSchema({
+        "estimate_id": _ids("estimate"), "study_id": _text(), "citation": _text(),
+        "n_analysed": _number(minimum=1),
+        "suppressed_population": pa.Column(str, checks=pa.Check.isin(_YES_NO)),
+        "outcome_definition": _text(), "factor": _text(), "contrast": _text(nullable=True),
+        "measure": pa.Column(str, nullable=True, checks=pa.Check.isin(["OR", "HR", "RR"])),
+        "estimate": _number(minimum=0), "ci_low": _number(minimum=0),
+        "ci_high": _number(minimum=0),
+        "direction": pa.Column(str, nullable=True, checks=pa.Check.isin(["yes", "no"])),
+        "verification": _VERIFICATION,
+    }, strict=False),
+    "inr_risk_factors_linear": pa.DataFrameSchema({
+        "estimate_id": _ids("estimate"), "study_id": _text(), "citation": _text(),
+        "factor": _text(), "measure": pa.Column(str, checks=pa.Check.isin(["MD_cells"])),
+        "estimate": _number(nullable=False), "ci_low": _number(), "ci_high": _number(),
+        "verification": _VERIFICATION,
+    }, strict=False),
+    "inr_outcomes": pa.DataFrameSchema({
+        "estimate_id": _ids("estimate"), "study_id": _text(), "citation": _text(),
+        "n_analysed": _number(minimum=1), "inr_definition": _text(nullable=True),
+        "comparison": _text(), "outcome": pa.Column(str, checks=pa.Check.isin(
+            ["death", "aids", "aids_or_death", "non_aids_event", "other"])),
+        "measure": pa.Column(str, nullable=True,
+                             checks=pa.Check.isin(["HR", "IRR", "OR", "RR"])),
+        "estimate": _number(minimum=0), "ci_low": _number(minimum=0),
+        "ci_high": _number(minimum=0), "events_inr": _number(minimum=0),
+        "py_inr": _number(minimum=0), "events_cr": _number(minimum=0),
+        "py_cr": _number(minimum=0), "verification": _VERIFICATION,
+    }, strict=False),
+    "event_rates": pa.DataFrameSchema({
+        "rate_id": _ids("rate"), "source": _text(), "citation": _text(),
+        "population": _text(), "cd4_stratum": _text(nullable=True), "outcome": _text(),
+        "events": _number(minimum=0), "person_years": _number(minimum=0),
+        "rate_per_100py": _number(minimum=0), "ci_low": _number(minimum=0),
+        "ci_high": _number(minimum=0), "verification": _VERIFICATION,
+    }, strict=False),
+    "cd4_variability": pa.DataFrameSchema({
+        "var_id": _ids("variability"), "citation": _text(), "population": _text(),
+        "measure": pa.Column(str, checks=pa.Check.isin(["CV", "sd_sqrt", "sd_log", "other"])),
+        "value": _text(), "verification": _VERIFICATION,
+    }, strict=False),
+    "immune_therapy_trials": pa.DataFrameSchema({
+        "trial_id": _ids("trial row"), "trial": _text(), "intervention": _text(),
+        "design": _text(), "source": _text(),
+        "restricted_to_inr": pa.Column(str, checks=pa.Check.isin(["yes", "no"])),
+        "verification": _VERIFICATION,
+    }, strict=False),
+}
+
+
+def load(table: str, validate: bool = True) -> pd.DataFrame:
+    """``data/reference/<table>.csv``, validated against its schema."""
+    frame = pd.read_csv(reference_dir() / f"{table}.csv")
+    return SCHEMAS[table].validate(frame, lazy=True) if validate else frame
+
+
+def poolable(frame: pd.DataFrame) -> pd.Series:
+    """True where a row's verification allows it into a pooled estimate."""
+    return frame["verification"].isin(POOLABLE_VERIFICATION)

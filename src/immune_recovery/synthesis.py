@@ -1,0 +1,418 @@
+"""Evidence synthesis of the published suppressed cohorts (``data/reference/`` tables).
+
+Each question gathers the study-level rows of one reference table, says for every row whether
+it may enter a pooled estimate and why not (the flow of :func:`flow`), keeps **one estimate per
+study** by a stated rule (:func:`~immune_recovery.meta.pooling.one_per_study`; the others are
+shown, never pooled), and pools with the random-effects library
+(:class:`~immune_recovery.meta.pooling.MetaAnalysis`: REML, HKSJ interval, prediction
+interval). Where estimates do not share a scale, the synthesis is by direction of effect with a
+sign test (SWiM guidance, Campbell et al. BMJ 2020;368:l6890).
+
+Decision thresholds and selection rules are named constants below, each with its source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .intervals import wilson
+from .meta.pooling import (
+    MetaAnalysis,
+    MetaRegression,
+    log_ratio_from_ci,
+    logit_proportion,
+    one_per_study,
+)
+from .plots import PALETTE
+from .reference import load, poolable
+
+#: The background's frequency claim: "10% to 20% of treated patients" fail to gain enough CD4
+#: cells "after 6-12 months" of effective HAART (seed text); the range is the claim's own.
+CLAIM_FREQUENCY_RANGE = (0.10, 0.20)
+CLAIM_MONTHS = (6.0, 12.0)
+
+#: Closeness of a definition to the claim's wording ("fail to gain enough CD4 cells"): a
+#: gain-based rule is closest, then level-based and relative rules, then others (ours).
+FAMILY_DISTANCE = {"gain": 0.0, "level": 1.0, "relative": 1.0, "other": 2.0}
+FAMILIES = {"gain_lt": "gain", "gain_le": "gain", "level_lt": "level", "level_le": "level",
+            "never_above": "level", "rel_gain_lt": "relative", "other": "other"}
+
+#: Rows that are reviews of other studies (pooling them with their own studies would count
+#: patients twice).
+REVIEWS = ("Kelly2016_SR", "MA2024_poorCD4")
+
+#: Preference among outcomes for "AIDS or death" (the claim's "new AIDS-defining event or
+#: death"): the composite first, then death, then AIDS alone.
+OUTCOME_PREFERENCE = ("aids_or_death", "death", "aids")
+
+
+# ---------------------------------------------------------------------------------------
+# Frequency of non-response
+# ---------------------------------------------------------------------------------------
+
+
+def frequency_rows(table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``inr_frequency.csv`` with what the synthesis needs: ``family``, ``events`` (printed
+    count, else round(percent x n / 100), marked ``events_derived``), ``proportion``,
+    ``distance`` to the claim's wording, ``eligible`` and the ``reason`` when not."""
+    t = (load("inr_frequency") if table is None else table).copy()
+    t["family"] = t["cd4_rule"].map(FAMILIES).fillna("other")
+    t["events_derived"] = t["n_inr"].isna() & t["pct_inr"].notna() & t["n_analysed"].notna()
+    t["events"] = t["n_inr"].where(~t["events_derived"],
+                                   np.round(t["pct_inr"] * t["n_analysed"] / 100))
+    t["proportion"] = t["events"] / t["n_analysed"]
+    low, high = CLAIM_MONTHS
+    outside = np.maximum(low - t["assess_month"], 0) + np.maximum(t["assess_month"] - high, 0)
+    t["distance"] = outside.fillna(np.inf) + t["family"].map(FAMILY_DISTANCE)
+    reason = np.select(
+        [~poolable(t), t["n_analysed"].isna(), t["pct_inr"].isna() & t["n_inr"].isna()],
+        ["not verified (V/V2)", "no denominator printed", "no proportion printed"], "")
+    t["reason"] = reason
+    t["eligible"] = t["reason"] == ""
+    return t
+
+
+@dataclass
+class PooledQuestion:
+    """One question's synthesis: every candidate row with its fate, the pooled fit."""
+
+    question: str
+    rows: pd.DataFrame
+    fit: MetaAnalysis | None
+    rule: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def pooled_rows(self) -> pd.DataFrame:
+        return self.rows[self.rows["pooled"]]
+
+    def summary(self) -> pd.DataFrame:
+        """Pooled estimates on the reporting scale with ``question`` and ``k``."""
+        if self.fit is None:
+            return pd.DataFrame()
+        out = self.fit.back_transformed()
+        out.insert(0, "question", self.question)
+        return out
+
+
+def pool_frequency(suppressed_only: bool = False, table: pd.DataFrame | None = None
+                   ) -> PooledQuestion:
+    """Proportion of non-responders, one estimate per study (closest to the claim's wording,
+    then the longest follow-up), pooled on the logit scale."""
+    rows = frequency_rows(table)
+    candidates = rows["eligible"].copy()
+    if suppressed_only:
+        candidates &= rows["suppressed_population"] == "yes"
+    rows["pooled"] = False
+    chosen = one_per_study(rows[candidates], "study_id",
+                           [("distance", True), ("assess_month", False)])
+    rows.loc[chosen.index, "pooled"] = chosen
+    rows["fate"] = np.where(rows["pooled"], "pooled",
+                            np.where(candidates, "another estimate of the same study",
+                                     rows["reason"].where(rows["reason"] != "",
+                                                          "not a suppressed population")))
+    pooled = rows[rows["pooled"]]
+    y, v = logit_proportion(pooled["events"], pooled["n_analysed"])
+    fit = MetaAnalysis(scale="logit").fit(y, v=v, labels=pooled["study_id"])
+    rule = ("one estimate per study: the definition closest to the claim's wording (months "
+            "outside 6-12, plus 0 for a gain rule, 1 for level or relative rules, 2 for "
+            "others), ties broken by the longest follow-up")
+    label = "suppressed cohorts only" if suppressed_only else "all cohorts"
+    return PooledQuestion(f"non-response frequency ({label})", rows, fit, rule)
+
+
+def definition_meta_regression(table: pd.DataFrame | None = None, with_baseline: bool = False
+                               ) -> tuple[MetaRegression, pd.DataFrame]:
+    """Logit prevalence on the definition (rule family, threshold, month), the viral-load
+    requirement (suppressed population), region (sub-Saharan Africa) and, with
+    ``with_baseline``, the median baseline CD4; tau^2 by REML jointly. Every eligible estimate
+    enters (definitions vary within studies, which is what the question is about); estimates
+    of one study are treated as independent, which overstates precision (stated)."""
+    rows = frequency_rows(table)
+    use = rows["eligible"] & rows["family"].isin(["gain", "level", "relative"]) \
+        & rows["cd4_threshold"].notna() & rows["assess_month"].notna() \
+        & (rows["cd4_threshold"] < 800)
+    if with_baseline:
+        use &= rows["baseline_cd4_median"].notna()
+    data = rows[use].copy()
+    X = pd.DataFrame({
+        "gain_rule": (data["family"] == "gain").astype(float),
+        "relative_rule": (data["family"] == "relative").astype(float),
+        "threshold_per100": data["cd4_threshold"] / 100,
+        "month_per12": data["assess_month"] / 12,
+        "suppressed": (data["suppressed_population"] == "yes").astype(float),
+        "africa": (data["region"] == "sub-Saharan Africa").astype(float),
+    }, index=data.index)
+    if with_baseline:
+        X["baseline_cd4_per100"] = data["baseline_cd4_median"] / 100
+    X = X.loc[:, X.nunique() > 1]
+    y, v = logit_proportion(data["events"], data["n_analysed"])
+    fit = MetaRegression().fit(y, v, X)
+    data = data.assign(y=y, v=v, weight=fit.weights_ / fit.weights_.sum())
+    return fit, data
+
+
+def plot_meta_regression(fit: MetaRegression, data: pd.DataFrame,
+                         months: tuple[float, ...] = (6, 12, 36, 72)) -> plt.Figure:
+    """Predicted prevalence by threshold for level-based rules in suppressed cohorts outside
+    Africa, one line per assessment month; the estimates as points sized by weight."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    thresholds = np.linspace(200, 500, 31)
+    for i, month in enumerate(months):
+        grid = pd.DataFrame({"gain_rule": 0.0, "relative_rule": 0.0,
+                             "threshold_per100": thresholds / 100, "month_per12": month / 12,
+                             "suppressed": 1.0, "africa": 0.0, "baseline_cd4_per100": 2.0})
+        pred = 1 / (1 + np.exp(-fit.predict(grid)))
+        ax.plot(thresholds, 100 * pred, color=PALETTE[i % len(PALETTE)],
+                label=f"month {month:g}")
+    level = data[data["family"] == "level"]
+    ax.scatter(level["cd4_threshold"], 100 * level["proportion"],
+               s=20 + 600 * level["weight"], facecolors="none", edgecolors="#444",
+               label="level-based estimates (size: weight)")
+    ax.set_xlabel("CD4 threshold of the definition, cells/mm³")
+    ax.set_ylabel("Non-responders, %")
+    ax.set_ylim(0, 100)
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------
+# Outcomes: non-responders against complete responders
+# ---------------------------------------------------------------------------------------
+
+
+def outcome_rows(comparison: str = "INR vs CR", table: pd.DataFrame | None = None
+                 ) -> pd.DataFrame:
+    """``inr_outcomes.csv`` rows of one comparison with ``log_ratio`` and ``se`` from the CI,
+    ``eligible`` and ``reason``."""
+    t = (load("inr_outcomes") if table is None else table)
+    t = t[t["comparison"] == comparison].copy()
+    has_ci = t["estimate"].notna() & t["ci_low"].notna() & t["ci_high"].notna()
+    consistent = has_ci & (t["ci_low"] <= t["estimate"]) & (t["estimate"] <= t["ci_high"])
+    t["reason"] = np.select(
+        [~poolable(t), t["study_id"].isin(REVIEWS), t["estimate"].isna(), ~has_ci,
+         ~consistent, ~t["outcome"].isin(OUTCOME_PREFERENCE)],
+        ["not verified (V/V2)", "a review of other studies", "no estimate printed",
+         "no confidence interval printed", "CI does not contain the estimate (misprint)",
+         "outcome is not AIDS or death"], "")
+    t["eligible"] = t["reason"] == ""
+    log_ratio, se = log_ratio_from_ci(t["estimate"].where(t["eligible"], 1.0),
+                                      t["ci_low"].where(t["eligible"], 0.5),
+                                      t["ci_high"].where(t["eligible"], 2.0))
+    t["log_ratio"] = np.where(t["eligible"], log_ratio, np.nan)
+    t["se"] = np.where(t["eligible"], se, np.nan)
+    t["outcome_rank"] = t["outcome"].map({o: i for i, o in enumerate(OUTCOME_PREFERENCE)})
+    t["unadjusted"] = (t["adjusted"] != "yes").astype(int)
+    t["not_hr"] = (t["measure"] != "HR").astype(int)
+    return t
+
+
+def pool_outcomes(comparison: str = "INR vs CR", outcomes: tuple[str, ...] = OUTCOME_PREFERENCE,
+                  table: pd.DataFrame | None = None) -> PooledQuestion:
+    """Ratio of AIDS or death (HR, IRR, OR on the log scale), one estimate per study: the
+    preferred outcome (:data:`OUTCOME_PREFERENCE`), then adjusted, then a hazard ratio."""
+    rows = outcome_rows(comparison, table)
+    candidates = rows["eligible"] & rows["outcome"].isin(outcomes)
+    chosen = one_per_study(rows[candidates], "study_id",
+                           [("outcome_rank", True), ("unadjusted", True), ("not_hr", True)])
+    rows["pooled"] = False
+    rows.loc[chosen.index, "pooled"] = chosen
+    rows["fate"] = np.where(rows["pooled"], "pooled",
+                            np.where(candidates, "another estimate of the same study",
+                                     rows["reason"].where(rows["reason"] != "",
+                                                          "outcome not in this question")))
+    pooled = rows[rows["pooled"]]
+    fit = MetaAnalysis(scale="log").fit(pooled["log_ratio"], se=pooled["se"],
+                                        labels=pooled["study_id"]) if len(pooled) else None
+    rule = ("one estimate per study: " + " > ".join(outcomes) + ", adjusted before crude, "
+            "hazard ratios before other ratios; HR, IRR and OR pooled on one log scale")
+    name = "AIDS or death" if outcomes == OUTCOME_PREFERENCE else \
+        ", ".join(o.replace("_", " ") for o in outcomes)
+    return PooledQuestion(f"{comparison}: {name}", rows, fit, rule)
+
+
+# ---------------------------------------------------------------------------------------
+# Risk factors: direction of effect, harmonized
+# ---------------------------------------------------------------------------------------
+
+#: Outcome families of the risk-factor rows, read from the start of ``outcome_definition``.
+OUTCOME_FAMILY_PREFIX = {"GAIN-based": "gain", "LEVEL-based": "level", "INVERSE": "recovery"}
+
+
+def risk_factor_rows(factor: str, table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Rows of ``inr_risk_factors.csv`` for ``factor`` with the outcome family (gain / level /
+    recovery = the hazard of reaching a level, inverted; other) and the harmonized direction:
+    ``favours_claim`` is True when the row says the claimed exposure (lower baseline CD4,
+    older age...) goes with non-response (the table's ``direction`` column)."""
+    t = (load("inr_risk_factors") if table is None else table)
+    t = t[t["factor"] == factor].copy()
+    definition = t["outcome_definition"].fillna("")
+    t["outcome_family"] = "other"
+    for prefix, family in OUTCOME_FAMILY_PREFIX.items():
+        t.loc[definition.str.startswith(prefix), "outcome_family"] = family
+    t["level_based"] = t["outcome_family"].isin(["level", "recovery"])
+    t["favours_claim"] = t["direction"].map({"yes": True, "no": False})
+    t["reason"] = np.select([~poolable(t), t["favours_claim"].isna()],
+                            ["not verified (V/V2)", "no direction printed"], "")
+    t["eligible"] = t["reason"] == ""
+    return t
+
+
+@dataclass
+class DirectionSynthesis:
+    """Synthesis without meta-analysis by direction of effect: studies (one each) whose
+    estimate points the claimed way, the proportion with its Wilson 95% CI, and the two-sided
+    sign (binomial) test against 1/2."""
+
+    k: int
+    favour: int
+    proportion: float
+    ci_low: float
+    ci_high: float
+    p_sign: float
+
+    @classmethod
+    def of(cls, favours: pd.Series) -> DirectionSynthesis:
+        k, favour = int(favours.size), int(favours.sum())
+        if k == 0:
+            return cls(0, 0, np.nan, np.nan, np.nan, np.nan)
+        p, low, high = wilson(np.array([favour]), np.array([k]))
+        return cls(k, favour, float(p[0]), float(low[0]), float(high[0]),
+                   float(stats.binomtest(favour, k, 0.5).pvalue))
+
+    def as_row(self, question: str) -> dict:
+        return {"question": question, "k": self.k, "favour_claim": self.favour,
+                "proportion": self.proportion, "ci_low": self.ci_low,
+                "ci_high": self.ci_high, "p_sign_test": self.p_sign}
+
+
+def direction_of_effect(factor: str, level_based_only: bool,
+                        populations: tuple[str, ...] = ("yes", "partial"),
+                        table: pd.DataFrame | None = None
+                        ) -> tuple[DirectionSynthesis, pd.DataFrame]:
+    """One row per study (level-based outcomes first, then suppressed populations, then
+    estimates with a CI) among eligible rows of the given populations; their directions
+    synthesized."""
+    rows = risk_factor_rows(factor, table)
+    use = rows["eligible"] & rows["suppressed_population"].isin(populations)
+    if level_based_only:
+        use &= rows["level_based"]
+    rows["not_level"] = (~rows["level_based"]).astype(int)
+    rows["not_suppressed"] = (rows["suppressed_population"] != "yes").astype(int)
+    rows["no_ci"] = rows["ci_low"].isna().astype(int)
+    chosen = one_per_study(rows[use], "study_id",
+                           [("not_level", True), ("not_suppressed", True), ("no_ci", True)])
+    rows["used"] = False
+    rows.loc[chosen.index, "used"] = chosen
+    return DirectionSynthesis.of(rows.loc[rows["used"], "favours_claim"].astype(bool)), rows
+
+
+# ---------------------------------------------------------------------------------------
+# Regression to the mean: a gain regressed on a noisy baseline
+# ---------------------------------------------------------------------------------------
+
+
+def regression_to_the_mean_demo(cv: float, n: int = 20_000, seed: int = 1,
+                                entry: tuple[float, float] = (200.0, 500.0),
+                                gain_threshold: float = 50.0) -> pd.DataFrame:
+    """A simulated cohort in which baseline CD4 has **no** effect on the true gain, with
+    within-person measurement error of coefficient of variation ``cv`` (multiplicative,
+    log-normal), enrolled on a measured baseline inside ``entry`` (ACTG 175's 200-500 rule).
+
+    Returns the odds ratios per 100 cells/mm³ higher measured baseline of a gain-based outcome
+    (measured gain < ``gain_threshold``) and of a level-based one (measured follow-up count
+    below the median), with Wald 95% CIs: the gain-based OR moves away from 1 although the
+    truth is 1 (regression to the mean); the level-based one reflects the true level.
+    """
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(seed)
+    true_base = rng.lognormal(np.log(330), 0.35, n)
+    true_gain = rng.normal(60, 90, n)  # independent of the true baseline
+    sigma = np.sqrt(np.log(1 + cv ** 2))
+
+    def measure(x):
+        return x * rng.lognormal(-sigma ** 2 / 2, sigma, x.size)
+
+    base = measure(true_base)
+    follow = measure(np.maximum(true_base + true_gain, 1))
+    keep = (base >= entry[0]) & (base <= entry[1])
+    x = sm.add_constant(base[keep] / 100)
+    rows = []
+    for outcome, y in (("gain-based: measured gain < %g" % gain_threshold,
+                        (follow - base)[keep] < gain_threshold),
+                       ("level-based: follow-up count below its median",
+                        follow[keep] < np.median(follow[keep]))):
+        fit = sm.Logit(y.astype(float), x).fit(disp=False)
+        low, high = np.exp(fit.conf_int()[1])
+        rows.append({"outcome": outcome, "cv": cv, "n": int(keep.sum()),
+                     "or_per100_higher_baseline": float(np.exp(fit.params[1])),
+                     "ci_low": float(low), "ci_high": float(high)})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------
+# Flow and figures
+# ---------------------------------------------------------------------------------------
+
+
+def flow(rows: pd.DataFrame, question: str) -> pd.DataFrame:
+    """PRISMA-style flow of one question: rows in the table, verified, eligible, pooled (with
+    the studies they come from), and why the others were left out."""
+    verified = poolable(rows)
+    pooled = rows.get("pooled", rows.get("used", pd.Series(False, index=rows.index)))
+    steps = [("rows in the reference table", len(rows), rows["study_id"].nunique()),
+             ("verified (V or V2)", int(verified.sum()), rows.loc[verified, "study_id"].nunique()),
+             ("eligible for this question", int(rows["eligible"].sum()),
+              rows.loc[rows["eligible"], "study_id"].nunique()),
+             ("pooled (one per study)", int(pooled.sum()),
+              rows.loc[pooled.astype(bool), "study_id"].nunique())]
+    out = pd.DataFrame(steps, columns=["step", "rows", "studies"])
+    out.insert(0, "question", question)
+    return out
+
+
+def plot_forest(question: PooledQuestion, scale_label: str, reference: float | None = None,
+                band: tuple[float, float] | None = None, percent: bool = False
+                ) -> plt.Figure:
+    """Forest plot: each pooled study with its 95% CI (marker size: weight), the pooled
+    diamond (HKSJ CI) and its prediction interval, on the reporting scale."""
+    fit = question.fit
+    studies = fit.studies
+    transform = {"logit": lambda x: 1 / (1 + np.exp(-x)), "log": np.exp,
+                 "identity": lambda x: x}[fit.scale]
+    scale = 100 if percent else 1
+    k = len(studies)
+    fig, ax = plt.subplots(figsize=(7, 0.32 * k + 1.6))
+    z = stats.norm.isf(0.025)
+    for i, row in enumerate(studies.itertuples(index=False)):
+        yi = k - i
+        est, low, high = (transform(row.y), transform(row.y - z * row.se),
+                          transform(row.y + z * row.se))
+        ax.plot([scale * low, scale * high], [yi, yi], color="#555", lw=1)
+        ax.scatter([scale * est], [yi], s=15 + 400 * row.weight, color=PALETTE[0], zorder=3)
+    pooled = fit.back_transformed().iloc[0]
+    est, low, high = pooled["estimate"], pooled["ci_low"], pooled["ci_high"]
+    ax.fill([scale * low, scale * est, scale * high, scale * est], [0, 0.3, 0, -0.3],
+            color="#222")
+    if np.isfinite(pooled["pi_low"]):
+        ax.plot([scale * pooled["pi_low"], scale * pooled["pi_high"]], [-0.7, -0.7],
+                color="#b22", lw=2, label="95% prediction interval")
+        ax.legend(frameon=False, fontsize=8, loc="upper right")
+    if reference is not None:
+        ax.axvline(scale * reference, color="#888", lw=0.8, ls="--")
+    if band is not None:
+        ax.axvspan(scale * band[0], scale * band[1], color="#dde8f3", zorder=0)
+    ax.set_yticks([k - i for i in range(k)] + [0], list(studies["study"]) + ["pooled (HKSJ)"])
+    if fit.scale == "log":
+        ax.set_xscale("log")
+    ax.set_xlabel(scale_label)
+    ax.set_ylim(-1.2, k + 0.8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,44 @@
+"""The reference database: every committed row of every study-level table validates against
+its schema, and only V / V2 rows may enter a pooled estimate."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+import pytest
+
+from immune_recovery import reference
+from immune_recovery.paths import reference_dir
+
+
+@pytest.mark.parametrize("table", sorted(reference.SCHEMAS))
+def test_every_committed_row_validates(table):
+    frame = reference.load(table)
+    assert len(frame) > 0
+    citation = "citation" if "citation" in frame else "source"
+    assert frame[citation].notna().all(), "every row keeps its citation"
+    assert reference.poolable(frame).all(), "the new tables hold V and V2 rows only"
+
+
+def test_counts_match_the_tables_readme():
+    readme = (reference_dir() / "README.md").read_text(encoding="utf-8")
+    for table, rows in (("inr_frequency", 58), ("inr_risk_factors", 69),
+                        ("inr_outcomes", 56), ("event_rates", 42), ("cd4_variability", 16),
+                        ("immune_therapy_trials", 45), ("inr_risk_factors_linear", 7)):
+        assert len(reference.load(table)) == rows
+        assert f"`{table}.csv` | {rows} rows" in readme
+
+
+def test_a_row_that_breaks_its_schema_is_named(tmp_path, monkeypatch):
+    frame = reference.load("inr_frequency", validate=False)
+    frame.loc[0, "verification"] = "guess"
+    frame.loc[1, "pct_inr"] = 140.0
+    with pytest.raises(pa.errors.SchemaErrors) as err:
+        reference.SCHEMAS["inr_frequency"].validate(frame, lazy=True)
+    text = str(err.value)
+    assert "verification" in text and "pct_inr" in text
+
+
+def test_rows_not_verified_are_never_poolable():
+    frame = pd.DataFrame({"verification": ["V", "V2", "verified", "seed", None]})
+    assert reference.poolable(frame).tolist() == [True, True, False, False, False]
