@@ -251,3 +251,21 @@ def test_readable_merges_estimate_and_ci():
     assert list(out.columns) == ["term", "hr (95% CI)", "p"]
     assert out.iloc[0, 1] == "0.50 (0.33–0.76)"
     assert list(df.columns) == ["term", "hr", "ci_low", "ci_high", "p"]  # input untouched
+
+
+def test_harmonized_ratios_point_the_claimed_way_above_one():
+    rows = pd.DataFrame({
+        "study_id": ["a", "b", "c", "d"], "eligible": True,
+        "estimate": [2.0, 3.0, 0.5, 0.8], "ci_low": [1.5, 2.0, 0.3, np.nan],
+        "ci_high": [2.5, 4.0, 0.8, np.nan],
+        "favours_claim": [True, False, True, False],  # b: higher vs lower; c: recovery outcome
+        "measure": "OR", "contrast": ["x", "x", "y", "x"]})
+    h = synthesis.harmonized_ratios(rows).set_index("study_id")
+    assert h.loc["a", "harmonized"] == 2.0 and not h.loc["a", "inverted"]
+    assert h.loc["b", "harmonized"] == pytest.approx(1 / 3)
+    assert (h.loc["b", "harmonized_low"], h.loc["b", "harmonized_high"]) == \
+        pytest.approx((0.25, 0.5))
+    assert h.loc["c", "harmonized"] == 2.0 and h.loc["c", "inverted"]
+    assert h.loc["d", "harmonized"] == 0.8, "points the other way: stays below 1"
+    scales = synthesis.shared_scales(h.reset_index(), min_studies=2).set_index("scale")
+    assert scales.loc["OR: x", "studies"] == 2 and scales.loc["OR: x", "poolable"]

@@ -313,6 +313,55 @@ def direction_of_effect(factor: str, level_based_only: bool,
     return DirectionSynthesis.of(rows.loc[rows["used"], "favours_claim"].astype(bool)), rows
 
 
+def harmonized_ratios(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a ratio and its CI, turned so that a ratio above 1 means the claimed
+    direction (lower baseline CD4 / older age -> non-response): a row is inverted when its
+    printed ratio points the other way from its stated direction (recovery outcomes, "higher
+    vs lower" contrasts). ``scale`` is the contrast as printed: rows on different contrasts
+    cannot be pooled with each other."""
+    out = rows[rows["eligible"] & rows["estimate"].notna()].copy()
+    flip = (out["estimate"] > 1) != out["favours_claim"].astype(bool)
+    est, low, high = out["estimate"], out["ci_low"], out["ci_high"]
+    out["harmonized"] = np.where(flip, 1 / est, est)
+    out["harmonized_low"] = np.where(flip, 1 / high, low)
+    out["harmonized_high"] = np.where(flip, 1 / low, high)
+    out["inverted"] = flip
+    out["scale"] = out["measure"].fillna("?") + ": " + out["contrast"].fillna("")
+    return out
+
+
+def shared_scales(harmonized: pd.DataFrame, min_studies: int = 3) -> pd.DataFrame:
+    """Contrast scales on which at least ``min_studies`` studies report a ratio with a CI
+    (the only ones that could be pooled); each with its number of studies."""
+    with_ci = harmonized[harmonized["harmonized_low"].notna()]
+    counts = with_ci.groupby("scale")["study_id"].nunique().rename("studies").reset_index()
+    counts["poolable"] = counts["studies"] >= min_studies
+    return counts
+
+
+def plot_harmonized(harmonized: pd.DataFrame, title: str) -> plt.Figure:
+    """Forest plot of harmonized ratios (above 1: the claimed direction), labelled with the
+    study, its contrast and outcome family; open markers: no CI printed."""
+    h = harmonized.reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(8, 0.36 * len(h) + 1.4))
+    y = np.arange(len(h))[::-1]
+    for yi, row in zip(y, h.itertuples(index=False), strict=True):
+        has_ci = np.isfinite(row.harmonized_low) and np.isfinite(row.harmonized_high)
+        if has_ci:
+            ax.plot([row.harmonized_low, row.harmonized_high], [yi, yi], color="#555", lw=1)
+        ax.scatter([row.harmonized], [yi], color=PALETTE[0] if has_ci else "white",
+                   edgecolors=PALETTE[0], zorder=3)
+    ax.axvline(1, color="#888", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    labels = [f"{r.study_id}: {str(r.contrast)[:38]} ({r.outcome_family})"
+              + (" [inverted]" if r.inverted else "") for r in h.itertuples(index=False)]
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_xlabel("Ratio, harmonized (above 1: the claimed direction; log scale)")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 # ---------------------------------------------------------------------------------------
 # Regression to the mean: a gain regressed on a noisy baseline
 # ---------------------------------------------------------------------------------------
