@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from . import synthesis
+from .conventions import Z95
 from .exceptions import EvidenceError
 from .formatting import format_ci
 from .paths import reference_dir, relative_to_root, resolve
@@ -611,7 +612,7 @@ def _events_inr_vs_cnr(src: ClaimSources) -> ClaimResult:
     a, b = inr.fit.primary, cnr.fit.primary
     diff = float(a["estimate"] - b["estimate"])
     se = float(np.hypot(a["se"], b["se"]))
-    low, high = np.exp(diff - 1.959964 * se), np.exp(diff + 1.959964 * se)
+    low, high = np.exp(diff - Z95 * se), np.exp(diff + Z95 * se)
     result.add(role="pooled", data="INR vs CNR (indirect comparison)",
                quantity="ratio of the pooled ratios (INR vs CR) / (CNR vs CR)",
                estimate=float(np.exp(diff)), ci_low=low, ci_high=high, source=OUTCOMES_SOURCE,

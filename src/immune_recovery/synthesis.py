@@ -157,6 +157,18 @@ def definition_meta_regression(table: pd.DataFrame | None = None, with_baseline:
     return fit, data
 
 
+def meta_regression_table() -> tuple[pd.DataFrame, dict[str, tuple[MetaRegression,
+                                                                     pd.DataFrame]]]:
+    """Both meta-regressions (without and with the median baseline CD4) as one coefficient
+    table with each model's k, residual and null tau^2 and share explained; and the fits."""
+    fits = {"definition, suppression, region": definition_meta_regression(),
+            "... and median baseline CD4": definition_meta_regression(with_baseline=True)}
+    table = pd.concat([fit.coefficients.assign(model=name, k=len(data), tau2=fit.tau2_,
+                                               tau2_null=fit.tau2_null_, r2=fit.r2_)
+                       for name, (fit, data) in fits.items()], ignore_index=True)
+    return table, fits
+
+
 def plot_meta_regression(fit: MetaRegression, data: pd.DataFrame,
                          months: tuple[float, ...] = (6, 12, 36, 72)) -> plt.Figure:
     """Predicted prevalence by threshold for level-based rules in suppressed cohorts outside
@@ -339,6 +351,15 @@ def shared_scales(harmonized: pd.DataFrame, min_studies: int = 3) -> pd.DataFram
     return counts
 
 
+def harmonized_factors(factors: tuple[str, ...] = ("baseline_cd4", "age")
+                       ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Harmonized ratios per factor, and the contrast scales of all of them in one table."""
+    harmonized = {f: harmonized_ratios(risk_factor_rows(f)) for f in factors}
+    scales = pd.concat([shared_scales(h).assign(factor=f) for f, h in harmonized.items()],
+                       ignore_index=True)
+    return harmonized, scales
+
+
 def plot_harmonized(harmonized: pd.DataFrame, title: str) -> plt.Figure:
     """Forest plot of harmonized ratios (above 1: the claimed direction), labelled with the
     study, its contrast and outcome family; open markers: no CI printed."""
@@ -425,6 +446,18 @@ def flow(rows: pd.DataFrame, question: str) -> pd.DataFrame:
     out = pd.DataFrame(steps, columns=["step", "rows", "studies"])
     out.insert(0, "question", question)
     return out
+
+
+def reference_flow() -> pd.DataFrame:
+    """The flow of every question the evidence report pools or synthesizes by direction."""
+    frequency, outcomes = pool_frequency(), pool_outcomes()
+    return pd.concat([
+        flow(frequency.rows, frequency.question),
+        flow(outcomes.rows, outcomes.question),
+        flow(direction_of_effect("baseline_cd4", True)[1],
+             "low baseline CD4 (level-based, direction)"),
+        flow(direction_of_effect("age", False)[1], "older age (direction)"),
+    ], ignore_index=True)
 
 
 def plot_forest(question: PooledQuestion, scale_label: str, reference: float | None = None,
