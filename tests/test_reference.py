@@ -42,3 +42,14 @@ def test_a_row_that_breaks_its_schema_is_named(tmp_path, monkeypatch):
 def test_rows_not_verified_are_never_poolable():
     frame = pd.DataFrame({"verification": ["V", "V2", "verified", "seed", None]})
     assert reference.poolable(frame).tolist() == [True, True, False, False, False]
+
+
+def test_published_outcomes_come_from_the_one_reference_table():
+    """The older published_outcomes.csv is merged away: the outcomes reports read the
+    study-level inr_outcomes.csv."""
+    from immune_recovery.outcomes import published_outcomes
+
+    assert not (reference_dir() / "published_outcomes.csv").exists()
+    grabar = published_outcomes(["Grabar2000"]).set_index("comparison")
+    assert grabar.loc["INR vs CR", "estimate"] == 1.98
+    assert (grabar["verification"] == "V").all()

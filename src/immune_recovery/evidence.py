@@ -521,11 +521,8 @@ def _stalled(src: ClaimSources) -> ClaimResult:
     long_term = rows["eligible"] & (rows["family"] == "level") & (rows["cd4_threshold"] == 200) \
         & (rows["assess_month"] >= STALLED_AFTER_MONTHS) \
         & (rows["suppressed_population"] == "yes")
-    chosen = synthesis.one_per_study(rows[long_term], "study_id", [("assess_month", False)])
-    rows["pooled"] = False
-    rows.loc[chosen.index, "pooled"] = chosen
-    rows["fate"] = np.where(rows["pooled"], "pooled", "not a long-term level-200 estimate in a "
-                            "suppressed cohort")
+    rows = synthesis.mark_pooled(rows, long_term, [("assess_month", False)],
+                                 "not a long-term level-200 estimate in a suppressed cohort")
     pooled = rows[rows["pooled"]]
     y, v = synthesis.logit_proportion(pooled["events"], pooled["n_analysed"])
     fit = synthesis.MetaAnalysis(scale="logit").fit(y, v=v, labels=pooled["study_id"]) \
@@ -533,8 +530,7 @@ def _stalled(src: ClaimSources) -> ClaimResult:
     question = synthesis.PooledQuestion("stalled below 200", rows, fit,
                                         f"CD4 below 200 after {STALLED_AFTER_MONTHS}+ months "
                                         "of suppression; the longest follow-up per study")
-    question.rows = _frequency_values(rows[long_term].assign(pooled=rows.loc[long_term, "pooled"],
-                                                             fate=rows.loc[long_term, "fate"]))
+    question.rows = _frequency_values(rows[long_term])
     _add_question(result, question, FREQUENCY_SOURCE, "proportion",
                   f"still below 200 cells/mm³ after {STALLED_AFTER_MONTHS}+ months suppressed")
     _decide_pooled(result, question, measure="pooled proportion still below 200",

@@ -257,12 +257,16 @@ def time_varying_cox(data: pd.DataFrame, covariates: list[str], model: str,
         events=int(frame["event"].sum()))
 
 
-def published_outcomes(studies: list[str]) -> pd.DataFrame:
-    """Rows of ``data/reference/published_outcomes.csv`` for the given studies."""
-    from .paths import reference_dir
+PUBLISHED_COLUMNS = ["study_id", "citation", "comparison", "outcome", "measure", "adjusted",
+                     "estimate", "ci_low", "ci_high", "verification"]
 
-    table = pd.read_csv(reference_dir() / "published_outcomes.csv")
-    return table[table["study"].isin(studies)].reset_index(drop=True)
+
+def published_outcomes(studies: list[str]) -> pd.DataFrame:
+    """Rows of the reference table ``inr_outcomes.csv`` for the given studies (``study_id``)."""
+    from .reference import load
+
+    table = load("inr_outcomes")
+    return table.loc[table["study_id"].isin(studies), PUBLISHED_COLUMNS].reset_index(drop=True)
 
 
 def exclusions_table(data: pd.DataFrame) -> pd.DataFrame:

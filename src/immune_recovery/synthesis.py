@@ -77,6 +77,21 @@ def frequency_rows(table: pd.DataFrame | None = None) -> pd.DataFrame:
     return t
 
 
+def mark_pooled(rows: pd.DataFrame, candidates: pd.Series, order: list[tuple[str, bool]],
+                left_out: str, column: str = "pooled") -> pd.DataFrame:
+    """``rows`` with ``column`` True for the one candidate per study chosen by ``order``
+    (:func:`~immune_recovery.meta.pooling.one_per_study`) and ``fate``: pooled, another
+    estimate of the same study, the row's ineligibility ``reason``, or ``left_out``."""
+    rows = rows.copy()
+    chosen = one_per_study(rows[candidates], "study_id", order)
+    rows[column] = False
+    rows.loc[chosen.index, column] = chosen
+    reason = rows["reason"].where(rows["reason"] != "", left_out) if "reason" in rows else left_out
+    rows["fate"] = np.where(rows[column], "pooled" if column == "pooled" else "used",
+                            np.where(candidates, "another estimate of the same study", reason))
+    return rows
+
+
 @dataclass
 class PooledQuestion:
     """One question's synthesis: every candidate row with its fate, the pooled fit."""
@@ -108,14 +123,8 @@ def pool_frequency(suppressed_only: bool = False, table: pd.DataFrame | None = N
     candidates = rows["eligible"].copy()
     if suppressed_only:
         candidates &= rows["suppressed_population"] == "yes"
-    rows["pooled"] = False
-    chosen = one_per_study(rows[candidates], "study_id",
-                           [("distance", True), ("assess_month", False)])
-    rows.loc[chosen.index, "pooled"] = chosen
-    rows["fate"] = np.where(rows["pooled"], "pooled",
-                            np.where(candidates, "another estimate of the same study",
-                                     rows["reason"].where(rows["reason"] != "",
-                                                          "not a suppressed population")))
+    rows = mark_pooled(rows, candidates, [("distance", True), ("assess_month", False)],
+                       "not a suppressed population")
     pooled = rows[rows["pooled"]]
     y, v = logit_proportion(pooled["events"], pooled["n_analysed"])
     fit = MetaAnalysis(scale="logit").fit(y, v=v, labels=pooled["study_id"])
@@ -231,14 +240,9 @@ def pool_outcomes(comparison: str = "INR vs CR", outcomes: tuple[str, ...] = OUT
     preferred outcome (:data:`OUTCOME_PREFERENCE`), then adjusted, then a hazard ratio."""
     rows = outcome_rows(comparison, table)
     candidates = rows["eligible"] & rows["outcome"].isin(outcomes)
-    chosen = one_per_study(rows[candidates], "study_id",
-                           [("outcome_rank", True), ("unadjusted", True), ("not_hr", True)])
-    rows["pooled"] = False
-    rows.loc[chosen.index, "pooled"] = chosen
-    rows["fate"] = np.where(rows["pooled"], "pooled",
-                            np.where(candidates, "another estimate of the same study",
-                                     rows["reason"].where(rows["reason"] != "",
-                                                          "outcome not in this question")))
+    rows = mark_pooled(rows, candidates,
+                       [("outcome_rank", True), ("unadjusted", True), ("not_hr", True)],
+                       "outcome not in this question")
     pooled = rows[rows["pooled"]]
     fit = MetaAnalysis(scale="log").fit(pooled["log_ratio"], se=pooled["se"],
                                         labels=pooled["study_id"]) if len(pooled) else None
@@ -318,10 +322,8 @@ def direction_of_effect(factor: str, level_based_only: bool,
     rows["not_level"] = (~rows["level_based"]).astype(int)
     rows["not_suppressed"] = (rows["suppressed_population"] != "yes").astype(int)
     rows["no_ci"] = rows["ci_low"].isna().astype(int)
-    chosen = one_per_study(rows[use], "study_id",
-                           [("not_level", True), ("not_suppressed", True), ("no_ci", True)])
-    rows["used"] = False
-    rows.loc[chosen.index, "used"] = chosen
+    rows = mark_pooled(rows, use, [("not_level", True), ("not_suppressed", True),
+                                   ("no_ci", True)], "outside the population", column="used")
     return DirectionSynthesis.of(rows.loc[rows["used"], "favours_claim"].astype(bool)), rows
 
 
