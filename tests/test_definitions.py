@@ -30,6 +30,7 @@ def test_every_reference_row_is_in_the_catalogue_with_its_citation():
         entry = entries[row["id"]]
         assert entry["citation"] == row["source"]
         assert (entry["reported_pct_nonresponse"] or "") == row["reported_pct_nonresponse"]
+        assert " ".join(entry.get("frequency_estimates") or []) == row["frequency_estimates"]
         if entry.get("operational", True) is False:
             assert entry["reason"]
         else:
@@ -90,3 +91,28 @@ def test_window_defaults_and_day_rounding():
                             "assessment_month": 13})
     assert (m12.target_days, m12.window_days) == (365, 45)
     assert (m13.target_days, m13.window_days) == (396, 90)
+
+
+def test_published_frequencies_have_one_truth_in_inr_frequency():
+    """A catalogue entry names its study-level estimates instead of copying their numbers; a
+    number stays in the catalogue only where inr_frequency.csv does not have it."""
+    import pandas as pd
+
+    from immune_recovery.definitions import published_frequency
+
+    frequency = pd.read_csv(reference_dir() / "inr_frequency.csv").set_index("estimate_id")
+    catalogue = load_catalogue()
+    linked = [d for d in catalogue.values() if d.info.get("frequency_estimates")]
+    assert len(linked) >= 15
+    for definition in linked:
+        assert definition.info.get("reported_pct_nonresponse") is None
+        assert definition.info.get("reported_n_assessed") is None
+        ids = definition.info["frequency_estimates"]
+        assert set(ids) <= set(frequency.index), definition.id
+    baker = published_frequency(catalogue["baker2008_gain_lt50_m8"])
+    assert baker == (f"{frequency.loc['baker2008_gain_lt50_m8', 'pct_inr']:g}",
+                     f"{frequency.loc['baker2008_gain_lt50_m8', 'n_analysed']:g}")
+    kelley = published_frequency(catalogue["kelley2009_never_gt500"])[0]
+    assert kelley == "44; 25"
+    seed = published_frequency(catalogue["seed_gain_le100_m6_12"])
+    assert seed == ("10-20 (range quoted)", None)

@@ -51,8 +51,8 @@ USER_FIELDS = {"id", "cd4_rule", "cd4_threshold", "assessment_month", "assessmen
                "window_days", "vl_rule", "vl_cutoff", "vl_sustained_from_month", "all_of",
                "any_of"}
 CATALOGUE_FIELDS = {"citation", "doi_or_pmid", "family", "reported_n_assessed",
-                    "reported_pct_nonresponse", "verification", "operational_notes",
-                    "operational", "reason", "published_rule"}
+                    "reported_pct_nonresponse", "frequency_estimates", "verification",
+                    "operational_notes", "operational", "reason", "published_rule"}
 
 
 @dataclass(frozen=True)
@@ -243,6 +243,31 @@ def resolve_definitions(ids: list[str] | None = None, definitions_file: str | Pa
     return [known[i] for i in ids]
 
 
+def published_frequency(definition: Definition) -> tuple[str | None, str | None]:
+    """(percent, number assessed) as published for a catalogue definition, as text: read from
+    ``inr_frequency.csv`` for the estimates its entry names (several joined by "; "), else the
+    entry's own ``reported_*`` fields (numbers that table lacks); (None, None) otherwise."""
+    ids = definition.info.get("frequency_estimates") or []
+    if not ids:
+        pct, n = (definition.info.get("reported_pct_nonresponse"),
+                  definition.info.get("reported_n_assessed"))
+        return (None if pct is None else str(pct)), (None if n is None else str(n))
+    from .reference import load
+
+    table = load("inr_frequency").set_index("estimate_id")
+    missing = [i for i in ids if i not in table.index]
+    if missing:
+        raise DefinitionError(f"{definition.id}: frequency estimate(s) {', '.join(missing)} "
+                              "not in inr_frequency.csv")
+    rows = table.loc[ids]
+
+    def text(values) -> str | None:
+        shown = [f"{v:g}" for v in values if v == v]
+        return "; ".join(shown) if shown else None
+
+    return text(rows["pct_inr"]), text(rows["n_analysed"])
+
+
 def definitions_table(definitions: list[Definition]) -> "pd.DataFrame":  # noqa: F821
     """One row per definition: id, statement, published frequency and citation."""
     import pandas as pd
@@ -251,8 +276,8 @@ def definitions_table(definitions: list[Definition]) -> "pd.DataFrame":  # noqa:
         "definition": d.id,
         "rule": d.describe(),
         "vl_rule": d.vl_rule,
-        "reported_pct": d.info.get("reported_pct_nonresponse"),
-        "reported_n": d.info.get("reported_n_assessed"),
+        "reported_pct": published_frequency(d)[0],
+        "reported_n": published_frequency(d)[1],
         "citation": d.info.get("citation", "user definition"),
     } for d in definitions])
 

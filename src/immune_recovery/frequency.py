@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .classify import REASONS, Classification, nonresponder_flags
-from .definitions import Definition, parse_definition
+from .definitions import Definition, parse_definition, published_frequency
 from .intervals import cohen_kappa, wilson
 
 FREQUENCY_COLUMNS = ["dataset", "definition", "stratum", "n_patients", "n_assessable",
@@ -54,10 +54,9 @@ def with_published(frequency: pd.DataFrame, definitions: list[Definition]) -> pd
     overall = frequency[frequency["stratum"] == "overall"].copy()
     info = {d.id: d for d in definitions}
     overall["rule"] = overall["definition"].map(lambda i: info[i].describe())
-    overall["published_pct"] = overall["definition"].map(
-        lambda i: info[i].info.get("reported_pct_nonresponse"))
-    overall["published_n"] = overall["definition"].map(
-        lambda i: info[i].info.get("reported_n_assessed"))
+    published = {i: published_frequency(info[i]) for i in overall["definition"]}
+    overall["published_pct"] = overall["definition"].map(lambda i: published[i][0])
+    overall["published_n"] = overall["definition"].map(lambda i: published[i][1])
     overall["percent"] = 100 * overall["proportion"]
     overall["percent_ci"] = [
         "" if np.isnan(p) else f"{100 * p:.1f} ({100 * lo:.1f}-{100 * hi:.1f})"
