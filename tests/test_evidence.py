@@ -35,7 +35,7 @@ def test_every_claim_source_exists_in_the_manifest(claims, store):
 def test_claims_cover_the_background(claims):
     required = {"frequency_10_20", "late_response", "stalled", "events_inr_vs_cr",
                 "events_inr_vs_cnr", "predictor_low_baseline_cd4", "predictor_age",
-                "predictor_prior_oi", "predictor_duration", "regimen_ddi_tdf",
+                "predictor_prior_oi", "predictor_hcv", "predictor_duration", "regimen_ddi_tdf",
                 "regimen_zdv_tmp_smx", "intensification", "il2_raises_cd4",
                 "il2_most_promising"}
     assert required <= set(claims["claim_id"])

@@ -12,25 +12,33 @@ from immune_recovery import meta
 
 @pytest.fixture(scope="module")
 def trials() -> pd.DataFrame:
+    """CD4 results as reported (il2_trials.csv)."""
     return meta.load_il2_trials()
 
 
-def test_inputs_keep_citations_and_derive_standard_errors(trials):
-    od = meta.hazard_ratio_inputs(trials, "opportunistic disease or death").set_index("trial")
-    assert list(od.index) == ["ESPRIT", "SILCAAT", "STALWART"]
-    assert od.loc["ESPRIT", "citation"].startswith("Abrams D et al. N Engl J Med 2009")
+@pytest.fixture(scope="module")
+def clinical() -> pd.DataFrame:
+    """The randomized IL-2 trials' clinical rows of immune_therapy_trials.csv (V/V2)."""
+    return meta.load_clinical_trials()
+
+
+def test_inputs_keep_citations_and_derive_standard_errors(clinical):
+    od = meta.hazard_ratio_inputs(clinical, "opportunistic disease or death").set_index("trial")
+    assert list(od.index) == ["ESPRIT", "SILCAAT", "STALWART (ESPRIT 002)"]
+    assert od.loc["ESPRIT", "citation"].startswith("INSIGHT-ESPRIT Study Group")
+    assert set(od["verification"]) <= {"V", "V2"}, "only verified rows are pooled"
     assert od.loc["ESPRIT", "se"] == pytest.approx((np.log(1.16) - np.log(0.75)) / (2 * 1.959964),
                                                    rel=1e-5)
-    death = meta.hazard_ratio_inputs(trials, "death").set_index("trial")
+    death = meta.hazard_ratio_inputs(clinical, "death").set_index("trial")
     # SE from P: the z test with the derived SE gives the reported P back
-    for trial, p in (("ESPRIT_death", 0.42), ("SILCAAT_death", 0.73)):
+    for trial, p in (("ESPRIT", 0.42), ("SILCAAT", 0.73)):
         row = death.loc[trial]
         assert row["se_source"] == "p-value"
         assert 2 * stats.norm.sf(abs(row["log_hr"]) / row["se"]) == pytest.approx(p, rel=1e-9)
 
 
-def test_pooled_estimates_match_the_formulas(trials):
-    od = meta.hazard_ratio_inputs(trials, "opportunistic disease or death")
+def test_pooled_estimates_match_the_formulas(clinical):
+    od = meta.hazard_ratio_inputs(clinical, "opportunistic disease or death")
     y, v = od["log_hr"].to_numpy(), od["se"].to_numpy() ** 2
     w = 1 / v
     fixed = np.sum(w * y) / w.sum()
@@ -57,18 +65,18 @@ def test_pooled_estimates_match_the_formulas(trials):
     assert primary["flag"] == "few_studies" and primary["k"] == 3
 
 
-def test_one_trial_pools_to_itself_and_negative_tau2_is_truncated(trials):
-    od = meta.hazard_ratio_inputs(trials, "opportunistic disease or death")
+def test_one_trial_pools_to_itself_and_negative_tau2_is_truncated(clinical):
+    od = meta.hazard_ratio_inputs(clinical, "opportunistic disease or death")
     single = meta.pool(od.iloc[:1], "x")
     assert single["estimate"].tolist() == pytest.approx([0.94])
     assert single["flag"].tolist() == ["single_study"]
-    death = meta.pool(meta.hazard_ratio_inputs(trials, "death"), "death")
+    death = meta.pool(meta.hazard_ratio_inputs(clinical, "death"), "death")
     assert (death["tau2"] == 0).all() and (death["i2"] == 0).all()
     assert death["estimate"].nunique() == 1
 
 
-def test_meta_clinical_table_has_the_contract_columns(trials):
-    table = meta.clinical_summary(trials)
+def test_meta_clinical_table_has_the_contract_columns(clinical):
+    table = meta.clinical_summary(clinical)
     assert list(table.columns) == ["endpoint", "model", "estimate", "ci_low", "ci_high",
                                    "pi_low", "pi_high", "i2", "tau2", "k", "flag"]
     assert set(table["endpoint"]) == {"opportunistic disease or death",
@@ -93,3 +101,9 @@ def test_cd4_effect_confidence_intervals(trials):
     assert cd4.loc["UK_Vanguard", "ci_low"] == reported["cd4_diff_ci_low"]
     assert cd4.loc["UK_Vanguard", "ci_high"] == reported["cd4_diff_ci_high"]
     assert cd4.loc["ESPRIT", ["ci_low", "ci_high"]].isna().all()  # no dispersion reported
+
+
+def test_clinical_rows_leave_out_reviews_letters_and_subgroups(clinical):
+    assert not clinical["design"].str.contains("review|letter|subgroup|extended|pooled",
+                                               case=False).any()
+    assert clinical["intervention"].str.contains("IL-2").all()

@@ -49,6 +49,7 @@ from . import synthesis
 from .conventions import Z95
 from .exceptions import EvidenceError
 from .formatting import format_ci
+from .meta.il2 import NOT_ONE_TRIAL
 from .paths import reference_dir, relative_to_root, resolve
 
 VERDICTS = ("supported", "contradicted", "uncertain", "insufficient evidence")
@@ -75,9 +76,7 @@ INCONSISTENCY_I2 = 0.5
 #: "Stalled": at least this share of suppressed patients still below 200 cells/mm³ after three
 #: or more years is a share that matters clinically (ours).
 MIN_STALLED_SHARE = 0.05
-#: Months after which a count below the threshold counts as stalled (three years; the
-#: long-term cohorts' own horizon, Engsig 2014).
-STALLED_AFTER_MONTHS = 36
+STALLED_AFTER_MONTHS = synthesis.STALLED_AFTER_MONTHS
 #: Measurement variability used in the regression-to-the-mean demonstration: the
 #: within-subject CV of CD4 counts, cd4_variability.csv row CV01 (Hughes 1994: 25%).
 RTM_CV = 0.25
@@ -516,21 +515,8 @@ def _late_response(src: ClaimSources) -> ClaimResult:
 
 def _stalled(src: ClaimSources) -> ClaimResult:
     result = ClaimResult()
-    table = src.table(FREQUENCY_SOURCE)
-    rows = synthesis.frequency_rows(table)
-    long_term = rows["eligible"] & (rows["family"] == "level") & (rows["cd4_threshold"] == 200) \
-        & (rows["assess_month"] >= STALLED_AFTER_MONTHS) \
-        & (rows["suppressed_population"] == "yes")
-    rows = synthesis.mark_pooled(rows, long_term, [("assess_month", False)],
-                                 "not a long-term level-200 estimate in a suppressed cohort")
-    pooled = rows[rows["pooled"]]
-    y, v = synthesis.logit_proportion(pooled["events"], pooled["n_analysed"])
-    fit = synthesis.MetaAnalysis(scale="logit").fit(y, v=v, labels=pooled["study_id"]) \
-        if len(pooled) else None
-    question = synthesis.PooledQuestion("stalled below 200", rows, fit,
-                                        f"CD4 below 200 after {STALLED_AFTER_MONTHS}+ months "
-                                        "of suppression; the longest follow-up per study")
-    question.rows = _frequency_values(rows[long_term])
+    question = synthesis.pool_stalled(src.table(FREQUENCY_SOURCE))
+    question.rows = _frequency_values(question.rows)
     _add_question(result, question, FREQUENCY_SOURCE, "proportion",
                   f"still below 200 cells/mm³ after {STALLED_AFTER_MONTHS}+ months suppressed")
     _decide_pooled(result, question, measure="pooled proportion still below 200",
@@ -754,6 +740,11 @@ def _predictor_prior_oi(src: ClaimSources) -> ClaimResult:
                           "risk-factors-synthetic": ("prior_aids", "OR, prior AIDS/OI")})
 
 
+def _predictor_hcv(src: ClaimSources) -> ClaimResult:
+    return _factor_claim(src, "hcv", "HCV co-infection goes with non-response",
+                         {"risk-factors-synthetic": ("hcv", "OR, HCV co-infection")})
+
+
 def _predictor_duration(src: ClaimSources) -> ClaimResult:
     return _factor_claim(src, "duration_of_infection",
                          "a longer duration of infection goes with non-response",
@@ -799,29 +790,44 @@ def _intensification(src: ClaimSources) -> ClaimResult:
     return result
 
 
+#: The leading number of a CD4 difference as printed ("567 (derived)", "134 / 133").
+_LEADING_NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d+)?)")
+
+
 def _il2_raises_cd4(src: ClaimSources) -> ClaimResult:
     result = ClaimResult()
-    effects = src.table("il2-evidence/cd4_effects.csv")
-    known = effects[pd.to_numeric(effects["difference"], errors="coerce").notna()]
-    for r in effects.itertuples(index=False):
-        difference = _num(r.difference)
-        result.add(role="study", data=r.trial, quantity=f"IL-2 minus control: {r.measure}",
-                   estimate=difference, ci_low=_num(r.ci_low), ci_high=_num(r.ci_high),
-                   scale="difference", source="il2-evidence/cd4_effects.csv",
-                   note=("used in the direction synthesis" if np.isfinite(difference)
-                         else f"reported as IL-2 {r.il2} vs control {r.control}, no difference")
-                   + f"; {r.citation}")
-    favours = pd.to_numeric(known["difference"]) > 0
-    ds = synthesis.DirectionSynthesis.of(favours)
+    trials = src.table(THERAPY_SOURCE)
+    il2 = trials[trials["intervention"].str.contains("IL-2", na=False)
+                 & trials["design"].str.contains("RCT", na=False)
+                 & ~trials["design"].str.contains(NOT_ONE_TRIAL, case=False, na=False)
+                 & trials["verification"].isin(("V", "V2"))]
+    differences = {}
+    for r in il2.itertuples(index=False):
+        match = _LEADING_NUMBER.match(str(r.cd4_difference)) if pd.notna(r.cd4_difference) \
+            else None
+        if match is None or r.trial in differences:
+            continue
+        differences[r.trial] = float(match.group(1))
+        result.add(role="study", data=r.trial, quantity=f"IL-2 minus control: {r.cd4_measure}",
+                   estimate=differences[r.trial], scale="difference", source=THERAPY_SOURCE,
+                   note=f"as printed: {r.cd4_difference}; on ART: {r.on_art}; restricted to "
+                        f"non-responders: {r.restricted_to_inr}; verification {r.verification}")
+    ds = synthesis.DirectionSynthesis.of(pd.Series(list(differences.values())) > 0)
     _decide_direction(result, ds, what="IL-2 raised CD4 counts", threshold_text="half of the "
                       "trials (a sign test against 1/2)",
                       indirect="most trials did not enrol immunologic non-responders")
     result.add(role="pooled", data=f"direction of effect (k = {ds.k})",
                quantity="share of randomized trials with a higher CD4 count on IL-2",
                estimate=ds.proportion, ci_low=ds.ci_low, ci_high=ds.ci_high,
-               scale="proportion", source="il2-evidence/cd4_effects.csv",
-               note=f"sign test p = {ds.p_sign:.3g}; measures differ (means, percentages, "
-                    "areas under the curve), so the differences are not pooled")
+               scale="proportion", source=THERAPY_SOURCE,
+               note=f"sign test p = {ds.p_sign:.3g}; measures differ (means, areas under the "
+                    "curve, over follow-up), so the differences are not pooled")
+    effects = src.table("il2-evidence/cd4_effects.csv")
+    for r in effects[effects["ci_low"].notna()].itertuples(index=False):
+        result.add(role="study", data=r.trial, quantity=f"IL-2 minus control: {r.measure}",
+                   estimate=_num(r.difference), ci_low=_num(r.ci_low), ci_high=_num(r.ci_high),
+                   scale="difference", source="il2-evidence/cd4_effects.csv",
+                   note="CI computed by the il2-evidence report; shown, not used for the verdict")
     result.reason = (f"{ds.favour} of {ds.k} randomized trials report a higher CD4 count on "
                      f"IL-2 (sign test p = {ds.p_sign:.2g}); magnitudes are on different scales")
     return result
@@ -882,6 +888,7 @@ EVALUATORS: dict[str, Callable[[ClaimSources], ClaimResult]] = {
     "predictor_low_baseline_cd4": _predictor_low_baseline_cd4,
     "predictor_age": _predictor_age,
     "predictor_prior_oi": _predictor_prior_oi,
+    "predictor_hcv": _predictor_hcv,
     "predictor_duration": _predictor_duration,
     "regimen_ddi_tdf": _regimen_ddi_tdf,
     "regimen_zdv_tmp_smx": _regimen_zdv_tmp_smx,

@@ -96,7 +96,26 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
         "restricted_to_inr": pa.Column(str, checks=pa.Check.isin(["yes", "no"])),
         "verification": _VERIFICATION,
     }, strict=False),
+    # the older tables: their verification tags are free text (never poolable)
+    "published_definitions": pa.DataFrameSchema({
+        "id": _ids("definition"), "family": _text(), "cd4_rule": _text(nullable=True),
+        "source": _text(), "frequency_estimates": _text(nullable=True),
+        "verification": _text(),
+    }, strict=False),
+    "il2_trials": pa.DataFrameSchema({
+        "trial": _ids("trial"), "source": _text(), "on_art": _text(),
+        "hr": _number(minimum=0), "hr_ci_low": _number(minimum=0),
+        "hr_ci_high": _number(minimum=0), "verification": _text(),
+    }, strict=False),
+    "other_interventions": pa.DataFrameSchema({
+        "intervention": _text(), "class": _text(), "trial": _text(), "source": _text(),
+        "verification": _text(),
+    }, strict=False),
 }
+
+#: The study-level tables brought in from the shared reference (V and V2 rows only).
+STUDY_TABLES = ("inr_frequency", "inr_risk_factors", "inr_risk_factors_linear", "inr_outcomes",
+                "event_rates", "cd4_variability", "immune_therapy_trials")
 
 
 def load(table: str, validate: bool = True) -> pd.DataFrame:

@@ -135,6 +135,34 @@ def pool_frequency(suppressed_only: bool = False, table: pd.DataFrame | None = N
     return PooledQuestion(f"non-response frequency ({label})", rows, fit, rule)
 
 
+#: "Stalled" below 200 cells/mm³ after this many months of suppression (three years, the
+#: long-term cohorts' own horizon, Engsig 2014).
+STALLED_AFTER_MONTHS = 36
+STALLED_THRESHOLD = 200.0
+
+
+def pool_stalled(table: pd.DataFrame | None = None) -> PooledQuestion:
+    """Proportion of suppressed patients still below 200 cells/mm³ after
+    :data:`STALLED_AFTER_MONTHS` or more months (level-based estimates of suppressed cohorts),
+    one per study (the longest follow-up), pooled on the logit scale."""
+    rows = frequency_rows(table)
+    long_term = rows["eligible"] & (rows["family"] == "level") \
+        & (rows["cd4_threshold"] == STALLED_THRESHOLD) \
+        & (rows["assess_month"] >= STALLED_AFTER_MONTHS) \
+        & (rows["suppressed_population"] == "yes")
+    rows = mark_pooled(rows, long_term, [("assess_month", False)],
+                       "not a long-term level-200 estimate in a suppressed cohort")
+    rows = rows[long_term]
+    pooled = rows[rows["pooled"]]
+    fit = None
+    if len(pooled):
+        y, v = logit_proportion(pooled["events"], pooled["n_analysed"])
+        fit = MetaAnalysis(scale="logit").fit(y, v=v, labels=pooled["study_id"])
+    return PooledQuestion("stalled below 200 cells/mm³", rows, fit,
+                          f"CD4 below {STALLED_THRESHOLD:g} after {STALLED_AFTER_MONTHS}+ months "
+                          "of suppression; the longest follow-up per study")
+
+
 def definition_meta_regression(table: pd.DataFrame | None = None, with_baseline: bool = False
                                ) -> tuple[MetaRegression, pd.DataFrame]:
     """Logit prevalence on the definition (rule family, threshold, month), the viral-load

@@ -10,6 +10,7 @@ from .il2 import (  # noqa: F401 (used as meta.<name> by the IL-2 report)
     clinical_summary,
     comparable_groups,
     hazard_ratio_inputs,
+    load_clinical_trials,
     load_il2_trials,
     plot_forest,
     plot_surrogate,

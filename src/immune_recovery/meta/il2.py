@@ -1,6 +1,8 @@
 """IL-2 evidence synthesis: meta-analysis of the randomized trials' clinical effects.
 
-Inputs are the rows of ``data/reference/il2_trials.csv`` (citations kept). Hazard ratios are
+Clinical inputs are the randomized IL-2 trials of the study-level table
+``data/reference/immune_therapy_trials.csv`` (V and V2 rows, citations kept); CD4 results as
+reported come from ``data/reference/il2_trials.csv`` and are shown, not pooled. Hazard ratios are
 pooled on the log scale with the package's random-effects library
 (:mod:`immune_recovery.meta.pooling`): REML with the Hartung-Knapp-Sidik-Jonkman interval and
 a 95% prediction interval, with the Wald interval, the fixed effect, and DerSimonian-Laird and
@@ -27,14 +29,35 @@ from .pooling import MetaAnalysis
 
 META_COLUMNS = ["endpoint", "model", "estimate", "ci_low", "ci_high", "pi_low", "pi_high",
                 "i2", "tau2", "k", "flag"]
+#: Clinical endpoints pooled, and how each trial's endpoint text begins.
 ENDPOINTS = {
-    "opportunistic disease or death": "opportunistic disease or death",
-    "death": "death from any cause",
+    "opportunistic disease or death": ("opportunistic disease or death",
+                                       "opportunistic event or death"),
+    "death": ("death from any cause",),
 }
+#: Designs that are not one randomized comparison (left out of the clinical pooling).
+NOT_ONE_TRIAL = "subgroup|extended|letter|review|pooled"
 
 
 def load_il2_trials() -> pd.DataFrame:
+    """``il2_trials.csv``: the IL-2 trials' CD4 results as reported (shown, not pooled)."""
     return pd.read_csv(reference_dir() / "il2_trials.csv")
+
+
+def load_clinical_trials() -> pd.DataFrame:
+    """Randomized IL-2 trials' clinical results from the study-level table
+    ``immune_therapy_trials.csv``: V and V2 rows only; reviews, letters, subgroup analyses,
+    pooled analyses and extended follow-up left out (they are not one randomized comparison)."""
+    from ..reference import load, poolable
+
+    t = load("immune_therapy_trials")
+    keep = (t["intervention"].str.contains("IL-2", na=False)
+            & t["design"].str.contains("RCT", na=False)
+            & ~t["design"].str.contains(NOT_ONE_TRIAL, case=False, na=False) & poolable(t))
+    out = t[keep].copy()
+    for column in ("hr", "hr_ci_low", "hr_ci_high"):
+        out[column] = pd.to_numeric(out[column], errors="coerce")
+    return out.reset_index(drop=True)
 
 
 def _p_value(text: object) -> float | None:
@@ -43,26 +66,28 @@ def _p_value(text: object) -> float | None:
 
 
 def hazard_ratio_inputs(trials: pd.DataFrame, endpoint: str) -> pd.DataFrame:
-    """Randomized trials reporting a hazard ratio for ``endpoint`` with a CI or a P-value.
+    """Randomized trials (:func:`load_clinical_trials`) reporting a hazard ratio for
+    ``endpoint`` with a CI or a P-value (read from the row's note).
 
-    Columns: trial, citation, on_art, hr, ci_low, ci_high, log_hr, se, se_source.
+    Columns: trial, citation, on_art, hr, ci_low, ci_high, log_hr, se, se_source, verification.
     """
     wanted = trials["clinical_endpoint"].fillna("").str.startswith(ENDPOINTS[endpoint])
     rows = []
     for row in trials[wanted & trials["hr"].notna()].itertuples(index=False):
         log_hr = float(np.log(row.hr))
+        p_value = _p_value(row.note)
         if pd.notna(row.hr_ci_low) and pd.notna(row.hr_ci_high):
             se = (np.log(row.hr_ci_high) - np.log(row.hr_ci_low)) / (2 * Z95)
             source, low, high = "95% CI", float(row.hr_ci_low), float(row.hr_ci_high)
-        elif _p_value(row.verification) is not None:
-            se = abs(log_hr) / stats.norm.ppf(1 - _p_value(row.verification) / 2)
+        elif p_value is not None:
+            se = abs(log_hr) / stats.norm.ppf(1 - p_value / 2)
             source = "p-value"
             low, high = float(np.exp(log_hr - Z95 * se)), float(np.exp(log_hr + Z95 * se))
         else:
             continue
         rows.append({"trial": row.trial, "citation": row.source, "on_art": row.on_art,
                      "hr": row.hr, "ci_low": low, "ci_high": high, "log_hr": log_hr,
-                     "se": float(se), "se_source": source})
+                     "se": float(se), "se_source": source, "verification": row.verification})
     return pd.DataFrame(rows)
 
 
