@@ -17,6 +17,8 @@ def test_every_committed_row_validates(table):
     assert len(frame) > 0
     citation = "citation" if "citation" in frame else "source"
     assert frame[citation].notna().all(), "every row keeps its citation"
+    if "verification" not in frame:
+        return  # the project's own calibration targets
     if table in reference.STUDY_TABLES:
         assert reference.poolable(frame).all(), "the new tables hold V and V2 rows only"
     else:

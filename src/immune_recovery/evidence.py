@@ -395,7 +395,8 @@ def _add_question(result: ClaimResult, question: synthesis.PooledQuestion, sourc
     if fit is None:
         return
     p = fit.back_transformed().iloc[0]
-    pi = (f"95% prediction interval {interval(p['pi_low'], p['pi_high'], scale == 'proportion')}"
+    percent = scale == "proportion"
+    pi = (f"95% prediction interval {interval(p['pi_low'], p['pi_high'], percent)}"
           if np.isfinite(p["pi_low"]) else "no prediction interval (k < 3)")
     result.add(role="pooled", data=f"{label} (k = {fit.k_})", quantity=quantity,
                estimate=p["estimate"], ci_low=p["ci_low"], ci_high=p["ci_high"], scale=scale,

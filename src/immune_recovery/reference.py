@@ -96,6 +96,14 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
         "restricted_to_inr": pa.Column(str, checks=pa.Check.isin(["yes", "no"])),
         "verification": _VERIFICATION,
     }, strict=False),
+    # the project's own table of calibration targets (published values with their sources)
+    "simulation_calibration_targets": pa.DataFrameSchema({
+        "target": _ids("target"), "description": _text(), "statistic": _text(),
+        "published_value": _number(nullable=False), "tolerance_low": _number(nullable=False),
+        "tolerance_high": _number(nullable=False), "source": _text(),
+    }, checks=[pa.Check(lambda d: (d["tolerance_low"] <= d["published_value"])
+                        & (d["published_value"] <= d["tolerance_high"]),
+                        error="the published value lies inside its tolerance")], strict=False),
     # the older tables: their verification tags are free text (never poolable)
     "published_definitions": pa.DataFrameSchema({
         "id": _ids("definition"), "family": _text(), "cd4_rule": _text(nullable=True),

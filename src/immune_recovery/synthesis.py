@@ -462,15 +462,18 @@ def regression_to_the_mean_demo(cv: float, n: int = 20_000, seed: int = 1,
 # ---------------------------------------------------------------------------------------
 
 
-def flow(rows: pd.DataFrame, question: str) -> pd.DataFrame:
-    """PRISMA-style flow of one question: rows in the table, verified, eligible, pooled (with
-    the studies they come from), and why the others were left out."""
+def flow(rows: pd.DataFrame, question: str, eligible=None) -> pd.DataFrame:
+    """PRISMA-style flow of one question: rows in the table, verified, eligible for the
+    question (``eligible``, default the rows' own ``eligible`` column), pooled (with the
+    studies they come from)."""
     verified = poolable(rows)
+    eligible = rows["eligible"] if eligible is None else pd.Series(eligible, index=rows.index)
     pooled = rows.get("pooled", rows.get("used", pd.Series(False, index=rows.index)))
-    steps = [("rows in the reference table", len(rows), rows["study_id"].nunique()),
+    steps = [("rows of the reference table on this question", len(rows),
+              rows["study_id"].nunique()),
              ("verified (V or V2)", int(verified.sum()), rows.loc[verified, "study_id"].nunique()),
-             ("eligible for this question", int(rows["eligible"].sum()),
-              rows.loc[rows["eligible"], "study_id"].nunique()),
+             ("eligible for this question", int(eligible.sum()),
+              rows.loc[eligible, "study_id"].nunique()),
              ("pooled (one per study)", int(pooled.sum()),
               rows.loc[pooled.astype(bool), "study_id"].nunique())]
     out = pd.DataFrame(steps, columns=["step", "rows", "studies"])
@@ -481,9 +484,16 @@ def flow(rows: pd.DataFrame, question: str) -> pd.DataFrame:
 def reference_flow() -> pd.DataFrame:
     """The flow of every question the evidence report pools or synthesizes by direction."""
     frequency, outcomes = pool_frequency(), pool_outcomes()
+    complete = pool_outcomes("CNR vs CR")
+    stalled = pool_stalled()
+    every_frequency = frequency_rows()
+    every_frequency["pooled"] = every_frequency.index.isin(stalled.pooled_rows.index)
     return pd.concat([
         flow(frequency.rows, frequency.question),
+        flow(every_frequency, stalled.question,
+             eligible=every_frequency.index.isin(stalled.rows.index)),
         flow(outcomes.rows, outcomes.question),
+        flow(complete.rows, complete.question),
         flow(direction_of_effect("baseline_cd4", True)[1],
              "low baseline CD4 (level-based, direction)"),
         flow(direction_of_effect("age", False)[1], "older age (direction)"),
