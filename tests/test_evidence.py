@@ -88,8 +88,11 @@ def test_baseline_cd4_verdict_rests_on_level_based_outcomes(claims, store):
     used = ev[ev["note"].str.startswith("used in the direction synthesis")]
     assert len(used) >= 3
     assert used["quantity"].str.contains(r"\((?:level|recovery) outcome\)").all()
-    gain = ev[ev["quantity"].str.startswith("gain-based outcome")]
-    assert gain["note"].str.contains("regression to the mean").all()
+    gain = ev[ev["quantity"].str.contains("(gain outcome)", regex=False)]
+    assert len(gain) >= 2 and gain["note"].str.contains("regression to the mean").all()
+    assert not gain["note"].str.startswith("used").any()
+    study_rows = ev[ev["role"] == "study"]
+    assert not study_rows.duplicated(["data", "quantity", "estimate"]).any(), "each row once"
     verdict = result.verdicts.set_index("claim_id").loc["predictor_low_baseline_cd4"]
     assert verdict["k"] == len(used)
 

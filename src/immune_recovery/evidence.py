@@ -49,7 +49,7 @@ from . import synthesis
 from .conventions import Z95
 from .exceptions import EvidenceError
 from .formatting import format_ci
-from .meta.il2 import NOT_ONE_TRIAL
+from .meta.il2 import randomized_il2_trials
 from .paths import reference_dir, relative_to_root, resolve
 
 VERDICTS = ("supported", "contradicted", "uncertain", "insufficient evidence")
@@ -402,7 +402,8 @@ def _add_question(result: ClaimResult, question: synthesis.PooledQuestion, sourc
                estimate=p["estimate"], ci_low=p["ci_low"], ci_high=p["ci_high"], scale=scale,
                source=source, note=f"{p['model']}; I² = {p['i2']:.0%}, τ² = {p['tau2']:.3g}; {pi}")
     weights = dict(zip(fit.studies["study"], fit.studies["weight"], strict=True))
-    for row in question.rows[question.rows["eligible"]].itertuples(index=False):
+    rows = question.rows
+    for row in rows[rows["verification"].isin(("V", "V2"))].itertuples(index=False):
         pooled = bool(row.pooled)
         result.add(role="study", data=row.study_id, quantity=getattr(row, "label", quantity),
                    estimate=row.estimate_value, ci_low=row.ci_low_value,
@@ -626,27 +627,30 @@ def _events_inr_vs_cnr(src: ClaimSources) -> ClaimResult:
     return result
 
 
-def _risk_rows(result: ClaimResult, rows: pd.DataFrame, what: str) -> None:
-    for r in rows[rows["eligible"]].itertuples(index=False):
-        harmonized = "points the claimed way" if r.favours_claim else "points the other way"
-        used = bool(getattr(r, "used", False))
+def _risk_rows(result: ClaimResult, rows: pd.DataFrame,
+               family_notes: dict[str, str] | None = None) -> None:
+    """Every verified row of a risk factor, with its direction and why it was (not) used."""
+    for r in rows[rows["verification"].isin(("V", "V2"))].itertuples(index=False):
+        harmonized = ("no direction printed" if pd.isna(r.favours_claim) else
+                      "points the claimed way" if r.favours_claim else "points the other way")
+        fate = "used in the direction synthesis" if r.used else f"not used: {r.fate}"
+        extra = (family_notes or {}).get(r.outcome_family)
         result.add(role="study", data=r.study_id,
                    quantity=f"{r.contrast} ({r.outcome_family} outcome): {harmonized}",
                    estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n_analysed,
                    source=RISK_SOURCE, scale="ratio",
-                   note=("used in the direction synthesis" if used else
-                         "not used (another row of the study, or outside the population)")
+                   note=fate + (f"; {extra}" if extra else "")
                    + f"; {r.measure or 'no measure'} as printed, not harmonized; "
                      f"population suppressed: {r.suppressed_population}; verification "
                      f"{r.verification}")
 
 
-def _direction_claim(src: ClaimSources, factor: str, what: str, level_based_only: bool
-                     ) -> ClaimResult:
+def _direction_claim(src: ClaimSources, factor: str, what: str, level_based_only: bool,
+                     family_notes: dict[str, str] | None = None) -> ClaimResult:
     result = ClaimResult()
     ds, rows = synthesis.direction_of_effect(factor, level_based_only,
                                              table=src.table(RISK_SOURCE))
-    _risk_rows(result, rows, what)
+    _risk_rows(result, rows, family_notes)
     partial = rows.loc[rows["used"], "suppressed_population"].eq("partial").mean() \
         if rows["used"].any() else 0.0
     _decide_direction(result, ds, what=what,
@@ -668,14 +672,9 @@ def _direction_claim(src: ClaimSources, factor: str, what: str, level_based_only
 
 def _predictor_low_baseline_cd4(src: ClaimSources) -> ClaimResult:
     result = _direction_claim(src, "baseline_cd4", "a lower baseline CD4 goes with a lower "
-                              "follow-up level (level-based outcomes)", level_based_only=True)
-    gain = synthesis.risk_factor_rows("baseline_cd4", src.table(RISK_SOURCE))
-    gain = gain[gain["outcome_family"] == "gain"]
-    for r in gain.itertuples(index=False):
-        result.add(role="study", data=r.study_id, quantity=f"gain-based outcome: {r.contrast}",
-                   estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n_analysed,
-                   source=RISK_SOURCE, note="gain-based: biased by regression to the mean, "
-                                            "not used for the verdict")
+                              "follow-up level (level-based outcomes)", level_based_only=True,
+                              family_notes={"gain": "gain-based: biased by regression to the "
+                                                    "mean, not used for the verdict"})
     for report, label, term, role in (("risk-factors-actg175", "ACTG 175", "cd4_per100",
                                        "indirect"),
                                       ("risk-factors-cpcra002", "CPCRA 002", "cd4_per50",
@@ -797,11 +796,7 @@ _LEADING_NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d+)?)")
 
 def _il2_raises_cd4(src: ClaimSources) -> ClaimResult:
     result = ClaimResult()
-    trials = src.table(THERAPY_SOURCE)
-    il2 = trials[trials["intervention"].str.contains("IL-2", na=False)
-                 & trials["design"].str.contains("RCT", na=False)
-                 & ~trials["design"].str.contains(NOT_ONE_TRIAL, case=False, na=False)
-                 & trials["verification"].isin(("V", "V2"))]
+    il2 = randomized_il2_trials(src.table(THERAPY_SOURCE))
     differences = {}
     for r in il2.itertuples(index=False):
         match = _LEADING_NUMBER.match(str(r.cd4_difference)) if pd.notna(r.cd4_difference) \
@@ -847,9 +842,8 @@ def _il2_most_promising(src: ClaimSources) -> ClaimResult:
                    source="il2-evidence/meta_clinical.csv",
                    note=("decides" if primary else "sensitivity, does not decide")
                    + f"; I² = {r.i2:.0%}; with k = {r.k}, τ² can hardly be estimated")
-    trials = src.table(THERAPY_SOURCE)
-    for r in trials[trials["trial"].isin(["ESPRIT", "SILCAAT", "STALWART (ESPRIT 002)"])
-                    & trials["hr"].notna()].itertuples(index=False):
+    trials = randomized_il2_trials(src.table(THERAPY_SOURCE))
+    for r in trials[trials["hr"].notna()].itertuples(index=False):
         result.add(role="study", data=r.trial, quantity=f"HR of {r.clinical_endpoint}",
                    estimate=_num(r.hr), ci_low=_num(r.hr_ci_low), ci_high=_num(r.hr_ci_high),
                    source=THERAPY_SOURCE, note=f"on ART: {r.on_art}; restricted to "

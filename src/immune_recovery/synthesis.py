@@ -20,8 +20,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .conventions import Z95
 from .intervals import wilson
 from .meta.pooling import (
+    SCALES,
     MetaAnalysis,
     MetaRegression,
     log_ratio_from_ci,
@@ -150,9 +152,11 @@ def pool_stalled(table: pd.DataFrame | None = None) -> PooledQuestion:
         & (rows["cd4_threshold"] == STALLED_THRESHOLD) \
         & (rows["assess_month"] >= STALLED_AFTER_MONTHS) \
         & (rows["suppressed_population"] == "yes")
-    rows = mark_pooled(rows, long_term, [("assess_month", False)],
-                       "not a long-term level-200 estimate in a suppressed cohort")
-    rows = rows[long_term]
+    rows["reason"] = rows["reason"].where(
+        rows["reason"] != "", np.where(long_term, "", "not a long-term level-200 estimate in a "
+                                       "suppressed cohort"))
+    rows["eligible"] = long_term
+    rows = mark_pooled(rows, long_term, [("assess_month", False)], "")
     pooled = rows[rows["pooled"]]
     fit = None
     if len(pooled):
@@ -251,11 +255,10 @@ def outcome_rows(comparison: str = "INR vs CR", table: pd.DataFrame | None = Non
          "no confidence interval printed", "CI does not contain the estimate (misprint)",
          "outcome is not AIDS or death"], "")
     t["eligible"] = t["reason"] == ""
-    log_ratio, se = log_ratio_from_ci(t["estimate"].where(t["eligible"], 1.0),
-                                      t["ci_low"].where(t["eligible"], 0.5),
-                                      t["ci_high"].where(t["eligible"], 2.0))
-    t["log_ratio"] = np.where(t["eligible"], log_ratio, np.nan)
-    t["se"] = np.where(t["eligible"], se, np.nan)
+    t["log_ratio"] = t["se"] = np.nan
+    e = t["eligible"]
+    t.loc[e, "log_ratio"], t.loc[e, "se"] = log_ratio_from_ci(
+        t.loc[e, "estimate"], t.loc[e, "ci_low"], t.loc[e, "ci_high"])
     t["outcome_rank"] = t["outcome"].map({o: i for i, o in enumerate(OUTCOME_PREFERENCE)})
     t["unadjusted"] = (t["adjusted"] != "yes").astype(int)
     t["not_hr"] = (t["measure"] != "HR").astype(int)
@@ -341,12 +344,17 @@ def direction_of_effect(factor: str, level_based_only: bool,
                         table: pd.DataFrame | None = None
                         ) -> tuple[DirectionSynthesis, pd.DataFrame]:
     """One row per study (level-based outcomes first, then suppressed populations, then
-    estimates with a CI) among eligible rows of the given populations; their directions
-    synthesized."""
+    estimates with a CI) among the rows with a direction in the given populations (and with a
+    level-based outcome, with ``level_based_only``); their directions synthesized. ``eligible``
+    and ``reason`` are returned for this question."""
     rows = risk_factor_rows(factor, table)
-    use = rows["eligible"] & rows["suppressed_population"].isin(populations)
-    if level_based_only:
-        use &= rows["level_based"]
+    in_population = rows["suppressed_population"].isin(populations)
+    level = rows["level_based"] | (not level_based_only)
+    use = rows["eligible"] & in_population & level
+    rows["reason"] = np.select(
+        [rows["reason"] != "", ~in_population, ~level],
+        [rows["reason"], "population not (partly) suppressed", "outcome not level-based"], "")
+    rows["eligible"] = use
     rows["not_level"] = (~rows["level_based"]).astype(int)
     rows["not_suppressed"] = (rows["suppressed_population"] != "yes").astype(int)
     rows["no_ci"] = rows["ci_low"].isna().astype(int)
@@ -462,12 +470,11 @@ def regression_to_the_mean_demo(cv: float, n: int = 20_000, seed: int = 1,
 # ---------------------------------------------------------------------------------------
 
 
-def flow(rows: pd.DataFrame, question: str, eligible=None) -> pd.DataFrame:
+def flow(rows: pd.DataFrame, question: str) -> pd.DataFrame:
     """PRISMA-style flow of one question: rows in the table, verified, eligible for the
-    question (``eligible``, default the rows' own ``eligible`` column), pooled (with the
-    studies they come from)."""
+    question, pooled (with the studies they come from)."""
     verified = poolable(rows)
-    eligible = rows["eligible"] if eligible is None else pd.Series(eligible, index=rows.index)
+    eligible = rows["eligible"]
     pooled = rows.get("pooled", rows.get("used", pd.Series(False, index=rows.index)))
     steps = [("rows of the reference table on this question", len(rows),
               rows["study_id"].nunique()),
@@ -484,14 +491,10 @@ def flow(rows: pd.DataFrame, question: str, eligible=None) -> pd.DataFrame:
 def reference_flow() -> pd.DataFrame:
     """The flow of every question the evidence report pools or synthesizes by direction."""
     frequency, outcomes = pool_frequency(), pool_outcomes()
-    complete = pool_outcomes("CNR vs CR")
-    stalled = pool_stalled()
-    every_frequency = frequency_rows()
-    every_frequency["pooled"] = every_frequency.index.isin(stalled.pooled_rows.index)
+    complete, stalled = pool_outcomes("CNR vs CR"), pool_stalled()
     return pd.concat([
         flow(frequency.rows, frequency.question),
-        flow(every_frequency, stalled.question,
-             eligible=every_frequency.index.isin(stalled.rows.index)),
+        flow(stalled.rows, stalled.question),
         flow(outcomes.rows, outcomes.question),
         flow(complete.rows, complete.question),
         flow(direction_of_effect("baseline_cd4", True)[1],
@@ -507,12 +510,11 @@ def plot_forest(question: PooledQuestion, scale_label: str, reference: float | N
     diamond (HKSJ CI) and its prediction interval, on the reporting scale."""
     fit = question.fit
     studies = fit.studies
-    transform = {"logit": lambda x: 1 / (1 + np.exp(-x)), "log": np.exp,
-                 "identity": lambda x: x}[fit.scale]
+    transform = SCALES[fit.scale]
     scale = 100 if percent else 1
     k = len(studies)
     fig, ax = plt.subplots(figsize=(7, 0.32 * k + 1.6))
-    z = stats.norm.isf(0.025)
+    z = Z95
     for i, row in enumerate(studies.itertuples(index=False)):
         yi = k - i
         est, low, high = (transform(row.y), transform(row.y - z * row.se),

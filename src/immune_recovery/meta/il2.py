@@ -25,7 +25,7 @@ from scipy import stats
 from ..conventions import Z95
 from ..paths import reference_dir
 from ..plots import PALETTE
-from .pooling import MetaAnalysis
+from .pooling import MetaAnalysis, log_ratio_from_ci
 
 META_COLUMNS = ["endpoint", "model", "estimate", "ci_low", "ci_high", "pi_low", "pi_high",
                 "i2", "tau2", "k", "flag"]
@@ -44,17 +44,25 @@ def load_il2_trials() -> pd.DataFrame:
     return pd.read_csv(reference_dir() / "il2_trials.csv")
 
 
+def randomized_il2_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """Rows of an ``immune_therapy_trials.csv`` table that are one randomized comparison of
+    IL-2, read in the original or a secondary copy (V, V2)."""
+    from ..reference import poolable
+
+    keep = (trials["intervention"].str.contains("IL-2", na=False)
+            & trials["design"].str.contains("RCT", na=False)
+            & ~trials["design"].str.contains(NOT_ONE_TRIAL, case=False, na=False)
+            & poolable(trials))
+    return trials[keep]
+
+
 def load_clinical_trials() -> pd.DataFrame:
     """Randomized IL-2 trials' clinical results from the study-level table
     ``immune_therapy_trials.csv``: V and V2 rows only; reviews, letters, subgroup analyses,
     pooled analyses and extended follow-up left out (they are not one randomized comparison)."""
-    from ..reference import load, poolable
+    from ..reference import load
 
-    t = load("immune_therapy_trials")
-    keep = (t["intervention"].str.contains("IL-2", na=False)
-            & t["design"].str.contains("RCT", na=False)
-            & ~t["design"].str.contains(NOT_ONE_TRIAL, case=False, na=False) & poolable(t))
-    out = t[keep].copy()
+    out = randomized_il2_trials(load("immune_therapy_trials")).copy()
     for column in ("hr", "hr_ci_low", "hr_ci_high"):
         out[column] = pd.to_numeric(out[column], errors="coerce")
     return out.reset_index(drop=True)
@@ -77,7 +85,7 @@ def hazard_ratio_inputs(trials: pd.DataFrame, endpoint: str) -> pd.DataFrame:
         log_hr = float(np.log(row.hr))
         p_value = _p_value(row.note)
         if pd.notna(row.hr_ci_low) and pd.notna(row.hr_ci_high):
-            se = (np.log(row.hr_ci_high) - np.log(row.hr_ci_low)) / (2 * Z95)
+            se = float(log_ratio_from_ci(row.hr, row.hr_ci_low, row.hr_ci_high)[1])
             source, low, high = "95% CI", float(row.hr_ci_low), float(row.hr_ci_high)
         elif p_value is not None:
             se = abs(log_hr) / stats.norm.ppf(1 - p_value / 2)

@@ -33,7 +33,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.meta_analysis import combine_effects
 
-from ..conventions import Z95
+from ..conventions import z_quantile
 
 #: tau^2 estimators: REML (ours, Fisher scoring), DL and PM (statsmodels).
 TAU2_METHODS = ("REML", "DL", "PM")
@@ -60,7 +60,7 @@ def logit_proportion(events, n, continuity: float = CONTINUITY
 def log_ratio_from_ci(estimate, ci_low, ci_high, level: float = 0.95
                       ) -> tuple[np.ndarray, np.ndarray]:
     """(log ratio, SE) from a ratio and its CI: SE = (ln upper - ln lower) / (2 z)."""
-    z = Z95 if level == 0.95 else stats.norm.ppf(0.5 + level / 2)
+    z = z_quantile(level)
     return (np.log(np.asarray(estimate, float)),
             (np.log(np.asarray(ci_high, float)) - np.log(np.asarray(ci_low, float))) / (2 * z))
 
