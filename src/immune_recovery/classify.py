@@ -151,7 +151,7 @@ class Classification:
         """One row per patient x definition (columns of the ``classify`` command)."""
         n = len(self.patients)
         parts = []
-        base_date = _dates(self.baseline_day)
+        base_date = from_days(self.baseline_day)
         for def_id, res in self.results.items():
             assessed = res.assessed_cd4
             suppressed = pd.array(np.where(res.suppressed < 0, None, res.suppressed == 1),
@@ -162,7 +162,7 @@ class Classification:
                 "baseline_cd4": self.baseline_cd4,
                 "baseline_date": base_date,
                 "assessed_cd4": assessed,
-                "assessed_date": _dates(res.assessed_day),
+                "assessed_date": from_days(res.assessed_day),
                 "gain": assessed - self.baseline_cd4,
                 "suppressed": suppressed,
                 "vl_rule_applied": np.full(n, res.vl_rule_applied),
@@ -185,12 +185,6 @@ def _take(values: np.ndarray, positions: np.ndarray, fill) -> np.ndarray:
     if values.size == 0:
         return np.full(positions.shape, fill, dtype=np.result_type(values.dtype, type(fill)))
     return np.where(found, values[np.where(found, positions, 0)], fill)
-
-
-def _dates(days: np.ndarray) -> np.ndarray:
-    out = from_days(np.where(days == MISSING_DAY, 0, days))
-    out[days == MISSING_DAY] = np.datetime64("NaT")
-    return out
 
 
 def _cd4_nonresponse(definition: Definition, baseline: np.ndarray, assessed: np.ndarray,

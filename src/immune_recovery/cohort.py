@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .conventions import CD4_ABSOLUTE_UNIT, dates_to_days, to_days
+from .conventions import CD4_ABSOLUTE_UNIT, to_days
 from .hicdep import ExclusionLedger, read_tables, validate_tables
 from .paths import relative_to_root
 
@@ -151,7 +151,7 @@ class Cohort:
     def t0_day(self) -> np.ndarray:
         """Per patient (in :attr:`patients` order): T0 as days since 1970-01-01,
         :data:`~immune_recovery.conventions.MISSING_DAY` where unknown."""
-        return dates_to_days(self.time_origin["t0"])
+        return to_days(self.time_origin["t0"])  # NaT becomes MISSING_DAY
 
     @cached_property
     def time_origin(self) -> pd.DataFrame:

@@ -54,21 +54,6 @@ def months_to_days(months):
     return round_half_up(np.asarray(months, dtype="float64") * DAYS_PER_MONTH)
 
 
-def days_to_years(days):
-    """Days (number, array or Series) to years of 365.25 days."""
-    return days / DAYS_PER_YEAR
-
-
-def days_to_months(days):
-    """Days (number, array or Series) to months of 30.4375 days."""
-    return days / DAYS_PER_MONTH
-
-
-def years_to_days(years):
-    """Years to (fractional) days."""
-    return np.asarray(years, dtype="float64") * DAYS_PER_YEAR
-
-
 def to_days(dates: pd.Series | np.ndarray) -> np.ndarray:
     """Dates as integer days since 1970-01-01 (``int64``); missing dates become
     :data:`MISSING_DAY`."""
@@ -83,9 +68,3 @@ def from_days(days: np.ndarray) -> np.ndarray:
     out = (EPOCH + np.where(missing, 0, days).astype("timedelta64[D]")).astype("datetime64[ns]")
     out[missing] = np.datetime64("NaT")
     return out
-
-
-def dates_to_days(dates: pd.Series) -> np.ndarray:
-    """Like :func:`to_days` but for a Series that may hold ``NaT`` (→ :data:`MISSING_DAY`)."""
-    return np.where(dates.notna().to_numpy(), to_days(dates.fillna(pd.Timestamp(0))),
-                    MISSING_DAY)
