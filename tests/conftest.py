@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from immune_recovery import load_cohort
 from immune_recovery.datasets import dataset_path
 
 
@@ -84,3 +85,21 @@ def require_dataset(name: str) -> Path:
     if not (path / ".stamp").is_file():
         pytest.fail(f"data set {name} is missing: run 'make data' first", pytrace=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def cpcra002():
+    """The converted CPCRA 002 cohort (``make data``)."""
+    return load_cohort(require_dataset("cpcra002"))
+
+
+@pytest.fixture(scope="session")
+def actg175():
+    """The converted ACTG 175 cohort (``make data``)."""
+    return load_cohort(require_dataset("actg175"))
+
+
+@pytest.fixture(scope="session")
+def synthetic():
+    """The simulated cohort (``make data``)."""
+    return load_cohort(require_dataset("synthetic"))

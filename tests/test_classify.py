@@ -221,3 +221,46 @@ def test_output_columns_and_cli_contract(small_cohort_dir):
                    "assessed_date", "gain", "suppressed", "vl_rule_applied", "group", "reason"):
         assert column in out
     assert len(out) == cohort.n_patients
+
+
+# -- confirmation by consecutive counts ------------------------------------------------------
+
+CONFIRMED = dict(cd4_rule="level_lt", cd4_threshold=200, assessment_month=6, confirm_counts=2)
+
+
+@pytest.mark.parametrize(("later", "group", "reason"), [
+    ([(300, 150)], "cd4_nonresponder", ""),               # next count 117 d later, below
+    ([(300, 250)], "cd4_responder", ""),                  # next count above: not confirmed
+    ([], "not_assessable", "no_confirmatory_cd4"),        # no later count
+    ([(183 + 191, 150)], "not_assessable", "no_confirmatory_cd4"),  # gap 191 > 190 days
+    ([(183 + 190, 150)], "cd4_nonresponder", ""),         # gap exactly 190: confirms
+])
+def test_confirmation_needs_the_next_count(tmp_path, later, group, reason):
+    cohort = make_cohort(tmp_path, ["A"], cd4=[("A", 0, 100), ("A", 183, 150)]
+                         + [("A", day, v) for day, v in later])
+    out = run(cohort, d(**CONFIRMED))
+    assert out.loc["A", "group"] == group
+    assert out.loc["A", "reason"] == reason
+
+
+def test_responder_needs_no_confirmation(tmp_path):
+    cohort = make_cohort(tmp_path, ["A"], cd4=[("A", 0, 100), ("A", 183, 250)])
+    assert run(cohort, d(**CONFIRMED)).loc["A", "group"] == "cd4_responder"
+
+
+def test_three_counts_and_gain_rule(tmp_path):
+    # gain < 50 on the assessed and the next two counts, against the same baseline
+    cohort = make_cohort(tmp_path, ["A", "B"], cd4=[
+        ("A", 0, 100), ("A", 183, 120), ("A", 270, 130), ("A", 360, 149),
+        ("B", 0, 100), ("B", 183, 120), ("B", 270, 130), ("B", 360, 150)])
+    out = run(cohort, d(cd4_rule="gain_lt", cd4_threshold=50, assessment_month=6,
+                        confirm_counts=3))
+    assert out.loc["A", "group"] == "cd4_nonresponder"
+    assert out.loc["B", "group"] == "cd4_responder"
+
+
+def test_confirmation_is_rejected_when_not_whole():
+    from immune_recovery.exceptions import DefinitionError
+
+    with pytest.raises(DefinitionError, match="confirm_counts"):
+        d(**{**CONFIRMED, "confirm_counts": 1.5})

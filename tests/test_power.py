@@ -106,3 +106,39 @@ def test_scheduler_address_comes_from_the_environment(monkeypatch):
     assert parallel.scheduler_address() is None
     with pytest.raises(ValueError, match="backend"):
         parallel.run_tasks(dict, [{}], backend="spark")
+
+
+def test_t_based_cd4_sample_size_and_allocation():
+    control, treated = power.cd4_patients_t(50, 150, 0.6)
+    assert control == treated and control >= power.cd4_patients_per_arm(50, 150, 0.6)
+    c2, t2 = power.cd4_patients_t(50, 150, 0.6, allocation=2.0)
+    assert t2 == pytest.approx(2 * c2, abs=1) and c2 < control
+
+
+def test_adherence_inflation_is_lachin_foulkes():
+    assert power.adherence_inflation(0.2) == pytest.approx(1 / 0.64)
+    assert power.adherence_inflation(0.1, 0.1) == pytest.approx(1 / 0.64)
+    with pytest.raises(ValueError):
+        power.adherence_inflation(0.6, 0.5)
+
+
+def test_tte_design_without_inflation_is_the_one_to_one_formula():
+    plain = power.tte_design(0.7, 0.05, 2, 3, loss=0, nonadherence=0)
+    events, patients = power.tte_patients(0.7, 0.05, 2, 3)
+    assert plain["events_needed"] == events
+    assert abs(plain["patients_needed"] - patients) <= 1
+    inflated = power.tte_design(0.7, 0.05, 2, 3, loss=0.1, nonadherence=0.2)
+    assert inflated["patients_needed"] == pytest.approx(patients / 0.64 / 0.9, abs=2)
+    unequal = power.tte_design(0.7, 0.05, 2, 3, allocation=2.0, loss=0, nonadherence=0)
+    assert unequal["events_needed"] > events  # 2:1 is less efficient per event
+
+
+def test_published_rates_cite_and_compute_intervals():
+    rates = power.published_rates(["ER09", "ER30", "ER01"]).set_index("rate_id")
+    assert rates.loc["ER09", "ci_source"] == "published"
+    assert (rates.loc["ER09", "ci_low"], rates.loc["ER09", "ci_high"]) == (3.38, 5.74)
+    assert rates.loc["ER30", "ci_source"].startswith("exact Poisson")
+    assert rates.loc["ER30", "ci_low"] < 100 * 62 / 12357 < rates.loc["ER30", "ci_high"]
+    assert rates.loc["ER01", "ci_source"] == "none"
+    with pytest.raises(ValueError, match="ER99"):
+        power.published_rates(["ER99"])

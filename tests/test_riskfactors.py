@@ -14,6 +14,7 @@ from immune_recovery.definitions import select_definitions
 from immune_recovery.outcomes import CoxModel
 from immune_recovery.paths import project_root
 from immune_recovery.results import RESULT_COLUMNS
+from immune_recovery import riskfactors
 from immune_recovery.riskfactors import NonResponseModel, model_frame, truth_comparison
 from immune_recovery.simulate.truth import load_truth
 
@@ -88,3 +89,61 @@ def test_simulated_risk_factors_point_the_way_the_simulator_pushes():
         assert table.loc[term, "latent_ci_low"] > 1, term
         assert table.loc[term, "estimate"] > 1, term
     assert meta["parameters"]["gain_hcv"] < 0
+
+
+def rtm_cohort(n: int = 6000, seed: int = 11, cv: float = 0.25):
+    """True gain independent of the true baseline; each patient has two baseline counts
+    with multiplicative error of coefficient of variation ``cv``."""
+    rng = np.random.default_rng(seed)
+    sigma = np.sqrt(np.log(1 + cv ** 2))
+    true = rng.lognormal(np.log(300), 0.4, n)
+
+    def measure(x):
+        return x * rng.lognormal(-sigma ** 2 / 2, sigma, n)
+
+    first, second = measure(true), measure(true)
+    follow = measure(true + rng.normal(80, 60, n))
+    idx = pd.Index([f"P{i}" for i in range(n)], name="PATIENT")
+    frame = pd.DataFrame({"baseline_cd4": first, "assessed_cd4": follow,
+                          "age10": rng.normal(4, 1, n)}, index=idx)
+    counts = pd.DataFrame({"n_baseline_counts": 2, "mean_baseline_cd4": (first + second) / 2,
+                           "within_ss": (first - second) ** 2 / 2}, index=idx)
+    return frame, counts
+
+
+def test_regression_to_the_mean_is_explained_and_corrected():
+    frame, counts = rtm_cohort()
+    table = riskfactors.regression_to_the_mean(frame, counts, ["age10"], cv=0.25,
+                                               cv_source="test").set_index("analysis")
+    change = table.loc["change score: gain on baseline", "estimate"]
+    assert change < -0.05  # spurious: the truth is 0
+    ancova = table.loc["ANCOVA: follow-up count on baseline", "estimate"]
+    assert ancova == pytest.approx(change + 1)
+    for source in ("this cohort's patients with two or more baseline counts",
+                   "published CV 25% (test)"):
+        alone = table.loc[f"change-score slope from regression to the mean alone, {source}",
+                          "estimate"]
+        assert alone == pytest.approx(change, abs=0.06)
+        corrected = table.loc[f"change-score slope corrected for measurement error, {source}"]
+        assert abs(corrected["estimate"]) < 0.04  # the truth: no dependence
+    averaged = table.loc["change score, patients with 2+ baseline counts: mean of counts",
+                         "estimate"]
+    assert change < averaged < 0
+
+
+def test_published_cv_reads_the_reference_row():
+    assert riskfactors.published_cv("CV11") == pytest.approx(0.166)
+    with pytest.raises(ValueError, match="not a coefficient"):
+        riskfactors.published_cv("CV02")
+
+
+def test_regression_to_the_mean_sentence_reads_the_table():
+    frame, counts = rtm_cohort()
+    table = riskfactors.regression_to_the_mean(frame, counts, ["age10"], cv=0.25,
+                                               cv_source="test")
+    text = riskfactors.regression_to_the_mean_sentence(table)
+    change = table.set_index("analysis").loc["change score: gain on baseline", "estimate"]
+    assert f"falls by {-change:.2f}" in text
+    assert "Regression to the mean alone would give" in text and "published CV 25%" in text
+    no_lambda = riskfactors.regression_to_the_mean_sentence(table.iloc[:2])
+    assert "cannot be separated" in no_lambda

@@ -86,20 +86,3 @@ def test_patient_slopes_match_polyfit():
             np.polyfit(part["years"], part["cd4"], 1)[0])
     flat = tr.stalled(slopes, flat=20.0)
     assert flat.loc[0, "flat_slope"] == int((slopes["slope_per_year"].abs() < 20).sum())
-
-
-def test_late_response_kaplan_meier_by_hand():
-    # three early non-responders assessed at 0.5 years: A exceeds 350 at 1.0, B is last seen at
-    # 0.9 (censored), C exceeds at 2.0
-    long = pd.DataFrame({"PATIENT": ["A", "A", "B", "C", "C"],
-                         "years": [0.5, 1.0, 0.9, 1.5, 2.0],
-                         "cd4": [150, 400, 200, 300, 360]})
-    start = pd.Series(0.5, index=["A", "B", "C"])
-    table = tr.late_response(long, start, [350], [6, 12, 24]).set_index("month")
-    # by month 12 (counts to 12.5 months): B is censored at 0.9 before A's event at 1.0,
-    # so A's event has 2 at risk: S = 1/2
-    assert table.loc[12, "proportion_reached"] == pytest.approx(1 / 2)
-    assert table.loc[12, "n_at_risk"] == 2  # at 11.5 months: A and C
-    # by month 24: C reached too; KM 1 - (2/3)(0/1) = 1
-    assert table.loc[24, "proportion_reached"] == pytest.approx(1.0)
-    assert table.loc[6, "proportion_reached"] == 0

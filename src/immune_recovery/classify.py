@@ -14,13 +14,16 @@ Rules (the contract; each is pinned by a test in ``tests/test_classify.py``)
   threshold), ``level_lt``/``level_le``, ``rel_gain_lt`` (gain as percent of baseline),
   ``never_above`` (no count above the threshold dated from T0 through the assessed count),
   ``below_baseline``, and ``all_of``/``any_of`` combinations.
+* Confirmation (``confirm_counts`` = k): non-response also needs the next k - 1 counts, each at
+  most ``confirm_max_gap_days`` after the one before, to meet the rule; one that does not makes
+  the patient a responder; a missing one makes the patient ``no_confirmatory_cd4``.
 * Viral-load rules: ``at_assessment`` (the RNA result in the assessment window closest to the
   target, ties to the earlier, is below the cut-off), ``sustained`` (every RNA result dated from
   month X through the end of the assessment window is below the cut-off, and there is at least
   one), or ``none``. Negative HICDEP values are below their limit: ``-1`` (limit unknown) counts
   as below; ``-L`` is below the cut-off when L <= cut-off and cannot be judged otherwise.
 * Not assessable, first reason that applies: ``no_baseline_cd4``, ``no_cd4_at_assessment``,
-  ``zero_baseline`` (relative rule with baseline 0), ``no_rna`` (a viral-load rule applies but
+  ``zero_baseline`` (relative rule with baseline 0), ``no_confirmatory_cd4``, ``no_rna`` (a viral-load rule applies but
   no result qualifies), ``rna_limit_above_cutoff``.
 * Groups with a viral-load rule: ``complete_responder``, ``immunologic_nonresponder``,
   ``virologic_nonresponder``, ``complete_nonresponder``; without one (rule ``none``, or a cohort
@@ -51,7 +54,7 @@ from .measurements import PatientSeries
 GROUPS = ("complete_responder", "immunologic_nonresponder", "virologic_nonresponder",
           "complete_nonresponder", "cd4_responder", "cd4_nonresponder", "not_assessable")
 REASONS = ("", "no_baseline_cd4", "no_cd4_at_assessment", "zero_baseline", "no_rna",
-           "rna_limit_above_cutoff")
+           "rna_limit_above_cutoff", "no_confirmatory_cd4")
 _G = {name: i for i, name in enumerate(GROUPS)}
 _R = {name: i for i, name in enumerate(REASONS)}
 
@@ -213,6 +216,31 @@ def _cd4_nonresponse(definition: Definition, baseline: np.ndarray, assessed: np.
     return np.logical_and.reduce(flags)
 
 
+def _confirm(prep: PreparedCohort, definition: Definition, baseline: np.ndarray,
+             row: np.ndarray, nonresponse: np.ndarray, max_since_t0: np.ndarray | None
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """(confirmed non-response, confirmation missing) for ``confirm_counts`` > 1."""
+    end = prep.cd4.starts[1:]
+    rel_day = prep.cd4.rel_day.astype(np.int64)
+    pending = nonresponse & (row >= 0)
+    missing = np.zeros(pending.size, bool)
+    running_max = max_since_t0
+    previous = row
+    for j in range(1, definition.confirm_counts):
+        nxt = np.where(row >= 0, row + j, -1)
+        exists = (row >= 0) & (nxt < end)
+        gap = _take(rel_day, np.where(exists, nxt, -1), 0) - _take(rel_day, previous, 0)
+        valid = exists & (gap <= definition.confirm_max_gap_days)
+        value = _take(prep.cd4_values, np.where(valid, nxt, -1), np.nan)
+        if running_max is not None:
+            running_max = np.fmax(running_max, value)
+        again = _cd4_nonresponse(definition, baseline, value, running_max)
+        missing |= pending & ~valid
+        pending &= valid & again
+        previous = nxt
+    return pending, missing
+
+
 def _rna_offsets(definition: Definition) -> list[int]:
     w = definition.window_days
     if definition.vl_rule == "at_assessment":
@@ -280,6 +308,10 @@ def classify(cohort: Cohort | PreparedCohort, definitions: list[Definition]) -> 
                 return PatientSeries.range_max(prep.cd4_values, lo, np.where(found, row + 1, lo))
             max_since_t0 = prep.cached(("cd4_max_since_t0", t, w), since_t0)
         nonresponse = _cd4_nonresponse(definition, baseline, assessed, max_since_t0)
+        unconfirmed = np.zeros(n, bool)
+        if definition.confirm_counts > 1:
+            nonresponse, unconfirmed = _confirm(prep, definition, baseline, row, nonresponse,
+                                                max_since_t0)
 
         vl_applied = definition.vl_rule != "none" and prep.has_rna
         reason = np.zeros(n, dtype=np.int8)
@@ -287,6 +319,7 @@ def classify(cohort: Cohort | PreparedCohort, definitions: list[Definition]) -> 
         reason[(reason == 0) & ~found] = _R["no_cd4_at_assessment"]
         if definition.is_relative:
             reason[(reason == 0) & (baseline == 0)] = _R["zero_baseline"]
+        reason[(reason == 0) & unconfirmed] = _R["no_confirmatory_cd4"]
         suppressed_flag = np.full(n, -1, dtype=np.int8)
         if vl_applied:
             supp, no_rna, unj = _viral_load(prep, definition)

@@ -28,6 +28,11 @@ BASELINE_WINDOW_DAYS = (180, 7)
 #: ``tblLAB_CD4.CD4_U`` code of an absolute count (cells/mm³ = cells/µL); 2 is percent.
 CD4_ABSOLUTE_UNIT = 1
 
+#: Confirmation by consecutive counts (confirmed non-response, confirmed late crossing): the
+#: longest gap between one count and the next that still confirms it, days. The project's
+#: choice, not a published figure: a six-monthly visit plus one week.
+CONFIRM_MAX_GAP_DAYS = 190
+
 #: Two-sided 95% normal quantile, z = Φ⁻¹(0.975) = 1.959964...
 Z95 = float(stats.norm.ppf(0.975))
 

@@ -18,6 +18,8 @@ User definitions come from a YAML list with the same fields::
       vl_rule: none              # none, at_assessment, sustained
       vl_cutoff: 400             # copies/mL: suppressed means below it
       vl_sustained_from_month: 6 # for sustained
+      confirm_counts: 2          # optional; default 1 (see "Confirmation" below)
+      confirm_max_gap_days: 190  # optional; default CONFIRM_MAX_GAP_DAYS
     - id: my_combined
       all_of:                    # or any_of
         - {cd4_rule: rel_gain_lt, cd4_threshold: 30}
@@ -25,6 +27,17 @@ User definitions come from a YAML list with the same fields::
       assessment_month: 12
       vl_rule: at_assessment
       vl_cutoff: 50
+
+Confirmation (``confirm_counts: k``, k >= 2): the assessed count is chosen as without
+confirmation (closest to the target within the window); non-response then also needs the
+patient's next k - 1 counts, in date order, each dated at most ``confirm_max_gap_days`` after
+the count before it (they may fall outside the window), to meet the same CD4 rule against the
+same baseline (``never_above``: no count above the threshold through the last of them). A
+confirming count that meets no-response fails confirmation: the patient is a responder. If the
+assessed count meets the rule but a confirming count is missing (no later count, or the gap is
+too long), the patient is not assessable (``no_confirmatory_cd4``). No catalogue definition
+uses confirmation: none of the published rules in ``published_definitions.csv`` requires two
+consecutive CD4 counts (Roul 2018 confirms *viral* control, not CD4).
 """
 
 from __future__ import annotations
@@ -36,7 +49,7 @@ from typing import Any
 
 import yaml
 
-from .conventions import DAYS_PER_MONTH, round_half_up
+from .conventions import CONFIRM_MAX_GAP_DAYS, DAYS_PER_MONTH, round_half_up
 from .exceptions import DefinitionError
 
 CD4_RULES = ("gain_lt", "gain_le", "level_lt", "level_le", "rel_gain_lt", "never_above",
@@ -49,7 +62,7 @@ DEFAULT_WINDOW_LONG = 90  #: days, assessments beyond 12 months
 
 USER_FIELDS = {"id", "cd4_rule", "cd4_threshold", "assessment_month", "assessment_day",
                "window_days", "vl_rule", "vl_cutoff", "vl_sustained_from_month", "all_of",
-               "any_of"}
+               "any_of", "confirm_counts", "confirm_max_gap_days"}
 CATALOGUE_FIELDS = {"citation", "doi_or_pmid", "family", "reported_n_assessed",
                     "reported_pct_nonresponse", "frequency_estimates", "verification",
                     "operational_notes", "operational", "reason", "published_rule"}
@@ -76,6 +89,8 @@ class Definition:
     source: str = "user"
     assessment_month: float | None = None  #: as given (or None when given in days)
     vl_sustained_from_month: float | None = None
+    confirm_counts: int = 1  #: consecutive counts that must meet the CD4 rule
+    confirm_max_gap_days: int = CONFIRM_MAX_GAP_DAYS  #: longest gap between them, days
     info: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -90,6 +105,9 @@ class Definition:
         when = (f"month {self.assessment_month:g}" if self.assessment_month is not None
                 else f"day {self.target_days}")
         text += f" at {when} (+/-{self.window_days} d)"
+        if self.confirm_counts > 1:
+            text += (f", confirmed on {self.confirm_counts} consecutive counts "
+                     f"(gaps <= {self.confirm_max_gap_days} d)")
         if self.vl_rule == "at_assessment":
             text += f"; RNA < {self.vl_cutoff:g} at assessment"
         elif self.vl_rule == "sustained":
@@ -170,11 +188,18 @@ def parse_definition(entry: Any, source: str = "user", origin: str = "definition
     if vl_rule == "sustained":
         from_month = _number(entry, "vl_sustained_from_month", where, minimum=0)
         sustained_from = round_half_up(from_month * DAYS_PER_MONTH)
+    confirm = _number(entry, "confirm_counts", where, required=False, minimum=1)
+    if confirm is not None and confirm != int(confirm):
+        raise DefinitionError(f"{where}: field 'confirm_counts' must be a whole number, "
+                              f"got {entry['confirm_counts']!r}")
+    gap = _number(entry, "confirm_max_gap_days", where, required=False, minimum=1)
     info = {k: entry[k] for k in CATALOGUE_FIELDS if k in entry}
     return Definition(id=def_id, criteria=criteria, combine=combine, target_days=target,
                       window_days=window, vl_rule=vl_rule, vl_cutoff=cutoff,
                       vl_sustained_from_days=sustained_from, source=source,
-                      assessment_month=month, vl_sustained_from_month=from_month, info=info)
+                      assessment_month=month, vl_sustained_from_month=from_month,
+                      confirm_counts=int(confirm or 1),
+                      confirm_max_gap_days=int(gap or CONFIRM_MAX_GAP_DAYS), info=info)
 
 
 def _load_yaml(text: str, origin: str) -> list:

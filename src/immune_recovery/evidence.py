@@ -499,19 +499,25 @@ def _late_response(src: ClaimSources) -> ClaimResult:
             ("trajectories-synthetic", "Simulated cohort", "simulated", SIMULATED_NOTE)):
         table = src.table(f"{report}/late_response.csv")
         early = src.parameter(report, "early_definition")
+        table = table[table["method"] == "aalen-johansen"]
         last = table.sort_values(["threshold", "month"]).groupby("threshold").tail(1)
         for row in last.itertuples(index=False):
             result.add(role=role, data=label,
-                       quantity=(f"early non-responders ({early}) reaching CD4 > "
-                                 f"{row.threshold:g} by month {row.month:g} (Kaplan-Meier)"),
-                       estimate=row.proportion_reached, ci_low=row.ci_low, ci_high=row.ci_high,
-                       n=row.n_at_risk, scale="proportion",
+                       quantity=(f"early non-responders ({early}) below {row.threshold:g} at "
+                                 f"the assessment crossing CD4 > {row.threshold:g} by month "
+                                 f"{row.month:g} (Aalen-Johansen, death competing)"),
+                       estimate=row.cumulative_incidence, ci_low=row.ci_low,
+                       ci_high=row.ci_high, n=row.n_start, scale="proportion",
                        source=f"{report}/late_response.csv",
-                       note=note + "; n is the number still at risk at that month")
+                       note=(f"{note}; n = {row.n_start} at risk at the assessment "
+                             f"({row.already_above} of {row.early_nonresponders} early "
+                             f"non-responders already above and excluded); by then "
+                             f"{row.crossings} crossed, {row.deaths} died first, "
+                             f"{row.censored} censored"))
     result.reason = ("no published suppressed cohort in the reference tables reports the share "
                      "of early non-responders who later cross a threshold; our trials are "
-                     "indirect (and their Kaplan-Meier estimates count patients already above "
-                     "the threshold and censor death, so they overstate late response)")
+                     "indirect (estimates among those below the threshold at the early "
+                     "assessment, with death as a competing event)")
     return result
 
 

@@ -236,25 +236,162 @@ def time_varying_data(cohort: Cohort, patients: pd.DataFrame, event: str = "ade_
 
 
 def time_varying_cox(data: pd.DataFrame, covariates: list[str], model: str,
-                     patients: pd.DataFrame | None = None) -> pd.DataFrame:
+                     patients: pd.DataFrame | None = None,
+                     references: dict[str, str] | None = None) -> pd.DataFrame:
     """Cox model with time-varying covariates on counting-process data (statsmodels
-    ``PHReg`` with entry times, Breslow ties); tidy rows like :class:`CoxModel`."""
-    import statsmodels.formula.api as smf
+    ``PHReg`` with entry times, Breslow ties) on the package's design
+    (:func:`~immune_recovery.covariates.design_matrix`); tidy rows like :class:`CoxModel`."""
+    import statsmodels.api as sm
 
     frame = data
     extra = [c for c in covariates if c not in data]
     if extra:
         frame = data.join(patients[extra], on="PATIENT")
-    frame = frame[["PATIENT", "start", "stop", "event", *covariates]].dropna()
-    fit = smf.phreg("stop ~ " + " + ".join(covariates), data=frame,
-                    status=frame["event"].to_numpy(), entry=frame["start"].to_numpy(),
-                    ties="breslow").fit()
+    design = design_matrix(frame, covariates, references)
+    used = design.attrs["references"]
+    frame = pd.concat([frame[["PATIENT", "start", "stop", "event"]], design], axis=1).dropna()
+    terms = list(design.columns)
+    fit = sm.PHReg(frame["stop"].to_numpy(), frame[terms].to_numpy(dtype=float),
+                   status=frame["event"].to_numpy(), entry=frame["start"].to_numpy(),
+                   ties="breslow").fit()
     ci = np.asarray(fit.conf_int())
     return estimates_table(
-        leading={"model": model}, term=covariates, label=[term_label(t) for t in covariates],
+        leading={"model": model}, term=terms, label=[term_label(t, used) for t in terms],
         measure="HR", estimate=np.exp(np.asarray(fit.params)), ci_low=np.exp(ci[:, 0]),
         ci_high=np.exp(ci[:, 1]), p=np.asarray(fit.pvalues), n=frame["PATIENT"].nunique(),
         events=int(frame["event"].sum()))
+
+
+# --------------------------------------------------------------------------------------
+# Non-proportional hazards: time-split hazard ratios and restricted mean survival time
+# --------------------------------------------------------------------------------------
+
+#: Schoenfeld p-value below which a term's hazard ratio is treated as changing over time.
+PH_ALPHA = 0.05
+
+
+def flagged_terms(ph: pd.DataFrame, alpha: float = PH_ALPHA) -> list[str]:
+    """Terms of a :meth:`CoxModel.proportional_hazards` table with p < ``alpha``."""
+    return [str(t) for t in ph.loc[ph["p"] < alpha, "term"]]
+
+
+def _interval_labels(cuts: list[float]) -> list[str]:
+    edges = [0.0, *cuts]
+    return [f"{a:g}-{b:g} y" for a, b in zip(edges[:-1], edges[1:])] + [f">{cuts[-1]:g} y"]
+
+
+def time_split_cox(data: pd.DataFrame, covariates: list[str], split: list[str],
+                   cuts_years: list[float], references: dict[str, str] | None = None,
+                   model: str = "time-split") -> pd.DataFrame:
+    """Cox model in which each design column of ``split`` has its own hazard ratio in each
+    follow-up interval (cut at ``cuts_years`` after the origin of ``time_years``); the other
+    columns keep one HR. Episode-split counting-process data, statsmodels ``PHReg`` with entry
+    times (Breslow ties). Rows in the one result shape; terms ``column @ interval`` (an
+    interval in which no patient with a non-zero value has an event is left out)."""
+    import statsmodels.api as sm
+
+    design = design_matrix(data, covariates, references)
+    used = design.attrs["references"]
+    frame = pd.concat([design, data[["time_years", "event"]]], axis=1).dropna()
+    frame = frame[frame["time_years"] > 0]
+    edges = np.array([0.0, *cuts_years, np.inf])
+    labels = _interval_labels(cuts_years)
+    parts = []
+    for i in range(len(labels)):
+        start, stop = edges[i], np.minimum(frame["time_years"], edges[i + 1])
+        part = frame[frame["time_years"] > start].copy()
+        part["start"], part["stop"] = start, stop[part.index]
+        part["event"] = part["event"] * (part["time_years"] <= edges[i + 1])
+        for column in split:
+            for j, other in enumerate(labels):
+                part[f"{column} @ {other}"] = part[column] * (j == i)
+        parts.append(part)
+    episodes = pd.concat(parts)
+    terms = [c for c in design.columns if c not in split] + [
+        f"{c} @ {lab}" for c in split for lab in labels
+        if ((episodes[f"{c} @ {lab}"] != 0) & (episodes["event"] == 1)).any()]
+    fit = sm.PHReg(episodes["stop"].to_numpy(), episodes[terms].to_numpy(dtype=float),
+                   status=episodes["event"].to_numpy(), entry=episodes["start"].to_numpy(),
+                   ties="breslow").fit()
+    ci = np.asarray(fit.conf_int())
+
+    def label(term: str) -> str:
+        column, _, interval = term.partition(" @ ")
+        return term_label(column, used) + (f", {interval} after the origin" if interval else "")
+
+    return estimates_table(
+        leading={"model": model}, term=terms, label=[label(t) for t in terms], measure="HR",
+        estimate=np.exp(np.asarray(fit.params)), ci_low=np.exp(ci[:, 0]),
+        ci_high=np.exp(ci[:, 1]), p=np.asarray(fit.pvalues), n=len(frame),
+        events=int(frame["event"].sum()))
+
+
+def rmst(time: np.ndarray, event: np.ndarray, horizon: float) -> tuple[float, float]:
+    """Restricted mean survival time to ``horizon`` under the Kaplan-Meier curve (lifelines
+    ``KaplanMeierFitter`` and ``restricted_mean_survival_time``) and its Greenwood-type
+    variance, sum over event times t_j <= horizon of A_j^2 d_j / (n_j (n_j - d_j)) with A_j
+    the area under the curve from t_j to the horizon (the estimator of R ``survRM2``)."""
+    from lifelines import KaplanMeierFitter
+    from lifelines.utils import restricted_mean_survival_time
+
+    kmf = KaplanMeierFitter().fit(time, event)
+    mean = float(restricted_mean_survival_time(kmf, t=horizon))
+    table = kmf.event_table
+    table = table[(table.index <= horizon) & (table.index > 0)]
+    times = np.r_[table.index.to_numpy(dtype=float), horizon]
+    surv = kmf.survival_function_at_times(table.index).to_numpy()
+    # area from each event time t_j to the horizon under the step function
+    area = np.cumsum((surv * np.diff(times))[::-1])[::-1]
+    d, n = table["observed"].to_numpy(), table["at_risk"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where((d > 0) & (n > d), area ** 2 * d / (n * (n - d)), 0.0)
+    return mean, float(terms.sum())
+
+
+def rmst_difference(data: pd.DataFrame, reference: str, horizon_years: float | None = None,
+                    group: str = "status") -> pd.DataFrame:
+    """Restricted mean event-free time to ``horizon_years`` by group (:func:`rmst`) and each
+    group's difference from ``reference`` with a normal 95% CI. Default horizon: the shortest
+    of the groups' longest follow-up times (so every curve is estimated up to it).
+
+    Columns: ``group``, ``patients``, ``events``, ``horizon_years``, ``rmst_years``,
+    ``difference_years`` (group minus reference; negative = less event-free time),
+    ``ci_low``, ``ci_high``."""
+    from .conventions import Z95
+
+    groups = sorted(data[group].dropna().unique(), key=str)
+    if horizon_years is None:
+        horizon_years = float(data.groupby(group)["time_years"].max().min())
+    fits = {}
+    for g in groups:
+        part = data[data[group] == g]
+        fits[g] = (len(part), int(part["event"].sum()),
+                   *rmst(part["time_years"].to_numpy(), part["event"].to_numpy(),
+                         horizon_years))
+    ref_mean, ref_var = fits[reference][2], fits[reference][3]
+    rows = []
+    for g in groups:
+        n, events, mean, var = fits[g]
+        own = g == reference
+        diff = np.nan if own else mean - ref_mean
+        se = np.nan if own else np.sqrt(var + ref_var)
+        rows.append({"group": g, "patients": n, "events": events,
+                     "horizon_years": horizon_years, "rmst_years": mean,
+                     "difference_years": diff, "ci_low": diff - Z95 * se,
+                     "ci_high": diff + Z95 * se})
+    return pd.DataFrame(rows)
+
+
+def non_proportional_sentence(flagged: list[str]) -> str:
+    """The report's sentence about terms whose hazard ratio changes over time."""
+    if not flagged:
+        return ("No term's Schoenfeld test has p < 0.05: the single hazard ratios are not "
+                "contradicted by the proportional-hazards check.")
+    return ("Schoenfeld tests with p < 0.05 for " + ", ".join(flagged) + ": the hazard "
+            "ratio changes over follow-up, so the single hazard ratio above averages over a "
+            "changing effect (weighted by when events happen). The time-split hazard ratios "
+            "show how it changes; the restricted mean survival time difference is a summary "
+            "that does not assume proportional hazards.")
 
 
 PUBLISHED_COLUMNS = ["study_id", "citation", "comparison", "outcome", "measure", "adjusted",

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.power import NormalIndPower, TTestIndPower
 
 SAMPLE_SIZE_COLUMNS = ["endpoint", "effect", "alpha", "power", "events_needed",
                        "patients_needed"]
@@ -48,6 +48,17 @@ def cd4_patients_per_arm(delta: float, sd: float, rho: float = 0.0, alpha: float
     n = NormalIndPower().solve_power(effect_size=delta / residual_sd, alpha=alpha, power=power,
                                      ratio=1.0, alternative="two-sided")
     return int(math.ceil(n))
+
+
+def cd4_patients_t(delta: float, sd: float, rho: float = 0.0, alpha: float = 0.05,
+                   power: float = 0.8, allocation: float = 1.0) -> tuple[int, int]:
+    """(control, treated) patients to detect a CD4 difference ``delta`` by ANCOVA, from the
+    two-sample t-test (statsmodels ``TTestIndPower``) on the residual SD
+    sd * sqrt(1 - rho^2); ``allocation`` = treated per control patient."""
+    residual_sd = sd * math.sqrt(1 - rho ** 2)
+    n = TTestIndPower().solve_power(effect_size=delta / residual_sd, alpha=alpha, power=power,
+                                    ratio=allocation, alternative="two-sided")
+    return int(math.ceil(n)), int(math.ceil(n * allocation))
 
 
 def schoenfeld_events(hazard_ratio: float, alpha: float = 0.05, power: float = 0.8,
@@ -330,3 +341,139 @@ def design_comparison(sizes: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([keep, sizes[~sizes["endpoint"].str.startswith("CD4")]],
                      ignore_index=True)[["endpoint", "effect", "events_needed",
                                          "patients_needed"]]
+
+
+# --------------------------------------------------------------------------------------
+# Published inputs: control-arm event rates, loss to follow-up, non-adherence
+# --------------------------------------------------------------------------------------
+
+#: Default loss to follow-up over the trial (proportion of patients) and non-adherence
+#: (proportion of the treated arm not receiving the therapy; drop-in: controls receiving it).
+#: Our assumptions: the reference tables hold no published ESPRIT/SILCAAT figure for either
+#: (see data/reference/immune_therapy_trials.csv notes), so they are parameters to set.
+DEFAULT_LOSS_TO_FOLLOWUP = 0.10
+DEFAULT_NONADHERENCE = 0.20
+DEFAULT_DROP_IN = 0.0
+
+RATE_COLUMNS = ["rate_id", "source", "population", "cd4_stratum", "outcome", "events",
+                "person_years", "rate_per_100py", "ci_low", "ci_high", "ci_source",
+                "verification"]
+
+
+def published_rates(rate_ids: list[str]) -> pd.DataFrame:
+    """Rows of ``event_rates.csv`` (per 100 person-years) with a 95% CI: the published one,
+    else the exact Poisson interval from events and person-years when both are published,
+    else none (``ci_source`` says which)."""
+    from .intervals import exact_poisson_ci
+    from .reference import load
+
+    table = load("event_rates").set_index("rate_id")
+    missing = [r for r in rate_ids if r not in table.index]
+    if missing:
+        raise ValueError(f"rate id(s) not in event_rates.csv: {', '.join(missing)}")
+    out = table.loc[rate_ids].reset_index()
+    out["ci_source"] = np.where(out["ci_low"].notna(), "published", "none")
+    computable = out["ci_low"].isna() & out["events"].notna() & out["person_years"].notna()
+    if computable.any():
+        low, high = exact_poisson_ci(out.loc[computable, "events"].to_numpy(),
+                                     out.loc[computable, "person_years"].to_numpy())
+        out.loc[computable, "ci_low"], out.loc[computable, "ci_high"] = 100 * low, 100 * high
+        out.loc[computable, "ci_source"] = "exact Poisson from events and person-years"
+        rate = 100 * out.loc[computable, "events"] / out.loc[computable, "person_years"]
+        out.loc[computable, "rate_per_100py"] = out.loc[computable, "rate_per_100py"] \
+            .fillna(rate)
+    return out[RATE_COLUMNS]
+
+
+def adherence_inflation(nonadherence: float, drop_in: float = 0.0) -> float:
+    """Sample-size multiplier for non-adherence (treated not treated) and drop-in (controls
+    treated) in an intention-to-treat analysis, 1 / (1 - c - d)^2 (Lachin JM, Foulkes MA.
+    Biometrics 1986;42:507-519)."""
+    if nonadherence + drop_in >= 1:
+        raise ValueError("non-adherence plus drop-in must be below 1")
+    return 1.0 / (1.0 - nonadherence - drop_in) ** 2
+
+
+def tte_design(hazard_ratio: float, control_rate: float, accrual_years: float,
+               followup_years: float, alpha: float = 0.05, power: float = 0.8,
+               allocation: float = 1.0, loss: float = DEFAULT_LOSS_TO_FOLLOWUP,
+               nonadherence: float = DEFAULT_NONADHERENCE, drop_in: float = DEFAULT_DROP_IN
+               ) -> dict:
+    """Events and patients for a time-to-event trial with ``allocation`` treated per control
+    patient (Schoenfeld with allocation fraction r / (1 + r)); the patients before and after
+    inflation for non-adherence (:func:`adherence_inflation`) and loss to follow-up
+    (divided by 1 - ``loss``)."""
+    fraction = allocation / (1 + allocation)
+    events = schoenfeld_events(hazard_ratio, alpha, power, fraction)
+    p_event = ((1 - fraction) * event_probability(control_rate, accrual_years, followup_years)
+               + fraction * event_probability(control_rate * hazard_ratio, accrual_years,
+                                              followup_years))
+    patients = events / p_event
+    inflated = patients * adherence_inflation(nonadherence, drop_in) / (1 - loss)
+    return {"events_needed": int(math.ceil(events * adherence_inflation(nonadherence, drop_in))),
+            "patients_unadjusted": int(math.ceil(patients)),
+            "patients_needed": int(math.ceil(inflated)),
+            "p_event_control": event_probability(control_rate, accrual_years, followup_years)}
+
+
+def published_design_table(rates: pd.DataFrame, hazard_ratios: list[float],
+                           accrual_years: float, followup_years: float, alpha: float = 0.05,
+                           power: float = 0.8, allocation: float = 1.0,
+                           loss: float = DEFAULT_LOSS_TO_FOLLOWUP,
+                           nonadherence: float = DEFAULT_NONADHERENCE,
+                           drop_in: float = DEFAULT_DROP_IN) -> pd.DataFrame:
+    """Sample sizes for each published control-arm rate (rows of :func:`published_rates`; at
+    its point estimate and at both CI limits where there is a CI) and hazard ratio."""
+    rows = []
+    for rate in rates.itertuples():
+        for hr in hazard_ratios:
+            row = {"rate_id": rate.rate_id, "endpoint": rate.outcome,
+                   "control_rate_per_100py": rate.rate_per_100py, "hazard_ratio": hr,
+                   "allocation": f"{allocation:g}:1"}
+            row.update(tte_design(hr, rate.rate_per_100py / 100, accrual_years, followup_years,
+                                  alpha, power, allocation, loss, nonadherence, drop_in))
+            for limit in ("ci_low", "ci_high"):
+                value = getattr(rate, limit)
+                row[f"patients_at_{limit}"] = (
+                    tte_design(hr, value / 100, accrual_years, followup_years, alpha, power,
+                               allocation, loss, nonadherence, drop_in)["patients_needed"]
+                    if value == value else np.nan)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def cd4_design_table(deltas: list[float], sd: float, rho: float, alpha: float = 0.05,
+                     power: float = 0.8, allocation: float = 1.0,
+                     loss: float = DEFAULT_LOSS_TO_FOLLOWUP,
+                     nonadherence: float = DEFAULT_NONADHERENCE,
+                     drop_in: float = DEFAULT_DROP_IN) -> pd.DataFrame:
+    """t-based patients for each CD4 difference, with the allocation ratio and the same
+    inflation for non-adherence and loss to follow-up; the z-approximation beside it."""
+    rows = []
+    for delta in deltas:
+        control, treated = cd4_patients_t(delta, sd, rho, alpha, power, allocation)
+        total = control + treated
+        rows.append({"effect": f"+{delta:g} cells/mm3", "allocation": f"{allocation:g}:1",
+                     "control": control, "treated": treated, "patients_unadjusted": total,
+                     "patients_needed": int(math.ceil(total * adherence_inflation(
+                         nonadherence, drop_in) / (1 - loss))),
+                     "patients_z_approximation_1to1": 2 * cd4_patients_per_arm(
+                         delta, sd, rho, alpha, power)})
+    return pd.DataFrame(rows)
+
+
+def observed_control_arms(rate_ids: list[str], design_rate_per_100py: float,
+                          years: float) -> pd.DataFrame:
+    """A check of the design's inputs against trials' observed control arms: each row of
+    :func:`published_rates` (ESPRIT, SILCAAT, SMART control arms) beside the design's control
+    rate; where only events are published, without person-years, that is said."""
+    table = published_rates(rate_ids)
+    table["design_rate_per_100py"] = design_rate_per_100py
+    table["design_within_published_ci"] = np.where(
+        table["ci_low"].notna(), (table["ci_low"] <= design_rate_per_100py)
+        & (design_rate_per_100py <= table["ci_high"]), pd.NA)
+    table["note"] = np.where(table["rate_per_100py"].isna(),
+                             "no rate: person-years not published in the reference table",
+                             "")
+    table["design_years"] = years
+    return table

@@ -121,3 +121,173 @@ def truth_comparison(model: NonResponseModel, frame: pd.DataFrame, truth: pd.Dat
         "latent_ci_low": other["ci_low"].reindex(measured.index).to_numpy(),
         "latent_ci_high": other["ci_high"].reindex(measured.index).to_numpy(),
     })
+
+
+# --------------------------------------------------------------------------------------
+# Regression to the mean: does change depend on the starting level?
+# --------------------------------------------------------------------------------------
+
+RTM_COLUMNS = ["analysis", "patients", "estimate", "ci_low", "ci_high", "note"]
+
+
+def baseline_window_counts(cohort, patients: pd.DataFrame) -> pd.DataFrame:
+    """Per patient, the absolute CD4 counts in the baseline window: ``n_baseline_counts``,
+    ``mean_baseline_cd4`` (cells/mm³) and ``within_ss`` (sum of squared deviations from the
+    patient's mean, for the pooled within-person variance)."""
+    from .conventions import BASELINE_WINDOW_DAYS
+
+    cd4 = cohort.absolute_cd4()
+    before, after = BASELINE_WINDOW_DAYS
+    days = cd4["days_since_t0"]
+    window = cd4[(days >= -before) & (days <= after)]
+    ids = patients.index.to_numpy()[window["code"].to_numpy()]
+    values = pd.Series(window["CD4_V"].to_numpy(dtype=float), index=ids)
+    g = values.groupby(level=0)
+    out = pd.DataFrame({"n_baseline_counts": g.size(), "mean_baseline_cd4": g.mean()})
+    out["within_ss"] = ((values - g.transform("mean")) ** 2).groupby(level=0).sum()
+    return out.reindex(patients.index)
+
+
+def _ols(y: pd.Series, x: pd.DataFrame, term: str) -> tuple[float, float, float, int]:
+    fit = sm.OLS(y.astype(float), sm.add_constant(x, has_constant="add")).fit()
+    low, high = fit.conf_int().loc[term]
+    return float(fit.params[term]), float(low), float(high), int(fit.nobs)
+
+
+def published_cv(var_id: str) -> float:
+    """Within-person coefficient of variation of one absolute CD4 count, as a fraction, from
+    the first percentage in the ``value`` of row ``var_id`` of ``cd4_variability.csv``."""
+    import re
+
+    from .reference import load
+
+    table = load("cd4_variability").set_index("var_id")
+    row = table.loc[var_id]
+    if row["measure"] != "CV":
+        raise ValueError(f"{var_id} is not a coefficient of variation ({row['measure']})")
+    match = re.search(r"(\d+(?:\.\d+)?)\s*%", str(row["value"]))
+    if not match:
+        raise ValueError(f"{var_id}: no percentage in {row['value']!r}")
+    return float(match.group(1)) / 100
+
+
+def regression_to_the_mean(frame: pd.DataFrame, counts: pd.DataFrame, covariates: list[str],
+                           references: dict[str, str] | None = None,
+                           cv: float | None = None, cv_source: str = "") -> pd.DataFrame:
+    """Does the CD4 change depend on the baseline level, once regression to the mean is
+    accounted for? ``frame``: patients in a definition's denominator with ``baseline_cd4`` and
+    ``assessed_cd4`` (cells/mm³); ``counts``: :func:`baseline_window_counts`. Slopes are per
+    cell/mm³ of baseline, adjusted for ``covariates`` (OLS, statsmodels).
+
+    Rows: the change-score slope (gain on baseline); the ANCOVA slope (follow-up on baseline;
+    always the change-score slope + 1); the reliability of one baseline count,
+    lambda = 1 - within-person variance / variance of the baseline counts, with the
+    within-person variance pooled over patients with two or more counts in the baseline window
+    and, given a published ``cv``, CV² E[X²] / (1 + CV²) (multiplicative error); for each
+    lambda, the change-score slope regression to the mean alone would give if change did not
+    depend on the true level (lambda - 1) and the slope corrected for measurement error
+    (regression calibration: ANCOVA slope / lambda - 1); and, among patients with two or more
+    baseline counts, the change-score slope on a single count and on the mean of counts."""
+    data = frame.join(counts[["n_baseline_counts", "mean_baseline_cd4"]])
+    data = data[data["baseline_cd4"].notna() & data["assessed_cd4"].notna()]
+    used = [c for c in available(data, covariates) if c not in ("cd4_per100", "cd4_per50",
+                                                                "sqrt_cd4", "baseline_cd4_band")]
+    design = design_matrix(data, used, references).dropna()
+    data = data.loc[design.index]
+    gain = data["assessed_cd4"] - data["baseline_cd4"]
+    x = design.assign(baseline=data["baseline_cd4"])
+    change = _ols(gain, x, "baseline")
+    ancova = _ols(data["assessed_cd4"], x, "baseline")
+
+    def row(analysis, patients, est, low=np.nan, high=np.nan, note=""):
+        return {"analysis": analysis, "patients": patients, "estimate": est, "ci_low": low,
+                "ci_high": high, "note": note}
+
+    rows = [row("change score: gain on baseline", change[3], *change[:3],
+                "cells/mm³ of gain per cell/mm³ of baseline"),
+            row("ANCOVA: follow-up count on baseline", ancova[3], *ancova[:3],
+                "= change-score slope + 1; below 1 from regression to the mean, a true "
+                "dependence, or both")]
+    total = float(data["baseline_cd4"].var(ddof=1))
+    variances = []
+    ss = counts.loc[counts["n_baseline_counts"] >= 2]
+    df = float((ss["n_baseline_counts"] - 1).sum())
+    if df > 0:
+        variances.append((float(ss["within_ss"].sum()) / df, len(ss),
+                          "this cohort's patients with two or more baseline counts"))
+    if cv is not None:
+        variances.append((cv ** 2 * float((data["baseline_cd4"] ** 2).mean()) / (1 + cv ** 2),
+                          len(data), f"published CV {100 * cv:g}% ({cv_source})"))
+    for within, n, source in variances:
+        lam = max(1 - within / total, np.finfo(float).eps)
+        rows += [row(f"reliability of one baseline count (lambda), {source}", n, lam,
+                     note=f"within-person SD {np.sqrt(within):.0f} cells/mm³"),
+                 row(f"change-score slope from regression to the mean alone, {source}", n,
+                     lam - 1, note="lambda - 1: what the change score shows if change does "
+                                   "not depend on the true level"),
+                 row(f"change-score slope corrected for measurement error, {source}",
+                     ancova[3], ancova[0] / lam - 1, ancova[1] / lam - 1, ancova[2] / lam - 1,
+                     "ANCOVA slope / lambda - 1 (regression calibration; the CI ignores the "
+                     "uncertainty of lambda)")]
+    multi = data["n_baseline_counts"] >= 2
+    if multi.sum() >= 20:
+        sub = x[multi.to_numpy()]
+        single = _ols(gain[multi], sub, "baseline")
+        averaged = _ols(data.loc[multi, "assessed_cd4"] - data.loc[multi, "mean_baseline_cd4"],
+                        sub.assign(baseline=data.loc[multi, "mean_baseline_cd4"]), "baseline")
+        rows += [row("change score, patients with 2+ baseline counts: single count", single[3],
+                     *single[:3], "baseline = the count closest to T0"),
+                 row("change score, patients with 2+ baseline counts: mean of counts",
+                     averaged[3], *averaged[:3],
+                     "baseline = mean of the window's counts (less measurement error)")]
+    return pd.DataFrame(rows, columns=RTM_COLUMNS)
+
+
+def with_assessed(frame: pd.DataFrame, result: Classification, definition_id: str
+                  ) -> pd.DataFrame:
+    """``model_frame`` plus each patient's ``assessed_cd4`` under the definition."""
+    assessed = pd.Series(result.results[definition_id].assessed_cd4, index=result.patients)
+    return frame.assign(assessed_cd4=assessed.reindex(frame.index).to_numpy())
+
+
+def baseline_terms(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of an odds-ratio table for the baseline CD4 terms."""
+    return table[table["term"].str.contains("cd4", case=False)]
+
+
+def compare_definitions(models: dict[str, NonResponseModel]) -> pd.DataFrame:
+    """The baseline CD4 terms of several fitted models, one block per definition (e.g. a
+    gain-based and a level-based definition side by side)."""
+    return pd.concat([baseline_terms(m.summary).assign(definition=name)
+                      for name, m in models.items()], ignore_index=True) \
+        .pipe(lambda t: t[["definition", *[c for c in t.columns if c != "definition"]]])
+
+
+def regression_to_the_mean_sentence(table: pd.DataFrame) -> str:
+    """What the :func:`regression_to_the_mean` table says, in one paragraph (numbers from
+    the table; the published-CV reliability when there are several)."""
+    rows = table.set_index("analysis")
+    change = rows.loc["change score: gain on baseline"]
+    alone = [a for a in rows.index if a.startswith("change-score slope from regression")]
+    fixed = [a for a in rows.index if a.startswith("change-score slope corrected")]
+    text = (f"The gain falls by {-change['estimate']:.2f} cells/mm³ per cell/mm³ of higher "
+            f"baseline (95% CI {-change['ci_high']:.2f} to {-change['ci_low']:.2f})"
+            if change["estimate"] < 0 else
+            f"The gain rises by {change['estimate']:.2f} cells/mm³ per cell/mm³ of higher "
+            f"baseline (95% CI {change['ci_low']:.2f} to {change['ci_high']:.2f})")
+    if not alone:
+        return text + "; with no estimate of the reliability of one count, regression to " \
+                      "the mean cannot be separated from a true dependence."
+    expected, corrected = rows.loc[alone[-1]], rows.loc[fixed[-1]]
+    share = expected["estimate"] / change["estimate"] if change["estimate"] < 0 else np.nan
+    text += (f". Regression to the mean alone would give {expected['estimate']:.2f} "
+             f"({alone[-1].split(', ', 1)[1]})")
+    if share == share:
+        text += f", {min(share, 1):.0%} of the observed slope"
+    text += (f"; corrected for measurement error the slope is {corrected['estimate']:.2f} "
+             f"(95% CI {corrected['ci_low']:.2f} to {corrected['ci_high']:.2f}). A gain-based "
+             "outcome therefore makes a higher measured baseline look like a risk factor "
+             "partly or wholly because of measurement error; a level-based outcome does not have "
+             "this artefact (its baseline odds ratio is attenuated by the same error, not "
+             "reversed).")
+    return text

@@ -1,4 +1,5 @@
-"""CD4 trajectories: mean curves, linear mixed models, plateaus, late and stalled responders.
+"""CD4 trajectories: mean curves, linear mixed models, plateaus, stalled responders (late
+response: :mod:`immune_recovery.lateresponse`).
 
 Time is years (or months) since T0; CD4 in cells/mm³, modelled on the square-root scale where
 its variance is roughly constant. Mixed models are fitted with statsmodels ``MixedLM`` under
@@ -16,7 +17,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
-from lifelines import KaplanMeierFitter
 from scipy import stats
 
 from .cohort import Cohort
@@ -225,61 +225,8 @@ def _fixed_design(fit: MixedModelFit, data: pd.DataFrame, frame: pd.DataFrame) -
 
 
 # --------------------------------------------------------------------------------------
-# Late responders and stalled patients
+# Stalled patients
 # --------------------------------------------------------------------------------------
-
-
-def late_response(long: pd.DataFrame, start_years: pd.Series, thresholds: list[float],
-                  months: list[float]) -> pd.DataFrame:
-    """Cumulative proportion of the given patients whose CD4 exceeds each threshold, by month
-    after ART start (Kaplan-Meier).
-
-    ``start_years`` (indexed by patient) is when each patient's follow-up for late response
-    starts, e.g. the day of the assessment that made them early non-responders; patients enter
-    the risk set then (delayed entry). The event is the first count above the threshold after
-    that day; follow-up ends at the last count, so loss to follow-up and death censor.
-    Columns: ``threshold``, ``month``, ``proportion_reached``, ``ci_low``, ``ci_high``,
-    ``n_at_risk``.
-    """
-    data = long[long["PATIENT"].isin(start_years.index)]
-    data = data[data["years"] > data["PATIENT"].map(start_years).to_numpy()]
-    last = data.groupby("PATIENT")["years"].max()
-    entry = start_years.reindex(last.index)
-    rows = []
-    for threshold in thresholds:
-        first_above = data[data["cd4"] > threshold].groupby("PATIENT")["years"].min() \
-            .reindex(last.index)
-        duration = first_above.fillna(last)
-        kmf = KaplanMeierFitter().fit(duration, event_observed=first_above.notna(), entry=entry)
-        ci = kmf.confidence_interval_survival_function_
-        for month in months:
-            # counts are dated around the visit month: "by month M" includes counts up to
-            # M + 0.5 months; the risk set is counted at M - 0.5 months
-            t, t_risk = (month + 0.5) / 12, (month - 0.5) / 12
-            survival = float(kmf.survival_function_at_times(t).iloc[0])
-            known = ci.index[ci.index <= t]
-            low_s, high_s = ci.loc[known[-1]].to_numpy() if len(known) else (1.0, 1.0)
-            rows.append({"threshold": threshold, "month": month,
-                         "proportion_reached": 1 - survival, "ci_low": 1 - float(high_s),
-                         "ci_high": 1 - float(low_s),
-                         "n_at_risk": int(((entry < t_risk) & (duration >= t_risk)).sum())})
-    return pd.DataFrame(rows)
-
-
-def plot_late_response(table: pd.DataFrame) -> plt.Figure:
-    fig, ax = plt.subplots()
-    for i, (threshold, part) in enumerate(table.groupby("threshold")):
-        color = PALETTE[i % len(PALETTE)]
-        ax.plot(part["month"], 100 * part["proportion_reached"], marker="o", color=color,
-                label=f"CD4 > {threshold:g}")
-        ax.fill_between(part["month"], 100 * part["ci_low"], 100 * part["ci_high"],
-                        color=color, alpha=0.15)
-    ax.set_xlabel("Months since ART start")
-    ax.set_ylabel("% of early non-responders (95% CI)")
-    ax.set_ylim(0, 100)
-    ax.legend(frameon=False)
-    fig.tight_layout()
-    return fig
 
 
 def patient_slopes(long: pd.DataFrame, after_years: float = 2.0, min_counts: int = 3
@@ -305,18 +252,6 @@ def stalled(slopes: pd.DataFrame, flat: float = 20.0) -> pd.DataFrame:
     p, lo, hi = wilson(np.array([k]), np.array([n]))
     return pd.DataFrame([{"patients_with_slope": n, "flat_slope": k, "proportion": p[0],
                           "ci_low": lo[0], "ci_high": hi[0]}])
-
-
-def early_nonresponders(result, definition_id: str, patients: pd.DataFrame) -> pd.Series:
-    """Years from T0 to the assessed count, for the definition's non-responders (those in the
-    frequency numerator), indexed by patient: where follow-up for late response starts."""
-    from .classify import nonresponder_flags
-
-    _, numerator = nonresponder_flags(result, definition_id)
-    res = result.results[definition_id]
-    days = (res.assessed_day - result.t0) / 1.0
-    years = pd.Series(days / DAYS_PER_YEAR, index=result.patients)
-    return years[numerator].reindex(patients.index).dropna()
 
 
 def true_classes_among(ids: pd.Index, truth: pd.DataFrame) -> pd.DataFrame:

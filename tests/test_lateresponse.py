@@ -1,0 +1,125 @@
+"""Late response as a competing-risks question: at-risk set, crossings, Aalen-Johansen."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from immune_recovery import lateresponse as lr
+
+
+def aalen_johansen_by_hand(entry, time, cause, t) -> float:
+    """Independent Aalen-Johansen CIF of cause 1 at t: tied times aggregated, censoring after
+    events at the same time, delayed entry (at risk from entry, exclusive)."""
+    entry, time, cause = map(np.asarray, (entry, time, cause))
+    survival, cif = 1.0, 0.0
+    for u in np.unique(time[(cause > 0) & (time <= t)]):
+        at_risk = ((entry < u) & (time >= u)).sum()
+        d1 = ((time == u) & (cause == 1)).sum()
+        d_all = ((time == u) & (cause > 0)).sum()
+        cif += survival * d1 / at_risk
+        survival *= 1 - d_all / at_risk
+    return cif
+
+
+def toy():
+    # early non-responders assessed at 0.5 y. A crosses 350 at 1.0; B dies at 0.8; C is
+    # censored at 0.9; D was already above 350 at the assessment; E crosses at 2.0 but only on a
+    # single count followed by a lower one
+    long = pd.DataFrame({"PATIENT": ["A", "A", "A", "C", "D", "E", "E", "E"],
+                         "years": [0.5, 1.0, 1.2, 0.9, 1.0, 1.5, 2.0, 2.4],
+                         "cd4": [150, 400, 420, 200, 500, 300, 360, 300]})
+    early = pd.DataFrame({"start_years": 0.5, "assessed_cd4": [150, 180, 200, 380, 250]},
+                         index=["A", "B", "C", "D", "E"])
+    death = pd.Series({"B": 0.8})
+    return long, early, death
+
+
+def test_at_risk_set_excludes_patients_already_above():
+    long, early, death = toy()
+    data = lr.competing_risks_data(long, early, death, 350)
+    assert list(data.index) == ["A", "B", "C", "E"]
+    assert data.attrs["already_above"] == 1
+    assert data.loc["A", "cause"] == lr.CROSSED and data.loc["A", "time"] == 1.0
+    assert data.loc["B", "cause"] == lr.DIED and data.loc["B", "time"] == 0.8
+    assert data.loc["C", "cause"] == lr.CENSORED and data.loc["C", "time"] == 0.9
+    assert data.loc["E", "cause"] == lr.CROSSED and data.loc["E", "time"] == 2.0
+
+
+def test_confirmation_needs_two_consecutive_counts_above():
+    long, early, death = toy()
+    data = lr.competing_risks_data(long, early, death, 350, confirm=2)
+    assert data.loc["A", "cause"] == lr.CROSSED and data.loc["A", "time"] == 1.0
+    assert data.loc["E", "cause"] == lr.CENSORED and data.loc["E", "time"] == 2.4
+
+
+def test_table_counts_and_estimate_by_hand():
+    long, early, death = toy()
+    table = lr.late_response(long, early, death, [350], [12, 30]).set_index(["method", "month"])
+    row = table.loc[("aalen-johansen", 12)]
+    assert (row["n_start"], row["already_above"], row["crossings"], row["deaths"],
+            row["censored"]) == (4, 1, 1, 1, 1)
+    # B dies at 0.8 (4 at risk), C censored at 0.9, A crosses at 1.0 with A and E at risk:
+    # CIF = (1 - 1/4) * 1/2
+    assert row["cumulative_incidence"] == pytest.approx(0.375, abs=1e-6)
+    assert row["ci_low"] < 0.375 < row["ci_high"]
+    # the naive Kaplan-Meier counts D (already above) as crossing and censors B's death
+    naive = table.loc[("kaplan-meier, death censored, all early non-responders", 12)]
+    assert naive["n_start"] == 5 and naive["cumulative_incidence"] > 0.375
+
+
+def test_aalen_johansen_agrees_with_an_independent_computation():
+    rng = np.random.default_rng(7)
+    n = 400
+    entry = rng.uniform(0.3, 0.6, n)
+    time = entry + np.round(rng.exponential(1.0, n), 2)  # ties on purpose
+    cause = rng.choice([0, 1, 2], n, p=[0.4, 0.35, 0.25])
+    data = pd.DataFrame({"entry": entry, "time": time, "cause": cause})
+    fit = lr.aalen_johansen(data)
+    for t in (0.8, 1.5, 3.0):
+        package = float(fit.cumulative_density_.loc[:t].iloc[-1, 0])
+        assert package == pytest.approx(aalen_johansen_by_hand(entry, time, cause, t), abs=2e-3)
+
+
+def test_cpcra002_late_response_against_an_independent_computation(cpcra002):
+    """From the HICDEP tables directly: early non-responders (month-2 count below baseline),
+    those at or below 100 at month 2, their first later count above 100, death competing."""
+    from immune_recovery import trajectories as tr
+    from immune_recovery.baseline import patient_table
+    from immune_recovery.classify import classify
+    from immune_recovery.definitions import load_definitions_file
+    from immune_recovery.paths import resolve
+
+    cohort = cpcra002
+    patients = patient_table(cohort)
+    definition = load_definitions_file(resolve("params/definitions/cpcra002.yaml"))[
+        "cpcra002_below_baseline_m2"]
+    result = classify(cohort, [definition])
+    early = lr.early_nonresponders(result, definition.id)
+    long = tr.cd4_long(cohort, patients)
+    table = lr.late_response(long, early, lr.death_years(patients), [100], [18],
+                             kaplan_meier=False).iloc[0]
+    entry, time, cause, above = [], [], [], 0
+    for pid, row in early.iterrows():
+        if row["assessed_cd4"] > 100:
+            above += 1
+            continue
+        counts = long[(long["PATIENT"] == pid) & (long["years"] > row["start_years"])]
+        crossing = counts.loc[counts["cd4"] > 100, "years"].min()
+        died = patients.loc[pid, "death_date"]
+        death = (died - patients.loc[pid, "t0"]).days / 365.25 if pd.notna(died) else np.nan
+        entry.append(row["start_years"])
+        if crossing == crossing:
+            time.append(crossing), cause.append(1)
+        elif death == death:
+            time.append(death), cause.append(2)
+        else:
+            time.append(max(counts["years"].max() if len(counts) else row["start_years"],
+                            row["start_years"])), cause.append(0)
+    assert table["already_above"] == above and table["n_start"] == len(entry)
+    t = 18 / 12 + 0.5 / 12
+    expected = aalen_johansen_by_hand(entry, time, cause, t)
+    assert table["cumulative_incidence"] == pytest.approx(expected, abs=2e-3)
+    assert table["deaths"] == sum(c == 2 and u <= t for c, u in zip(cause, time))
+    assert table["crossings"] == sum(c == 1 and u <= t for c, u in zip(cause, time))
