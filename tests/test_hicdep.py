@@ -74,11 +74,12 @@ def test_missing_required_table(small_cohort_dir):
         load_cohort(small_cohort_dir)
 
 
-def test_semicolon_file_is_rejected(small_cohort_dir):
+def test_semicolon_file_is_read_and_noted(small_cohort_dir):
     path = small_cohort_dir / "tblLAB_CD4.csv"
     path.write_text(path.read_text().replace(",", ";"))
-    with pytest.raises(InputError, match="not comma-separated"):
-        load_cohort(small_cohort_dir)
+    cohort = load_cohort(small_cohort_dir)
+    assert len(cohort.cd4) == 9
+    assert any("semicolon-separated (detected)" in n for n in cohort.ledger.notices)
 
 
 def test_non_utf8_file_is_rejected(small_cohort_dir):

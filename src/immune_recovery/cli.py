@@ -34,13 +34,41 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(args: argparse.Namespace):
+    """The cohort of ``args.folder`` with the reading options; with many unreadable values,
+    all of them go to the ``--errors`` file (the message shows the first ones)."""
+    from .cohort import load_cohort
+    from .exceptions import InputErrors
+
+    try:
+        return load_cohort(args.folder, close_date=args.close_date, encoding=args.encoding,
+                           sep={"tab": "\t"}.get(args.sep, args.sep))
+    except InputErrors as err:
+        if len(err.errors) > InputErrors.SHOWN:
+            err.table().to_csv(args.errors, index=False)
+            err.written_to = args.errors
+        raise
+
+
+def _reading_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--close-date", help="database close date, YYYY-MM-DD: later dates are in "
+                   "the future (default: today, noted in the ledger)")
+    p.add_argument("--encoding", help="encoding of text files that are not UTF-8 "
+                   "(e.g. latin-1, cp1252)")
+    p.add_argument("--sep", help="separator of text files (default: detected from the "
+                   "header; ',', ';', 'tab', '|')")
+    p.add_argument("--errors", default="unreadable-values.csv",
+                   help="where to write every unreadable value when there are more than 20 "
+                        "(default: %(default)s)")
+
+
 @command("validate")
 def _validate(args: argparse.Namespace) -> int:
-    from .cohort import load_cohort
-
-    cohort = load_cohort(args.folder)
+    cohort = _load(args)
     print(f"{cohort.name}: {cohort.n_patients} patients; tables: "
           f"{', '.join(sorted(cohort.present))}")
+    for notice in cohort.ledger.notices:
+        print(f"  note: {notice}")
     recon = cohort.ledger.reconciliation()
     for row in recon.itertuples(index=False):
         print(f"  {row.file}: {row.rows_read} rows read = {row.rows_used} used + "
@@ -107,7 +135,7 @@ def _classify(args: argparse.Namespace) -> int:
         table = classify_partitioned(args.folder, definitions, args.partitions).long()
         how = f", {args.partitions} partitions"
     else:
-        table = classify(load_cohort(args.folder), definitions).long()
+        table = classify(_load(args), definitions).long()
         how = ""
     table.to_csv(args.out, index=False, float_format="%.10g", date_format="%Y-%m-%d")
     counts = table.groupby(["definition", "group"], observed=False).size().unstack()
@@ -158,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ledger", help="write the exclusion ledger to this CSV file")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when any row was excluded")
+    _reading_options(p)
 
     p = sub.add_parser("simulate", help="simulate a HAART cohort with a known truth (HICDEP)")
     p.add_argument("--patients", type=int, required=True, help="number of patients")
@@ -177,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--partitions", type=int, default=0,
                    help="classify a Parquet folder in this many patient partitions (bounded "
                         "memory, same result)")
+    _reading_options(p)
 
     p = sub.add_parser("power", help="simulated power of a log-rank test (time-to-event trial)")
     p.add_argument("--hazard-ratio", type=float, nargs="+", default=[0.7])

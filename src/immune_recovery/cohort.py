@@ -232,17 +232,21 @@ class Cohort:
 
 
 def load_cohort(path: str | Path, name: str | None = None,
-                close_date: str | pd.Timestamp | None = None) -> Cohort:
+                close_date: str | pd.Timestamp | None = None, encoding: str | None = None,
+                sep: str | None = None) -> Cohort:
     """Read and validate a folder of HICDEP tables.
 
     Unreadable input raises :class:`~immune_recovery.exceptions.InputError` naming the file,
     row, column, value and rule; implausible rows are excluded into ``cohort.ledger`` (and
     questionable ones flagged there). Dates after ``close_date``, the database close date
     (default: today, noted in ``cohort.ledger.notices``), are in
-    the future.
+    the future. ``encoding`` and ``sep``: for text files that are not UTF-8 or whose
+    separator should not be detected (see :mod:`immune_recovery.hicdep.io`). Every
+    unreadable value of every table is reported at once
+    (:class:`~immune_recovery.exceptions.InputErrors`).
     """
     path = Path(path)
-    tables, ledger, present = read_tables(path, close_date)
+    tables, ledger, present = read_tables(path, close_date, encoding, sep)
     return Cohort(
         name=name or path.name,
         tables=tables,

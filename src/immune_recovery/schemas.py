@@ -57,6 +57,8 @@ RULE_TABLE: dict[str, Rule] = {
     "IR-DATE-2": _R("", "blank", "date precision (_A) is U (unknown): the date is unusable"),
     "IR-DATE-3": _R("ATC006", "flag", "date precision (_A) not a HICDEP code (<, D, M, Y, >, U)"),
     "IR-DATE-4": _R("ATC004", "blank", "a secondary date (e.g. a stop date) in the future"),
+    "IR-DATE-5": _R("ATC003", "blank", "a tblBAS or tblLTFU date (other than death or drop-out) "
+                    "before the patient's birth: set missing"),
     # tblBAS
     "IR-BAS-1": _R("", "exclude", "tblBAS: PATIENT missing"),
     "IR-BAS-2": _R("", "exclude", "tblBAS: PATIENT appears more than once (first row kept)"),
@@ -110,7 +112,8 @@ RULE_TABLE: dict[str, Rule] = {
     "IR-LTFU-1": _R("", "exclude", "tblLTFU: PATIENT missing"),
     "IR-LTFU-2": _R("", "exclude", "tblLTFU: PATIENT appears more than once (first row kept)"),
     "IR-LTFU-3": _R("ATC006", "exclude", "tblLTFU: DROP_Y or DEATH_Y not 0 or 1"),
-    "IR-LTFU-4": _R("", "exclude", "tblLTFU: DEATH_Y = 1 without DEATH_D", "DEATH_D"),
+    "IR-LTFU-4": _R("", "exclude", "tblLTFU: DEATH_Y = 1 without DEATH_D (a date of precision "
+                    "U is kept: died, date unknown)", "DEATH_D"),
     # tblSTUDY
     "IR-STUDY-1": _R("", "exclude", "tblSTUDY: PATIENT missing"),
     "IR-STUDY-2": _R("", "exclude", "tblSTUDY: PATIENT appears more than once (first row kept)"),
@@ -425,10 +428,18 @@ LTFU = TableSpec(
             "L_ALIVE_D": _col("date", description="last date known alive"),
         },
         checks=[_df_check("IR-LTFU-4", lambda df: ~((df["DEATH_Y"] == 1)
-                                                    & df["DEATH_D"].isna()))],
+                                                    & df["DEATH_D"].isna()
+                                                    & ~_unknown_precision(df, "DEATH_D")))],
         strict=False,
     ),
 )
+
+def _unknown_precision(df: pd.DataFrame, column: str) -> pd.Series:
+    """Rows whose ``<column>_A`` precision code is U (the date was given as unknown)."""
+    if f"{column}_A" not in df:
+        return pd.Series(False, index=df.index)
+    return (df[f"{column}_A"].astype("string").str.strip() == "U").fillna(False).astype(bool)
+
 
 #: Documented columns of the extra table ``tblSTUDY`` (not HICDEP).
 STUDY_COLUMNS: dict[str, str] = {

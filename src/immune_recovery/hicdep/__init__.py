@@ -24,14 +24,16 @@ __all__ = [
 ]
 
 
-def read_tables(folder: str | Path, close_date: str | pd.Timestamp | None = None
+def read_tables(folder: str | Path, close_date: str | pd.Timestamp | None = None,
+                encoding: str | None = None, sep: str | None = None
                 ) -> tuple[dict[str, pd.DataFrame], ExclusionLedger, set[str]]:
     """Read, parse and validate every table in ``folder`` (see :func:`validate_tables`).
 
     ``close_date`` is the database close date; when not given, today is used and the ledger's
-    ``notices`` say so.
+    ``notices`` say so. ``encoding`` and ``sep`` apply to text files (default: UTF-8, with
+    or without a byte-order mark; separator detected from the header).
     """
-    raw, files = read_folder(folder)
+    raw, files = read_folder(folder, encoding, sep)
     today = close_date is None
     close = pd.Timestamp.today().normalize() if today else pd.Timestamp(close_date)
     tables, ledger, present = validate_tables(raw, close, files=files)

@@ -1,14 +1,29 @@
-"""Reading and writing HICDEP table files (CSV and Parquet), without interpreting values.
+"""Reading and writing HICDEP table files, without interpreting values.
 
-A cohort is a folder holding one file per table, named after the table: ``tblBAS.csv``,
-``tblLAB_CD4.csv``... (or ``.parquet``). CSV files are UTF-8, comma-separated, with a header row
-of HICDEP field names; dates are ISO ``yyyy-mm-dd``; an empty field is a missing value.
-Records are numbered from 1 (``row``; line ``row + 1`` of a CSV file).
+A cohort is a folder holding one file per table, named after the table, in any case:
+``tblBAS.csv``, ``TBLBAS.csv``, ``tblbas.tsv``... Accepted, as real exports come:
+
+* text: ``.csv``, ``.tsv``, ``.txt`` (and the same gzip-compressed, ``.csv.gz``), UTF-8 with
+  or without a byte-order mark, or another encoding given with ``encoding``; the separator
+  (comma, semicolon, tab or ``|``) detected from the header unless ``sep`` is given; empty
+  lines skipped and line breaks inside quoted fields allowed, with every record's physical
+  line number kept for messages;
+* Parquet (``.parquet``), Stata (``.dta``) and SAS (``.sas7bdat``, ``.xpt`` transport), via
+  pandas' readers;
+* header names matched case-insensitively after trimming; older names mapped to current ones
+  (:data:`SYNONYMS`); columns no table of the package knows kept out (except in tblSTUDY, the
+  project's open table). Every renaming and every column left out is listed in the ledger's
+  notices (``raw.attrs["notices"]``).
+
+Records are numbered from 1 (``row``); ``raw.attrs["lines"]`` gives each record's line.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import gzip
+import io
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,83 +35,204 @@ from ..schemas import TABLES
 
 FORMATS = ("csv", "parquet")
 DATE_FORMAT = "%Y-%m-%d"
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
+READ_SUFFIXES = (*TEXT_SUFFIXES, *(f"{s}.gz" for s in TEXT_SUFFIXES), ".parquet", ".dta",
+                 ".sas7bdat", ".xpt")
+SEPARATORS = (",", ";", "\t", "|")
+#: Older HICDEP / IeDEA-DES column names and the current name, per table (HICDEP and the
+#: IeDEA-DES code list mark ``GENDER`` deprecated in favour of ``SEX``).
+SYNONYMS: dict[str, dict[str, str]] = {"tblBAS": {"GENDER": "SEX"}}
+#: Tables whose undocumented columns are kept (tblSTUDY carries each data set's own fields).
+OPEN_TABLES = ("tblSTUDY",)
+
+
+def _suffix(path: Path) -> str | None:
+    name = path.name.lower()
+    return next((s for s in sorted(READ_SUFFIXES, key=len, reverse=True)
+                 if name.endswith(s)), None)
 
 
 def find_table_file(folder: Path, table: str) -> Path | None:
-    """The file holding ``table`` in ``folder`` (``.csv`` preferred over ``.parquet``)."""
-    found = [folder / f"{table}.{fmt}" for fmt in FORMATS if (folder / f"{table}.{fmt}").is_file()]
+    """The file holding ``table`` in ``folder``: its name is the table's, in any case, with
+    one of :data:`READ_SUFFIXES`; two such files are an error."""
+    found = sorted(p for p in folder.iterdir() if p.is_file() and _suffix(p) is not None
+                   and p.name[:-len(_suffix(p))].lower() == table.lower())
     if len(found) > 1:
         raise InputError(
             file=str(folder / table),
-            rule="the table is given twice (both .csv and .parquet); keep one",
+            rule=f"the table is given twice ({', '.join(p.name for p in found)}); keep one",
         )
     return found[0] if found else None
 
 
-def _read_csv_text(path: Path) -> pd.DataFrame:
+def _detect_separator(header: str) -> str:
+    counts = {sep: header.count(sep) for sep in SEPARATORS}
+    best = max(counts, key=lambda k: counts[k])
+    return best if counts[best] > 0 else ","
+
+
+def _decode(data: bytes, label: str, encoding: str | None, sep: str | None) -> str:
+    """Bytes to text; a bad byte is reported with its line and column."""
+    name = encoding or "utf-8"
+    try:
+        return data.decode(name)
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        start = data.rfind(b"\n", 0, err.start) + 1
+        first = data.split(b"\n", 1)[0].decode(name, errors="replace").rstrip("\r")
+        separator = sep or _detect_separator(first)
+        header = next(csv.reader([first], delimiter=separator), [])
+        index = data.count(separator.encode(), start, err.start)
+        column = header[index].strip() if line > 1 and index < len(header) else None
+        raise InputError(
+            file=label, line=line, column=column, value=f"byte 0x{data[err.start]:02x}",
+            rule=f"the file is not {'UTF-8' if encoding is None else encoding} text",
+            hint="save it as UTF-8, or give its encoding (--encoding, e.g. latin-1)") from None
+    except LookupError:
+        raise InputError(file=label, rule=f"unknown encoding {encoding!r}") from None
+
+
+def _records(text: str, sep: str, label: str) -> tuple[list[str], pd.DataFrame, np.ndarray]:
+    """Header, records (all text) and each record's physical line: pandas' fast reader when
+    every line is a record, else the csv module (empty lines, quoted line breaks)."""
+    simple = "\n\n" not in text.replace("\r\n", "\n") and '"' not in text \
+        and not text.startswith("\n")
+    if simple:
+        try:
+            frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
+                                na_values=[""], engine="c", header=None,
+                                skip_blank_lines=False)
+        except pd.errors.ParserError as err:
+            raise InputError(file=label, rule=f"malformed CSV: {str(err).strip()}") from None
+        header = [str(c) for c in frame.iloc[0].fillna("")]
+        body = frame.iloc[1:].reset_index(drop=True)
+        body.columns = range(len(header))
+        return header, body, np.arange(2, len(body) + 2)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    rows, lines, header, line = [], [], None, 1
+    for record in reader:
+        start, line = line, reader.line_num + 1
+        if not record or record == [""]:
+            continue
+        if header is None:
+            header = record
+            continue
+        if len(record) != len(header):
+            raise InputError(file=label, line=start,
+                             rule=f"malformed CSV: expected {len(header)} fields, "
+                                  f"saw {len(record)}")
+        rows.append(record)
+        lines.append(start)
+    if header is None:
+        raise InputError(file=label, rule="the file is empty (no header row)")
+    body = pd.DataFrame(rows, columns=range(len(header)), dtype=object)
+    body = body.where(body != "", None) if len(body) else body
+    return header, body, np.asarray(lines, dtype=np.int64)
+
+
+def _read_text(path: Path, encoding: str | None, sep: str | None
+               ) -> tuple[pd.DataFrame, list[str], list[str]]:
+    label = path.name
+    data = path.read_bytes()
+    notices = []
+    if path.name.lower().endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as err:
+            raise InputError(file=label, rule=f"not a readable gzip file ({err})") from None
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+        notices.append(f"{label}: UTF-8 byte-order mark removed")
+    text = _decode(data, label, encoding, sep)
+    if not text.strip():
+        raise InputError(file=label, rule="the file is empty (no header row)")
+    first = text.lstrip("\r\n").split("\n", 1)[0].rstrip("\r")
+    separator = sep or _detect_separator(first)
+    if separator != ",":
+        shown = {"\t": "tab", ";": "semicolon", "|": "vertical bar"}.get(separator, separator)
+        notices.append(f"{label}: {shown}-separated" + ("" if sep else " (detected)"))
+    header, body, lines = _records(text, separator, label)
+    body.attrs["lines"] = lines
+    return body, header, notices
+
+
+def _read_other(path: Path, suffix: str, encoding: str | None) -> pd.DataFrame:
     label = path.name
     try:
-        with path.open("r", encoding="utf-8", newline="") as handle:
-            header_line = handle.readline()
-    except UnicodeDecodeError as err:
-        raise InputError(file=label, rule="the file is not UTF-8 text",
-                         hint=f"byte {err.start} of the header cannot be decoded") from None
-    if not header_line.strip():
-        raise InputError(file=label, rule="the file is empty (no header row)")
-    header = next(csv.reader([header_line]))
-    if len(header) == 1 and any(sep in header_line for sep in (";", "\t", "|")):
-        raise InputError(
-            file=label,
-            row=None,
-            column=None,
-            value=header_line.strip()[:60],
-            rule="the header has one column: the file is not comma-separated",
-            hint="HICDEP CSV files use commas between fields",
-        )
-    try:
-        raw = pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            encoding="utf-8",
-            engine="c",
-        )
-    except UnicodeDecodeError as err:
-        raise InputError(file=label, rule="the file is not UTF-8 text",
-                         hint=f"undecodable byte at offset {err.start}") from None
-    except pd.errors.ParserError as err:
-        raise InputError(file=label, rule=f"malformed CSV: {str(err).strip()}") from None
-    return raw
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        if suffix == ".dta":
+            return pd.read_stata(path, convert_categoricals=False)
+        raw = pd.read_sas(path, format="xport" if suffix == ".xpt" else "sas7bdat",
+                          encoding=encoding or "utf-8")
+        for column in raw.columns:  # SAS dates left as numbers: days since 1960-01-01
+            if str(column).upper().endswith("_D") and pd.api.types.is_numeric_dtype(raw[column]):
+                raw[column] = pd.to_datetime(raw[column], unit="D", origin="1960-01-01")
+        return raw
+    except Exception as err:  # the readers raise many unrelated types
+        kind = {".parquet": "Parquet", ".dta": "Stata", ".xpt": "SAS transport",
+                ".sas7bdat": "SAS"}[suffix]
+        raise InputError(file=label, rule=f"unreadable {kind} file: {err}") from None
 
 
-def _csv_header(path: Path) -> list[str]:
-    """The header row as written (pandas renames repeated names to ``NAME.1``)."""
-    with path.open("r", encoding="utf-8", newline="") as handle:
-        return next(csv.reader([handle.readline()]))
-
-
-def read_raw_table(path: Path) -> pd.DataFrame:
-    """Read one table file without interpreting values (CSV: all text)."""
-    if path.suffix == ".parquet":
-        try:
-            raw = pd.read_parquet(path)
-        except Exception as err:  # pyarrow raises several unrelated types
-            raise InputError(file=path.name, rule=f"unreadable Parquet file: {err}") from None
-    else:
-        raw = _read_csv_text(path)
-    header = list(raw.columns) if path.suffix == ".parquet" else _csv_header(path)
-    header = [str(c).strip() for c in header]
-    duplicated = pd.Index(header)[pd.Index(header).duplicated()]
-    if len(duplicated):
-        raise InputError(file=path.name, column=str(duplicated[0]),
+def normalise_header(header: list[str], table: str, label: str
+                     ) -> tuple[list[str | None], list[str]]:
+    """Each column's HICDEP name (``None``: kept out) and the notices saying what changed."""
+    spec = TABLES.get(table)
+    known = set(spec.columns) if spec is not None else set()
+    known |= {f"{c}_A" for c in (spec.date_columns if spec is not None else ())}
+    synonyms = SYNONYMS.get(table, {})
+    names, renamed, dropped = [], [], []
+    for original in header:
+        clean = str(original).replace("\ufeff", "").strip()
+        name = clean.upper()
+        name = synonyms.get(name, name)
+        if name in known or table in OPEN_TABLES:
+            names.append(name)
+            if name != clean:
+                renamed.append(f"{clean} -> {name}")
+        else:
+            names.append(None)
+            dropped.append(clean)
+    duplicated = pd.Index([n for n in names if n]).duplicated()
+    if duplicated.any():
+        column = pd.Index([n for n in names if n])[duplicated][0]
+        raise InputError(file=label, column=str(column),
                          rule="the column appears twice in the header")
-    raw.columns = header
+    notices = []
+    if renamed:
+        notices.append(f"{label}: columns renamed: {', '.join(renamed)}")
+    if dropped:
+        notices.append(f"{label}: columns not in HICDEP {table}, left out: {', '.join(dropped)}")
+    return names, notices
+
+
+def read_raw_table(path: Path, table: str | None = None, encoding: str | None = None,
+                   sep: str | None = None) -> pd.DataFrame:
+    """Read one table file without interpreting values (text files: all text). ``table``
+    (default: the file's name) decides which columns are known; ``attrs`` carry ``lines``
+    (each record's line, text files) and ``notices``."""
+    suffix = _suffix(path) or path.suffix.lower()
+    table = table or next((t for t in TABLES if t.lower() == path.name[:-len(suffix)].lower()),
+                          path.stem)
+    notices: list[str] = []
+    if suffix in READ_SUFFIXES and suffix not in (".parquet", ".dta", ".sas7bdat", ".xpt"):
+        raw, header, notices = _read_text(path, encoding, sep)
+    else:
+        raw = _read_other(path, suffix, encoding)
+        header = [str(c) for c in raw.columns]
+    lines = raw.attrs.get("lines")
+    names, more = normalise_header(header, table, path.name)
+    keep = [i for i, n in enumerate(names) if n]
+    raw = raw.iloc[:, keep]
+    raw.columns = [names[i] for i in keep]
     raw.index = pd.RangeIndex(1, len(raw) + 1, name="row")
+    raw.attrs = {"lines": lines, "notices": notices + more}
     return raw
 
 
-def read_folder(folder: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+def read_folder(folder: str | Path, encoding: str | None = None, sep: str | None = None
+                ) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """Every known table file in ``folder``, unparsed: ``({table: raw frame}, {table: file
     name})``. A missing required table stops with :class:`InputError`."""
     folder = Path(folder)
@@ -109,10 +245,11 @@ def read_folder(folder: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, 
         if path is None:
             if spec.required:
                 raise InputError(file=str(folder / f"{name}.csv"),
-                                 rule=f"required table {name} not found (.csv or .parquet)")
+                                 rule=f"required table {name} not found "
+                                      f"({', '.join(READ_SUFFIXES)})")
             continue
         files[name] = path.name
-        raw[name] = read_raw_table(path)
+        raw[name] = read_raw_table(path, name, encoding, sep)
     return raw, files
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from ..conventions import CD4_ABSOLUTE_UNIT
-from ..exceptions import InputError
+from ..exceptions import InputError, InputErrors
 from ..schemas import (
     DATE_PRECISION_CODES,
     RULE_TABLE,
@@ -157,10 +157,32 @@ def flag_cd4_spikes(cd4: pd.DataFrame, ledger: ExclusionLedger,
     ledger.flag(spec.name, ordered[spike], "CW009", "CD4_V")
 
 
+def _dates_before_birth(tables: dict[str, pd.DataFrame], ledger: ExclusionLedger) -> None:
+    """IR-DATE-5 (HICDEP ATC003): every tblBAS date and tblLTFU's last-alive date before the
+    patient's birth is flagged and set missing (the patient stays; death and drop-out dates
+    before birth exclude the tblLTFU row, see below)."""
+    bas = tables["tblBAS"]
+    birth_by_patient = bas.drop_duplicates("PATIENT").set_index("PATIENT")["BIRTH_D"]
+    checks = [("tblBAS", c) for c in TABLES["tblBAS"].date_columns if c != "BIRTH_D"]
+    checks += [("tblLTFU", "L_ALIVE_D")]
+    for name, column in checks:
+        df = tables[name]
+        if df.empty or column not in df:
+            continue
+        birth = bas["BIRTH_D"] if name == "tblBAS" else df["PATIENT"].map(birth_by_patient)
+        before = (df[column] < birth).fillna(False).astype(bool)
+        if before.any():
+            ledger.flag(name, df[before], "IR-DATE-5", column)
+            df = df.copy()
+            df.loc[before, column] = pd.NaT
+            tables[name] = df
+
+
 def _cross_table_checks(tables: dict[str, pd.DataFrame], ledger: ExclusionLedger) -> None:
     """The cross-table rules each spec names (``TableSpec.cross_table``). tblLTFU is checked
     first, so that a death or drop-out date that was itself excluded does not exclude other
     rows."""
+    _dates_before_birth(tables, ledger)
     bas = tables["tblBAS"].set_index("PATIENT")
     known = pd.Index(bas.index)
     birth = bas["BIRTH_D"]
@@ -217,6 +239,8 @@ def validate_tables(frames: Mapping[str, pd.DataFrame], close_date: str | pd.Tim
     unknown = sorted(set(frames) - set(TABLES))
     if unknown:
         ledger.notices.append(f"tables not read by the package, ignored: {', '.join(unknown)}")
+    errors: list[InputError] = []
+    parsed: dict[str, pd.DataFrame] = {}
     for name, spec in TABLES.items():
         if name not in frames:
             if spec.required:
@@ -227,12 +251,17 @@ def validate_tables(frames: Mapping[str, pd.DataFrame], close_date: str | pd.Tim
         label = (files or {}).get(name, name)
         ledger.files[name] = label
         raw = frames[name]
+        ledger.notices += raw.attrs.get("notices", [])
         if not (isinstance(raw.index, pd.RangeIndex) and raw.index.start == 1
                 and raw.index.step == 1):
             raw = raw.set_axis(pd.RangeIndex(1, len(raw) + 1, name="row"), axis=0)
         ledger.rows_read[name] = len(raw)
-        typed = check_dates(parse_table(raw, spec, label), spec, ledger, close)
-        tables[name] = validate_table(typed, spec, ledger)
+        parsed[name] = parse_table(raw, spec, label, errors)
+    if errors:  # every unreadable value of every table, in one report
+        raise errors[0] if len(errors) == 1 else InputErrors(errors)
+    for name, typed in parsed.items():
+        spec = TABLES[name]
+        tables[name] = validate_table(check_dates(typed, spec, ledger, close), spec, ledger)
     _cross_table_checks(tables, ledger)
     flag_cd4_spikes(tables["tblLAB_CD4"], ledger)
     for name in present:
