@@ -125,7 +125,6 @@ def _definitions(args: argparse.Namespace) -> int:
 @command("classify")
 def _classify(args: argparse.Namespace) -> int:
     from .classify import classify
-    from .cohort import load_cohort
     from .definitions import resolve_definitions
 
     definitions = resolve_definitions(args.definition, args.definitions_file)
