@@ -94,6 +94,21 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if (args.strict and not summary.empty) else 0
 
 
+@command("report")
+def _report(args: argparse.Namespace) -> int:
+    from .reporting.cohort_site import build_cohort_site
+
+    result = build_cohort_site(args.cohort, args.name, args.out, args.definitions,
+                               args.close_date, args.jobs, args.min_cell, args.show_examples,
+                               args.encoding, {"tab": "\t"}.get(args.sep, args.sep),
+                               progress=not args.no_progress)
+    print(f"{result.out.name}/index.html: {len(result.built)} report(s) built, "
+          f"{len(result.unchanged)} unchanged, {len(result.failed)} failed")
+    for report_id, error in sorted(result.failed.items()):
+        print(f"  {report_id} failed: {error}", file=sys.stderr)
+    return 1 if result.failed else 0
+
+
 @command("simulate")
 def _simulate(args: argparse.Namespace) -> int:
     from .simulate import write_simulated_cohort
@@ -185,6 +200,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ledger", help="write the exclusion ledger to this CSV file")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when any row was excluded")
+    _reading_options(p)
+
+    p = sub.add_parser("report", help="every analysis of one HICDEP cohort as a browsable "
+                       "site (disclosure-controlled)")
+    p.add_argument("cohort", help="folder of the cohort's HICDEP tables")
+    p.add_argument("--name", required=True, help="short name (lower case, digits, dashes)")
+    p.add_argument("--out", help="site folder (default: <name>-reports)")
+    p.add_argument("--definitions", help="YAML file of user definitions (added to the "
+                   "catalogue)")
+    p.add_argument("--jobs", type=int, default=1, help="reports built in parallel")
+    p.add_argument("--min-cell", type=int, default=5,
+                   help="counts below this are shown as '<N' (default: %(default)s; 0: off)")
+    p.add_argument("--show-examples", action="store_true",
+                   help="write the data-quality example rows (patient ids, dates) to "
+                        "<name>-examples.csv beside the site, never into it")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _reading_options(p)
 
     p = sub.add_parser("simulate", help="simulate a HAART cohort with a known truth (HICDEP)")

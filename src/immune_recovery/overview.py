@@ -180,7 +180,12 @@ def plot_cd4_over_time(summary: pd.DataFrame, min_n: int = 10) -> plt.Figure:
 def plot_endpoint_km(patients: pd.DataFrame, group: str | None = "arm",
                      event: str = "endpoint_y", label: str = "Primary endpoint") -> plt.Figure:
     """Kaplan-Meier curves of the event-free proportion by group, numbers at risk below."""
-    data = patients.dropna(subset=["followup_days"])
+    data = patients.dropna(subset=["followup_days", event])  # endpoint status known
     groups = data[group] if group in data else pd.Series("all", index=data.index)
-    return kaplan_meier(data["followup_days"] / DAYS_PER_MONTH, data[event] == 1, groups,
+    return kaplan_meier(data["followup_days"] / DAYS_PER_MONTH, (data[event] == 1).to_numpy(bool), groups,
                         title=label, xlabel="Months since randomisation / ART start")
+
+
+def has_endpoint(patients: pd.DataFrame, event: str = "endpoint_y") -> bool:
+    """Whether the cohort records a trial endpoint for at least one patient."""
+    return event in patients and bool(patients[event].notna().any())

@@ -66,6 +66,23 @@ def kaplan_meier(durations: pd.Series, events: pd.Series, groups: pd.Series,
     ax.set_title(title, loc="left")
     ax.set_ylim(0, 1.02)
     ax.legend(frameon=False, loc="lower left", fontsize=8)
-    add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"])
+    axes = add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"])
+    _protect_at_risk(axes)
     fig.tight_layout()
     return fig
+
+
+def _protect_at_risk(axes) -> None:
+    """Numbers at risk below the minimum cell size shown as "<k" (disclosure control)."""
+    from . import disclosure
+
+    if not disclosure.min_cell():
+        return
+    for axis in np.atleast_1d(axes):
+        labels = []
+        for label in axis.get_xticklabels():
+            lines = label.get_text().split("\n")
+            lines = [disclosure.count_text(int(t)) if t.strip().isdigit() else t
+                     for t in lines]
+            labels.append("\n".join(lines))
+        axis.set_xticks(axis.get_xticks(), labels)

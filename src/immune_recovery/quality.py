@@ -31,8 +31,10 @@ def _examples(rows: pd.DataFrame, n: int = 3) -> str:
     return "; ".join(shown)
 
 
-def check_table(ledger: ExclusionLedger) -> pd.DataFrame:
-    """Every check with the rows it excluded or flagged (zeros included) and examples."""
+def check_table(ledger: ExclusionLedger, with_examples: bool = True) -> pd.DataFrame:
+    """Every check with the rows it excluded or flagged (zeros included) and, with
+    ``with_examples``, up to three example rows (file, row, patient, column, value: not for a
+    report that leaves the cohort, see :mod:`immune_recovery.disclosure`)."""
     catalogue = check_catalogue()
     entries = pd.concat([ledger.entries.assign(outcome="excluded"),
                          ledger.flags.assign(outcome="flagged")], ignore_index=True)
@@ -41,7 +43,8 @@ def check_table(ledger: ExclusionLedger) -> pd.DataFrame:
         hits = entries[entries["rule"] == rule].drop_duplicates(["table", "row", "rule"])
         counts.append(len(hits))
         examples.append(_examples(hits))
-    out = catalogue.assign(rows=counts, examples=examples)
+    out = catalogue.assign(rows=counts, examples=examples) if with_examples else \
+        catalogue.assign(rows=counts)
     return out.sort_values(["rows", "rule"], ascending=[False, True], kind="stable") \
         .reset_index(drop=True)
 
@@ -58,3 +61,8 @@ def ledger_rows(ledger: ExclusionLedger, limit: int = 25) -> pd.DataFrame:
         return entries
     entries = entries.sort_values(["outcome", "table", "row"], kind="stable")
     return entries.groupby("outcome", sort=True).head(limit).reset_index(drop=True)
+
+
+def notices_table(ledger: ExclusionLedger) -> pd.DataFrame:
+    """The reader's notices (renamings, detected separators, columns left out, close date)."""
+    return pd.DataFrame({"notice": ledger.notices or ["nothing renamed, detected or left out"]})

@@ -47,12 +47,9 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    handler = functools.partial(_QuietHandler, directory=str(REPORTS))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
+    url, shutdown = serve(REPORTS)
+    yield url
+    shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +61,8 @@ def browser():
         chromium.close()
 
 
-def _pages() -> list[str]:
-    manifest = json.loads((REPORTS / "manifest.json").read_text(encoding="utf-8"))
+def _pages(root: Path = REPORTS) -> list[str]:
+    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
     return ["index.html"] + [f"{r['id']}/{r['outputs']['html']}" for r in manifest["reports"]]
 
 
@@ -89,8 +86,8 @@ def _open(browser, url: str, problems: list[str]):
     return page
 
 
-@pytest.mark.parametrize("path", _pages())
-def test_page_renders_cleanly(server, browser, path):
+def page_problems(browser, server: str, path: str) -> list[str]:
+    """Everything wrong with one page of a site served at ``server``."""
     problems: list[str] = []
     url = urljoin(server, path)
     page = _open(browser, url, problems)
@@ -128,6 +125,21 @@ def test_page_renders_cleanly(server, browser, path):
                 problems.append(f"{captions} figure(s) without a caption")
     finally:
         page.close()
+    return problems
+
+
+def serve(directory: Path):
+    """A local HTTP server for ``directory``: (base url, shutdown function)."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{httpd.server_address[1]}/", httpd.shutdown
+
+
+@pytest.mark.parametrize("path", _pages())
+def test_page_renders_cleanly(server, browser, path):
+    problems = page_problems(browser, server, path)
     assert not problems, f"{path}:\n" + "\n".join(problems)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 
 from ..exceptions import ImmuneRecoveryError
-from ..paths import build_dir, project_root, reports_dir
+from ..paths import build_dir, project_root, relative_to_root, reports_dir
 from .provenance import code_identity, git_commit, input_checksums, package_versions
 from .stale import build_key, input_hashes
 from .spec import ReportSpec, load_spec
@@ -77,7 +77,7 @@ def _execute(spec: ReportSpec, output: Path) -> None:
         except papermill.PapermillExecutionError as err:
             raise ReportBuildError(
                 f"{spec.id}: notebook {spec.notebook} failed in cell {err.exec_count}: "
-                f"{err.ename}: {err.evalue} (see {output.relative_to(project_root())})"
+                f"{err.ename}: {err.evalue} (see {relative_to_root(output)})"
             ) from None
         except RuntimeError as err:  # kernel did not start
             last_error = err
@@ -196,16 +196,21 @@ def publish(staged: Path, target: Path) -> None:
 def build_report(params_file: str | Path) -> Path:
     """Execute, render and publish one report; returns its folder under ``reports/``."""
     spec = load_spec(params_file)
-    staging_root = build_dir() / "staging"
+    return build_spec(spec, reports_dir(), input_hashes(spec))
+
+
+def build_spec(spec: ReportSpec, final_root: Path, hashes: dict,
+               staging_root: Path | None = None) -> Path:
+    """Execute, render and publish ``spec`` into ``final_root/<id>`` (staged first in
+    ``staging_root``, default ``build/staging``); ``hashes`` make its build key."""
+    staging_root = staging_root or build_dir() / "staging"
     staged = staging_root / spec.id
     shutil.rmtree(staged, ignore_errors=True)
     staged.mkdir(parents=True)
-    final_root = reports_dir()
     os.environ.update(DETERMINISTIC_ENV)
     os.environ["IMMUNE_RECOVERY_REPORTS_DIR"] = str(staging_root)
     os.environ["IMMUNE_RECOVERY_ROOT"] = str(project_root())
     try:
-        hashes = input_hashes(spec)  # before running: what the build starts from
         notebook = staged / f"{spec.id}.ipynb"
         _execute(spec, notebook)
         sanitize_notebook(notebook)

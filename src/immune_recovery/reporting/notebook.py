@@ -10,6 +10,9 @@ timestamp, and the figure shown in the notebook is an ``<img>`` pointing at the 
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import html
 import warnings
 from dataclasses import dataclass
@@ -42,8 +45,13 @@ MPL_STYLE = {
 }
 
 
-def setup() -> None:
-    """Notebook-wide settings: plotting style, pandas display, warnings from dependencies."""
+def setup(min_cell: int = 0) -> None:
+    """Notebook-wide settings: plotting style, pandas display, warnings from dependencies;
+    ``min_cell`` >= 2 turns on disclosure control (:mod:`immune_recovery.disclosure`) for a
+    researcher's cohort."""
+    from .. import disclosure
+
+    disclosure.set_min_cell(min_cell)
     matplotlib.use("Agg")
     matplotlib.rcParams.update(MPL_STYLE)
     pd.set_option("display.max_rows", 80)
@@ -56,7 +64,13 @@ def setup() -> None:
         warnings.filterwarnings("ignore", category=category)
     # a model that did not converge must not reach a report
     warnings.simplefilter("error", ConvergenceWarning)
+    # a dependency's warning is shown without the path of the file that raised it
+    warnings.formatwarning = _short_warning
     _register_readable_tables()
+
+
+def _short_warning(message, category, filename, lineno, line=None) -> str:
+    return f"{category.__name__}: {message}\n"
 
 
 def _register_readable_tables() -> None:
@@ -68,8 +82,17 @@ def _register_readable_tables() -> None:
     shell = get_ipython()
     if shell is None:
         return
-    shell.display_formatter.formatters["text/html"].for_type(
-        pd.DataFrame, lambda df: readable(df).to_html(max_rows=80, na_rep=""))
+    shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame, _html)
+
+
+def _html(df: pd.DataFrame) -> str:
+    from ..disclosure import DisclosureError, protect
+
+    try:
+        shown = protect(df)
+    except DisclosureError as err:
+        return f"<p>Table withheld (disclosure control): {err}</p>"
+    return readable(shown).to_html(max_rows=80, na_rep="")
 
 
 @dataclass(frozen=True)
@@ -112,7 +135,8 @@ class Report:
         self.folder = reports_dir() / report_id
         (self.folder / "tables").mkdir(parents=True, exist_ok=True)
         (self.folder / "figures").mkdir(parents=True, exist_ok=True)
-        params = project_root() / "params" / f"{report_id}.yaml"
+        params = Path(os.environ.get("IMMUNE_RECOVERY_PARAMS_DIR")
+                      or project_root() / "params") / f"{report_id}.yaml"
         self.spec: ReportSpec | None = load_spec(params) if params.is_file() else None
 
     def header(self) -> Markdown:
@@ -124,8 +148,8 @@ class Report:
                  f"**Rerun:** `{spec.make_target}` (parameters in `{spec.params_file}`, "
                  f"notebook `notebooks/{spec.notebook}.ipynb`).", "",
                  "| parameter | value |", "|---|---|"]
-        lines += [f"| `{k}` | `{_table_text(v)}` |" for k, v in spec.parameters.items()
-                  if k != "notes"]
+        lines += [f"| `{k}` | `{_table_text(_shown(v))}` |"
+                  for k, v in spec.parameters.items() if k != "notes"]
         return Markdown("\n".join(lines))
 
     def note(self, text: str) -> Markdown:
@@ -139,7 +163,11 @@ class Report:
         return Markdown("## Summary\n\n" + text)
 
     def table(self, df: pd.DataFrame, name: str, index: bool = False) -> pd.DataFrame:
-        """Write ``df`` to ``tables/<name>.csv`` and return it for display."""
+        """Write ``df`` to ``tables/<name>.csv`` and return it for display (under disclosure
+        control, with small cells hidden; identifiers or dates stop the report)."""
+        from ..disclosure import protect
+
+        df = protect(df, name)
         df.to_csv(self.folder / "tables" / f"{name}.csv", index=index,
                   float_format=CSV_FLOAT_FORMAT, lineterminator="\n")
         return df
@@ -161,6 +189,14 @@ class Report:
         rows += [{"item": f"sha256: {r['path']}", "value": r["sha256"]}
                  for r in input_checksums(inputs)]
         return pd.DataFrame(rows)
+
+
+def _shown(value: object) -> object:
+    """A parameter as the header shows it: an absolute path (a researcher's own folder) by
+    its last component only."""
+    if isinstance(value, str) and os.path.isabs(value):
+        return Path(value).name
+    return value
 
 
 def _table_text(value: object) -> str:

@@ -88,7 +88,14 @@ def _report_html(record: dict, root: Path) -> str:
 
 
 
-def write_index(records: list[dict], root: Path) -> Path:
+DEFAULT_INTRO = ("Immunologic non-response to antiretroviral therapy: how often it occurs, who "
+                 "it affects, whether it matters, and what immune-based therapy achieved. "
+                 "Every number below is computed by the <code>immune_recovery</code> package "
+                 "from the data named in each report; <code>make reports</code> rebuilds "
+                 "them all.")
+
+
+def write_index(records: list[dict], root: Path, intro: str = DEFAULT_INTRO) -> Path:
     sections = []
     grouped = [(g, [r for r in records if r.get("group") == g]) for g in GROUPS]
     grouped.append(("other", [r for r in records if r.get("group") not in GROUPS]))
@@ -104,10 +111,7 @@ def write_index(records: list[dict], root: Path) -> Path:
         "<link rel=\"icon\" href=\"data:,\"><title>immune-recovery reports</title>"
         f"<style>{INDEX_CSS}</style></head><body>"
         "<h1>immune-recovery</h1>"
-        "<p>Immunologic non-response to antiretroviral therapy: how often it occurs, who it "
-        "affects, whether it matters, and what immune-based therapy achieved. Every number "
-        "below is computed by the <code>immune_recovery</code> package from the data named "
-        "in each report; <code>make reports</code> rebuilds them all.</p>"
+        f"<p>{intro}</p>"
         + "".join(sections)
         + "</body></html>\n"
     )
@@ -116,10 +120,10 @@ def write_index(records: list[dict], root: Path) -> Path:
     return path
 
 
-def build_site(root: Path | None = None) -> tuple[Path, Path]:
+def build_site(root: Path | None = None, intro: str = DEFAULT_INTRO) -> tuple[Path, Path]:
     root = root or reports_dir()
     records = collect(root)
-    return write_manifest(records, root), write_index(records, root)
+    return write_manifest(records, root), write_index(records, root, intro)
 
 
 def main() -> int:

@@ -44,6 +44,7 @@ class ReportSpec:
     depends_on: tuple[str, ...] = ()
     parameters: dict[str, Any] = field(default_factory=dict)
     params_file: str = ""
+    rerun: str = ""  #: the command that rebuilds the report (default: its make target)
 
     @property
     def notebook_path(self) -> Path:
@@ -51,7 +52,7 @@ class ReportSpec:
 
     @property
     def make_target(self) -> str:
-        return f"make report-{self.id}"
+        return self.rerun or f"make report-{self.id}"
 
 
 def _words(value: Any, key: str, path: Path) -> tuple[str, ...]:
@@ -86,7 +87,7 @@ def load_spec(path: str | Path) -> ReportSpec:
     if not isinstance(parameters, dict):
         raise ParameterError(f"{path.name}: 'parameters' must be a mapping")
     unknown = set(raw) - {"notebook", "title", "group", "question", "data", "depends_on",
-                          "parameters"}
+                          "parameters", "rerun"}
     if unknown:
         raise ParameterError(f"{path.name}: unknown key(s) {', '.join(sorted(unknown))}")
     spec = ReportSpec(
@@ -99,6 +100,7 @@ def load_spec(path: str | Path) -> ReportSpec:
         depends_on=_words(raw.get("depends_on"), "depends_on", path),
         parameters=parameters,
         params_file=f"params/{path.name}",
+        rerun=str(raw.get("rerun") or ""),
     )
     if not spec.notebook_path.is_file():
         raise ParameterError(f"{path.name}: notebook {spec.notebook!r} not found at "

@@ -60,7 +60,11 @@ def data_sha256(paths: tuple[str, ...], root: Path | None = None) -> str:
         if not files:
             digest.update(f"{entry}\0missing\n".encode())
         for file in files:
-            digest.update(f"{file.relative_to(root).as_posix()}\0{_hash(file)}\n".encode())
+            try:
+                name = file.relative_to(root).as_posix()
+            except ValueError:  # a researcher's cohort outside the project
+                name = file.relative_to(path).as_posix()
+            digest.update(f"{name}\0{_hash(file)}\n".encode())
     return digest.hexdigest()
 
 

@@ -1,0 +1,238 @@
+"""A researcher's own cohort, one command: every analysis as a browsable site.
+
+``immune-recovery report COHORT_DIR --name NAME [--out DIR]`` (and ``make cohort-report``)
+runs, through the same papermill pipeline as the project's reports, data quality, cohort
+overview, frequency, risk factors, outcomes and trajectories with late response for one
+HICDEP folder, and writes ``DIR/index.html``, ``DIR/manifest.json`` and one folder per report
+(HTML, executed notebook, tables, figures, ``report.json``).
+
+* The export is read once, as :mod:`immune_recovery.hicdep.io` reads real exports (any case,
+  encodings, separators, Stata/SAS...), and must be readable: every unreadable value is
+  reported before anything is built. Its tables are then copied, unparsed, to
+  ``DIR/.cohort`` (Parquet), which every report reads and validates itself (so each report's
+  ledger is the export's).
+* Reports adapt to what the cohort has: without ``tblLAB_RNA`` the viral-load rules are not
+  applied (the definitions say so); without ``tblLTFU`` and ``tblDIS`` there are no outcomes,
+  and the outcome report says why.
+* Disclosure control (:mod:`immune_recovery.disclosure`) is on: no identifiers, dates or
+  single-patient rows; counts below ``min_cell`` shown as ``<k``; ``show_examples`` writes the
+  data-quality example rows to ``DIR/../<name>-examples.csv``, outside the site.
+* A second run rebuilds only the reports whose build key (notebook, parameters, data, package
+  source) changed; a failed report names itself and its error, and the others still build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..exceptions import ParameterError
+from ..paths import project_root, write_if_changed
+from .stale import build_key, source_sha256
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+#: (report kind, notebook, index group) in build order.
+KINDS = (("data-quality", "data_quality", "data-quality"),
+         ("cohort-overview", "cohort_overview", "cohorts"),
+         ("frequency", "frequency", "frequency"),
+         ("risk-factors", "risk_factors", "risk-factors"),
+         ("outcomes", "outcomes", "outcomes"),
+         ("trajectories", "trajectories", "trajectories"))
+#: Definitions the reports lean on (catalogue ids): the background's and Grabar's.
+EARLY_LEVEL, GAIN, EARLY_GAIN = ("seed_level_le200_m6_12", "seed_gain_le100_m6_12",
+                                 "grabar2000_gain_m6")
+
+
+@dataclass
+class SiteResult:
+    out: Path
+    built: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def _parameters(kind: str, cohort: str, present: set[str], definitions: str, close: str,
+                min_cell: int, examples_file: str, export: tuple[str, str, str]) -> dict:
+    """The notebook parameters of one report for a generic HICDEP cohort (``export``: the
+    original folder, encoding and separator, read by the data-quality report)."""
+    has_rna = "tblLAB_RNA" in present
+    common = {"cohort_path": cohort, "min_cell": min_cell}
+    if kind == "data-quality":
+        return {**common, "cohort_path": export[0], "encoding": export[1], "sep": export[2],
+                "close_date": close, "show_examples": bool(examples_file),
+                "examples_file": examples_file}
+    common["close_date"] = close
+    if kind == "cohort-overview":
+        return {**common, "group": "", "extra_continuous": {}, "extra_categorical": {},
+                "endpoint_label": "Primary endpoint"}
+    defs = {"definitions_file": definitions}
+    if kind == "frequency":
+        return {**common, **defs, "dataset": "cohort", "include_catalogue": True,
+                "strata": ["baseline_cd4_band", "sex"],
+                "grids": [{"rule": "level_lt", "label": "CD4 below",
+                           "thresholds": [200, 350, 500], "months": [6, 12, 24],
+                           "vl_rule": "sustained" if has_rna else "none", "vl_cutoff": 50,
+                           "vl_sustained_from_month": 6}],
+                "ipcw_definitions": [GAIN, EARLY_LEVEL], "min_assessable": 20}
+    if kind == "risk-factors":
+        return {**common, **defs, "dataset": "cohort", "definition_id": GAIN,
+                "covariates": ["cd4_per100", "log10_rna", "age10", "female", "prior_aids"],
+                "references": {}, "level_definition_id": EARLY_LEVEL,
+                "across_covariates": ["cd4_per100", "age10", "female"],
+                "compare_with_truth": False}
+    if kind == "outcomes":
+        events = {"tblLTFU", "tblDIS"} & present
+        return {**common, **defs, "dataset": "cohort",
+                "status_definition": EARLY_GAIN if events else "",
+                "absent_reason": "" if events else (
+                    "This cohort has neither tblLTFU (deaths) nor tblDIS (AIDS-defining "
+                    "events): there are no clinical outcomes to analyse."),
+                "event": "ade_or_death", "event_label": "New AIDS-defining event or death",
+                "reference_group": "complete_responder" if has_rna else "cd4_responder",
+                "adjust": ["cd4_per100", "age10"], "time_varying": bool(events)}
+    return {**common, **defs, "dataset": "cohort", "early_definition": EARLY_LEVEL,
+            "mixed_formula": "sqrt_cd4 ~ years", "re_formula": "~years",
+            "mixed_max_patients": 600, "piecewise_knots": [0.5, 2.0], "plateau_years": 5.0,
+            "bin_months": 6, "late_thresholds": [200, 350, 500],
+            "late_months": [12, 24, 36, 48, 60], "stalled_after_years": 2.0,
+            "compare_with_truth": False, "dropout_pattern_cuts": [1.0, 3.0]}
+
+
+TITLES = {"data-quality": "Data quality", "cohort-overview": "Cohort overview",
+          "frequency": "Frequency of non-response by definition",
+          "risk-factors": "Who fails to respond? Risk factors",
+          "outcomes": "Does non-response matter? Clinical outcomes",
+          "trajectories": "CD4 trajectories, late response and plateaus"}
+QUESTIONS = {
+    "data-quality": "Which rows did the loader exclude or flag, and by which HICDEP check?",
+    "cohort-overview": "Who is in the cohort, how were they followed, how did CD4 evolve?",
+    "frequency": "How often does immunologic non-response occur, under each definition?",
+    "risk-factors": "Which baseline characteristics predict non-response?",
+    "outcomes": "Do non-responders have more AIDS-defining events or deaths than "
+                "responders?",
+    "trajectories": "Do early non-responders respond later, and where do counts plateau?"}
+
+
+def _sha256_folder(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _copy_cohort(cohort_dir: Path, out: Path, encoding: str | None, sep: str | None
+                 ) -> tuple[Path, set[str], str]:
+    """Read the export (all errors at once), copy its raw tables to ``out/.cohort``."""
+    from ..hicdep import read_folder, validate_tables
+
+    raw, files = read_folder(cohort_dir, encoding, sep)
+    import pandas as pd
+
+    validate_tables(raw, pd.Timestamp.today().normalize(), files=files)  # readable?
+    digest = _sha256_folder(cohort_dir) + f"|{encoding}|{sep}"
+    copy = out / ".cohort"
+    stamp = copy / ".source"
+    if not (stamp.is_file() and stamp.read_text() == digest):
+        shutil.rmtree(copy, ignore_errors=True)
+        copy.mkdir(parents=True)
+        for name, frame in raw.items():
+            frame = frame.copy()
+            frame.attrs = {}
+            frame.to_parquet(copy / f"{name}.parquet", index=False)
+        stamp.write_text(digest)
+    return copy, set(raw), digest
+
+
+def _build_one(params_path: str, out: str, hashes: dict) -> str:
+    """Worker: build one report (a separate process: papermill and the environment)."""
+    import os
+
+    from .build import build_spec
+    from .spec import load_spec
+
+    os.environ["IMMUNE_RECOVERY_PARAMS_DIR"] = str(Path(params_path).parent)
+    spec = load_spec(params_path)
+    build_spec(spec, Path(out), hashes, staging_root=Path(out) / ".staging")
+    return spec.id
+
+
+def build_cohort_site(cohort_dir: str | Path, name: str, out: str | Path | None = None,
+                      definitions_file: str | Path | None = None,
+                      close_date: str | None = None, jobs: int = 1, min_cell: int = 5,
+                      show_examples: bool = False, encoding: str | None = None,
+                      sep: str | None = None, progress: bool = True) -> SiteResult:
+    """Build (or bring up to date) the site of one cohort; see the module docstring."""
+    from ..disclosure import set_min_cell
+    from .site import build_site
+
+    if not NAME.match(name):
+        raise ParameterError(f"--name {name!r}: use lower-case letters, digits and dashes")
+    set_min_cell(min_cell)  # validates the value
+    set_min_cell(0)
+    cohort_dir = Path(cohort_dir).resolve()
+    out = Path(out or f"{name}-reports").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    copy, present, data_digest = _copy_cohort(cohort_dir, out, encoding, sep)
+    definitions = str(Path(definitions_file).resolve()) if definitions_file else ""
+    examples = str(out.parent / f"{name}-examples.csv") if show_examples else ""
+    params_dir = out / ".params"
+    params_dir.mkdir(exist_ok=True)
+    source = source_sha256(project_root())
+    rerun = f"immune-recovery report <cohort> --name {name}"
+    jobs_todo, result = [], SiteResult(out=out)
+    for kind, notebook, group in KINDS:
+        report_id = f"{kind}-{name}"
+        spec = {"notebook": notebook, "title": f"{TITLES[kind]}: {name}", "group": group,
+                "question": QUESTIONS[kind], "data": "", "depends_on": "", "rerun": rerun,
+                "parameters": _parameters(kind, str(copy), present, definitions,
+                                          close_date or "", min_cell, examples,
+                                          (str(cohort_dir), encoding or "", sep or ""))}
+        path = params_dir / f"{report_id}.yaml"
+        write_if_changed(path, yaml.safe_dump(spec, sort_keys=False))
+        notebook_path = project_root() / "notebooks" / f"{notebook}.ipynb"
+        hashes = {"notebook": hashlib.sha256(notebook_path.read_bytes()).hexdigest(),
+                  "params": hashlib.sha256(path.read_bytes()).hexdigest(),
+                  "data": hashlib.sha256((data_digest + definitions).encode()).hexdigest(),
+                  "source": source, "depends_on": {}}
+        if _recorded_key(out / report_id) == build_key(hashes):
+            result.unchanged.append(report_id)
+        else:
+            jobs_todo.append((str(path), str(out), hashes, report_id))
+    _run(jobs_todo, jobs, progress, result)
+    build_site(out, intro=(f"Reports of the cohort <code>{name}</code>, built by "
+                           "<code>immune-recovery report</code> from its HICDEP export, "
+                           f"with disclosure control (counts below {min_cell} hidden)."))
+    return result
+
+
+def _recorded_key(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / "report.json").read_text()).get("build_key")
+    except (OSError, ValueError):
+        return None
+
+
+def _run(todo: list, jobs: int, progress: bool, result: SiteResult) -> None:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(todo), desc="reports", unit="report", disable=not progress or not todo)
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(_build_one, p, o, h): rid for p, o, h, rid in todo}
+        for future in as_completed(futures):
+            rid = futures[future]
+            try:
+                future.result()
+                result.built.append(rid)
+            except Exception as err:  # a failed report names itself; the others go on
+                result.failed[rid] = str(err).splitlines()[0] if str(err) else repr(err)
+            bar.update(1)
+    bar.close()
+    result.built.sort()
