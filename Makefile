@@ -109,6 +109,12 @@ $(SITE) &: $(REPORT_JSONS) | $(VENV_STAMP)
 
 ## report-<id>: rebuild one report (ids: the file names in params/)
 
+## cohort-report: your cohort as a site: make cohort-report COHORT=dir NAME=name [OUT=dir CLOSE_DATE=YYYY-MM-DD JOBS=2]
+.PHONY: cohort-report
+cohort-report: $(VENV_STAMP)
+	@test -n "$(COHORT)" -a -n "$(NAME)" || { echo "usage: make cohort-report COHORT=path/to/hicdep-folder NAME=short-name [OUT=dir] [CLOSE_DATE=YYYY-MM-DD] [JOBS=2]"; exit 2; }
+	$(PY) -m immune_recovery report "$(COHORT)" --name "$(NAME)" $(if $(OUT),--out "$(OUT)") $(if $(CLOSE_DATE),--close-date $(CLOSE_DATE)) --jobs $(or $(JOBS),2)
+
 ## test: unit tests, then nbval on the committed executed notebooks (outputs go to build/nbval)
 .PHONY: test
 test: $(VENV_STAMP) $(BROWSER_STAMP) data

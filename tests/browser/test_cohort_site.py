@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from immune_recovery.cli import main
 
-from .test_site import CHROMIUM, _pages, browser, page_problems, serve  # noqa: F401
+from .test_site import CHROMIUM, _pages, page_problems, serve
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")
 

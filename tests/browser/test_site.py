@@ -52,15 +52,6 @@ def server():
     shutdown()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox", "--disable-gpu"])
-        yield chromium
-        chromium.close()
-
-
 def _pages(root: Path = REPORTS) -> list[str]:
     manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
     return ["index.html"] + [f"{r['id']}/{r['outputs']['html']}" for r in manifest["reports"]]
