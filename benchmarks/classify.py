@@ -1,10 +1,11 @@
 """Benchmark: the whole definition catalogue over simulated cohorts of 10k, 100k, 1M patients.
 
 Runs, in one process and on the same data, the package's ``classify`` and an independent polars
-implementation of the same CD4 contract (``reference_polars.py``), checks that baseline counts,
+implementation of the same CD4 contract (``reference_polars.py``, hand-tuned), checks that baseline counts,
 assessed counts and CD4 non-response are identical for every definition, and prints wall time,
 patients per second, the peak resident memory each engine added (``/proc`` VmHWM, all
-allocators) and the ratio to the reference. A per-patient ``groupby().apply`` of one
+allocators), the package's time per phase (prepare, counts, baseline, picks, viral-load
+rules, assembly: ``Classification.timings``) and the ratio to the reference. A per-patient ``groupby().apply`` of one
 definition runs on the smallest cohorts for scale. Writes ``benchmarks/results.csv`` and
 ``benchmarks/results.png`` (time against cohort size per engine).
 
@@ -114,7 +115,8 @@ def run(n: int) -> dict:
            "cd4_rows": len(cohort.cd4), "rna_rows": len(cohort.rna),
            "definitions": len(definitions), "seconds": round(seconds, 3),
            "patients_per_second": round(n / seconds), "peak_rss_increase_mib": peak_rss,
-           "data_build_seconds": round(build_seconds, 1)}
+           "data_build_seconds": round(build_seconds, 1),
+           **{f"phase_{k}_seconds": round(v, 3) for k, v in result.timings.items()}}
     rss = reset_peak_rss()
     started = time.perf_counter()
     reference = reference_polars.classify_cd4(cohort, definitions)

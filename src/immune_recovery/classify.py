@@ -139,6 +139,7 @@ class Classification:
     baseline_cd4: np.ndarray
     baseline_day: np.ndarray
     results: dict[str, DefinitionResult]
+    timings: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def definitions(self) -> list[Definition]:
@@ -180,6 +181,22 @@ class Classification:
         """Patients per definition and group (every group column, zeros included)."""
         rows = {d: np.bincount(r.group, minlength=len(GROUPS)) for d, r in self.results.items()}
         return pd.DataFrame.from_dict(rows, orient="index", columns=list(GROUPS))
+
+
+class _Clock:
+    """Seconds per named phase, accumulated between laps (``time.perf_counter``)."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._now = time.perf_counter
+        self._last = self._now()
+        self.totals: dict[str, float] = {}
+
+    def lap(self, phase: str) -> None:
+        now = self._now()
+        self.totals[phase] = self.totals.get(phase, 0.0) + now - self._last
+        self._last = now
 
 
 def _take(values: np.ndarray, positions: np.ndarray, fill) -> np.ndarray:
@@ -281,20 +298,27 @@ def _viral_load(prep: PreparedCohort, definition: Definition
 
 
 def classify(cohort: Cohort | PreparedCohort, definitions: list[Definition]) -> Classification:
-    """Classify every patient under every definition (see the module docstring for the rules)."""
+    """Classify every patient under every definition (see the module docstring for the rules).
+
+    ``result.timings`` holds the seconds spent per phase (prepare, counts, baseline, picks,
+    viral-load rules, assembly), for the benchmark."""
+    clock = _Clock()
     prep = cohort if isinstance(cohort, PreparedCohort) else prepare(cohort)
+    clock.lap("prepare")
     n = prep.n
     before, after = BASELINE_WINDOW_DAYS
     # every day offset any definition needs, counted for all patients in one pass per series
     prep.cd4.counts_before([0] + [d.target_days for d in definitions])
     if prep.rna is not None and prep.has_rna:
         prep.rna.counts_before([o for d in definitions for o in _rna_offsets(d)] or [0])
+    clock.lap("counts")
     base_row = prep.cached(("cd4_closest", 0, before, after),
                            lambda: prep.cd4.closest(0, before, after))
     has_base = base_row >= 0
     baseline = _take(prep.cd4_values, base_row, np.nan)
     baseline_day = np.where(has_base, prep.t0 + _take(prep.cd4.rel_day.astype(np.int64),
                                                        base_row, 0), MISSING_DAY)
+    clock.lap("baseline")
     results: dict[str, DefinitionResult] = {}
     for definition in definitions:
         t, w = definition.target_days, definition.window_days
@@ -312,6 +336,7 @@ def classify(cohort: Cohort | PreparedCohort, definitions: list[Definition]) -> 
         if definition.confirm_counts > 1:
             nonresponse, unconfirmed = _confirm(prep, definition, baseline, row, nonresponse,
                                                 max_since_t0)
+        clock.lap("picks")
 
         vl_applied = definition.vl_rule != "none" and prep.has_rna
         reason = np.zeros(n, dtype=np.int8)
@@ -323,6 +348,7 @@ def classify(cohort: Cohort | PreparedCohort, definitions: list[Definition]) -> 
         suppressed_flag = np.full(n, -1, dtype=np.int8)
         if vl_applied:
             supp, no_rna, unj = _viral_load(prep, definition)
+            clock.lap("viral_load")
             reason[(reason == 0) & no_rna] = _R["no_rna"]
             reason[(reason == 0) & unj] = _R["rna_limit_above_cutoff"]
             suppressed_flag = np.where(no_rna | unj, -1, supp).astype(np.int8)
@@ -337,8 +363,9 @@ def classify(cohort: Cohort | PreparedCohort, definitions: list[Definition]) -> 
         results[definition.id] = DefinitionResult(
             definition=definition, assessed_row=row, suppressed=suppressed_flag, group=group,
             reason=reason, vl_rule_applied=vl_applied, _prep=prep)
+        clock.lap("assembly")
     return Classification(patients=prep.patients, t0=prep.t0, baseline_cd4=baseline,
-                          baseline_day=baseline_day, results=results)
+                          baseline_day=baseline_day, results=results, timings=clock.totals)
 
 
 def nonresponder_flags(result: Classification, definition_id: str
