@@ -41,7 +41,6 @@ join, no binary search into the measurement table.
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -85,44 +84,26 @@ class PreparedCohort:
 
 
 def prepare(cohort: Cohort) -> PreparedCohort:
-    """Extract the per-patient series the classifier needs (absolute CD4 only). The CD4 and
-    the viral-load series are built in two threads (numpy releases the GIL)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    """Extract the per-patient series the classifier needs (absolute CD4 only)."""
     t0_day = cohort.t0_day
     n = cohort.n_patients
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        rna_part = pool.submit(_prepare_rna, cohort, t0_day, n) if not cohort.rna.empty \
-            else None
-        series, values = _prepare_cd4(cohort, t0_day, n)
-        rna_series, detectable, limit = rna_part.result() if rna_part else (None,) * 3
+    cd4 = cohort.cd4
+    absolute = (cd4["CD4_U"] == CD4_ABSOLUTE_UNIT).fillna(False).to_numpy(dtype=bool)
+    series = PatientSeries.build(cd4["PATIENT"].cat.codes.to_numpy()[absolute],
+                                 to_days(cd4["CD4_D"].to_numpy()[absolute]), t0_day, n)
+    values = PatientSeries.padded(series.take(cd4["CD4_V"].to_numpy(dtype="float64")[absolute]))
+    rna_series = detectable = limit = None
+    if not cohort.rna.empty:
+        rna = cohort.rna
+        rna_series = PatientSeries.build(rna["PATIENT"].cat.codes.to_numpy(),
+                                         to_days(rna["RNA_D"].to_numpy()), t0_day, n)
+        v = rna_series.take(rna["RNA_V"].to_numpy(dtype="float64"))
+        detectable = PatientSeries.padded(np.where(v >= 0, v, -np.inf))
+        # -L: below the limit L; -1: undetectable with unknown limit (below any cut-off)
+        limit = PatientSeries.padded(np.where((v < 0) & (v != -1), -v, -np.inf))
     return PreparedCohort(patients=cohort.patients, t0=t0_day, cd4=series, cd4_values=values,
                           rna=rna_series, rna_detectable=detectable, rna_censor_limit=limit,
                           has_rna=cohort.has_rna)
-
-
-def _prepare_cd4(cohort: Cohort, t0_day: np.ndarray, n: int
-                 ) -> tuple[PatientSeries, np.ndarray]:
-    cd4 = cohort.cd4
-    absolute = (cd4["CD4_U"] == CD4_ABSOLUTE_UNIT).fillna(False).to_numpy(dtype=bool)
-    codes, days = cd4["PATIENT"].cat.codes.to_numpy(), to_days(cd4["CD4_D"].to_numpy())
-    values = cd4["CD4_V"].to_numpy(dtype="float64")
-    if not absolute.all():
-        codes, days, values = codes[absolute], days[absolute], values[absolute]
-    series = PatientSeries.build(codes, days, t0_day, n)
-    return series, PatientSeries.padded(series.take(values))
-
-
-def _prepare_rna(cohort: Cohort, t0_day: np.ndarray, n: int
-                 ) -> tuple[PatientSeries, np.ndarray, np.ndarray]:
-    rna = cohort.rna
-    series = PatientSeries.build(rna["PATIENT"].cat.codes.to_numpy(),
-                                 to_days(rna["RNA_D"].to_numpy()), t0_day, n)
-    v = series.take(rna["RNA_V"].to_numpy(dtype="float64"))
-    detectable = PatientSeries.padded(np.where(v >= 0, v, -np.inf))
-    # -L: below the limit L; -1: undetectable with unknown limit (below any cut-off)
-    limit = PatientSeries.padded(np.where((v < 0) & (v != -1), -v, -np.inf))
-    return series, detectable, limit
 
 
 @dataclass
@@ -319,21 +300,17 @@ def _viral_load(prep: PreparedCohort, definition: Definition
 def classify(cohort: Cohort | PreparedCohort, definitions: list[Definition]) -> Classification:
     """Classify every patient under every definition (see the module docstring for the rules).
 
-    ``result.timings`` holds the seconds spent per phase, for the benchmark: prepare, counts,
-    baseline, picks, assembly on the main thread; the viral-load rules run meanwhile in a
-    second thread (``viral_load_thread``: its own time; ``viral_load_wait``: how long the
-    main thread waited for it)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    ``result.timings`` holds the seconds spent per phase (prepare, counts, baseline, picks,
+    viral-load rules, assembly), for the benchmark."""
     clock = _Clock()
     prep = cohort if isinstance(cohort, PreparedCohort) else prepare(cohort)
     clock.lap("prepare")
     n = prep.n
     before, after = BASELINE_WINDOW_DAYS
-    pool = ThreadPoolExecutor(max_workers=1)
-    viral = pool.submit(_viral_loads, prep, definitions) if prep.has_rna else None
     # every day offset any definition needs, counted for all patients in one pass per series
     prep.cd4.counts_before([0] + [d.target_days for d in definitions])
+    if prep.rna is not None and prep.has_rna:
+        prep.rna.counts_before([o for d in definitions for o in _rna_offsets(d)] or [0])
     clock.lap("counts")
     base_row = prep.cached(("cd4_closest", 0, before, after),
                            lambda: prep.cd4.closest(0, before, after))
@@ -370,12 +347,8 @@ def classify(cohort: Cohort | PreparedCohort, definitions: list[Definition]) -> 
         reason[(reason == 0) & unconfirmed] = _R["no_confirmatory_cd4"]
         suppressed_flag = np.full(n, -1, dtype=np.int8)
         if vl_applied:
-            if isinstance(viral, Future):
-                viral, vl_seconds = viral.result()
-                pool.shutdown()
-                clock.lap("viral_load_wait")
-                clock.totals["viral_load_thread"] = vl_seconds
-            supp, no_rna, unj = viral[definition.id]
+            supp, no_rna, unj = _viral_load(prep, definition)
+            clock.lap("viral_load")
             reason[(reason == 0) & no_rna] = _R["no_rna"]
             reason[(reason == 0) & unj] = _R["rna_limit_above_cutoff"]
             suppressed_flag = np.where(no_rna | unj, -1, supp).astype(np.int8)
@@ -391,21 +364,8 @@ def classify(cohort: Cohort | PreparedCohort, definitions: list[Definition]) -> 
             definition=definition, assessed_row=row, suppressed=suppressed_flag, group=group,
             reason=reason, vl_rule_applied=vl_applied, _prep=prep)
         clock.lap("assembly")
-    pool.shutdown()
     return Classification(patients=prep.patients, t0=prep.t0, baseline_cd4=baseline,
                           baseline_day=baseline_day, results=results, timings=clock.totals)
-
-
-def _viral_loads(prep: PreparedCohort, definitions: list[Definition]
-                 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], float]:
-    """Every definition's viral-load rule (run in its own thread), and the seconds it took."""
-    import time
-
-    started = time.perf_counter()
-    if prep.rna is not None:
-        prep.rna.counts_before([o for d in definitions for o in _rna_offsets(d)] or [0])
-    out = {d.id: _viral_load(prep, d) for d in definitions if d.vl_rule != "none"}
-    return out, time.perf_counter() - started
 
 
 def nonresponder_flags(result: Classification, definition_id: str
