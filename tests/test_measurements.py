@@ -92,3 +92,17 @@ def test_row_range_and_range_max():
     lo, hi = series.row_range(100, 200)
     assert PatientSeries.range_max(PatientSeries.padded(values, -1), lo, hi).tolist() == [
         -1.0, -1.0]
+
+
+def test_to_days_fast_path_matches_the_cast():
+    from immune_recovery.conventions import MISSING_DAY, to_days
+
+    rng = np.random.default_rng(3)
+    ns = rng.integers(-3 * 10 ** 18, 3 * 10 ** 18, 10_000)  # before and after 1970, any time
+    dates = ns.astype("datetime64[ns]")
+    dates[::97] = np.datetime64("NaT")
+    expected = dates.astype("datetime64[D]").astype(np.int64)
+    got = to_days(dates)
+    assert np.array_equal(got, expected)
+    assert (got[::97] == MISSING_DAY).all()
+    assert np.array_equal(to_days(dates.astype("datetime64[us]")), expected)

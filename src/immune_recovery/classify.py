@@ -89,18 +89,23 @@ def prepare(cohort: Cohort) -> PreparedCohort:
     n = cohort.n_patients
     cd4 = cohort.cd4
     absolute = (cd4["CD4_U"] == CD4_ABSOLUTE_UNIT).fillna(False).to_numpy(dtype=bool)
-    series = PatientSeries.build(cd4["PATIENT"].cat.codes.to_numpy()[absolute],
-                                 to_days(cd4["CD4_D"].to_numpy()[absolute]), t0_day, n)
-    values = PatientSeries.padded(series.take(cd4["CD4_V"].to_numpy(dtype="float64")[absolute]))
+    codes, days = cd4["PATIENT"].cat.codes.to_numpy(), to_days(cd4["CD4_D"].to_numpy())
+    cd4_values = cd4["CD4_V"].to_numpy(dtype="float64")
+    if not absolute.all():  # exports are mostly absolute counts: no copy then
+        codes, days, cd4_values = codes[absolute], days[absolute], cd4_values[absolute]
+    series = PatientSeries.build(codes, days, t0_day, n)
+    values = series.take_padded(cd4_values)
     rna_series = detectable = limit = None
     if not cohort.rna.empty:
         rna = cohort.rna
         rna_series = PatientSeries.build(rna["PATIENT"].cat.codes.to_numpy(),
                                          to_days(rna["RNA_D"].to_numpy()), t0_day, n)
-        v = rna_series.take(rna["RNA_V"].to_numpy(dtype="float64"))
-        detectable = PatientSeries.padded(np.where(v >= 0, v, -np.inf))
+        v = rna_series.take_padded(rna["RNA_V"].to_numpy(dtype="float64"), np.nan)[:-1]
+        detectable = np.full(v.size + 1, -np.inf)
+        np.copyto(detectable[:-1], v, where=v >= 0)
         # -L: below the limit L; -1: undetectable with unknown limit (below any cut-off)
-        limit = PatientSeries.padded(np.where((v < 0) & (v != -1), -v, -np.inf))
+        limit = np.full(v.size + 1, -np.inf)
+        np.negative(v, out=limit[:-1], where=(v < 0) & (v != -1))
     return PreparedCohort(patients=cohort.patients, t0=t0_day, cd4=series, cd4_values=values,
                           rna=rna_series, rna_detectable=detectable, rna_censor_limit=limit,
                           has_rna=cohort.has_rna)

@@ -59,9 +59,22 @@ def months_to_days(months):
     return round_half_up(np.asarray(months, dtype="float64") * DAYS_PER_MONTH)
 
 
+#: Nanoseconds per day (``datetime64[ns]`` to days by floor division).
+NS_PER_DAY = 86_400 * 10 ** 9
+
+
 def to_days(dates: pd.Series | np.ndarray) -> np.ndarray:
-    """Dates as integer days since 1970-01-01 (``int64``); missing dates become
-    :data:`MISSING_DAY`."""
+    """Dates as integer days since 1970-01-01 (``int64``, floored like a cast to
+    ``datetime64[D]``); missing dates become :data:`MISSING_DAY`. Nanosecond dates take a
+    fast path (integer floor division, several times faster than the cast)."""
+    values = np.asarray(dates)
+    if values.dtype == np.dtype("datetime64[ns]"):
+        raw = values.view(np.int64)
+        days = np.floor_divide(raw, NS_PER_DAY)
+        missing = raw == MISSING_DAY
+        if missing.any():
+            days[missing] = MISSING_DAY
+        return days
     return np.asarray(dates, dtype="datetime64[D]").astype(np.int64)
 
 

@@ -147,6 +147,18 @@ class PatientSeries:
         hi = self.starts[:-1] + counts[last_offset + 1]
         return lo, np.maximum(hi, lo)
 
+    def take_padded(self, values: np.ndarray, empty: float = -np.inf) -> np.ndarray:
+        """:meth:`take` into a float64 array with one trailing ``empty`` (as
+        :meth:`padded` gives), without the intermediate copy."""
+        values = np.asarray(values, dtype=np.float64)
+        out = np.empty(len(self) + 1, dtype=np.float64)
+        out[-1] = empty
+        if self.order is None:
+            out[:-1] = values
+        else:
+            np.take(values, self.order, out=out[:-1])
+        return out
+
     @staticmethod
     def padded(values: np.ndarray, empty: float = -np.inf) -> np.ndarray:
         """``values`` (float64) with one trailing ``empty``, as :meth:`range_max` expects."""
