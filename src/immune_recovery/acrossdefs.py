@@ -48,11 +48,10 @@ def applicable(result: Classification, min_assessable: int = MIN_ASSESSABLE,
 
 def _status(result: Classification, def_id: str) -> tuple[pd.Series, str]:
     """Response status restricted to the two groups compared, and the reference group."""
-    res = result.results[def_id]
-    groups = result.groups(def_id).astype(object)
-    pair = (("immunologic_nonresponder", "complete_responder") if res.vl_rule_applied
-            else ("cd4_nonresponder", "cd4_responder"))
-    return groups.where(groups.isin(pair)), pair[1]
+    denominator, _ = nonresponder_flags(result, def_id)
+    reference = ("complete_responder" if result.results[def_id].vl_rule_applied
+                 else "cd4_responder")
+    return result.groups(def_id).astype(object).where(denominator), reference
 
 
 def outcome_across_definitions(cohort: Cohort, patients: pd.DataFrame, result: Classification,

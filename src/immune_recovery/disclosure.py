@@ -42,12 +42,17 @@ class DisclosureError(ImmuneRecoveryError):
     """A table for a cohort report carries patient identifiers or dates."""
 
 
+def check_min_cell(k: int) -> int:
+    """``k`` if it is a valid minimum cell size: 0 (off) or at least 2."""
+    if k != 0 and k < 2:
+        raise ValueError(f"minimum cell size must be 0 (off) or at least 2, got {k}")
+    return int(k)
+
+
 def set_min_cell(k: int) -> None:
     """Turn disclosure control on (``k`` >= 2) or off (0)."""
     global _min_cell
-    if k not in (0,) and k < 2:
-        raise ValueError(f"minimum cell size must be 0 (off) or at least 2, got {k}")
-    _min_cell = int(k)
+    _min_cell = check_min_cell(k)
 
 
 def min_cell() -> int:

@@ -88,6 +88,13 @@ def crossing_times(long: pd.DataFrame, early: pd.DataFrame, threshold: float,
     return first.reindex(early.index)
 
 
+def last_count_years(long: pd.DataFrame, early: pd.DataFrame) -> pd.Series:
+    """Years since T0 of each patient's last count, not before the assessment (censoring)."""
+    last = long[long["PATIENT"].isin(early.index)].groupby("PATIENT")["years"].max()
+    last = last.reindex(early.index)
+    return np.maximum(last.fillna(early["start_years"]), early["start_years"])
+
+
 def competing_risks_data(long: pd.DataFrame, early: pd.DataFrame, death_years: pd.Series,
                          threshold: float, confirm: int = 1, confirm_gap_days: float = CONFIRM_MAX_GAP_DAYS
                          ) -> pd.DataFrame:
@@ -100,9 +107,7 @@ def competing_risks_data(long: pd.DataFrame, early: pd.DataFrame, death_years: p
     threshold already."""
     below = early[early["assessed_cd4"] <= threshold]
     crossed = crossing_times(long, below, threshold, confirm, confirm_gap_days)
-    after = long[long["PATIENT"].isin(below.index)]
-    last = after.groupby("PATIENT")["years"].max().reindex(below.index)
-    last = np.maximum(last.fillna(below["start_years"]), below["start_years"])
+    last = last_count_years(long, below)
     death = death_years.reindex(below.index)
     death = death.where(death >= below["start_years"])
     cause = np.select([crossed.notna(), death.notna()], [CROSSED, DIED], CENSORED)
@@ -175,9 +180,7 @@ def _kaplan_meier_rows(long: pd.DataFrame, early: pd.DataFrame, threshold: float
                        months: list[float]) -> list[dict]:
     """The naive estimate: every early non-responder at risk, death and loss censoring."""
     crossed = crossing_times(long, early, threshold)
-    after = long[long["PATIENT"].isin(early.index)]
-    last = after.groupby("PATIENT")["years"].max().reindex(early.index)
-    last = np.maximum(last.fillna(early["start_years"]), early["start_years"])
+    last = last_count_years(long, early)
     duration = crossed.fillna(last)
     kmf = KaplanMeierFitter().fit(duration, event_observed=crossed.notna(),
                                   entry=early["start_years"])

@@ -291,3 +291,16 @@ def regression_to_the_mean_sentence(table: pd.DataFrame) -> str:
              "this artefact (its baseline odds ratio is attenuated by the same error, not "
              "reversed).")
     return text
+
+
+def gain_vs_level(cohort, patients: pd.DataFrame, gain_result: Classification,
+                  gain_id: str, level_definition, covariates: list[str],
+                  references: dict[str, str] | None = None) -> pd.DataFrame:
+    """The baseline CD4 terms of the same model under a gain-based definition (already
+    classified) and a level-based one, side by side (:func:`compare_definitions`)."""
+    from .classify import classify
+
+    level_result = classify(cohort, [level_definition])
+    models = {name: NonResponseModel(covariates, references).fit(model_frame(res, name, patients))
+              for name, res in ((gain_id, gain_result), (level_definition.id, level_result))}
+    return compare_definitions(models)

@@ -170,13 +170,12 @@ def build_cohort_site(cohort_dir: str | Path, name: str, out: str | Path | None 
                       show_examples: bool = False, encoding: str | None = None,
                       sep: str | None = None, progress: bool = True) -> SiteResult:
     """Build (or bring up to date) the site of one cohort; see the module docstring."""
-    from ..disclosure import set_min_cell
+    from ..disclosure import check_min_cell
     from .site import build_site
 
     if not NAME.match(name):
         raise ParameterError(f"--name {name!r}: use lower-case letters, digits and dashes")
-    set_min_cell(min_cell)  # validates the value
-    set_min_cell(0)
+    check_min_cell(min_cell)
     cohort_dir = Path(cohort_dir).resolve()
     out = Path(out or f"{name}-reports").resolve()
     out.mkdir(parents=True, exist_ok=True)
