@@ -26,7 +26,8 @@ ONE_HOME = {
     "cohen_kappa": "intervals",
     "AIDS_DEFINING": "events", "aids_events": "events", "event_dates": "events",
     "sha256_file": "checksums", "write_if_changed": "paths",
-    "nonresponder_flags": "classify", "absolute_cd4": "cohort",
+    "nonresponder_flags": "classify", "absolute_cd4": "cohort", "published_cv": "reference",
+    "SERIOUS_NON_AIDS": "schemas",
 }
 
 #: Numbers that may be written only in ``conventions.py`` (days per year and month, z 95%).
@@ -39,7 +40,9 @@ ANALYSIS_MODULES = {"baseline", "classify", "frequency", "riskfactors", "outcome
                     "trajectories", "power", "sensitivity", "meta", "events", "intervals",
                     "measurements", "covariates", "definitions", "cohort", "partitioned"}
 #: What the simulator may import from the package.
-SIMULATOR_MAY_IMPORT = {"conventions", "exceptions", "hicdep", "simulate", "paths", "schemas"}
+#: (``reference`` is the published-data loader: the CD4 error model is fitted to its rows.)
+SIMULATOR_MAY_IMPORT = {"conventions", "exceptions", "hicdep", "simulate", "paths", "schemas",
+                        "reference"}
 #: The bottom floor imports nothing of the package but itself.
 BOTTOM_FLOOR = {"conventions": set(), "intervals": {"conventions"}, "checksums": set()}
 

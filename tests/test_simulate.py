@@ -12,8 +12,10 @@ import immune_recovery.simulate as sim
 from immune_recovery import load_cohort, patient_table
 from immune_recovery.cli import main
 from immune_recovery.cohort import Cohort
-from immune_recovery.simcheck.calibration import calibration_table
+from immune_recovery.schemas import SERIOUS_NON_AIDS
+from immune_recovery.simcheck.calibration import _passes, calibration_table
 from immune_recovery.simcheck.check import baseline_vs_truth
+from immune_recovery.simulate.measurement import published_error_model
 from immune_recovery.simulate.truth import load_truth
 
 
@@ -41,7 +43,7 @@ def test_output_validates_without_exclusions(small, capsys):
     cohort = load_cohort(small)
     assert cohort.n_patients == 1500
     assert cohort.present == {"tblBAS", "tblART", "tblMED", "tblLAB_CD4", "tblLAB_RNA",
-                              "tblDIS", "tblLTFU", "tblSTUDY"}
+                              "tblDIS", "tblCEP", "tblLTFU", "tblSTUDY"}
     meta = json.loads((small / "truth.json").read_text())
     assert meta["seed"] == 11 and meta["parameters"]["gain_intercept"] > 0
     assert set(meta["true_effects"]) >= {"gain_sqrt_hcv", "ade_hr_per_sqrt_cd4"}
@@ -81,24 +83,103 @@ def test_tables_agree_with_the_truth(small):
     assert int(patients["died"].sum()) == int(died.sum())
 
 
-def test_measured_baseline_bias_equals_the_measurement_variance():
-    """(b + e)^2 has mean b^2 + sd^2: the estimator must recover sd^2 = 0.81 cells/mm3."""
+def test_error_model_is_fitted_to_the_published_rows():
+    """Scale from CV11 (16.6%), level exponent from CV09's two ranges, recomputed here."""
+    model = published_error_model()
+    assert np.sqrt(np.expm1(model.log_sd_reference ** 2)) == pytest.approx(0.166)
+    width = lambda lo, hi: np.log(hi / lo)
+    expected = np.log(width(297, 841) / width(118, 337)) / np.log(500 / 200)
+    assert model.level_exponent == pytest.approx(expected)
+    assert sim.SimulationParams().cd4_error_log_sd == model.log_sd_reference
+
+
+def test_measured_baseline_has_the_published_log_error():
+    """log(measured / latent) of the baseline count: mean 0 (median-unbiased error) and the SD
+    of the fitted model (the baseline visit falls before T0, where the latent count is b^2)."""
     result = sim.simulate_cohort(4000, seed=21)
-    cohort = Cohort.from_tables(result.tables, name="sim")
+    cohort = Cohort.from_tables(result.tables, name="sim", close_date="2023-06-30")
     truth = result.truth.set_index("PATIENT")
-    row = baseline_vs_truth(patient_table(cohort), truth).set_index("quantity").loc[
+    patients = patient_table(cohort)
+    ratio = np.log(patients["baseline_cd4"] / truth.loc[patients.index, "latent_baseline_cd4"])
+    ratio = ratio[np.isfinite(ratio) & (truth.loc[patients.index, "latent_baseline_cd4"] > 50)]
+    assert abs(ratio.mean()) < 3 * ratio.std() / np.sqrt(len(ratio))
+    assert ratio.std() == pytest.approx(result.params.cd4_error_log_sd, rel=0.05)
+    row = baseline_vs_truth(patients, truth).set_index("quantity").loc[
         "mean measured minus latent baseline CD4"]
-    expected = result.params.measurement_sd ** 2
-    assert row["ci_low"] <= expected <= row["ci_high"]
+    assert row["ci_low"] > 0  # the mean of a log-normal count lies above its median
+
+
+def _dropout_by_latent_cd4(params):
+    result = sim.simulate_cohort(6000, seed=8, params=params)
+    truth = result.truth
+    low = truth["latent_cd4_m12"] < 200
+    high = truth["latent_cd4_m12"] >= 500
+    lost = truth["dropped_out"] == 1
+    return lost[low].mean(), lost[high].mean(), result
+
+
+def test_loss_to_follow_up_is_informative_and_recorded_in_tblLTFU():
+    p = sim.SimulationParams()
+    low, high, result = _dropout_by_latent_cd4(p)
+    assert low > 1.3 * high
+    flat_low, flat_high, _ = _dropout_by_latent_cd4(
+        p.with_overrides(ltfu_per_sqrt_cd4=0.0, ltfu_viremic=0.0))
+    assert abs(flat_low - flat_high) < 0.05
+    ltfu = result.tables["tblLTFU"].set_index("PATIENT")
+    truth = result.truth.set_index("PATIENT")
+    assert (ltfu["DROP_Y"] == truth["dropped_out"]).all()
+    assert ltfu.loc[ltfu["DROP_Y"] == 1, "DROP_D"].notna().all()
+
+
+def test_visits_thin_out_before_a_loss_to_follow_up():
+    result = sim.simulate_cohort(6000, seed=9)
+    cd4 = result.tables["tblLAB_CD4"]
+    ltfu = result.tables["tblLTFU"].set_index("PATIENT")
+    truth = result.truth.set_index("PATIENT")
+    start = result.tables["tblBAS"].set_index("PATIENT")["RECART_D"]
+    years = (cd4["CD4_D"] - start.loc[cd4["PATIENT"]].to_numpy()).dt.days / 365.25
+    end = truth.loc[cd4["PATIENT"], "ltfu_years"].to_numpy()
+    lost = (ltfu.loc[cd4["PATIENT"], "DROP_Y"] == 1).to_numpy() & (end > 2)
+    window = (years > end - 0.5) & (years < end) & lost
+    earlier = (years > end - 1.5) & (years <= end - 1.0) & lost
+    # visits every ~0.25 y: 12% missed normally, 40% in the last half-year
+    assert window.sum() < 0.8 * earlier.sum()
+    assert window.sum() > 0.5 * earlier.sum()
+
+
+def test_serious_non_aids_events_go_to_tblCEP():
+    result = sim.simulate_cohort(3000, seed=10)
+    cep = result.tables["tblCEP"]
+    assert len(cep) > 0 and set(cep["CEP_ID"]) <= SERIOUS_NON_AIDS
+    truth = result.truth.set_index("PATIENT")
+    assert (truth.loc[cep["PATIENT"], "snae_years"] <= truth.loc[cep["PATIENT"],
+                                                                 "followup_years"]).all()
 
 
 @pytest.mark.slow
 def test_calibration_targets_on_a_small_cohort():
     result = sim.simulate_cohort(6000, seed=4)
     table = calibration_table(Cohort.from_tables(result.tables, name="sim"))
-    assert len(table) == 11
-    overlaps = (table["sim_ci_high"] >= table["tolerance_low"]) & (
-        table["sim_ci_low"] <= table["tolerance_high"])
-    assert overlaps.all(), table.loc[~overlaps, ["target", "simulated", "sim_ci_low",
-                                                 "sim_ci_high"]].to_string()
+    assert len(table) == 24
+    assert table["met"].all(), table.loc[~table["met"], ["target", "simulated", "sim_ci_low",
+                                                         "sim_ci_high", "pass_rule"]].to_string()
     assert np.isfinite(table["simulated"]).all()
+    # every published figure of a reference row comes from that row, none copied
+    rates = table[table["statistic"] == "rate"]
+    assert rates["reference_row"].str.startswith("event_rates:").all()
+    assert set(table["pass_rule"]) == {"ci", "tolerance", "iqr"}
+
+
+def test_pass_rules_use_both_intervals():
+    row = pd.Series({"statistic": "rate", "published_value": 4.0, "published_ci_low": 3.0,
+                     "published_ci_high": 5.33, "published_interval": "95% CI",
+                     "tolerance_low": np.nan, "tolerance_high": np.nan})
+    assert _passes(row, 5.0, 4.5, 5.55) == ("ci", True)
+    assert _passes(row, 8.0, 7.5, 8.5) == ("ci", False)
+    # a wide simulated CI rescues the same point estimate
+    assert _passes(row, 6.5, 3.0, 14.0) == ("ci", True)
+    assert _passes(row, 6.5, 6.2, 6.8) == ("ci", False)
+    ours = row.copy()
+    ours[["published_interval", "tolerance_low", "tolerance_high"]] = ["", 2.0, 8.0]
+    assert _passes(ours, 9.0, 7.9, 10.0) == ("tolerance", True)
+    assert _passes(ours, 9.0, 8.1, 10.0) == ("tolerance", False)

@@ -95,6 +95,10 @@ class Cohort:
         return self.tables["tblDIS"]
 
     @property
+    def cep(self) -> pd.DataFrame:
+        return self.tables["tblCEP"]
+
+    @property
     def ltfu(self) -> pd.DataFrame:
         return self.tables["tblLTFU"]
 
@@ -206,7 +210,8 @@ class Cohort:
     def _last_record_date(self) -> pd.Series:
         dates = []
         for table, column in (("tblLAB_CD4", "CD4_D"), ("tblLAB_RNA", "RNA_D"),
-                              ("tblDIS", "DIS_D"), ("tblART", "ART_SD"), ("tblART", "ART_ED")):
+                              ("tblDIS", "DIS_D"), ("tblCEP", "CEP_D"), ("tblART", "ART_SD"),
+                              ("tblART", "ART_ED")):
             df = self.tables[table]
             if not df.empty:
                 dates.append(df.groupby("PATIENT", observed=False)[column].max())

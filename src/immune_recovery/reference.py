@@ -9,6 +9,8 @@ never filled in. Rows that are not V or V2 are shown but never pooled (:func:`po
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pandera.pandas as pa
 
@@ -99,11 +101,19 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
     # the project's own table of calibration targets (published values with their sources)
     "simulation_calibration_targets": pa.DataFrameSchema({
         "target": _ids("target"), "description": _text(), "statistic": _text(),
-        "published_value": _number(nullable=False), "tolerance_low": _number(nullable=False),
-        "tolerance_high": _number(nullable=False), "source": _text(),
-    }, checks=[pa.Check(lambda d: (d["tolerance_low"] <= d["published_value"])
-                        & (d["published_value"] <= d["tolerance_high"]),
-                        error="the published value lies inside its tolerance")], strict=False),
+        "reference_row": _text(nullable=True), "published_value": _number(),
+        "published_ci_low": _number(), "published_ci_high": _number(),
+        "published_interval": _text(required=True, nullable=True),
+        "tolerance_low": _number(), "tolerance_high": _number(),
+        "tolerance_factor": _number(minimum=1), "tolerance_set_by": _text(nullable=True),
+        "source": _text(),
+    }, checks=[
+        pa.Check(lambda d: d["published_value"].notna() | d["reference_row"].notna(),
+                 error="a target has a published value or names the reference row holding it"),
+        pa.Check(lambda d: ~((d["tolerance_low"] > d["published_value"])
+                             | (d["published_value"] > d["tolerance_high"])),
+                 error="the published value lies inside its tolerance"),
+    ], strict=False),
     # the older tables: their verification tags are free text (never poolable)
     "published_definitions": pa.DataFrameSchema({
         "id": _ids("definition"), "family": _text(), "cd4_rule": _text(nullable=True),
@@ -135,3 +145,26 @@ def load(table: str, validate: bool = True) -> pd.DataFrame:
 def poolable(frame: pd.DataFrame) -> pd.Series:
     """True where a row's verification allows it into a pooled estimate."""
     return frame["verification"].isin(POOLABLE_VERIFICATION)
+
+
+def published_cv(var_id: str) -> float:
+    """Within-person coefficient of variation of one absolute CD4 count, as a fraction, from
+    the first percentage in the ``value`` of row ``var_id`` of ``cd4_variability.csv``."""
+    row = load("cd4_variability").set_index("var_id").loc[var_id]
+    if row["measure"] != "CV":
+        raise ValueError(f"{var_id} is not a coefficient of variation ({row['measure']})")
+    match = re.search(r"(\d+(?:\.\d+)?)\s*%", str(row["value"]))
+    if not match:
+        raise ValueError(f"{var_id}: no percentage in {row['value']!r}")
+    return float(match.group(1)) / 100
+
+
+def published_true_ranges(var_id: str) -> dict[float, tuple[float, float]]:
+    """The "measured -> (low, high)" 95% ranges of the true count in row ``var_id`` of
+    ``cd4_variability.csv`` (Hoover 1992, CV09), keyed by the measured count (cells/mm³)."""
+    value = str(load("cd4_variability").set_index("var_id").loc[var_id, "value"])
+    found = re.findall(r"(\d+(?:\.\d+)?)\s*->\s*\((\d+(?:\.\d+)?),\s*(\d+(?:\.\d+)?)\)",
+                       value)
+    if len(found) < 2:
+        raise ValueError(f"{var_id}: fewer than two 'count -> (low, high)' ranges in {value!r}")
+    return {float(c): (float(lo), float(hi)) for c, lo, hi in found}

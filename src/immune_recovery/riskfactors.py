@@ -23,6 +23,7 @@ from .classify import Classification, nonresponder_flags
 from .covariates import available, design_matrix, term_label
 from .exceptions import ConvergenceWarning
 from .plots import forest
+from .reference import published_cv  # noqa: F401  (re-exported: reports cite it here)
 from .results import estimates_table
 
 
@@ -152,23 +153,6 @@ def _ols(y: pd.Series, x: pd.DataFrame, term: str) -> tuple[float, float, float,
     fit = sm.OLS(y.astype(float), sm.add_constant(x, has_constant="add")).fit()
     low, high = fit.conf_int().loc[term]
     return float(fit.params[term]), float(low), float(high), int(fit.nobs)
-
-
-def published_cv(var_id: str) -> float:
-    """Within-person coefficient of variation of one absolute CD4 count, as a fraction, from
-    the first percentage in the ``value`` of row ``var_id`` of ``cd4_variability.csv``."""
-    import re
-
-    from .reference import load
-
-    table = load("cd4_variability").set_index("var_id")
-    row = table.loc[var_id]
-    if row["measure"] != "CV":
-        raise ValueError(f"{var_id} is not a coefficient of variation ({row['measure']})")
-    match = re.search(r"(\d+(?:\.\d+)?)\s*%", str(row["value"]))
-    if not match:
-        raise ValueError(f"{var_id}: no percentage in {row['value']!r}")
-    return float(match.group(1)) / 100
 
 
 def regression_to_the_mean(frame: pd.DataFrame, counts: pd.DataFrame, covariates: list[str],

@@ -108,6 +108,10 @@ RULE_TABLE: dict[str, Rule] = {
     "IR-DIS-1": _R("", "exclude", "tblDIS: PATIENT, DIS_ID or DIS_D missing"),
     "IR-DIS-2": _R("", "exclude",
                    "tblDIS: same PATIENT, DIS_ID and DIS_D more than once (first row kept)"),
+    # tblCEP
+    "IR-CEP-1": _R("", "exclude", "tblCEP: PATIENT, CEP_ID or CEP_D missing"),
+    "IR-CEP-2": _R("", "exclude",
+                   "tblCEP: same PATIENT, CEP_ID and CEP_D more than once (first row kept)"),
     # tblLTFU
     "IR-LTFU-1": _R("", "exclude", "tblLTFU: PATIENT missing"),
     "IR-LTFU-2": _R("", "exclude", "tblLTFU: PATIENT appears more than once (first row kept)"),
@@ -131,7 +135,8 @@ RULES: dict[str, str] = {rule: r.description for rule, r in RULE_TABLE.items()}
 
 #: HICDEP checks deliberately left out, with the reason (shown by the data-quality report).
 NOT_IMPLEMENTED: dict[str, str] = {
-    "checks on tblVIS, tblLAB, tblLAB_VIRO, tblCEP and other tables":
+    "checks on tblVIS, tblLAB, tblLAB_VIRO, tblCANC and other tables; tblCEP's "
+    "verification fields":
         "the package does not read these tables",
     "CW009 as specified by a cohort":
         "HICDEP names sudden spikes without a formula; CW009 here is a 2.5-fold and "
@@ -408,6 +413,34 @@ DIS = TableSpec(
     ),
 )
 
+#: ``CEP_ID`` codes counted as serious non-AIDS events (HICDEP clinical events, formerly
+#: tblAE's ``AE_ID``: https://hicdep.org/wiki/Hicdep_1.30/TableAe/FieldAeId): acute myocardial
+#: infarction, coronary death, invasive cardiovascular procedure, stroke, end-stage renal
+#: disease, chronic liver disease, non-AIDS-defining malignancy.
+SERIOUS_NON_AIDS = frozenset({"AMI", "COR", "ICP", "STR", "ESRD", "CLD", "NADM"})
+
+CEP = TableSpec(
+    name="tblCEP",
+    required=False,
+    unique=["PATIENT", "CEP_ID", "CEP_D"],
+    unique_rule="IR-CEP-2",
+    date_columns=("CEP_D",),
+    primary_date="CEP_D",
+    cross_table=DATED_ROW_RULES,
+    schema=pa.DataFrameSchema(
+        {
+            "PATIENT": _col("id", description="patient identifier", required=True,
+                            nullable=False, missing_rule="IR-CEP-1"),
+            "CEP_ID": _col("text", description="clinical event code (HICDEP list: AMI, COR, "
+                           "ICP, STR, ESRD, CLD, NADM count as serious non-AIDS events)",
+                           required=True, nullable=False, missing_rule="IR-CEP-1"),
+            "CEP_D": _col("date", description="date of the event", required=True,
+                          nullable=False, missing_rule="IR-CEP-1"),
+        },
+        strict=False,
+    ),
+)
+
 LTFU = TableSpec(
     name="tblLTFU",
     required=False,
@@ -473,7 +506,7 @@ STUDY = TableSpec(
 
 #: Every table the loader reads, in loading order.
 TABLES: dict[str, TableSpec] = {
-    spec.name: spec for spec in (BAS, ART, MED, LAB_CD4, LAB_RNA, DIS, LTFU, STUDY)
+    spec.name: spec for spec in (BAS, ART, MED, LAB_CD4, LAB_RNA, DIS, CEP, LTFU, STUDY)
 }
 
 

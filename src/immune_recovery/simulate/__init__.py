@@ -6,7 +6,7 @@ memory stays bounded whatever the cohort size. The model and its equations are i
 :mod:`.model`; parameters and their defaults in :mod:`.params`.
 
 Outputs (in ``out``): the HICDEP tables ``tblBAS``, ``tblART``, ``tblMED`` (TMP/SMX),
-``tblLAB_CD4``, ``tblLAB_RNA``, ``tblDIS``, ``tblLTFU`` and ``tblSTUDY`` (``HCV``), as CSV
+``tblLAB_CD4``, ``tblLAB_RNA``, ``tblDIS``, ``tblCEP`` (serious non-AIDS events), ``tblLTFU`` and ``tblSTUDY`` (``HCV``), as CSV
 (default) or Parquet; ``truth.csv`` (per-patient latent values and true non-response status)
 and ``truth.json`` (every parameter and the true effect sizes).
 """
@@ -28,8 +28,8 @@ from .tables import simulate_chunk
 
 #: Patients per chunk (fixed: the output depends on it, not on the machine).
 CHUNK_SIZE = 25_000
-TABLE_ORDER = ("tblBAS", "tblART", "tblMED", "tblLAB_CD4", "tblLAB_RNA", "tblDIS", "tblLTFU",
-               "tblSTUDY")
+TABLE_ORDER = ("tblBAS", "tblART", "tblMED", "tblLAB_CD4", "tblLAB_RNA", "tblDIS", "tblCEP",
+               "tblLTFU", "tblSTUDY")
 
 
 def iter_chunks(n_patients: int, seed: int, params: SimulationParams | None = None

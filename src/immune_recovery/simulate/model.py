@@ -36,7 +36,9 @@ CD4 recovery (square-root scale)
     (or from T0 for primary failure) and :math:`c(t) = t - v(t)` the recovery clock.
     A regimen offset :math:`o` builds up as :math:`o(1 - e^{-t/\kappa})` while on the drug and
     decays as :math:`e^{-(t - z)/\kappa}` after the switch at :math:`z`. Measured
-    :math:`\mathrm{CD4} = (L(t) + \varepsilon)^2`, :math:`\varepsilon \sim N(0, 0.9)`.
+    :math:`\mathrm{CD4} = L(t)^2 e^{\eta}`, :math:`\eta \sim N(0, s^2)` with the log-normal
+    error model of :mod:`.measurement` (CV 16.6%, fitted to ``cd4_variability.csv`` CV11,
+    nearly level-independent per CV09).
 
 Viral load
     Time to suppression :math:`\sim \mathrm{Gamma}(3, 1 + 0.3(\log_{10}\mathrm{RNA} - 4.7))`
@@ -48,8 +50,10 @@ Viral load
 
 Visits and follow-up
     A baseline visit 0-30 days before T0, then every 91.3 days with jitter (SD 12 d), 12%
-    missed; CD4 at every visit, RNA at 90%. Follow-up ends at death, loss to follow-up (rate
-    0.05/y; ``DROP_D`` = last visit), 10 years, or the administrative end (2022-12-31).
+    missed (40% in the half-year before a loss to follow-up); CD4 at every visit, RNA at 90%.
+    Follow-up ends at death, loss to follow-up (``DROP_D`` = last visit), 10 years, or the
+    administrative end (2022-12-31). Loss to follow-up is informative: its hazard
+    :math:`\exp\{l_0 + l_L (L(t) - 15) + l_V V(t)\}` rises at low CD4 and while viremic.
 
 Clinical events (time-varying hazards, per year, on a monthly grid)
     .. math::
@@ -60,8 +64,13 @@ Clinical events (time-varying hazards, per year, on a monthly grid)
         h_\mathrm{death}(t) = \exp\{d_0 + d_L (L(t) - 15) + d_V V(t) + d_\mathrm{age}
         (\mathrm{age}(t) - 40)/10 + d_\mathrm{ADE} 1[t > T_\mathrm{ADE}] + d_H \mathrm{HCV}\}
 
-    where :math:`V(t)` is 1 while viremic. The first new AIDS-defining event goes to
-    ``tblDIS`` (and ``tblBAS.AIDS_D`` when it is the first AIDS diagnosis).
+        h_\mathrm{SNAE}(t) = \exp\{s_0 + s_L (L(t) - 15) + s_V V(t) + s_\mathrm{age}
+        (\mathrm{age}(t) - 40)/10 + s_H \mathrm{HCV}\}
+
+    where :math:`V(t)` is 1 while viremic; death also rises after a serious non-AIDS event
+    (:math:`d_\mathrm{SNAE}`). The first new AIDS-defining event goes to ``tblDIS`` (and
+    ``tblBAS.AIDS_D`` when it is the first AIDS diagnosis), the first serious non-AIDS event to
+    ``tblCEP`` (HICDEP codes AMI, STR, ESRD, CLD, NADM).
 """
 
 from __future__ import annotations
@@ -98,6 +107,8 @@ THIRD_NAMES = tuple(THIRD_AGENTS)
 #: Second-line regimen after a switch (by whether the first backbone contained TDF).
 SECOND_LINE = {False: ("TDF", "FTC", "LPV/r"), True: ("ABC", "3TC", "LPV/r")}
 
+#: Serious non-AIDS events written to tblCEP (HICDEP CEP_ID codes).
+SNAE_CODES = ("AMI", "STR", "ESRD", "CLD", "NADM")
 AIDS_EVENT_CODES = ("PCP", "CANO", "KS", "MCP", "CMVR", "TOX", "NHG", "WAST", "CRCO", "LEU")
 
 #: P(backbone) by era; the ZDV, ddI+TDF and TDF shares come from the parameters.
@@ -304,22 +315,38 @@ def first_event_time(rng: np.random.Generator, hazard_per_year: np.ndarray,
     return np.where(hit, idx * step_years + within, np.inf)
 
 
+@dataclass
+class EventTimes:
+    """First event times of one chunk, years since T0 (inf if none within the grid)."""
+
+    ade: np.ndarray  #: new AIDS-defining event
+    snae: np.ndarray  #: serious non-AIDS event
+    death: np.ndarray
+    ltfu: np.ndarray  #: loss to follow-up (informative: depends on L(t) and V(t))
+
+
 def draw_events(rng: np.random.Generator, pt: Patients, p: SimulationParams,
-                grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Times of the first new AIDS-defining event and of death (years; inf if none)."""
+                grid: np.ndarray) -> EventTimes:
+    """Times of the first new AIDS-defining event, serious non-AIDS event, death and loss to
+    follow-up, from hazards on the monthly grid that depend on the latent CD4 and viremia."""
     t = np.broadcast_to(grid, (pt.n, grid.size))
-    level = latent_sqrt_cd4(pt, t, p)
+    level = latent_sqrt_cd4(pt, t, p) - 15
     viremic = is_viremic(pt, t)
-    age_now = _col(pt.age) + t
+    age10 = (_col(pt.age) + t - 40) / 10
     step = 1 / MONTHS_PER_YEAR
-    ade_hazard = np.exp(p.ade_log_rate + p.ade_per_sqrt_cd4 * (level - 15)
-                        + p.ade_viremic * viremic + p.ade_per_10y_age * (age_now - 40) / 10)
-    ade = first_event_time(rng, ade_hazard, step)
-    death_hazard = np.exp(p.death_log_rate + p.death_per_sqrt_cd4 * (level - 15)
-                          + p.death_viremic * viremic + p.death_per_10y_age * (age_now - 40) / 10
-                          + p.death_after_ade * (t > _col(ade)) + p.death_hcv * _col(pt.hcv))
-    death = first_event_time(rng, death_hazard, step)
-    return ade, death
+    ade = first_event_time(rng, np.exp(p.ade_log_rate + p.ade_per_sqrt_cd4 * level
+                                       + p.ade_viremic * viremic + p.ade_per_10y_age * age10),
+                           step)
+    snae = first_event_time(rng, np.exp(p.snae_log_rate + p.snae_per_sqrt_cd4 * level
+                                        + p.snae_viremic * viremic + p.snae_per_10y_age * age10
+                                        + p.snae_hcv * _col(pt.hcv)), step)
+    death = first_event_time(rng, np.exp(
+        p.death_log_rate + p.death_per_sqrt_cd4 * level + p.death_viremic * viremic
+        + p.death_per_10y_age * age10 + p.death_after_ade * (t > _col(ade))
+        + p.death_after_snae * (t > _col(snae)) + p.death_hcv * _col(pt.hcv)), step)
+    ltfu = first_event_time(rng, np.exp(p.ltfu_log_rate + p.ltfu_per_sqrt_cd4 * level
+                                        + p.ltfu_viremic * viremic), step)
+    return EventTimes(ade=ade, snae=snae, death=death, ltfu=ltfu)
 
 
 def to_dates(days: np.ndarray) -> np.ndarray:
@@ -327,8 +354,8 @@ def to_dates(days: np.ndarray) -> np.ndarray:
     return from_days(days)
 
 
-def truth_frame(pt: Patients, ids: np.ndarray, p: SimulationParams, ade: np.ndarray,
-                death: np.ndarray, end: np.ndarray) -> pd.DataFrame:
+def truth_frame(pt: Patients, ids: np.ndarray, p: SimulationParams, events: EventTimes,
+                end: np.ndarray) -> pd.DataFrame:
     """Per-patient latent values and true non-response status."""
     marks = np.array([6, 12, 24, 36]) / MONTHS_PER_YEAR
     latent = latent_sqrt_cd4(pt, np.broadcast_to(marks, (pt.n, marks.size)), p) ** 2
@@ -364,7 +391,9 @@ def truth_frame(pt: Patients, ids: np.ndarray, p: SimulationParams, ade: np.ndar
         "suppressed_m12": suppressed[:, 1].astype(int),
         "true_gain_m12": gain12.round(2),
         "true_inr_gain_le100_m12": (suppressed[:, 1] & (gain12 <= 100)).astype(int),
-        "ade_years": ade.round(4),
-        "death_years": death.round(4),
+        "ade_years": events.ade.round(4),
+        "snae_years": events.snae.round(4),
+        "death_years": events.death.round(4),
+        "ltfu_years": events.ltfu.round(4),
         "followup_years": end.round(4),
     })

@@ -11,6 +11,12 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from ..exceptions import ParameterError
+from .measurement import published_error_model
+
+
+def _error(name: str):
+    """Default of a CD4 error parameter: the model fitted to ``cd4_variability.csv``."""
+    return field(default_factory=lambda: getattr(published_error_model(), name))
 
 
 @dataclass(frozen=True)
@@ -23,8 +29,18 @@ class SimulationParams:
     visit_interval_days: float = 91.3  #: about every 3 months
     visit_jitter_sd_days: float = 12.0
     missed_visit_prob: float = 0.12
+    #: visits missed in the last ``pre_dropout_years`` before a loss to follow-up (our choice:
+    #: attendance thins out before patients are lost)
+    missed_visit_prob_before_dropout: float = 0.40
+    pre_dropout_years: float = 0.5
     rna_missing_prob: float = 0.10  #: visits with CD4 but no viral load
-    ltfu_rate_per_year: float = 0.05
+    # loss to follow-up, informative: hazard per year
+    #   exp(ltfu_log_rate + ltfu_per_sqrt_cd4 (L(t) - 15) + ltfu_viremic V(t))
+    # (our choices: about 5% a year at sqrt CD4 15 while suppressed, more at low CD4 and while
+    # viremic; no reference table publishes these associations)
+    ltfu_log_rate: float = -3.0
+    ltfu_per_sqrt_cd4: float = -0.05
+    ltfu_viremic: float = 1.0
 
     # --- baseline covariates ---------------------------------------------------------------
     age_mean_years: float = 38.0
@@ -53,8 +69,8 @@ class SimulationParams:
     ddi_tdf_switch_rate_per_year: float = 0.25
 
     # --- CD4 recovery: sqrt CD4(t) = b + G (1 - exp(-c(t)/tau)) + offsets(t) - delta v(t) --
-    gain_intercept: float = 14.0  #: G at reference covariates (sqrt units)
-    gain_per_sqrt_baseline: float = -0.6  #: per sqrt unit of baseline CD4 above 13
+    gain_intercept: float = 13.6  #: G at reference covariates (sqrt units)
+    gain_per_sqrt_baseline: float = -0.4  #: per sqrt unit of baseline CD4 above 13
     gain_per_10y_age: float = -2.4
     gain_hcv: float = -4.5
     gain_per_log10_rna: float = 0.7
@@ -75,7 +91,11 @@ class SimulationParams:
     offset_zdv_tmpsmx: float = -0.5  #: extra while on zidovudine and TMP/SMX together
     offset_onset_years: float = 0.25  #: time constant of regimen effects on and off
     decline_per_viremic_year: float = 1.5  #: delta: sqrt-CD4 loss per year of viremia
-    measurement_sd: float = 0.9  #: sqrt-scale measurement error
+    # CD4 measurement error: log-normal, SD s(c) = cd4_error_log_sd (c / reference)^exponent
+    # fitted to cd4_variability.csv rows CV11 (scale) and CV09 (level): see .measurement
+    cd4_error_log_sd: float = _error("log_sd_reference")
+    cd4_error_reference_count: float = _error("reference_count")
+    cd4_error_level_exponent: float = _error("level_exponent")
 
     # --- viral load ----------------------------------------------------------------------------
     suppression_shape: float = 3.0  #: gamma shape of time to suppression (months)
@@ -102,7 +122,13 @@ class SimulationParams:
     death_viremic: float = 1.6
     death_per_10y_age: float = 0.3
     death_after_ade: float = 1.0
+    death_after_snae: float = 0.7
     death_hcv: float = 0.3
+    snae_log_rate: float = -4.8  #: serious non-AIDS events, log hazard at sqrt CD4 15, age 40
+    snae_per_sqrt_cd4: float = -0.07
+    snae_viremic: float = 0.3
+    snae_per_10y_age: float = 0.5
+    snae_hcv: float = 0.4
 
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..conventions import DAYS_PER_YEAR
+from .measurement import CD4ErrorModel
 from .model import (
     AIDS_EVENT_CODES,
     ATC,
@@ -12,6 +14,7 @@ from .model import (
     BACKBONES,
     EPOCH_DAY,
     SECOND_LINE,
+    SNAE_CODES,
     THIRD_AGENTS,
     THIRD_NAMES,
     TMP_SMX_ATC,
@@ -25,13 +28,16 @@ from .model import (
     to_dates,
     truth_frame,
 )
-from ..conventions import DAYS_PER_YEAR
 from .params import SimulationParams
 
 
 def _visits(rng: np.random.Generator, pt: Patients, p: SimulationParams,
-            end_years: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Attended visits: (patient index, visit number, days since T0), sorted by patient/day."""
+            end_years: np.ndarray, dropout_years: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Attended visits: (patient index, visit number, days since T0), sorted by patient/day.
+
+    Visits in the ``pre_dropout_years`` before a loss to follow-up (``dropout_years``; inf for
+    patients not lost) are missed more often."""
     n_visits = int(np.ceil(p.max_followup_years * DAYS_PER_YEAR / p.visit_interval_days)) + 1
     k = np.arange(n_visits)
     jitter_limit = p.visit_interval_days / 2 - 1  # keeps visits in date order
@@ -39,7 +45,9 @@ def _visits(rng: np.random.Generator, pt: Patients, p: SimulationParams,
                      jitter_limit)
     days = np.rint(k * p.visit_interval_days + jitter).astype(np.int64)
     days[:, 0] = -rng.integers(0, 31, pt.n)
-    attended = (rng.random((pt.n, n_visits)) >= p.missed_visit_prob) | (k == 0)
+    before_dropout = days / DAYS_PER_YEAR > (dropout_years - p.pre_dropout_years)[:, None]
+    missed = np.where(before_dropout, p.missed_visit_prob_before_dropout, p.missed_visit_prob)
+    attended = (rng.random((pt.n, n_visits)) >= missed) | (k == 0)
     attended &= days / DAYS_PER_YEAR < end_years[:, None]
     attended[:, 0] = True
     patient, visit = np.nonzero(attended)
@@ -120,22 +128,23 @@ def simulate_chunk(rng: np.random.Generator, n: int, first_number: int,
     ids = np.char.add("S", np.char.zfill(np.arange(first_number, first_number + n).astype(str), 7))
     grid = month_grid(p)
     set_tmp_smx(pt, p, grid)
-    ade, death = draw_events(rng, pt, p, grid)
+    events = draw_events(rng, pt, p, grid)
+    ade, death, ltfu = events.ade, events.death, events.ltfu
     admin = (np.datetime64(p.admin_end, "D") - EPOCH_DAY).astype(np.int64)
     admin_years = (admin - pt.start_day) / DAYS_PER_YEAR
-    ltfu = rng.exponential(1 / p.ltfu_rate_per_year, n)
     end = np.minimum.reduce([np.full(n, p.max_followup_years), admin_years, ltfu, death])
     dropped = (ltfu == end) & (ltfu < death)
     died = death == end
 
-    patient, visit, days = _visits(rng, pt, p, end)
+    patient, visit, days = _visits(rng, pt, p, end, np.where(dropped, ltfu, np.inf))
     last_visit = np.full(n, 0, dtype=np.int64)
     np.maximum.at(last_visit, patient, days)
     # after loss to follow-up nothing is observed beyond the last visit (DROP_D)
     observed = np.where(dropped, last_visit / DAYS_PER_YEAR, end)
     t = days / DAYS_PER_YEAR
     level = _latent_at(pt, patient, np.clip(t, 0, None), p)
-    measured = np.clip(level + rng.normal(0, p.measurement_sd, t.size), 0, None) ** 2
+    measured = CD4ErrorModel(p.cd4_error_log_sd, p.cd4_error_reference_count,
+                             p.cd4_error_level_exponent, cv=np.nan).measure(rng, level ** 2)
     sample_day = pt.start_day[patient] + days
     cd4 = pd.DataFrame({"PATIENT": ids[patient], "CD4_D": to_dates(sample_day),
                         "CD4_V": np.rint(measured), "CD4_U": 1})
@@ -166,6 +175,12 @@ def simulate_chunk(rng: np.random.Generator, n: int, first_number: int,
     event_code = np.array(AIDS_EVENT_CODES)[rng.integers(0, len(AIDS_EVENT_CODES), n)]
     dis = pd.DataFrame({"PATIENT": ids[ade_seen], "DIS_ID": event_code[ade_seen],
                         "DIS_D": to_dates(ade_day[ade_seen]), "DIS_WD": 1})
+    snae_seen = events.snae < observed
+    snae_day = pt.start_day + np.rint(np.where(snae_seen, events.snae, 0)
+                                      * DAYS_PER_YEAR).astype(np.int64)
+    snae_code = np.array(SNAE_CODES)[rng.integers(0, len(SNAE_CODES), n)]
+    cep = pd.DataFrame({"PATIENT": ids[snae_seen], "CEP_ID": snae_code[snae_seen],
+                        "CEP_D": to_dates(snae_day[snae_seen])})
     end_day = pt.start_day + np.rint(end * DAYS_PER_YEAR).astype(np.int64)
     ltfu_table = pd.DataFrame({
         "PATIENT": ids,
@@ -191,10 +206,12 @@ def simulate_chunk(rng: np.random.Generator, n: int, first_number: int,
         "tblLAB_CD4": cd4,
         "tblLAB_RNA": rna.reset_index(drop=True),
         "tblDIS": dis.reset_index(drop=True),
+        "tblCEP": cep.reset_index(drop=True),
         "tblLTFU": ltfu_table,
         "tblSTUDY": study,
     }
-    truth = truth_frame(pt, ids, p, ade, death, end)
+    truth = truth_frame(pt, ids, p, events, end)
+    truth["dropped_out"] = dropped.astype(int)
     truth["viremic_at_end"] = is_viremic(pt, end[:, None])[:, 0].astype(int)
     return tables, truth
 
