@@ -49,6 +49,17 @@ def test_output_validates_without_exclusions(small, capsys):
     assert set(meta["true_effects"]) >= {"gain_sqrt_hcv", "ade_hr_per_sqrt_cd4"}
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_the_bytes_do_not_depend_on_the_number_of_workers(tmp_path, fmt):
+    for workers in (1, 2):
+        sim.write_simulated_cohort(tmp_path / str(workers), 1500, seed=4, fmt=fmt,
+                                   workers=workers, chunk_size=400)
+    files = sorted(p.name for p in (tmp_path / "1").iterdir())
+    assert len(files) == 11
+    for name in files:
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name
+
+
 def test_parquet_output_reads_like_csv(tmp_path):
     main(["simulate", "--patients", "300", "--seed", "5", "--out", str(tmp_path / "csv")])
     main(["simulate", "--patients", "300", "--seed", "5", "--out", str(tmp_path / "pq"),

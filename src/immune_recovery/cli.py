@@ -115,7 +115,10 @@ def _simulate(args: argparse.Namespace) -> int:
 
     if args.patients < 1:
         raise ParameterError(f"--patients must be at least 1, got {args.patients}")
-    summary = write_simulated_cohort(args.out, args.patients, args.seed, fmt=args.format)
+    if args.workers < 1:
+        raise ParameterError(f"--workers must be at least 1, got {args.workers}")
+    summary = write_simulated_cohort(args.out, args.patients, args.seed, fmt=args.format,
+                                     workers=args.workers)
     rows = ", ".join(f"{k} {v}" for k, v in summary["rows"].items())
     print(f"{args.out}: {summary['patients']} patients in {summary['seconds']:.1f} s "
           f"({summary['patients_per_second']:.0f} patients/s); rows: {rows}")
@@ -223,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, required=True, help="random seed")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes simulating chunks (the output does not depend on it)")
 
     p = sub.add_parser("definitions", help="list the non-response definitions")
     p.add_argument("--definitions-file", help="YAML file of user definitions")

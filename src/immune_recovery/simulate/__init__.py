@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..hicdep import DATE_FORMAT
 from .params import SimulationParams
 from .tables import simulate_chunk
 
@@ -69,12 +68,54 @@ def simulate_cohort(n_patients: int, seed: int, params: SimulationParams | None 
     return SimulatedCohort(tables=tables, truth=truth, params=params, seed=seed)
 
 
-def _csv(df: pd.DataFrame) -> pd.DataFrame:
-    out = df.copy()
-    for name, col in out.items():
-        if pd.api.types.is_datetime64_any_dtype(col):
-            out[name] = col.dt.strftime(DATE_FORMAT)
-    return out
+def _arrow(df: pd.DataFrame, fmt: str) -> "pa.Table":  # noqa: F821
+    """One table of a chunk as Arrow, ready to write: for CSV, dates become ``date32``
+    (written as YYYY-MM-DD, HICDEP's date format)."""
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    if fmt == "csv":
+        for i, field in enumerate(table.schema):
+            if pa.types.is_timestamp(field.type):
+                table = table.set_column(i, field.name, table.column(i).cast(pa.date32()))
+    return table
+
+
+def _chunk_job(job: tuple[int, int, np.random.SeedSequence, SimulationParams, str]
+               ) -> dict[str, object]:
+    """Simulate the chunk whose first patient is number ``first`` and convert its tables to
+    Arrow (runs in a worker process)."""
+    first, size, stream, params, fmt = job
+    tables, truth = simulate_chunk(np.random.default_rng(stream), size, first, params)
+    return {name: _arrow(df, "csv" if name == "truth" else fmt)
+            for name, df in {**tables, "truth": truth}.items()}
+
+
+def _jobs(n_patients: int, seed: int, params: SimulationParams, fmt: str, chunk_size: int):
+    n_chunks = max(1, -(-n_patients // chunk_size))
+    for index, stream in enumerate(np.random.SeedSequence(seed).spawn(n_chunks)):
+        size = min(chunk_size, n_patients - index * chunk_size)
+        if size > 0:
+            yield index * chunk_size + 1, size, stream, params, fmt
+
+
+def _in_order(jobs, workers: int):
+    """Results of :func:`_chunk_job` in chunk order, at most ``workers + 1`` chunks in flight
+    (bounded memory); ``workers = 1`` runs in this process."""
+    if workers <= 1:
+        yield from map(_chunk_job, jobs)
+        return
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        pending: deque = deque()
+        for job in jobs:
+            pending.append(pool.submit(_chunk_job, job))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def true_effects(params: SimulationParams) -> dict[str, float]:
@@ -98,12 +139,19 @@ def true_effects(params: SimulationParams) -> dict[str, float]:
 
 
 def write_simulated_cohort(out: str | Path, n_patients: int, seed: int,
-                           params: SimulationParams | None = None, fmt: str = "csv"
+                           params: SimulationParams | None = None, fmt: str = "csv",
+                           workers: int = 1, chunk_size: int | None = None
                            ) -> dict[str, object]:
     """Simulate chunk by chunk and write HICDEP tables, ``truth.csv`` and ``truth.json``.
 
-    Returns a summary: patients, rows per table, seconds, patients per second.
+    Chunks are simulated by ``workers`` processes and written in chunk order with pyarrow's
+    CSV or Parquet writer, so the bytes depend on the seed (and ``chunk_size``, default
+    :data:`CHUNK_SIZE`) only, not on ``workers``. Returns a
+    summary: patients, rows per table, seconds, patients per second.
     """
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"format must be csv or parquet, got {fmt!r}")
     params = params or SimulationParams()
@@ -112,32 +160,35 @@ def write_simulated_cohort(out: str | Path, n_patients: int, seed: int,
     started = time.perf_counter()
     rows = dict.fromkeys(TABLE_ORDER, 0)
     writers: dict[str, object] = {}
-    for index, (tables, truth) in enumerate(iter_chunks(n_patients, seed, params)):
-        first = index == 0
-        for name, df in {**tables, "truth": truth}.items():
-            if name in rows:
-                rows[name] += len(df)
-            if fmt == "csv" or name == "truth":
-                _csv(df).to_csv(out / f"{name}.csv", mode="w" if first else "a", header=first,
-                                index=False, float_format="%.10g", lineterminator="\n")
-            else:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-
-                table = pa.Table.from_pandas(df, preserve_index=False)
-                if first:
-                    writers[name] = pq.ParquetWriter(out / f"{name}.parquet", table.schema)
-                writers[name].write_table(table.cast(writers[name].schema))
-    for writer in writers.values():
-        writer.close()
+    schemas: dict[str, object] = {}
+    try:
+        chunk_size = chunk_size or CHUNK_SIZE
+        for chunk in _in_order(_jobs(n_patients, seed, params, fmt, chunk_size), workers):
+            for name, table in chunk.items():
+                if name in rows:
+                    rows[name] += table.num_rows
+                csv = fmt == "csv" or name == "truth"
+                if name not in writers:
+                    schemas[name] = table.schema
+                    path = out / f"{name}.{'csv' if csv else 'parquet'}"
+                    writers[name] = (pacsv.CSVWriter(path, table.schema, write_options=
+                                                     pacsv.WriteOptions(quoting_style="none"))
+                                     if csv else pq.ParquetWriter(path, table.schema))
+                writers[name].write_table(table.cast(schemas[name]))
+    finally:
+        for writer in writers.values():
+            writer.close()
     seconds = time.perf_counter() - started
     (out / "truth.json").write_text(json.dumps({
         "n_patients": n_patients,
         "seed": seed,
-        "chunk_size": CHUNK_SIZE,
+        "chunk_size": chunk_size,
         "format": fmt,
         "parameters": params.to_dict(),
         "true_effects": true_effects(params),
+        "measurement_error": {"model": "log-normal, immune_recovery.simulate.measurement",
+                              "scale_row": "cd4_variability.csv CV11",
+                              "level_row": "cd4_variability.csv CV09"},
         "model": "immune_recovery.simulate.model (equations in its docstring)",
     }, indent=2) + "\n")
     return {"patients": n_patients, "rows": rows, "seconds": seconds,

@@ -256,32 +256,56 @@ def is_viremic(pt: Patients, t: np.ndarray) -> np.ndarray:
                                         & (t < _col(pt.failure_end)))
 
 
-def _regimen_offset(t: np.ndarray, on: np.ndarray, stop: np.ndarray, size: float,
-                    onset: float) -> np.ndarray:
-    stop = _col(stop)
-    built = size * (1 - np.exp(-np.minimum(t, stop) / onset))
-    after = np.exp(-np.clip(t - stop, 0, None) / onset)
-    return np.where(_col(on), built * after, 0.0)
+def _add_offset(level: np.ndarray, t: np.ndarray, on: np.ndarray, stop: np.ndarray,
+                size: float, onset: float) -> None:
+    """Add a regimen offset in place to the rows of patients ``on`` the drug: it builds up as
+    ``size (1 - exp(-t/onset))`` until ``stop`` and decays as ``exp(-(t - stop)/onset)``."""
+    rows = np.flatnonzero(on)
+    if rows.size == 0:
+        return
+    ts, st = t[rows], _col(stop[rows])
+    built = size * (1 - np.exp(-np.minimum(ts, st) / onset))
+    level[rows] += built * np.exp(-np.clip(ts - st, 0, None) / onset)
 
 
-def latent_sqrt_cd4(pt: Patients, t: np.ndarray, p: SimulationParams,
-                    with_tmp: bool = True) -> np.ndarray:
-    """L(t) on the square-root scale (t: n x k years since T0), floored at 0."""
+@dataclass
+class LatentParts:
+    """What L(t) is made of before the TMP/SMX offset: computed once per time grid and shared
+    by the TMP/SMX rule and the event hazards."""
+
+    t: np.ndarray  #: times, floored at 0
+    level: np.ndarray  #: b + recovery + ZDV and ddI+TDF offsets
+    viremic_years: np.ndarray  #: v(t)
+
+
+def latent_parts(pt: Patients, t: np.ndarray, p: SimulationParams) -> LatentParts:
     t = np.clip(t, 0, None)
     v = viremic_time(pt, t)
     clock = t - v
     level = _col(pt.b) + _col(pt.gain) * (1 - np.exp(-clock / _col(pt.tau)))
     zdv = pt.backbone == BACKBONE_NAMES.index("ZDV+3TC")
     ddi_tdf = pt.backbone == BACKBONE_NAMES.index("ddI+TDF")
-    level = level + _regimen_offset(t, zdv, pt.switch, p.offset_zdv, p.offset_onset_years)
-    level = level + _regimen_offset(t, ddi_tdf, pt.switch, p.offset_ddi_tdf,
-                                    p.offset_onset_years)
+    _add_offset(level, t, zdv, pt.switch, p.offset_zdv, p.offset_onset_years)
+    _add_offset(level, t, ddi_tdf, pt.switch, p.offset_ddi_tdf, p.offset_onset_years)
+    return LatentParts(t=t, level=level, viremic_years=v)
+
+
+def latent_from_parts(pt: Patients, parts: LatentParts, p: SimulationParams,
+                      with_tmp: bool = True) -> np.ndarray:
+    level = parts.level
     if with_tmp:
-        both_stop = np.minimum(pt.switch, pt.tmp_stop)
-        level = level + _regimen_offset(t, zdv & (pt.tmp_stop > 0), both_stop,
-                                        p.offset_zdv_tmpsmx, p.offset_onset_years)
-    level = level - p.decline_per_viremic_year * v
+        level = level.copy()
+        zdv = pt.backbone == BACKBONE_NAMES.index("ZDV+3TC")
+        _add_offset(level, parts.t, zdv & (pt.tmp_stop > 0), np.minimum(pt.switch, pt.tmp_stop),
+                    p.offset_zdv_tmpsmx, p.offset_onset_years)
+    level = level - p.decline_per_viremic_year * parts.viremic_years
     return np.clip(level, 0, None)
+
+
+def latent_sqrt_cd4(pt: Patients, t: np.ndarray, p: SimulationParams,
+                    with_tmp: bool = True) -> np.ndarray:
+    """L(t) on the square-root scale (t: n x k years since T0), floored at 0."""
+    return latent_from_parts(pt, latent_parts(pt, t, p), p, with_tmp)
 
 
 def month_grid(p: SimulationParams) -> np.ndarray:
@@ -289,11 +313,17 @@ def month_grid(p: SimulationParams) -> np.ndarray:
     return (np.arange(months) + 0.5) / MONTHS_PER_YEAR
 
 
-def set_tmp_smx(pt: Patients, p: SimulationParams, grid: np.ndarray) -> None:
+def grid_parts(pt: Patients, p: SimulationParams, grid: np.ndarray) -> LatentParts:
+    return latent_parts(pt, np.broadcast_to(grid, (pt.n, grid.size)), p)
+
+
+def set_tmp_smx(pt: Patients, p: SimulationParams, grid: np.ndarray,
+                parts: LatentParts | None = None) -> None:
     """TMP/SMX from T0 while CD4 < 200: stops 3 months after the latent count reaches 200."""
     threshold = np.sqrt(200.0)
     starts = pt.b < threshold
-    level = latent_sqrt_cd4(pt, np.broadcast_to(grid, (pt.n, grid.size)), p, with_tmp=False)
+    parts = parts or grid_parts(pt, p, grid)
+    level = latent_from_parts(pt, parts, p, with_tmp=False)
     reached = level >= threshold
     first = np.where(reached.any(axis=1), reached.argmax(axis=1), grid.size)
     stop = np.where(first < grid.size, grid[np.minimum(first, grid.size - 1)], np.inf) + 0.25
@@ -326,11 +356,11 @@ class EventTimes:
 
 
 def draw_events(rng: np.random.Generator, pt: Patients, p: SimulationParams,
-                grid: np.ndarray) -> EventTimes:
+                grid: np.ndarray, parts: LatentParts | None = None) -> EventTimes:
     """Times of the first new AIDS-defining event, serious non-AIDS event, death and loss to
     follow-up, from hazards on the monthly grid that depend on the latent CD4 and viremia."""
     t = np.broadcast_to(grid, (pt.n, grid.size))
-    level = latent_sqrt_cd4(pt, t, p) - 15
+    level = latent_from_parts(pt, parts or grid_parts(pt, p, grid), p) - 15
     viremic = is_viremic(pt, t)
     age10 = (_col(pt.age) + t - 40) / 10
     step = 1 / MONTHS_PER_YEAR

@@ -21,6 +21,7 @@ from .model import (
     Patients,
     draw_events,
     draw_patients,
+    grid_parts,
     is_viremic,
     latent_sqrt_cd4,
     month_grid,
@@ -82,42 +83,47 @@ def _rna_values(rng: np.random.Generator, pt: Patients, p: SimulationParams,
 
 
 def _art_rows(pt: Patients, ids: np.ndarray, end_years: np.ndarray) -> pd.DataFrame:
+    """tblART: the initial drugs from T0 (ended at a switch) and the second line after it,
+    sorted by patient, line and ATC code."""
     switched = pt.switch < end_years
     switch_day = pt.start_day + np.rint(np.where(switched, pt.switch, 0) * DAYS_PER_YEAR)
-    rows = []
+    for_failure = switched & np.isfinite(pt.failure_end) & (np.abs(
+        pt.switch - np.where(pt.primary_failure, pt.resuppress, pt.failure_end)) < 1e-9)
+    reason = np.where(switched, np.where(for_failure, "1.1", "5"), None)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("i", "o", "atc", "sd", "ed", "rs")}
+
+    def add(members: np.ndarray, line: int, drug: str, start: np.ndarray, stop: np.ndarray,
+            rs: np.ndarray) -> None:
+        parts["i"].append(members)
+        parts["o"].append(np.full(members.size, line))
+        parts["atc"].append(np.full(members.size, ATC[drug], dtype=object))
+        parts["sd"].append(start)
+        parts["ed"].append(stop)
+        parts["rs"].append(rs)
+
     for b_index, name in enumerate(BACKBONE_NAMES):
         for t_index, third in enumerate(THIRD_NAMES):
             members = np.flatnonzero((pt.backbone == b_index) & (pt.third == t_index))
             if members.size == 0:
                 continue
-            drugs = BACKBONES[name] + THIRD_AGENTS[third]
-            for drug in drugs:
-                rows.append(pd.DataFrame({
-                    "_i": members, "_o": 0, "ART_ID": ATC[drug],
-                    "ART_SD": pt.start_day[members],
-                    "ART_ED": np.where(switched[members], switch_day[members], np.nan),
-                    "ART_RS": np.where(switched[members], np.where(
-                        np.isfinite(pt.failure_end[members])
-                        & (np.abs(pt.switch[members] - np.where(pt.primary_failure[members],
-                           pt.resuppress[members], pt.failure_end[members])) < 1e-9),
-                        "1.1", "5"), ""),
-                }))
-            second = SECOND_LINE["TDF" in BACKBONES[name]]
+            ended = np.where(switched[members], switch_day[members], np.nan)
+            for drug in BACKBONES[name] + THIRD_AGENTS[third]:
+                add(members, 0, drug, pt.start_day[members].astype(float), ended,
+                    reason[members])
             moved = members[switched[members]]
-            for drug in second:
-                rows.append(pd.DataFrame({
-                    "_i": moved, "_o": 1, "ART_ID": ATC[drug], "ART_SD": switch_day[moved],
-                    "ART_ED": np.nan, "ART_RS": "",
-                }))
-    art = pd.concat(rows, ignore_index=True).sort_values(["_i", "_o", "ART_ID"], kind="stable")
+            for drug in SECOND_LINE["TDF" in BACKBONES[name]]:
+                add(moved, 1, drug, switch_day[moved], np.full(moved.size, np.nan),
+                    np.full(moved.size, None, dtype=object))
+    cat = {k: np.concatenate(v) for k, v in parts.items()}
+    order = np.lexsort((cat["atc"].astype(str), cat["o"], cat["i"]))
+    ed = cat["ed"][order]
     return pd.DataFrame({
-        "PATIENT": ids[art["_i"].to_numpy()],
-        "ART_ID": art["ART_ID"].to_numpy(),
-        "ART_SD": to_dates(art["ART_SD"].to_numpy(np.int64)),
-        "ART_ED": pd.to_datetime(to_dates(np.nan_to_num(art["ART_ED"].to_numpy(), nan=0)
-                                          .astype(np.int64))).where(art["ART_ED"].notna()
-                                                                    .to_numpy()),
-        "ART_RS": art["ART_RS"].replace("", None).to_numpy(),
+        "PATIENT": ids[cat["i"][order]],
+        "ART_ID": cat["atc"][order],
+        "ART_SD": to_dates(cat["sd"][order].astype(np.int64)),
+        "ART_ED": pd.to_datetime(to_dates(np.nan_to_num(ed, nan=0).astype(np.int64)))
+                    .where(~np.isnan(ed)),
+        "ART_RS": cat["rs"][order],
     })
 
 
@@ -127,8 +133,10 @@ def simulate_chunk(rng: np.random.Generator, n: int, first_number: int,
     pt = draw_patients(rng, n, p)
     ids = np.char.add("S", np.char.zfill(np.arange(first_number, first_number + n).astype(str), 7))
     grid = month_grid(p)
-    set_tmp_smx(pt, p, grid)
-    events = draw_events(rng, pt, p, grid)
+    parts = grid_parts(pt, p, grid)
+    set_tmp_smx(pt, p, grid, parts)
+    events = draw_events(rng, pt, p, grid, parts)
+    del parts
     ade, death, ltfu = events.ade, events.death, events.ltfu
     admin = (np.datetime64(p.admin_end, "D") - EPOCH_DAY).astype(np.int64)
     admin_years = (admin - pt.start_day) / DAYS_PER_YEAR
