@@ -24,9 +24,9 @@ from ..classify import Classification, classify, prepare
 from ..cohort import Cohort
 from ..conventions import DAYS_PER_YEAR, MISSING_DAY, Z95, to_days
 from ..definitions import load_catalogue
-from ..intervals import exact_poisson_ci
 from ..outcomes import incidence, landmark_by_definition, rate_ratios, time_varying_data
 from ..paths import reference_dir
+from ..power import published_rates
 from ..rates import rates_by_current_cd4, rates_by_relative_cd4
 from ..reference import load, published_cv
 
@@ -224,24 +224,22 @@ def published_figure(reference_row: str) -> dict[str, object]:
     CD4 variability), read from ``data/reference/`` (never copied into the targets file)."""
     table, row_id = reference_row.split(":")
     if table == "cd4_variability":
-        value = str(load("cd4_variability").set_index("var_id").loc[row_id, "value"])
+        row = load("cd4_variability").set_index("var_id").loc[row_id]
+        value = str(row["value"])
         match = re.search(r"IQR\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)", value)
         if not match:
             raise ValueError(f"{reference_row}: no IQR in {value!r}")
         return {"published_value": 100 * published_cv(row_id),
                 "published_ci_low": float(match.group(1)),
-                "published_ci_high": float(match.group(2)), "published_interval": "IQR"}
-    if table == "event_rates":
-        row = load("event_rates").set_index("rate_id").loc[row_id]
-        low, high, kind = row["ci_low"], row["ci_high"], "95% CI"
-        if pd.isna(low) and pd.notna(row["events"]) and pd.notna(row["person_years"]):
-            lo, hi = exact_poisson_ci(np.array([row["events"]]), np.array([row["person_years"]]))
-            low, high, kind = 100 * lo[0], 100 * hi[0], "95% CI from counts (exact Poisson)"
-        elif pd.isna(low):
-            kind = ""
-        return {"published_value": float(row["rate_per_100py"]), "published_ci_low": low,
-                "published_ci_high": high, "published_interval": kind,
+                "published_ci_high": float(match.group(2)), "published_interval": "IQR",
                 "source": row["citation"]}
+    if table == "event_rates":
+        row = published_rates([row_id]).iloc[0]
+        kind = {"published": "95% CI", "none": ""}.get(row["ci_source"],
+                                                       "95% CI from counts (exact Poisson)")
+        return {"published_value": float(row["rate_per_100py"]),
+                "published_ci_low": row["ci_low"], "published_ci_high": row["ci_high"],
+                "published_interval": kind, "source": row["source"]}
     raise ValueError(f"unknown reference table in {reference_row!r}")
 
 
@@ -318,6 +316,13 @@ def calibration_table(cohort: Cohort) -> pd.DataFrame:
         rows.append({**target.to_dict(), "simulated": value, "sim_ci_low": low,
                      "sim_ci_high": high, "pass_rule": rule, "met": met})
     return pd.DataFrame(rows)
+
+
+def met_sentence(table: pd.DataFrame) -> str:
+    """How many targets are met, naming those that are not."""
+    unmet = table.loc[~table["met"], "target"].tolist()
+    return (f"{int(table['met'].sum())} of {len(table)} targets met"
+            + (f"; not met: {', '.join(unmet)}" if unmet else ""))
 
 
 def pass_rules_table() -> pd.DataFrame:

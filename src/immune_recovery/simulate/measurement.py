@@ -48,7 +48,7 @@ class CD4ErrorModel:
     log_sd_reference: float  #: SD of log(measured / latent) at ``reference_count``
     reference_count: float  #: cells/mm³
     level_exponent: float  #: beta
-    cv: float  #: the published CV the scale reproduces (fraction)
+    cv: float = float("nan")  #: the published CV the scale reproduces (fraction)
 
     def log_sd(self, latent_count: np.ndarray) -> np.ndarray:
         """SD of the log error at each latent count (cells/mm³)."""

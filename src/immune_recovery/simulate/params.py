@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from ..exceptions import ParameterError
-from .measurement import published_error_model
+from .measurement import CD4ErrorModel, published_error_model
 
 
 def _error(name: str):
@@ -131,6 +131,11 @@ class SimulationParams:
     snae_hcv: float = 0.4
 
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def cd4_error(self) -> CD4ErrorModel:
+        """The CD4 measurement-error model these parameters describe."""
+        return CD4ErrorModel(self.cd4_error_log_sd, self.cd4_error_reference_count,
+                             self.cd4_error_level_exponent)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

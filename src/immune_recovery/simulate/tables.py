@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 
 from ..conventions import DAYS_PER_YEAR
-from .measurement import CD4ErrorModel
 from .model import (
     AIDS_EVENT_CODES,
     ATC,
@@ -151,8 +150,7 @@ def simulate_chunk(rng: np.random.Generator, n: int, first_number: int,
     observed = np.where(dropped, last_visit / DAYS_PER_YEAR, end)
     t = days / DAYS_PER_YEAR
     level = _latent_at(pt, patient, np.clip(t, 0, None), p)
-    measured = CD4ErrorModel(p.cd4_error_log_sd, p.cd4_error_reference_count,
-                             p.cd4_error_level_exponent, cv=np.nan).measure(rng, level ** 2)
+    measured = p.cd4_error().measure(rng, level ** 2)
     sample_day = pt.start_day[patient] + days
     cd4 = pd.DataFrame({"PATIENT": ids[patient], "CD4_D": to_dates(sample_day),
                         "CD4_V": np.rint(measured), "CD4_U": 1})
