@@ -41,6 +41,9 @@ DATASETS := $(shell tail -n +2 data/manifest | cut -d, -f1) synthetic messy
 DATA_STAMPS := $(DATASETS:%=data/hicdep/%/.stamp)
 
 PARAMS := $(sort $(wildcard params/*.yaml))
+COVERAGE_PARAMS := params/simulation-coverage.yaml
+COVERAGE_PRODUCT := data/derived/coverage
+COVERAGE_WORKERS ?= 2
 REPORT_JSONS = $(REPORT_IDS:%=reports/%/report.json)
 SITE := reports/manifest.json reports/index.html
 
@@ -91,12 +94,21 @@ ifneq ($(REPORT_GOALS),)
 include build/reports.mk
 endif
 
-build/reports.mk: FORCE | $(VENV_STAMP) $(DATA_STAMPS)
+build/reports.mk: FORCE | $(VENV_STAMP) $(DATA_STAMPS) $(COVERAGE_PRODUCT)
 	@mkdir -p $(@D)
 	$(PY) -m immune_recovery.reporting.stale
 
 .PHONY: FORCE
 FORCE:
+
+## coverage-product: the coverage study's replicates (data/derived/coverage), rebuilt only when the package source or its parameter file changed
+.PHONY: coverage-product
+coverage-product: $(COVERAGE_PRODUCT)
+
+# The command decides (--if-stale: a key of the settings and the package source) whether
+# anything is rerun; Make asks every time, before the staleness check reads the product.
+$(COVERAGE_PRODUCT): FORCE | $(VENV_STAMP)
+	$(PY) -m immune_recovery coverage --params $(COVERAGE_PARAMS) --workers $(COVERAGE_WORKERS) --if-stale
 
 ## reports: rebuild every stale report, then reports/manifest.json and reports/index.html
 .PHONY: reports
@@ -115,10 +127,11 @@ cohort-report: $(VENV_STAMP)
 	@test -n "$(COHORT)" -a -n "$(NAME)" || { echo "usage: make cohort-report COHORT=path/to/hicdep-folder NAME=short-name [OUT=dir] [CLOSE_DATE=YYYY-MM-DD] [JOBS=2]"; exit 2; }
 	$(PY) -m immune_recovery report "$(COHORT)" --name "$(NAME)" $(if $(OUT),--out "$(OUT)") $(if $(CLOSE_DATE),--close-date $(CLOSE_DATE)) --jobs $(or $(JOBS),2)
 
-## test: unit tests, then nbval on the committed executed notebooks (outputs go to build/nbval)
+## test: unit tests (on TEST_WORKERS processes), then nbval on the committed executed notebooks (outputs go to build/nbval)
+TEST_WORKERS ?= 2
 .PHONY: test
 test: $(VENV_STAMP) $(BROWSER_STAMP) data
-	$(PY) -m pytest tests
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile tests
 	IMMUNE_RECOVERY_REPORTS_DIR=$(CURDIR)/build/nbval $(PY) -m pytest -p no:cacheprovider \
 	  --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  --nbval-cell-timeout=900 reports/*/*.ipynb

@@ -42,6 +42,9 @@ immune_recovery.reporting.site)
   echo "SITE" >> build.log
   touch reports/manifest.json reports/index.html
   ;;
+immune_recovery)
+  echo "PRODUCT $3" >> build.log
+  ;;
 *)
   exec "{real}" "$@"
   ;;
@@ -206,3 +209,15 @@ def test_parallel_build_builds_each_report_once(scratch):
     result = make(scratch, "-j2", "reports")
     assert result.returncode == 0, result.stderr
     assert built(scratch) == report_ids(scratch)
+
+
+def test_the_coverage_product_is_brought_up_to_date_before_the_staleness_check(scratch):
+    """The coverage report reads a product of its own: Make asks for it (the command itself
+    decides, with --if-stale, whether anything is rerun) before deciding which reports are
+    stale, so a rebuilt product makes its report stale in the same run."""
+    result = make(scratch, "reports")
+    assert result.returncode == 0, result.stderr
+    lines = (scratch / "build.log").read_text().split("\n")
+    assert lines[0] == "PRODUCT coverage", lines[:3]
+    command = next(line for line in result.stdout.splitlines() if " coverage " in line)
+    assert "--params params/simulation-coverage.yaml" in command and "--if-stale" in command

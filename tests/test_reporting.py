@@ -177,3 +177,38 @@ def test_source_hash_changes_with_content_not_file_times(tmp_path):
     (package / "a.py").write_text("x = 1\n")
     (package / "b.py").write_text("")
     assert stale.source_sha256(root) != first, "an added file changes the tree"
+
+
+def test_a_kernel_that_died_at_start_is_started_again(tmp_path, monkeypatch):
+    """Parallel kernels can pick the same port; the loser dies before replying to kernel_info.
+    That is retried; a notebook's own failure or another RuntimeError is not."""
+    import papermill
+
+    root = make_project(tmp_path, [])
+    monkeypatch.setenv("IMMUNE_RECOVERY_ROOT", str(root))
+    monkeypatch.setattr(build.time, "sleep", lambda seconds: None)
+    spec = load_spec(root / "params" / "scratch-report.yaml")
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(kwargs["kernel_name"])
+        if len(calls) < build.KERNEL_START_ATTEMPTS:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    build._execute(spec, tmp_path / "out.ipynb")
+    assert len(calls) == build.KERNEL_START_ATTEMPTS
+
+    def always_dies(*args, **kwargs):
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    monkeypatch.setattr(papermill, "execute_notebook", always_dies)
+    with pytest.raises(build.ReportBuildError, match="failed to start 3 times"):
+        build._execute(spec, tmp_path / "out.ipynb")
+
+    def other(*args, **kwargs):
+        raise RuntimeError("something else")
+
+    monkeypatch.setattr(papermill, "execute_notebook", other)
+    with pytest.raises(RuntimeError, match="something else"):
+        build._execute(spec, tmp_path / "out.ipynb")

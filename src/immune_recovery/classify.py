@@ -212,8 +212,10 @@ def _take(values: np.ndarray, positions: np.ndarray, fill) -> np.ndarray:
     return np.where(found, values[np.where(found, positions, 0)], fill)
 
 
-def _cd4_nonresponse(definition: Definition, baseline: np.ndarray, assessed: np.ndarray,
-                     max_since_t0: np.ndarray | None) -> np.ndarray:
+def cd4_nonresponse(definition: Definition, baseline: np.ndarray, assessed: np.ndarray,
+                    max_since_t0: np.ndarray | None = None) -> np.ndarray:
+    """Whether the CD4 rule of ``definition`` is met (cells/mm³; ``max_since_t0`` only for
+    ``never_above``), element-wise."""
     gain = assessed - baseline
     with np.errstate(divide="ignore", invalid="ignore"):
         relative = 100.0 * gain / baseline
@@ -256,7 +258,7 @@ def _confirm(prep: PreparedCohort, definition: Definition, baseline: np.ndarray,
         value = _take(prep.cd4_values, np.where(valid, nxt, -1), np.nan)
         if running_max is not None:
             running_max = np.fmax(running_max, value)
-        again = _cd4_nonresponse(definition, baseline, value, running_max)
+        again = cd4_nonresponse(definition, baseline, value, running_max)
         missing |= pending & ~valid
         pending &= valid & again
         previous = nxt
@@ -336,7 +338,7 @@ def classify(cohort: Cohort | PreparedCohort, definitions: list[Definition]) -> 
                 lo = prep.cd4.first_at_or_after(0)
                 return PatientSeries.range_max(prep.cd4_values, lo, np.where(found, row + 1, lo))
             max_since_t0 = prep.cached(("cd4_max_since_t0", t, w), since_t0)
-        nonresponse = _cd4_nonresponse(definition, baseline, assessed, max_since_t0)
+        nonresponse = cd4_nonresponse(definition, baseline, assessed, max_since_t0)
         unconfirmed = np.zeros(n, bool)
         if definition.confirm_counts > 1:
             nonresponse, unconfirmed = _confirm(prep, definition, baseline, row, nonresponse,

@@ -187,6 +187,40 @@ def _power(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("coverage")
+def _coverage(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .simcheck import coverage
+
+    if args.params:
+        settings, out = coverage.settings_from_spec(args.params)
+        if args.out:
+            out = Path(args.out)
+    else:
+        missing = [f"--{k}" for k in ("replicates", "patients") if getattr(args, k) is None]
+        if missing or not args.out:
+            raise ParameterError("coverage: give --params FILE, or --replicates, --patients "
+                                 "and --out" + (f" (missing {', '.join(missing)})" if missing
+                                                else ""))
+        settings = {"replicates": args.replicates, "patients": args.patients,
+                    "seed": args.seed,
+                    "truth_patients": args.truth_patients or coverage.TRUTH_PATIENTS}
+        out = Path(args.out)
+    if args.if_stale and coverage.is_current(out, settings):
+        print(f"coverage: {out.name} is current ({settings['replicates']} replicates of "
+              f"{settings['patients']} patients)")
+        return 0
+    record = coverage.build_product(out, settings, n_workers=args.workers,
+                                    scheduler=args.scheduler, progress=not args.no_progress)
+    summary = coverage.summarise(*coverage.load_product(out)[:2])
+    print(summary[["estimand", "truth", "mean_estimate", "bias", "coverage",
+                   "coverage_mcse"]].round(3).to_string(index=False))
+    print(f"{record['replicates']} replicates of {record['patients']} patients in "
+          f"{record['seconds']} s ({args.workers} worker(s)) -> {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="immune-recovery",
@@ -257,6 +291,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", help="Dask scheduler address (default: "
                    "$DASK_SCHEDULER_ADDRESS; none: a local cluster or joblib)")
     p.add_argument("--out", help="write the power table to this CSV")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("coverage", help="bias and CI coverage of the package's estimators "
+                       "over replicate simulated cohorts")
+    p.add_argument("--replicates", type=int, help="replicate cohorts")
+    p.add_argument("--patients", type=int, help="patients per replicate")
+    p.add_argument("--seed", type=int, default=2026, help="seed of the study (default: "
+                   "%(default)s)")
+    p.add_argument("--truth-patients", type=int,
+                   help="patients of the truth population (default: "
+                        "simcheck.coverage.TRUTH_PATIENTS)")
+    p.add_argument("--params", help="read replicates, patients, seed and the output folder "
+                   "from this report parameter file (params/simulation-coverage.yaml)")
+    p.add_argument("--out", help="output folder (replicates.csv, truth.csv, settings.json)")
+    p.add_argument("--if-stale", action="store_true", help="do nothing when the output "
+                   "was built from the same settings and package source")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes (the "
+                   "result does not depend on it)")
+    p.add_argument("--scheduler", help="Dask scheduler address (default: "
+                   "$DASK_SCHEDULER_ADDRESS; none: joblib)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 

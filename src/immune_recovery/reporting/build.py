@@ -55,12 +55,27 @@ class ReportBuildError(ImmuneRecoveryError):
     """The notebook failed, or produced output that must not be published."""
 
 
+#: How many times a kernel that failed to start is started again before the report fails.
+KERNEL_START_ATTEMPTS = 3
+
+#: Messages of a kernel that did not start (jupyter_client): kernels started in parallel can
+#: pick the same free TCP port, and the loser dies before it answers ``kernel_info``.
+KERNEL_START_FAILURES = ("Address already in use", "Kernel died before replying",
+                         "Kernel didn't respond")
+
+
+def kernel_failed_to_start(err: BaseException) -> bool:
+    """Whether ``err`` says the kernel never started (worth one more try), not that the
+    notebook failed."""
+    return isinstance(err, RuntimeError) and any(m in str(err) for m in KERNEL_START_FAILURES)
+
+
 def _execute(spec: ReportSpec, output: Path) -> None:
     import papermill
 
     parameters = {"report_id": spec.id, **spec.parameters}
     last_error: Exception | None = None
-    for attempt in range(2):  # one retry: parallel kernels can collide on a ZMQ port
+    for attempt in range(KERNEL_START_ATTEMPTS):
         try:
             papermill.execute_notebook(
                 str(spec.notebook_path),
@@ -79,12 +94,13 @@ def _execute(spec: ReportSpec, output: Path) -> None:
                 f"{spec.id}: notebook {spec.notebook} failed in cell {err.exec_count}: "
                 f"{err.ename}: {err.evalue} (see {relative_to_root(output)})"
             ) from None
-        except RuntimeError as err:  # kernel did not start
-            last_error = err
-            if "Address already in use" not in str(err) and "Kernel didn't respond" not in str(err):
+        except RuntimeError as err:
+            if not kernel_failed_to_start(err):
                 raise
-            time.sleep(2 + attempt)
-    raise ReportBuildError(f"{spec.id}: kernel failed to start twice: {last_error}")
+            last_error = err
+            time.sleep(1 + 2 * attempt)
+    raise ReportBuildError(f"{spec.id}: the kernel failed to start {KERNEL_START_ATTEMPTS} "
+                           f"times: {last_error}")
 
 
 def sanitize_notebook(path: Path) -> None:
