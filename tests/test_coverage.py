@@ -114,3 +114,21 @@ def test_cli_builds_the_product_and_skips_it_when_current(one_worker, tmp_path, 
 def test_cli_needs_params_or_sizes(capsys):
     assert main(["coverage", "--replicates", "2"]) == 2
     assert "--patients" in capsys.readouterr().err
+
+
+def test_an_estimator_that_fails_on_a_replicate_is_recorded_and_counted(monkeypatch):
+    def refuses(*args, **kwargs):
+        raise ValueError("S(t)==0 for all t>0.9\nsecond line")
+
+    monkeypatch.setattr(coverage, "_late_rows", refuses)
+    rows = coverage.replicate(0, SEED, N)
+    late = rows[rows["estimand"].str.startswith("late_ci")]
+    assert late["estimate"].isna().all()
+    assert (late["error"] == "ValueError: S(t)==0 for all t>0.9").all()
+    others = rows[~rows["estimand"].str.startswith("late_ci")]
+    assert others["estimate"].notna().all() and (others["error"] == "").all()
+    truth = pd.DataFrame({"estimand": list(coverage.ESTIMAND_IDS), "truth": 0.0})
+    summary = coverage.summarise(rows, truth).set_index("estimand")
+    assert summary.loc["freq_seed_gain_le100_m6_12", "failed"] == 0
+    assert "late_ci_one_count" not in summary.index or \
+        summary.loc["late_ci_one_count", "failed"] == 1

@@ -80,7 +80,8 @@ COVERAGE_BAND = (93.0, 97.0)
 #: Where ``immune-recovery coverage --params`` writes the replicate results.
 PRODUCT_FILES = ("replicates.csv", "truth.csv", "settings.json")
 
-REPLICATE_COLUMNS = ["replicate", "estimand", "estimate", "se", "ci_low", "ci_high", "n"]
+REPLICATE_COLUMNS = ["replicate", "estimand", "estimate", "se", "ci_low", "ci_high", "n",
+                     "error"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,7 +193,9 @@ def _late_rows(long: pd.DataFrame, frame: pd.DataFrame, result) -> list[dict]:
 
 def replicate(index: int, seed: int, n_patients: int) -> pd.DataFrame:
     """Simulate replicate ``index`` and estimate every estimand on it (one row each,
-    :data:`REPLICATE_COLUMNS`; NaN where an estimator could not be applied)."""
+    :data:`REPLICATE_COLUMNS`). Where an estimator fails on a replicate (e.g. lifelines
+    refusing a curve that reaches zero), its estimands are NaN and ``error`` says why; the
+    summary counts these failures rather than the study stopping."""
     from ..baseline import patient_table
     from ..classify import classify
     from ..cohort import Cohort
@@ -209,17 +212,27 @@ def replicate(index: int, seed: int, n_patients: int) -> pd.DataFrame:
     result = classify(cohort, [catalogue[d] for d in wanted])
     frame = analysis_frame(patient_table(cohort))
     long = cd4_long(cohort, frame)
-    steps = (lambda: _frequency_rows(result), lambda: _odds_ratio_rows(result, frame),
-             lambda: [_hazard_ratio_row(cohort, frame, result)],
-             lambda: [_slope_row(long, own_seed % 2**31)],
-             lambda: _late_rows(long, frame, result))
+    steps = (
+        (lambda: _frequency_rows(result), [f"freq_{d}" for d in FREQUENCY_DEFINITIONS]),
+        (lambda: _odds_ratio_rows(result, frame), ["log_or_cd4_per100", "log_or_age10"]),
+        (lambda: [_hazard_ratio_row(cohort, frame, result)], ["log_hr_inr_vs_cr"]),
+        (lambda: [_slope_row(long, own_seed % 2**31)], ["slope_sqrt_cd4"]),
+        (lambda: _late_rows(long, frame, result), ["late_ci_one_count", "late_ci_confirmed"]),
+    )
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence is judged by the coverage, not per fit
-        for step in steps:
-            rows += step()
+        for step, estimands in steps:
+            try:
+                rows += step()
+            except Exception as err:  # noqa: BLE001 -- recorded per replicate, counted
+                message = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+                rows += [{"estimand": e, "error": message} for e in estimands]
     out = pd.DataFrame(rows).set_index("estimand").reindex(list(ESTIMAND_IDS))
     out = out.rename_axis("estimand").reset_index()
+    if "error" not in out:
+        out["error"] = ""
+    out["error"] = out["error"].fillna("")
     out.insert(0, "replicate", index)
     return out[REPLICATE_COLUMNS]
 
@@ -365,6 +378,7 @@ def summarise(replicates: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     empirical SE, mean model SE, coverage of the 95% CI (percent) and its Monte Carlo SE,
     and whether coverage is inside :data:`COVERAGE_BAND`."""
     data = replicates.merge(truth[["estimand", "truth"]], on="estimand")
+    failed = data[data["estimate"].isna()].groupby("estimand").size()
     data = data.dropna(subset=["estimate", "ci_low", "ci_high"])
     data["covered"] = (data["ci_low"] <= data["truth"]) & (data["truth"] <= data["ci_high"])
     g = data.groupby("estimand", sort=False)
@@ -376,6 +390,7 @@ def summarise(replicates: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
         "mean_model_se": g["se"].mean(),
         "coverage": 100 * g["covered"].mean(),
     })
+    out["failed"] = failed.reindex(out.index).fillna(0).astype(int)
     out["bias"] = out["mean_estimate"] - out["truth"]
     out["bias_mcse"] = out["empirical_se"] / np.sqrt(out["replicates"])
     out["coverage_mcse"] = np.sqrt(out["coverage"] * (100 - out["coverage"]) / out["replicates"])
@@ -386,7 +401,8 @@ def summarise(replicates: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     out = out.reindex([e for e in ESTIMAND_IDS if e in out.index])
     out.insert(0, "label", [labels[e][0] for e in out.index])
     out.insert(1, "scale", [labels[e][1] for e in out.index])
-    columns = ["label", "scale", "truth", "replicates", "mean_estimate", "bias", "bias_mcse",
+    columns = ["label", "scale", "truth", "replicates", "failed", "mean_estimate", "bias",
+               "bias_mcse",
                "empirical_se", "mean_model_se", "se_ratio", "coverage", "coverage_mcse",
                "within_band"]
     return out[columns].rename_axis("estimand").reset_index()
@@ -424,13 +440,14 @@ def _mechanism(estimand: str) -> str:
 
 def coverage_sentences(summary: pd.DataFrame) -> list[str]:
     """One sentence per estimand whose coverage is outside :data:`COVERAGE_BAND`, naming the
-    coverage, the bias relative to the empirical SE and the mechanism; or one sentence saying
-    every coverage is inside."""
+    coverage, the bias relative to the empirical SE and the mechanism (or one sentence saying
+    every coverage is inside), then one per estimator that failed on some replicates."""
     low, high = COVERAGE_BAND
     outside = summary[~summary["within_band"]]
-    if outside.empty:
-        return [f"Every estimator's 95% CI covered the truth in {low:g}-{high:g}% of replicates."]
     out = []
+    if outside.empty:
+        out.append(f"Every estimator's 95% CI covered the truth in {low:g}-{high:g}% of "
+                   "replicates.")
     for row in outside.itertuples(index=False):
         standardized = row.bias / row.empirical_se if row.empirical_se else np.nan
         reason = ("the interval is centred away from the truth"
@@ -442,6 +459,10 @@ def coverage_sentences(summary: pd.DataFrame) -> list[str]:
             f"outside {low:g}-{high:g}%; bias {row.bias:+.3g} {row.scale} "
             f"({standardized:+.2f} empirical SE), model/empirical SE {row.se_ratio:.2f}, so "
             f"{reason}. Mechanism in this simulator: {_mechanism(row.estimand)}.")
+    for row in summary[summary["failed"] > 0].itertuples(index=False):
+        out.append(f"{row.label}: the estimator failed on {row.failed} of "
+                   f"{row.failed + row.replicates} replicates (see the error column of the "
+                   "replicate results); coverage is over the others.")
     return out
 
 
@@ -540,4 +561,6 @@ def load_product(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
     settings = json.loads((folder / "settings.json").read_text())
     shown = {k: v for k, v in settings.items() if k != "key"}
     table = pd.DataFrame({"setting": list(shown), "value": [str(v) for v in shown.values()]})
-    return (pd.read_csv(folder / "replicates.csv"), pd.read_csv(folder / "truth.csv"), table)
+    runs = pd.read_csv(folder / "replicates.csv", dtype={"error": str})
+    runs["error"] = runs["error"].fillna("")
+    return runs, pd.read_csv(folder / "truth.csv"), table
