@@ -123,3 +123,21 @@ def test_cpcra002_late_response_against_an_independent_computation(cpcra002):
     assert table["cumulative_incidence"] == pytest.approx(expected, abs=2e-3)
     assert table["deaths"] == sum(c == 2 and u <= t for c, u in zip(cause, time))
     assert table["crossings"] == sum(c == 1 and u <= t for c, u in zip(cause, time))
+
+
+def test_a_curve_lifelines_refuses_is_reported_not_raised():
+    """With delayed entry the first entrant crosses before anyone else enters: the
+    product-limit curve is zero from then on and lifelines raises StatError. The table says
+    so in ``note`` and leaves the estimate empty instead of failing the report."""
+    from immune_recovery.lateresponse import NOT_ESTIMABLE, late_response
+
+    early = pd.DataFrame({"start_years": [0.9, 1.0, 1.05], "assessed_cd4": [150, 160, 170]},
+                         index=["A", "B", "C"])
+    long = pd.DataFrame({"PATIENT": ["A", "A", "B", "B", "C", "C"],
+                         "years": [0.9, 0.95, 1.0, 1.5, 1.05, 2.0],
+                         "cd4": [150, 250, 160, 180, 170, 260]})
+    table = late_response(long, early, pd.Series(dtype=float), [200], [12, 24])
+    assert len(table) == 4
+    assert (table["note"] == NOT_ESTIMABLE).all()
+    assert table["cumulative_incidence"].isna().all()
+    assert table.loc[table["method"] == "aalen-johansen", "crossings"].tolist() == [1, 2]

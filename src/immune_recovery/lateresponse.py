@@ -46,7 +46,11 @@ JITTER_SEED = 20261202
 
 LATE_COLUMNS = ["threshold", "month", "method", "early_nonresponders", "already_above",
                 "n_start", "crossings", "deaths", "censored", "cumulative_incidence",
-                "ci_low", "ci_high"]
+                "ci_low", "ci_high", "note"]
+#: Why a curve is missing: with delayed entry, the product-limit estimate reaches zero when
+#: everyone at risk has had the event before later patients enter, and lifelines refuses it.
+NOT_ESTIMABLE = ("not estimable: everyone at risk had crossed before later early "
+                 "non-responders entered (delayed entry)")
 
 
 def early_nonresponders(result, definition_id: str) -> pd.DataFrame:
@@ -133,6 +137,17 @@ def aalen_johansen(data: pd.DataFrame, cause: int = CROSSED, alpha: float = 0.05
     return ajf
 
 
+def _estimable(fit, *args, **kwargs):
+    """``(fit(*args, **kwargs), "")``, or ``(None, NOT_ESTIMABLE)`` when lifelines refuses
+    the curve."""
+    from lifelines.exceptions import StatError
+
+    try:
+        return fit(*args, **kwargs), ""
+    except StatError:
+        return None, NOT_ESTIMABLE
+
+
 def _at(frame: pd.DataFrame, t: float, default) -> np.ndarray:
     known = frame.index[frame.index <= t]
     return frame.loc[known[-1]].to_numpy() if len(known) else np.asarray(default)
@@ -147,12 +162,12 @@ def late_response(long: pd.DataFrame, early: pd.DataFrame, death_years: pd.Serie
     (the estimate; ``aalen-johansen, confirmed on k counts`` with ``confirm`` = k), and with ``kaplan_meier`` the sensitivity row ``kaplan-meier, death
     censored, all early non-responders`` (the former, inflated, estimate: everyone at risk
     including those already above, death censoring). Counts (crossings, deaths, censored) are
-    those observed by the month."""
+    those observed by the month; ``note`` says why a curve is missing (:data:`NOT_ESTIMABLE`)."""
     rows = []
     for threshold in thresholds:
         data = competing_risks_data(long, early, death_years, threshold, confirm,
                                     confirm_gap_days)
-        fit = aalen_johansen(data) if len(data) else None
+        fit, note = _estimable(aalen_johansen, data) if len(data) else (None, "")
         for month in months:
             t = month / 12 + HALF_MONTH_YEARS
             by = data["time"] <= t
@@ -163,7 +178,7 @@ def late_response(long: pd.DataFrame, early: pd.DataFrame, death_years: pd.Serie
                    "already_above": data.attrs["already_above"], "n_start": len(data),
                    "crossings": int((by & (data["cause"] == CROSSED)).sum()),
                    "deaths": int((by & (data["cause"] == DIED)).sum()),
-                   "censored": int((by & (data["cause"] == CENSORED)).sum())}
+                   "censored": int((by & (data["cause"] == CENSORED)).sum()), "note": note}
             if fit is not None:
                 estimate = float(_at(fit.cumulative_density_, t, [0.0])[0])
                 # lifelines names the columns the other way round: take the smaller as low
@@ -182,20 +197,22 @@ def _kaplan_meier_rows(long: pd.DataFrame, early: pd.DataFrame, threshold: float
     crossed = crossing_times(long, early, threshold)
     last = last_count_years(long, early)
     duration = crossed.fillna(last)
-    kmf = KaplanMeierFitter().fit(duration, event_observed=crossed.notna(),
-                                  entry=early["start_years"])
+    kmf, note = _estimable(KaplanMeierFitter().fit, duration, event_observed=crossed.notna(),
+                           entry=early["start_years"])
     rows = []
     for month in months:
         t = month / 12 + HALF_MONTH_YEARS
         by = duration <= t
-        low_s, high_s = _at(kmf.confidence_interval_survival_function_, t, [1.0, 1.0])
-        rows.append({"threshold": threshold, "month": month,
-                     "method": "kaplan-meier, death censored, all early non-responders",
-                     "early_nonresponders": len(early), "already_above": 0,
-                     "n_start": len(early), "crossings": int((by & crossed.notna()).sum()),
-                     "deaths": 0, "censored": int((by & crossed.isna()).sum()),
-                     "cumulative_incidence": 1 - float(kmf.survival_function_at_times(t).iloc[0]),
-                     "ci_low": 1 - float(high_s), "ci_high": 1 - float(low_s)})
+        row = {"threshold": threshold, "month": month,
+               "method": "kaplan-meier, death censored, all early non-responders",
+               "early_nonresponders": len(early), "already_above": 0,
+               "n_start": len(early), "crossings": int((by & crossed.notna()).sum()),
+               "deaths": 0, "censored": int((by & crossed.isna()).sum()), "note": note}
+        if kmf is not None:
+            low_s, high_s = _at(kmf.confidence_interval_survival_function_, t, [1.0, 1.0])
+            row.update(cumulative_incidence=1 - float(kmf.survival_function_at_times(t).iloc[0]),
+                       ci_low=1 - float(high_s), ci_high=1 - float(low_s))
+        rows.append(row)
     return rows
 
 

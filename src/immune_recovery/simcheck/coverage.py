@@ -89,24 +89,29 @@ class Estimand:
     id: str
     label: str
     scale: str
+    short: str  #: for the figure
 
 
 ESTIMANDS = (
-    *(Estimand(f"freq_{d}", f"Non-response frequency, {d}", "percent")
+    *(Estimand(f"freq_{d}", f"Non-response frequency, {d}", "percent", f"Frequency, {d}")
       for d in FREQUENCY_DEFINITIONS),
     Estimand("log_or_cd4_per100", "Log OR of non-response per 100 cells/mm³ baseline CD4 "
-             f"({LEVEL_DEFINITION})", "log OR"),
+             f"({LEVEL_DEFINITION})", "log OR", "Log OR, baseline CD4 per 100"),
     Estimand("log_or_age10", f"Log OR of non-response per 10 years of age ({LEVEL_DEFINITION})",
-             "log OR"),
+             "log OR", "Log OR, age per 10 years"),
     Estimand("log_hr_inr_vs_cr", "Log HR of AIDS or death, non-responders vs complete "
-             f"responders ({LANDMARK_DEFINITION}, landmark)", "log HR"),
+             f"responders ({LANDMARK_DEFINITION}, landmark)", "log HR",
+             "Log HR, non-responders vs complete"),
     Estimand("slope_sqrt_cd4", "Mean slope of sqrt CD4 per year, years "
              f"{SLOPE_WINDOW_YEARS[0]:g}-{SLOPE_WINDOW_YEARS[1]:g} (mixed model)",
-             "sqrt(cells/mm³) per year"),
+             "sqrt(cells/mm³) per year",
+             f"Slope of sqrt CD4, years {SLOPE_WINDOW_YEARS[0]:g}-{SLOPE_WINDOW_YEARS[1]:g}"),
     Estimand("late_ci_one_count", f"Late response: CD4 > {LATE_THRESHOLD:g} by month "
-             f"{LATE_MONTH}, one count (Aalen-Johansen)", "percent"),
+             f"{LATE_MONTH}, one count (Aalen-Johansen)", "percent",
+             f"Late response > {LATE_THRESHOLD:g}, one count"),
     Estimand("late_ci_confirmed", f"Late response: CD4 > {LATE_THRESHOLD:g} by month "
-             f"{LATE_MONTH}, confirmed on two counts (Aalen-Johansen)", "percent"),
+             f"{LATE_MONTH}, confirmed on two counts (Aalen-Johansen)", "percent",
+             f"Late response > {LATE_THRESHOLD:g}, confirmed"),
 )
 ESTIMAND_IDS = tuple(e.id for e in ESTIMANDS)
 
@@ -186,6 +191,8 @@ def _late_rows(long: pd.DataFrame, frame: pd.DataFrame, result) -> list[dict]:
     for estimand, confirm in (("late_ci_one_count", 1), ("late_ci_confirmed", 2)):
         table = late_response(long, early, death_years(frame), [LATE_THRESHOLD], [LATE_MONTH],
                               confirm=confirm, kaplan_meier=False).iloc[0]
+        if table["note"]:
+            raise ValueError(table["note"])
         rows.append(_row(estimand, 100 * table["cumulative_incidence"], 100 * table["ci_low"],
                          100 * table["ci_high"], int(table["n_start"])))
     return rows
@@ -411,9 +418,10 @@ def summarise(replicates: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 #: Why an estimator's coverage can fall outside the band in this simulator (the mechanism each
 #: estimand is exposed to); :func:`coverage_sentences` uses it only where coverage is outside.
 MECHANISMS = {
-    "freq": "the measured count carries a log-normal error (CV about 16%) and is read in a "
-            "window around month 12, so patients near the threshold are misclassified, and "
-            "informative loss to follow-up changes who is assessable",
+    "freq": "the measured count carries a log-normal error (CV about 16%; a gain carries the "
+            "error of two counts) and is read in a window around month 12, so patients near "
+            "the threshold are misclassified, and informative loss to follow-up changes who "
+            "is assessable",
     "log_or_cd4_per100": "measured baseline CD4 carries measurement error, which attenuates "
                          "its odds ratio towards the null (regression dilution), and the "
                          "outcome is misclassified by the same error",
@@ -450,15 +458,20 @@ def coverage_sentences(summary: pd.DataFrame) -> list[str]:
                    "replicates.")
     for row in outside.itertuples(index=False):
         standardized = row.bias / row.empirical_se if row.empirical_se else np.nan
-        reason = ("the interval is centred away from the truth"
-                  if abs(standardized) >= 0.3 else
-                  "the model SE is off" if abs(row.se_ratio - 1) >= 0.1 else
-                  "the Monte Carlo error of the coverage itself")
+        if abs(row.coverage - 95) <= Z95 * row.coverage_mcse:
+            reason = "the difference from 95% is within its Monte Carlo error"
+        elif abs(standardized) >= 0.3:
+            reason = "the interval is centred away from the truth"
+        elif abs(row.se_ratio - 1) >= 0.1:
+            reason = "the model SE " + ("understates" if row.se_ratio < 1 else "overstates") \
+                     + " the estimates' spread"
+        else:
+            reason = "neither the bias nor the model SE alone explains it"
         out.append(
             f"{row.label}: coverage {row.coverage:.1f}% (MCSE {row.coverage_mcse:.1f}), "
             f"outside {low:g}-{high:g}%; bias {row.bias:+.3g} {row.scale} "
             f"({standardized:+.2f} empirical SE), model/empirical SE {row.se_ratio:.2f}, so "
-            f"{reason}. Mechanism in this simulator: {_mechanism(row.estimand)}.")
+            f"{reason}. What the estimator is exposed to here: {_mechanism(row.estimand)}.")
     for row in summary[summary["failed"] > 0].itertuples(index=False):
         out.append(f"{row.label}: the estimator failed on {row.failed} of "
                    f"{row.failed + row.replicates} replicates (see the error column of the "
@@ -473,19 +486,20 @@ def plot_coverage(summary: pd.DataFrame) -> plt.Figure:
 
     n = len(summary)
     y = np.arange(n)[::-1]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 0.45 * n + 1.6), sharey=True,
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 0.42 * n + 1.8), sharey=True,
                                       gridspec_kw={"width_ratios": [3, 2]})
     low, high = COVERAGE_BAND
     left.axvspan(low, high, color="0.9")
     left.axvline(95, color="0.4", lw=0.8)
     half = Z95 * summary["coverage_mcse"]
     left.errorbar(summary["coverage"], y, xerr=half, fmt="o", color=PALETTE[0], capsize=3)
-    left.set_yticks(y, summary["label"], fontsize=8)
-    left.set_xlabel(f"95% CI coverage, % (± 1.96 Monte Carlo SE; grey: {low:g}-{high:g}%)")
+    short = {e.id: e.short for e in ESTIMANDS}
+    left.set_yticks(y, summary["estimand"].map(short), fontsize=8)
+    left.set_xlabel(f"Coverage of the 95% CI, %\n(± 1.96 Monte Carlo SE; grey: {low:g}-{high:g}%)")
     standardized = summary["bias"] / summary["empirical_se"]
     right.axvline(0, color="0.4", lw=0.8)
     right.barh(y, standardized, color=PALETTE[1], height=0.5)
-    right.set_xlabel("Bias / empirical SE")
+    right.set_xlabel("Bias / empirical SE\n")
     fig.suptitle(f"{int(summary['replicates'].max())} replicates", fontsize=9)
     fig.tight_layout()
     return fig
