@@ -127,12 +127,13 @@ cohort-report: $(VENV_STAMP)
 	@test -n "$(COHORT)" -a -n "$(NAME)" || { echo "usage: make cohort-report COHORT=path/to/hicdep-folder NAME=short-name [OUT=dir] [CLOSE_DATE=YYYY-MM-DD] [JOBS=2]"; exit 2; }
 	$(PY) -m immune_recovery report "$(COHORT)" --name "$(NAME)" $(if $(OUT),--out "$(OUT)") $(if $(CLOSE_DATE),--close-date $(CLOSE_DATE)) --jobs $(or $(JOBS),2)
 
-## test: unit tests (on TEST_WORKERS processes), then nbval on the committed executed notebooks (outputs go to build/nbval)
+## test: unit tests, then nbval on the committed executed notebooks (outputs go to build/nbval), each on TEST_WORKERS processes
 TEST_WORKERS ?= 2
 .PHONY: test
 test: $(VENV_STAMP) $(BROWSER_STAMP) data
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile tests
 	IMMUNE_RECOVERY_REPORTS_DIR=$(CURDIR)/build/nbval $(PY) -m pytest -p no:cacheprovider \
+	  -p tests.nbval_kernel_retry -n $(TEST_WORKERS) --dist loadfile \
 	  --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  --nbval-cell-timeout=900 reports/*/*.ipynb
 

@@ -212,3 +212,29 @@ def test_a_kernel_that_died_at_start_is_started_again(tmp_path, monkeypatch):
     monkeypatch.setattr(papermill, "execute_notebook", other)
     with pytest.raises(RuntimeError, match="something else"):
         build._execute(spec, tmp_path / "out.ipynb")
+
+
+def test_nbval_kernels_that_died_at_start_are_started_again(monkeypatch):
+    from tests import nbval_kernel_retry as plugin
+
+    monkeypatch.setattr(plugin.time, "sleep", lambda seconds: None)
+    calls = []
+
+    def flaky(**kwargs):
+        calls.append(kwargs)
+        if len(calls) < 2:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return "km", "kc"
+
+    monkeypatch.setattr(plugin, "_start_new_kernel", flaky)
+    assert plugin.start_new_kernel(kernel_name="k") == ("km", "kc") and len(calls) == 2
+    import nbval.kernel
+
+    assert nbval.kernel.start_new_kernel is plugin.start_new_kernel
+
+    def broken(**kwargs):
+        raise RuntimeError("no such kernel")
+
+    monkeypatch.setattr(plugin, "_start_new_kernel", broken)
+    with pytest.raises(RuntimeError, match="no such kernel"):
+        plugin.start_new_kernel(kernel_name="k")
