@@ -116,19 +116,34 @@ def test_cli_needs_params_or_sizes(capsys):
     assert "--patients" in capsys.readouterr().err
 
 
-def test_an_estimator_that_fails_on_a_replicate_is_recorded_and_counted(monkeypatch):
-    def refuses(*args, **kwargs):
-        raise ValueError("S(t)==0 for all t>0.9\nsecond line")
+def test_a_curve_lifelines_refuses_is_recorded_and_counted(monkeypatch):
+    """The late-response table says when its curve could not be estimated; the replicate
+    records NaN with that note, the other estimands stand, and the summary counts it."""
+    from immune_recovery import lateresponse
 
-    monkeypatch.setattr(coverage, "_late_rows", refuses)
+    def refused(*args, **kwargs):
+        return pd.DataFrame([{"n_start": 5, "cumulative_incidence": np.nan, "ci_low": np.nan,
+                              "ci_high": np.nan, "note": lateresponse.NOT_ESTIMABLE}])
+
+    monkeypatch.setattr(lateresponse, "late_response", refused)
     rows = coverage.replicate(0, SEED, N)
     late = rows[rows["estimand"].str.startswith("late_ci")]
     assert late["estimate"].isna().all()
-    assert (late["error"] == "ValueError: S(t)==0 for all t>0.9").all()
+    assert (late["error"] == lateresponse.NOT_ESTIMABLE).all()
     others = rows[~rows["estimand"].str.startswith("late_ci")]
     assert others["estimate"].notna().all() and (others["error"] == "").all()
     truth = pd.DataFrame({"estimand": list(coverage.ESTIMAND_IDS), "truth": 0.0})
     summary = coverage.summarise(rows, truth).set_index("estimand")
-    assert summary.loc["freq_seed_gain_le100_m6_12", "failed"] == 0
-    assert "late_ci_one_count" not in summary.index or \
-        summary.loc["late_ci_one_count", "failed"] == 1
+    assert list(summary.index) == list(coverage.ESTIMAND_IDS)
+    assert summary.loc["freq_seed_gain_le100_m6_12", ["replicates", "failed"]].tolist() == [1, 0]
+    assert summary.loc["late_ci_one_count", ["replicates", "failed"]].tolist() == [0, 1]
+    assert any("failed on 1 of 1" in s for s in coverage.coverage_sentences(summary.reset_index()))
+
+
+def test_any_other_failure_stops_the_study(monkeypatch):
+    def broken(*args, **kwargs):
+        raise KeyError("a bug, not a property of the data")
+
+    monkeypatch.setattr(coverage, "_slope_row", broken)
+    with pytest.raises(KeyError, match="a bug"):
+        coverage.replicate(0, SEED, N)

@@ -217,7 +217,7 @@ def test_a_kernel_that_died_at_start_is_started_again(tmp_path, monkeypatch):
 def test_nbval_kernels_that_died_at_start_are_started_again(monkeypatch):
     from tests import nbval_kernel_retry as plugin
 
-    monkeypatch.setattr(plugin.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(build.time, "sleep", lambda seconds: None)
     calls = []
 
     def flaky(**kwargs):

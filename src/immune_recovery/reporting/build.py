@@ -70,37 +70,46 @@ def kernel_failed_to_start(err: BaseException) -> bool:
     return isinstance(err, RuntimeError) and any(m in str(err) for m in KERNEL_START_FAILURES)
 
 
-def _execute(spec: ReportSpec, output: Path) -> None:
-    import papermill
-
-    parameters = {"report_id": spec.id, **spec.parameters}
-    last_error: Exception | None = None
+def start_with_retry(start, *args, **kwargs):
+    """``start(*args, **kwargs)``, called again (up to :data:`KERNEL_START_ATTEMPTS` times)
+    while it fails because its kernel never started; used by the report build and by the
+    nbval run (``tests/nbval_kernel_retry.py``)."""
     for attempt in range(KERNEL_START_ATTEMPTS):
         try:
-            papermill.execute_notebook(
-                str(spec.notebook_path),
-                str(output),
-                parameters=parameters,
-                kernel_name=KERNEL_NAME,
-                progress_bar=False,
-                log_output=False,
-                cwd=str(project_root()),
-                execution_timeout=CELL_TIMEOUT_SECONDS,
-                record_timing=False,
-            )
-            return
-        except papermill.PapermillExecutionError as err:
-            raise ReportBuildError(
-                f"{spec.id}: notebook {spec.notebook} failed in cell {err.exec_count}: "
-                f"{err.ename}: {err.evalue} (see {relative_to_root(output)})"
-            ) from None
+            return start(*args, **kwargs)
         except RuntimeError as err:
             if not kernel_failed_to_start(err):
                 raise
-            last_error = err
+            if attempt == KERNEL_START_ATTEMPTS - 1:
+                raise ReportBuildError(f"the kernel failed to start {KERNEL_START_ATTEMPTS} "
+                                       f"times: {err}") from None
             time.sleep(1 + 2 * attempt)
-    raise ReportBuildError(f"{spec.id}: the kernel failed to start {KERNEL_START_ATTEMPTS} "
-                           f"times: {last_error}")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _execute(spec: ReportSpec, output: Path) -> None:
+    import papermill
+
+    try:
+        start_with_retry(
+            papermill.execute_notebook,
+            str(spec.notebook_path),
+            str(output),
+            parameters={"report_id": spec.id, **spec.parameters},
+            kernel_name=KERNEL_NAME,
+            progress_bar=False,
+            log_output=False,
+            cwd=str(project_root()),
+            execution_timeout=CELL_TIMEOUT_SECONDS,
+            record_timing=False,
+        )
+    except papermill.PapermillExecutionError as err:
+        raise ReportBuildError(
+            f"{spec.id}: notebook {spec.notebook} failed in cell {err.exec_count}: "
+            f"{err.ename}: {err.evalue} (see {relative_to_root(output)})"
+        ) from None
+    except ReportBuildError as err:
+        raise ReportBuildError(f"{spec.id}: {err}") from None
 
 
 def sanitize_notebook(path: Path) -> None:

@@ -191,18 +191,18 @@ def _late_rows(long: pd.DataFrame, frame: pd.DataFrame, result) -> list[dict]:
     for estimand, confirm in (("late_ci_one_count", 1), ("late_ci_confirmed", 2)):
         table = late_response(long, early, death_years(frame), [LATE_THRESHOLD], [LATE_MONTH],
                               confirm=confirm, kaplan_meier=False).iloc[0]
-        if table["note"]:
-            raise ValueError(table["note"])
-        rows.append(_row(estimand, 100 * table["cumulative_incidence"], 100 * table["ci_low"],
-                         100 * table["ci_high"], int(table["n_start"])))
+        row = _row(estimand, 100 * table["cumulative_incidence"], 100 * table["ci_low"],
+                   100 * table["ci_high"], int(table["n_start"]))
+        rows.append({**row, "error": table["note"]})  # a curve lifelines refused: NaN
     return rows
 
 
 def replicate(index: int, seed: int, n_patients: int) -> pd.DataFrame:
     """Simulate replicate ``index`` and estimate every estimand on it (one row each,
-    :data:`REPLICATE_COLUMNS`). Where an estimator fails on a replicate (e.g. lifelines
-    refusing a curve that reaches zero), its estimands are NaN and ``error`` says why; the
-    summary counts these failures rather than the study stopping."""
+    :data:`REPLICATE_COLUMNS`). Where an estimate cannot be made on a replicate (the
+    late-response curve lifelines refuses, see
+    :data:`~immune_recovery.lateresponse.NOT_ESTIMABLE`), it is NaN and ``error`` says why;
+    the summary counts these. Any other failure stops the study."""
     from ..baseline import patient_table
     from ..classify import classify
     from ..cohort import Cohort
@@ -219,26 +219,12 @@ def replicate(index: int, seed: int, n_patients: int) -> pd.DataFrame:
     result = classify(cohort, [catalogue[d] for d in wanted])
     frame = analysis_frame(patient_table(cohort))
     long = cd4_long(cohort, frame)
-    steps = (
-        (lambda: _frequency_rows(result), [f"freq_{d}" for d in FREQUENCY_DEFINITIONS]),
-        (lambda: _odds_ratio_rows(result, frame), ["log_or_cd4_per100", "log_or_age10"]),
-        (lambda: [_hazard_ratio_row(cohort, frame, result)], ["log_hr_inr_vs_cr"]),
-        (lambda: [_slope_row(long, own_seed % 2**31)], ["slope_sqrt_cd4"]),
-        (lambda: _late_rows(long, frame, result), ["late_ci_one_count", "late_ci_confirmed"]),
-    )
-    rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence is judged by the coverage, not per fit
-        for step, estimands in steps:
-            try:
-                rows += step()
-            except Exception as err:  # noqa: BLE001 -- recorded per replicate, counted
-                message = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-                rows += [{"estimand": e, "error": message} for e in estimands]
-    out = pd.DataFrame(rows).set_index("estimand").reindex(list(ESTIMAND_IDS))
-    out = out.rename_axis("estimand").reset_index()
-    if "error" not in out:
-        out["error"] = ""
+        rows = [*_frequency_rows(result), *_odds_ratio_rows(result, frame),
+                _hazard_ratio_row(cohort, frame, result), _slope_row(long, own_seed % 2**31),
+                *_late_rows(long, frame, result)]
+    out = pd.DataFrame(rows).reindex(columns=REPLICATE_COLUMNS[1:])
     out["error"] = out["error"].fillna("")
     out.insert(0, "replicate", index)
     return out[REPLICATE_COLUMNS]
@@ -260,34 +246,24 @@ def run(replicates: int, n_patients: int, seed: int, n_workers: int = 1,
 # --- truth -----------------------------------------------------------------------------------
 
 def _truth_chunk(rng: np.random.Generator, n: int, p) -> pd.DataFrame:
-    """Latent quantities of ``n`` patients drawn as the simulator draws them."""
-    from ..definitions import load_catalogue
+    """Latent quantities of ``n`` patients, drawn as the simulator draws a chunk
+    (:func:`~immune_recovery.simulate.model.draw_latent`)."""
     from ..simulate.model import (
-        draw_events,
-        draw_patients,
-        grid_parts,
+        admin_years,
+        draw_latent,
         is_viremic,
         latent_from_parts,
         latent_sqrt_cd4,
-        month_grid,
-        set_tmp_smx,
     )
 
-    pt = draw_patients(rng, n, p)
-    grid = month_grid(p)
-    parts = grid_parts(pt, p, grid)
-    set_tmp_smx(pt, p, grid, parts)
-    events = draw_events(rng, pt, p, grid, parts)
-    monthly = latent_from_parts(pt, parts, p) ** 2
-    landmark = load_catalogue()[LANDMARK_DEFINITION]
-    marks = np.array([0.5, 1.0, *SLOPE_WINDOW_YEARS])
-    level = latent_sqrt_cd4(pt, np.broadcast_to(marks, (n, marks.size)), p)
-    viremic = is_viremic(pt, np.broadcast_to(marks, (n, marks.size)))
-    after = grid > 1.0
-    above = (monthly > LATE_THRESHOLD) & after
+    latent = draw_latent(rng, n, p)
+    pt, grid, events = latent.pt, latent.grid, latent.events
+    monthly = latent_from_parts(pt, latent.parts, p) ** 2
+    marks = np.broadcast_to(np.array([0.5, 1.0, *SLOPE_WINDOW_YEARS]), (n, 4))
+    level = latent_sqrt_cd4(pt, marks, p)
+    viremic = is_viremic(pt, marks)
+    above = (monthly > LATE_THRESHOLD) & (grid > 1.0)
     first_above = np.where(above.any(axis=1), grid[np.argmax(above, axis=1)], np.inf)
-    admin = (np.datetime64(p.admin_end, "D") - np.datetime64(0, "D")).astype(np.int64)
-    end = np.minimum(p.max_followup_years, (admin - pt.start_day) / DAYS_PER_YEAR)
     return pd.DataFrame({
         "baseline_cd4": pt.b ** 2, "age": pt.age,
         "cd4_m6": level[:, 0] ** 2, "cd4_m12": level[:, 1] ** 2,
@@ -295,23 +271,19 @@ def _truth_chunk(rng: np.random.Generator, n: int, p) -> pd.DataFrame:
         "suppressed_m6": ~viremic[:, 0], "suppressed_m12": ~viremic[:, 1],
         "first_above_late_threshold": first_above,
         "ade_or_death": np.minimum(events.ade, events.death), "death": events.death,
-        "end": end, "landmark_years": (landmark.target_days + landmark.window_days)
-        / DAYS_PER_YEAR,
+        "end": np.minimum(p.max_followup_years, admin_years(pt, p)),
     })
 
 
 def truth_population(n_patients: int, seed: int, params=None) -> pd.DataFrame:
-    """Latent quantities of a truth population (chunks of the simulator's size, each from its
-    own stream spawned from ``seed``)."""
-    from ..simulate import CHUNK_SIZE, SimulationParams
+    """Latent quantities of a truth population, chunk by chunk with the simulator's own chunk
+    plan (:func:`~immune_recovery.simulate.chunk_plan`): the same seed gives the patients of
+    the simulated cohort of that seed."""
+    from ..simulate import SimulationParams, chunk_plan
 
     params = params or SimulationParams()
-    n_chunks = -(-n_patients // CHUNK_SIZE)
-    parts = []
-    for index, stream in enumerate(np.random.SeedSequence(seed).spawn(n_chunks)):
-        size = min(CHUNK_SIZE, n_patients - index * CHUNK_SIZE)
-        parts.append(_truth_chunk(np.random.default_rng(stream), size, params))
-    return pd.concat(parts, ignore_index=True)
+    return pd.concat([_truth_chunk(np.random.default_rng(stream), size, params)
+                      for _, size, stream in chunk_plan(n_patients, seed)], ignore_index=True)
 
 
 def _rule_met(definition, cd4: np.ndarray, baseline: np.ndarray) -> np.ndarray:
@@ -350,7 +322,7 @@ def population_truth(population: pd.DataFrame) -> pd.DataFrame:
     rows.append(("log_or_age10", float(fit.params[2]), float(fit.bse[2]), len(y)))
 
     landmark = catalogue[LANDMARK_DEFINITION]
-    lm = pop["landmark_years"].iloc[0]
+    lm = (landmark.target_days + landmark.window_days) / DAYS_PER_YEAR
     eligible = pop[pop["suppressed_m6"] & (pop["ade_or_death"] > lm) & (pop["end"] > lm)]
     inr = _rule_met(landmark, eligible["cd4_m6"].to_numpy(), eligible["baseline_cd4"].to_numpy())
     stop = np.minimum(eligible["ade_or_death"], eligible["end"])
@@ -381,22 +353,26 @@ def population_truth(population: pd.DataFrame) -> pd.DataFrame:
 # --- summary -----------------------------------------------------------------------------------
 
 def summarise(replicates: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
-    """Per estimand: truth, replicates used, mean estimate, bias (and its Monte Carlo SE),
+    """Per estimand (also one that failed on every replicate): truth, replicates used and
+    failed, mean estimate, bias (and its Monte Carlo SE),
     empirical SE, mean model SE, coverage of the 95% CI (percent) and its Monte Carlo SE,
     and whether coverage is inside :data:`COVERAGE_BAND`."""
     data = replicates.merge(truth[["estimand", "truth"]], on="estimand")
+    estimands = [e for e in ESTIMAND_IDS if e in set(data["estimand"])]
     failed = data[data["estimate"].isna()].groupby("estimand").size()
     data = data.dropna(subset=["estimate", "ci_low", "ci_high"])
     data["covered"] = (data["ci_low"] <= data["truth"]) & (data["truth"] <= data["ci_high"])
-    g = data.groupby("estimand", sort=False)
+    g = data.groupby(pd.Categorical(data["estimand"], categories=estimands), observed=False)
     out = pd.DataFrame({
-        "truth": g["truth"].first(),
         "replicates": g.size(),
         "mean_estimate": g["estimate"].mean(),
         "empirical_se": g["estimate"].std(ddof=1),
         "mean_model_se": g["se"].mean(),
         "coverage": 100 * g["covered"].mean(),
     })
+    out.index = pd.Index(estimands, name="estimand")
+    out.insert(0, "truth", truth.set_index("estimand")["truth"].reindex(out.index))
+    out["replicates"] = out["replicates"].astype(int)
     out["failed"] = failed.reindex(out.index).fillna(0).astype(int)
     out["bias"] = out["mean_estimate"] - out["truth"]
     out["bias_mcse"] = out["empirical_se"] / np.sqrt(out["replicates"])
@@ -405,7 +381,6 @@ def summarise(replicates: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     low, high = COVERAGE_BAND
     out["within_band"] = out["coverage"].between(low, high)
     labels = {e.id: (e.label, e.scale) for e in ESTIMANDS}
-    out = out.reindex([e for e in ESTIMAND_IDS if e in out.index])
     out.insert(0, "label", [labels[e][0] for e in out.index])
     out.insert(1, "scale", [labels[e][1] for e in out.index])
     columns = ["label", "scale", "truth", "replicates", "failed", "mean_estimate", "bias",
@@ -451,7 +426,7 @@ def coverage_sentences(summary: pd.DataFrame) -> list[str]:
     coverage, the bias relative to the empirical SE and the mechanism (or one sentence saying
     every coverage is inside), then one per estimator that failed on some replicates."""
     low, high = COVERAGE_BAND
-    outside = summary[~summary["within_band"]]
+    outside = summary[~summary["within_band"] & (summary["replicates"] > 0)]
     out = []
     if outside.empty:
         out.append(f"Every estimator's 95% CI covered the truth in {low:g}-{high:g}% of "
@@ -519,7 +494,7 @@ def product_key(settings: dict, root: Path | None = None) -> str:
 def settings_from_spec(params_file: str | Path) -> tuple[dict, Path]:
     """The study settings (replicates, patients, seed, truth_patients) and the product folder
     from a report parameter file's ``parameters``."""
-    from ..paths import project_root
+    from ..paths import resolve
     from ..reporting.spec import load_spec
 
     spec = load_spec(Path(params_file))
@@ -530,7 +505,7 @@ def settings_from_spec(params_file: str | Path) -> tuple[dict, Path]:
     settings = {"replicates": int(p["replicates"]), "patients": int(p["patients"]),
                 "seed": int(p["seed"]), "truth_patients": int(p.get("truth_patients",
                                                                       TRUTH_PATIENTS))}
-    return settings, project_root() / p["product"]
+    return settings, resolve(p["product"])
 
 
 def is_current(out: Path, settings: dict) -> bool:
@@ -563,11 +538,9 @@ def build_product(out: Path, settings: dict, n_workers: int = 1, scheduler: str 
 
 def load_product(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Replicate rows, truth and the settings (as a two-column table) of a product folder."""
-    from ..paths import project_root
+    from ..paths import resolve
 
-    folder = Path(folder)
-    if not folder.is_absolute():
-        folder = project_root() / folder
+    folder = resolve(folder)
     missing = [f for f in PRODUCT_FILES if not (folder / f).is_file()]
     if missing:
         raise ParameterError(f"{folder.name}: coverage product lacks {', '.join(missing)}; "

@@ -31,17 +31,24 @@ TABLE_ORDER = ("tblBAS", "tblART", "tblMED", "tblLAB_CD4", "tblLAB_RNA", "tblDIS
                "tblLTFU", "tblSTUDY")
 
 
+def chunk_plan(n_patients: int, seed: int, chunk_size: int = CHUNK_SIZE
+               ) -> Iterator[tuple[int, int, np.random.SeedSequence]]:
+    """(number of the first patient, patients, random stream) of each chunk: the streams are
+    spawned from ``seed``, one per chunk, so a chunk's patients depend only on the seed and
+    its position."""
+    n_chunks = max(1, -(-n_patients // chunk_size))
+    for index, stream in enumerate(np.random.SeedSequence(seed).spawn(n_chunks)):
+        size = min(chunk_size, n_patients - index * chunk_size)
+        if size > 0:
+            yield index * chunk_size + 1, size, stream
+
+
 def iter_chunks(n_patients: int, seed: int, params: SimulationParams | None = None
                 ) -> Iterator[tuple[dict[str, pd.DataFrame], pd.DataFrame]]:
     """Yield (HICDEP tables, truth) for consecutive chunks of at most :data:`CHUNK_SIZE`."""
     params = params or SimulationParams()
-    n_chunks = max(1, -(-n_patients // CHUNK_SIZE))
-    streams = np.random.SeedSequence(seed).spawn(n_chunks)
-    for index, stream in enumerate(streams):
-        size = min(CHUNK_SIZE, n_patients - index * CHUNK_SIZE)
-        if size <= 0:
-            break
-        yield simulate_chunk(np.random.default_rng(stream), size, index * CHUNK_SIZE + 1, params)
+    for first, size, stream in chunk_plan(n_patients, seed):
+        yield simulate_chunk(np.random.default_rng(stream), size, first, params)
 
 
 @dataclass
@@ -68,7 +75,7 @@ def simulate_cohort(n_patients: int, seed: int, params: SimulationParams | None 
     return SimulatedCohort(tables=tables, truth=truth, params=params, seed=seed)
 
 
-def _arrow(df: pd.DataFrame, fmt: str) -> "pa.Table":  # noqa: F821
+def _arrow(df: pd.DataFrame, fmt: str) -> pa.Table:  # noqa: F821
     """One table of a chunk as Arrow, ready to write: for CSV, dates become ``date32``
     (written as YYYY-MM-DD, HICDEP's date format)."""
     import pyarrow as pa
@@ -92,11 +99,8 @@ def _chunk_job(job: tuple[int, int, np.random.SeedSequence, SimulationParams, st
 
 
 def _jobs(n_patients: int, seed: int, params: SimulationParams, fmt: str, chunk_size: int):
-    n_chunks = max(1, -(-n_patients // chunk_size))
-    for index, stream in enumerate(np.random.SeedSequence(seed).spawn(n_chunks)):
-        size = min(chunk_size, n_patients - index * chunk_size)
-        if size > 0:
-            yield index * chunk_size + 1, size, stream, params, fmt
+    for first, size, stream in chunk_plan(n_patients, seed, chunk_size):
+        yield first, size, stream, params, fmt
 
 
 def _in_order(jobs, workers: int):
@@ -195,5 +199,13 @@ def write_simulated_cohort(out: str | Path, n_patients: int, seed: int,
             "patients_per_second": n_patients / seconds if seconds else float("inf")}
 
 
-__all__ = ["SimulationParams", "SimulatedCohort", "simulate_cohort", "write_simulated_cohort",
-           "iter_chunks", "true_effects", "CHUNK_SIZE"]
+__all__ = [
+    "CHUNK_SIZE",
+    "SimulatedCohort",
+    "SimulationParams",
+    "chunk_plan",
+    "iter_chunks",
+    "simulate_cohort",
+    "true_effects",
+    "write_simulated_cohort",
+]

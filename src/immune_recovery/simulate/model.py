@@ -80,7 +80,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..conventions import EPOCH as EPOCH_DAY, from_days
+from ..conventions import DAYS_PER_YEAR, from_days
+from ..conventions import EPOCH as EPOCH_DAY
 from .params import SimulationParams
 
 MONTHS_PER_YEAR = 12.0
@@ -377,6 +378,33 @@ def draw_events(rng: np.random.Generator, pt: Patients, p: SimulationParams,
     ltfu = first_event_time(rng, np.exp(p.ltfu_log_rate + p.ltfu_per_sqrt_cd4 * level
                                         + p.ltfu_viremic * viremic), step)
     return EventTimes(ade=ade, snae=snae, death=death, ltfu=ltfu)
+
+
+@dataclass
+class LatentCohort:
+    """What a chunk's patients are before anything is measured: covariates and latent
+    parameters, the monthly grid with its latent parts, and the true event times."""
+
+    pt: Patients
+    grid: np.ndarray
+    parts: LatentParts
+    events: EventTimes
+
+
+def draw_latent(rng: np.random.Generator, n: int, p: SimulationParams) -> LatentCohort:
+    """Draw ``n`` patients and their true event times (the first draws of every chunk, in
+    the simulator's order: the same stream gives the same patients wherever it is used)."""
+    pt = draw_patients(rng, n, p)
+    grid = month_grid(p)
+    parts = grid_parts(pt, p, grid)
+    set_tmp_smx(pt, p, grid, parts)
+    return LatentCohort(pt=pt, grid=grid, parts=parts, events=draw_events(rng, pt, p, grid, parts))
+
+
+def admin_years(pt: Patients, p: SimulationParams) -> np.ndarray:
+    """Years from each patient's T0 to the administrative end of the study."""
+    admin = (np.datetime64(p.admin_end, "D") - EPOCH_DAY).astype(np.int64)
+    return (admin - pt.start_day) / DAYS_PER_YEAR
 
 
 def to_dates(days: np.ndarray) -> np.ndarray:

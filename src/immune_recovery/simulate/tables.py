@@ -11,20 +11,16 @@ from .model import (
     ATC,
     BACKBONE_NAMES,
     BACKBONES,
-    EPOCH_DAY,
     SECOND_LINE,
     SNAE_CODES,
     THIRD_AGENTS,
     THIRD_NAMES,
     TMP_SMX_ATC,
     Patients,
-    draw_events,
-    draw_patients,
-    grid_parts,
+    admin_years,
+    draw_latent,
     is_viremic,
     latent_sqrt_cd4,
-    month_grid,
-    set_tmp_smx,
     to_dates,
     truth_frame,
 )
@@ -129,17 +125,12 @@ def _art_rows(pt: Patients, ids: np.ndarray, end_years: np.ndarray) -> pd.DataFr
 def simulate_chunk(rng: np.random.Generator, n: int, first_number: int,
                    p: SimulationParams) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """Simulate ``n`` patients numbered from ``first_number``: HICDEP tables and truth."""
-    pt = draw_patients(rng, n, p)
+    latent = draw_latent(rng, n, p)
+    pt, events = latent.pt, latent.events
+    del latent  # the grid's latent parts are not needed beyond the events
     ids = np.char.add("S", np.char.zfill(np.arange(first_number, first_number + n).astype(str), 7))
-    grid = month_grid(p)
-    parts = grid_parts(pt, p, grid)
-    set_tmp_smx(pt, p, grid, parts)
-    events = draw_events(rng, pt, p, grid, parts)
-    del parts
     ade, death, ltfu = events.ade, events.death, events.ltfu
-    admin = (np.datetime64(p.admin_end, "D") - EPOCH_DAY).astype(np.int64)
-    admin_years = (admin - pt.start_day) / DAYS_PER_YEAR
-    end = np.minimum.reduce([np.full(n, p.max_followup_years), admin_years, ltfu, death])
+    end = np.minimum.reduce([np.full(n, p.max_followup_years), admin_years(pt, p), ltfu, death])
     dropped = (ltfu == end) & (ltfu < death)
     died = death == end
 
