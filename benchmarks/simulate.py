@@ -1,8 +1,10 @@
 """Benchmark: simulate and write 10k, 100k and 1M patients (patients per second, peak memory).
 
 Each size runs in a fresh subprocess so that its peak resident memory (``ru_maxrss``) is its
-own. Output goes to a temporary folder that is deleted afterwards. Results go to
-``benchmarks/out/simulate.csv``.
+own. Output goes to a temporary folder that is deleted afterwards; the first 16 hex digits of the
+SHA-256 of its ``tblLAB_CD4`` file are kept (``cd4_sha256``), so runs on other machines or with
+other ``--workers`` show whether they wrote the same bytes. Results go to
+``benchmarks/out/simulate_<format>.csv``.
 
 Usage: ``.venv/bin/python benchmarks/simulate.py [--format csv|parquet] [--workers K]
 [10000 100000 1000000]`` (``K`` processes simulate chunks; default 2, the machine's cores).
@@ -12,6 +14,7 @@ within 1 GiB (the largest process: the writer or one worker).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -36,13 +39,18 @@ def run(n: int, fmt: str, workers: int) -> dict:
         result = subprocess.run([sys.executable, "-c", CHILD, tmp, str(n), fmt, str(workers)],
                                 capture_output=True, text=True, check=True)
         size = sum(p.stat().st_size for p in Path(tmp).iterdir()) / 2**20
+        digest = hashlib.sha256()
+        with open(next(Path(tmp).glob("tblLAB_CD4.*")), "rb") as cd4:
+            for block in iter(lambda: cd4.read(2**24), b""):
+                digest.update(block)
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     return {"patients": n, "format": fmt, "workers": workers,
             "seconds": round(summary["seconds"], 1),
             "patients_per_second": round(summary["patients_per_second"]),
             "peak_mib": round(summary["peak_mib"]),
             "worker_peak_mib": round(summary["worker_peak_mib"]), "output_mib": round(size),
-            "cd4_rows": summary["rows"]["tblLAB_CD4"], "rna_rows": summary["rows"]["tblLAB_RNA"]}
+            "cd4_rows": summary["rows"]["tblLAB_CD4"], "rna_rows": summary["rows"]["tblLAB_RNA"],
+            "cd4_sha256": digest.hexdigest()[:16]}
 
 
 def main(argv: list[str]) -> None:

@@ -60,6 +60,37 @@ def test_the_bytes_do_not_depend_on_the_number_of_workers(tmp_path, fmt):
         assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name
 
 
+@pytest.mark.parametrize("dates_as_days", [False, True])
+def test_a_chunk_as_arrow_holds_what_its_frames_hold(dates_as_days):
+    """The writers' Arrow tables and the in-memory frames come from the same columns: same
+    values, missing where missing (NaT, NaN, None), dates as days for CSV."""
+    from immune_recovery.simulate.tables import simulate_chunk_columns
+
+    chunk = simulate_chunk_columns(np.random.default_rng(8), 400, 101, sim.SimulationParams())
+    frames, truth = chunk.frames()
+    arrow = chunk.arrow(dict.fromkeys([*frames, "truth"], dates_as_days))
+    assert set(arrow) == {*frames, "truth"}
+    for name, frame in {**frames, "truth": truth}.items():
+        back = arrow[name].to_pandas()
+        assert list(back.columns) == list(frame.columns), name
+        assert back["PATIENT"].iloc[0].startswith("S") and len(back) == len(frame), name
+        for column in frame.columns[frame.dtypes.astype(str).str.startswith("datetime")]:
+            back[column] = pd.to_datetime(back[column]).astype("datetime64[ns]")
+        pd.testing.assert_frame_equal(back, frame, check_dtype=False, obj=name)
+    assert frames["tblLTFU"]["DROP_D"].isna().any() and arrow["tblLTFU"]["DROP_D"].null_count
+    assert str(arrow["tblLAB_CD4"].schema.field("CD4_D").type) == (
+        "date32[day]" if dates_as_days else "timestamp[ns]")
+
+
+def test_simulating_processes_keep_freed_memory():
+    """Workers tune glibc's allocator (``mallopt`` accepts every setting on Linux)."""
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    assert sim.tune_malloc() is True
+
+
 def test_parquet_output_reads_like_csv(tmp_path):
     main(["simulate", "--patients", "300", "--seed", "5", "--out", str(tmp_path / "csv")])
     main(["simulate", "--patients", "300", "--seed", "5", "--out", str(tmp_path / "pq"),

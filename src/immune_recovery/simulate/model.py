@@ -78,7 +78,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from ..conventions import DAYS_PER_YEAR, from_days
 from ..conventions import EPOCH as EPOCH_DAY
@@ -412,25 +411,26 @@ def to_dates(days: np.ndarray) -> np.ndarray:
     return from_days(days)
 
 
-def truth_frame(pt: Patients, ids: np.ndarray, p: SimulationParams, events: EventTimes,
-                end: np.ndarray) -> pd.DataFrame:
-    """Per-patient latent values and true non-response status."""
+def truth_columns(pt: Patients, p: SimulationParams, events: EventTimes,
+                  end: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-patient latent values and true non-response status (the columns of ``truth.csv``
+    after ``PATIENT``)."""
     marks = np.array([6, 12, 24, 36]) / MONTHS_PER_YEAR
     latent = latent_sqrt_cd4(pt, np.broadcast_to(marks, (pt.n, marks.size)), p) ** 2
     suppressed = ~is_viremic(pt, np.broadcast_to(marks, (pt.n, marks.size)))
     baseline = pt.b ** 2
     gain12 = latent[:, 1] - baseline
-    return pd.DataFrame({
-        "PATIENT": ids,
-        "latent_class": np.array(["responder", "late_responder", "stalled"])[pt.latent_class],
+    return {
+        "latent_class": np.array(["responder", "late_responder", "stalled"],
+                                 dtype=object)[pt.latent_class],
         "age": pt.age.round(3),
         "female": pt.female.astype(int),
         "hcv": pt.hcv.astype(int),
         "prior_aids": pt.prior_aids.astype(int),
         "years_since_diagnosis": pt.years_dx.round(4),
         "log10_rna0": pt.log10_rna0.round(4),
-        "backbone": np.array(BACKBONE_NAMES)[pt.backbone],
-        "third_agent": np.array(THIRD_NAMES)[pt.third],
+        "backbone": np.array(BACKBONE_NAMES, dtype=object)[pt.backbone],
+        "third_agent": np.array(THIRD_NAMES, dtype=object)[pt.third],
         "latent_baseline_cd4": baseline.round(2),
         "gain_sqrt": pt.gain.round(4),
         "tau_years": pt.tau.round(4),
@@ -454,4 +454,4 @@ def truth_frame(pt: Patients, ids: np.ndarray, p: SimulationParams, events: Even
         "death_years": events.death.round(4),
         "ltfu_years": events.ltfu.round(4),
         "followup_years": end.round(4),
-    })
+    }
