@@ -126,3 +126,25 @@ def test_raising_a_threshold_never_lowers_the_count(cd4, rna, rule, low, step, m
         groups = classify(cohort, [definition]).results["t"].group
         counts.append(int(np.sum(groups == 1)))  # immunologic_nonresponder
     assert counts[1] >= counts[0]
+
+
+@settings(max_examples=30, deadline=None)
+@given(cd4_rows, rna_rows)
+def test_the_result_does_not_depend_on_the_threads(cd4, rna):
+    cohort = build(cd4, rna)
+    one = classify(cohort, CATALOGUE, threads=1).long()
+    pd.testing.assert_frame_equal(one, classify(cohort, CATALOGUE, threads=2).long())
+    pd.testing.assert_frame_equal(one, classify(cohort, CATALOGUE, threads=7).long())
+
+
+def test_columns_in_order_are_used_in_place():
+    """No copy of a long table when it is already in (patient, date) order."""
+    from immune_recovery.classify import prepare
+
+    cd4 = [(p, d, 100 + d, 1) for p in range(N_PATIENTS) for d in (-30, 90, 200)]
+    rna = [(p, d, 50) for p in range(N_PATIENTS) for d in (0, 180)]
+    cohort = build(cd4, rna)
+    prep = prepare(cohort)
+    assert prep.cd4.order is None and prep.rna.order is None
+    assert np.shares_memory(prep.cd4_values, cohort.cd4["CD4_V"].to_numpy())
+    assert np.shares_memory(prep.rna_values, cohort.rna["RNA_V"].to_numpy())

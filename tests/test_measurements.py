@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -88,10 +89,47 @@ def test_row_range_and_range_max():
     lo, hi = series.row_range(5, 20)
     assert (hi - lo).tolist() == [2, 1]
     values = np.array([1.0, 7.0, 3.0, 9.0, 4.0])
-    assert PatientSeries.range_max(PatientSeries.padded(values), lo, hi).tolist() == [7.0, 9.0]
+    assert PatientSeries.range_max(values, lo, hi).tolist() == [7.0, 9.0]
     lo, hi = series.row_range(100, 200)
-    assert PatientSeries.range_max(PatientSeries.padded(values, -1), lo, hi).tolist() == [
-        -1.0, -1.0]
+    assert PatientSeries.range_max(values, lo, hi, -1).tolist() == [-1.0, -1.0]
+
+
+def test_range_max_propagates_nan_like_numpy():
+    values = np.array([1.0, np.nan, 3.0, 9.0])
+    lo, hi = np.array([0, 2, 0]), np.array([3, 4, 1])
+    got = PatientSeries.range_max(values, lo, hi)
+    expected = [np.max(values[a:b]) for a, b in zip(lo, hi, strict=True)]
+    assert np.array_equal(got, expected, equal_nan=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 40), min_size=1, max_size=8),
+       st.lists(st.integers(-50, 450), max_size=6))
+def test_counts_before_match_a_count_per_patient(sizes, offsets):
+    """Patients with no rows first, last and in between; offsets before, inside and after."""
+    rng = np.random.default_rng(len(sizes))
+    patients = np.repeat(np.arange(len(sizes)), sizes)
+    days = np.concatenate([np.sort(rng.choice(400, k, replace=False)) for k in sizes])
+    series = PatientSeries.build(patients, days, np.zeros(len(sizes), int), len(sizes))
+    counts = series.counts_before(offsets)
+    for offset in offsets:
+        expected = [int(np.sum(days[patients == p] < offset)) for p in range(len(sizes))]
+        assert counts[offset].tolist() == expected
+
+
+@pytest.mark.parametrize("unit", ["ns", "us", "s", "D"])
+def test_dates_of_any_unit_give_the_days_of_a_cast(unit):
+    """Dates before and after 1970 at any time of day: relative days floored like
+    ``datetime64[D]``, the same as integer days."""
+    rng = np.random.default_rng(7)
+    days = np.sort(rng.integers(-20_000, 20_000, 50))
+    seconds = days * 86_400 + rng.integers(0, 86_400, 50)
+    dates = seconds.astype("datetime64[s]").astype(f"datetime64[{unit}]")
+    origin = np.array([-123])
+    from_dates = PatientSeries.build(np.zeros(50, int), dates, origin, 1)
+    expected = dates.astype("datetime64[D]").astype(np.int64) - origin[0]
+    assert from_dates.rel_day.tolist() == expected.tolist()
+    assert from_dates.order is None
 
 
 def test_to_days_fast_path_matches_the_cast():

@@ -32,24 +32,28 @@ Rules (the contract; each is pinned by a test in ``tests/test_classify.py``)
 
 Speed: measurements are held as one series per patient with days relative to T0
 (:class:`~immune_recovery.measurements.PatientSeries`), sorted only if the input is not in
-order. Every day offset any definition needs (targets, window ends, sustained starts) is
-counted for all patients in one pass; each distinct target is then picked once, with a few
-O(patients) array operations; ``never_above`` and ``sustained`` read per-patient range maxima
-(cut-off-independent, so computed once per distinct range). No per-patient Python loop, no
-join, no binary search into the measurement table.
+order, and the cohort's value columns are used in place. Each distinct (target, window) is
+picked once by a compiled loop over patients that reads only the patient's own rows (a binary
+search in them); ``never_above`` and ``sustained`` read per-patient range maxima
+(cut-off-independent, so computed once per distinct range). Per definition, only
+O(patients) array operations remain. No per-patient Python loop, no join, no temporary as long
+as the measurement table.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import pandas as pd
 
 from .cohort import Cohort
+from .conventions import BASELINE_WINDOW_DAYS, CD4_ABSOLUTE_UNIT, MISSING_DAY, from_days
 from .definitions import Definition
-from .conventions import BASELINE_WINDOW_DAYS, CD4_ABSOLUTE_UNIT, MISSING_DAY, from_days, to_days
-from .measurements import PatientSeries
+from .measurements import PatientSeries, first_row_at_or_after
 
 GROUPS = ("complete_responder", "immunologic_nonresponder", "virologic_nonresponder",
           "complete_nonresponder", "cd4_responder", "cd4_nonresponder", "not_assessable")
@@ -57,6 +61,13 @@ REASONS = ("", "no_baseline_cd4", "no_cd4_at_assessment", "zero_baseline", "no_r
            "rna_limit_above_cutoff", "no_confirmatory_cd4")
 _G = {name: i for i, name in enumerate(GROUPS)}
 _R = {name: i for i, name in enumerate(REASONS)}
+#: The codes :func:`_assemble` writes, in its order.
+_CODES = np.array([_R[r] for r in ("no_baseline_cd4", "no_cd4_at_assessment", "zero_baseline",
+                                   "no_confirmatory_cd4", "no_rna", "rna_limit_above_cutoff")]
+                  + [_G[g] for g in ("complete_responder", "immunologic_nonresponder",
+                                     "virologic_nonresponder", "complete_nonresponder",
+                                     "cd4_responder", "cd4_nonresponder", "not_assessable")],
+                  dtype=np.int8)
 
 @dataclass
 class PreparedCohort:
@@ -65,17 +76,21 @@ class PreparedCohort:
     patients: pd.Index
     t0: np.ndarray  #: T0 day (days since 1970-01-01), MISSING_DAY if none
     cd4: PatientSeries  #: absolute counts, days relative to T0
-    cd4_values: np.ndarray  #: cells/mm3, in series order, padded with -inf (range maxima)
+    cd4_values: np.ndarray  #: cells/mm3, in series order
     rna: PatientSeries | None
-    rna_detectable: np.ndarray | None  #: copies/mL of detectable results, -inf if censored
-    rna_censor_limit: np.ndarray | None  #: limit L of "< L" results, -inf otherwise
-    # the three arrays above carry one trailing -inf (PatientSeries.padded)
+    rna_values: np.ndarray | None  #: HICDEP RNA_V (copies/mL; -L: "< L"), in series order
     has_rna: bool
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int:
         return len(self.patients)
+
+    def pick_cd4(self, offset: int, before: int, after: int) -> tuple[np.ndarray, np.ndarray]:
+        """(row, count in cells/mm3) per patient of the CD4 count closest to T0 + ``offset``
+        within the window (days); -1 and NaN where there is none."""
+        row = self.cd4.closest(offset, before, after)
+        return row, _take(self.cd4_values, row, np.nan)
 
     def cached(self, key: tuple, compute):
         if key not in self._cache:
@@ -84,31 +99,39 @@ class PreparedCohort:
 
 
 def prepare(cohort: Cohort) -> PreparedCohort:
-    """Extract the per-patient series the classifier needs (absolute CD4 only)."""
+    """Extract the per-patient series the classifier needs (absolute CD4 only). Nothing is
+    copied from the cohort's columns when they are in (patient, date) order. (The two series
+    are built one after the other: side by side in two threads measured slower, the build
+    being bound by memory traffic.)"""
     t0_day = cohort.t0_day
     n = cohort.n_patients
     cd4 = cohort.cd4
     absolute = (cd4["CD4_U"] == CD4_ABSOLUTE_UNIT).fillna(False).to_numpy(dtype=bool)
-    codes, days = cd4["PATIENT"].cat.codes.to_numpy(), to_days(cd4["CD4_D"].to_numpy())
+    codes, dates = cd4["PATIENT"].cat.codes.to_numpy(), cd4["CD4_D"].to_numpy()
     cd4_values = cd4["CD4_V"].to_numpy(dtype="float64")
     if not absolute.all():  # exports are mostly absolute counts: no copy then
-        codes, days, cd4_values = codes[absolute], days[absolute], cd4_values[absolute]
-    series = PatientSeries.build(codes, days, t0_day, n)
-    values = series.take_padded(cd4_values)
-    rna_series = detectable = limit = None
+        codes, dates, cd4_values = codes[absolute], dates[absolute], cd4_values[absolute]
+    series = PatientSeries.build(codes, dates, t0_day, n)
+    rna_series = rna_values = None
     if not cohort.rna.empty:
         rna = cohort.rna
         rna_series = PatientSeries.build(rna["PATIENT"].cat.codes.to_numpy(),
-                                         to_days(rna["RNA_D"].to_numpy()), t0_day, n)
-        v = rna_series.take_padded(rna["RNA_V"].to_numpy(dtype="float64"), np.nan)[:-1]
-        detectable = np.full(v.size + 1, -np.inf)
-        np.copyto(detectable[:-1], v, where=v >= 0)
-        # -L: below the limit L; -1: undetectable with unknown limit (below any cut-off)
-        limit = np.full(v.size + 1, -np.inf)
-        np.negative(v, out=limit[:-1], where=(v < 0) & (v != -1))
-    return PreparedCohort(patients=cohort.patients, t0=t0_day, cd4=series, cd4_values=values,
-                          rna=rna_series, rna_detectable=detectable, rna_censor_limit=limit,
-                          has_rna=cohort.has_rna)
+                                         rna["RNA_D"].to_numpy(), t0_day, n)
+        rna_values = rna_series.take(rna["RNA_V"].to_numpy(dtype="float64"))
+    return PreparedCohort(patients=cohort.patients, t0=t0_day, cd4=series,
+                          cd4_values=series.take(cd4_values), rna=rna_series,
+                          rna_values=rna_values, has_rna=cohort.has_rna)
+
+
+def _run(work: list, threads: int | None) -> list:
+    """Results of the callables in ``work``, ``threads`` at a time (default: the machine's
+    cores). Meant for the compiled loops, which release the GIL; each callable must write only
+    its own arrays, so that the results do not depend on the schedule."""
+    threads = min(threads or os.cpu_count() or 1, len(work))
+    if threads <= 1:
+        return [compute() for compute in work]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(lambda compute: compute(), work))
 
 
 @dataclass
@@ -121,17 +144,13 @@ class DefinitionResult:
     group: np.ndarray  #: int8 codes into GROUPS
     reason: np.ndarray  #: int8 codes into REASONS
     vl_rule_applied: bool
+    assessed_cd4: np.ndarray  #: assessed count, cells/mm3 (NaN when none)
     _prep: PreparedCohort = field(repr=False)
-
-    @property
-    def assessed_cd4(self) -> np.ndarray:
-        """Assessed count, cells/mm3 (NaN when none)."""
-        return _take(self._prep.cd4_values, self.assessed_row, np.nan)
 
     @property
     def assessed_day(self) -> np.ndarray:
         """Day of the assessed count (days since 1970-01-01; MISSING_DAY when none)."""
-        rel = _take(self._prep.cd4.rel_day.astype(np.int64), self.assessed_row, 0)
+        rel = _take(self._prep.cd4.rel_day, self.assessed_row, 0)
         return np.where(self.assessed_row >= 0, self._prep.t0 + rel, MISSING_DAY)
 
 
@@ -216,9 +235,12 @@ def cd4_nonresponse(definition: Definition, baseline: np.ndarray, assessed: np.n
                     max_since_t0: np.ndarray | None = None) -> np.ndarray:
     """Whether the CD4 rule of ``definition`` is met (cells/mm³; ``max_since_t0`` only for
     ``never_above``), element-wise."""
-    gain = assessed - baseline
-    with np.errstate(divide="ignore", invalid="ignore"):
-        relative = 100.0 * gain / baseline
+    rules = {c.rule for c in definition.criteria}
+    gain = assessed - baseline if rules & {"gain_lt", "gain_le", "rel_gain_lt"} else None
+    relative = None
+    if "rel_gain_lt" in rules:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            relative = 100.0 * gain / baseline
     flags = []
     for c in definition.criteria:
         if c.rule == "gain_lt":
@@ -245,7 +267,7 @@ def _confirm(prep: PreparedCohort, definition: Definition, baseline: np.ndarray,
              ) -> tuple[np.ndarray, np.ndarray]:
     """(confirmed non-response, confirmation missing) for ``confirm_counts`` > 1."""
     end = prep.cd4.starts[1:]
-    rel_day = prep.cd4.rel_day.astype(np.int64)
+    rel_day = prep.cd4.rel_day
     pending = nonresponse & (row >= 0)
     missing = np.zeros(pending.size, bool)
     running_max = max_since_t0
@@ -253,7 +275,8 @@ def _confirm(prep: PreparedCohort, definition: Definition, baseline: np.ndarray,
     for j in range(1, definition.confirm_counts):
         nxt = np.where(row >= 0, row + j, -1)
         exists = (row >= 0) & (nxt < end)
-        gap = _take(rel_day, np.where(exists, nxt, -1), 0) - _take(rel_day, previous, 0)
+        gap = (_take(rel_day, np.where(exists, nxt, -1), 0).astype(np.int64)
+               - _take(rel_day, previous, 0))
         valid = exists & (gap <= definition.confirm_max_gap_days)
         value = _take(prep.cd4_values, np.where(valid, nxt, -1), np.nan)
         if running_max is not None:
@@ -265,13 +288,35 @@ def _confirm(prep: PreparedCohort, definition: Definition, baseline: np.ndarray,
     return pending, missing
 
 
-def _rna_offsets(definition: Definition) -> list[int]:
-    w = definition.window_days
-    if definition.vl_rule == "at_assessment":
-        return [definition.target_days]
-    if definition.vl_rule == "sustained":
-        return [definition.vl_sustained_from_days, definition.target_days + w + 1]
-    return []
+@numba.njit(cache=True, nogil=True)
+def _rna_range_maxima(starts, rel, values, first, last):  # pragma: no cover - compiled
+    """Per patient, over RNA_V dated ``first <= day <= last`` (days since T0): (number of
+    results, largest detectable value, largest limit L of a "< L" result (RNA_V = -L; -1,
+    limit unknown, is below any cut-off)); -inf where there is none."""
+    n = starts.size - 1
+    total = np.empty(n, np.int64)
+    detectable = np.full(n, -np.inf)
+    limit = np.full(n, -np.inf)
+    for p in range(n):
+        lo = first_row_at_or_after(rel, starts[p], starts[p + 1], first)
+        hi = first_row_at_or_after(rel, lo, starts[p + 1], last + 1)
+        total[p] = hi - lo
+        for i in range(lo, hi):
+            v = values[i]
+            if v >= 0:
+                detectable[p] = max(detectable[p], v)
+            elif v < 0 and v != -1:
+                limit[p] = max(limit[p], -v)
+    return total, detectable, limit
+
+
+def _rna_pick(prep: PreparedCohort, target: int, window: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(found, detectable value or -inf, limit L of "< L" or -inf) of the RNA result closest
+    to the target (cut-off-independent, so computed once per target and window)."""
+    row, value = prep.rna.pick(prep.rna_values, target, window, window)
+    return (row >= 0, np.where(value >= 0, value, -np.inf),
+            np.where((value < 0) & (value != -1), -value, -np.inf))
 
 
 def _viral_load(prep: PreparedCohort, definition: Definition
@@ -283,58 +328,120 @@ def _viral_load(prep: PreparedCohort, definition: Definition
     w = definition.window_days
     cutoff = definition.vl_cutoff
     if definition.vl_rule == "at_assessment":
-        row = prep.cached(("rna_closest", definition.target_days, w),
-                          lambda: prep.rna.closest(definition.target_days, w, w))
-        found = row >= 0
-        detect = _take(prep.rna_detectable, row, -np.inf)
-        limit = _take(prep.rna_censor_limit, row, -np.inf)
+        found, detect, limit = prep.cached(("rna_pick", definition.target_days, w),
+                                           lambda: _rna_pick(prep, definition.target_days, w))
         above = found & (detect >= cutoff)
         unjudgeable = found & ~above & (limit > cutoff)
         return found & ~above & ~unjudgeable, ~found, unjudgeable
     first, last = definition.vl_sustained_from_days, definition.target_days + w
-
-    def maxima():
-        lo, hi = prep.rna.row_range(first, last)
-        return (hi - lo, PatientSeries.range_max(prep.rna_detectable, lo, hi),
-                PatientSeries.range_max(prep.rna_censor_limit, lo, hi))
-
-    total, max_detect, max_limit = prep.cached(("rna_range", first, last), maxima)
+    total, max_detect, max_limit = prep.cached(
+        ("rna_range", first, last), lambda: _rna_range_maxima(
+            prep.rna.starts, prep.rna.rel_day, prep.rna_values, first, last))
     above = max_detect >= cutoff
     unjudgeable = (total > 0) & ~above & (max_limit > cutoff)
     return (total > 0) & ~above & ~unjudgeable, total == 0, unjudgeable
 
 
-def classify(cohort: Cohort | PreparedCohort, definitions: list[Definition]) -> Classification:
+@numba.njit(cache=True, nogil=True)
+def _assemble(has_base, found, zero_base, unconfirmed, nonresponse, vl_applied, supp, no_rna,
+              unj, codes):  # pragma: no cover - compiled
+    """(reason, group, suppressed) per patient: the first reason that applies, in the order of
+    the contract; the group from CD4 non-response and (if applied) suppression; suppressed 1/0,
+    -1 when unknown or not applied. ``codes``: :data:`_CODES`."""
+    n = has_base.size
+    reason = np.zeros(n, np.int8)
+    group = np.empty(n, np.int8)
+    suppressed = np.full(n, -1, np.int8)
+    for i in range(n):
+        if not has_base[i]:
+            reason[i] = codes[0]
+        elif not found[i]:
+            reason[i] = codes[1]
+        elif zero_base[i]:
+            reason[i] = codes[2]
+        elif unconfirmed[i]:
+            reason[i] = codes[3]
+        elif vl_applied and no_rna[i]:
+            reason[i] = codes[4]
+        elif vl_applied and unj[i]:
+            reason[i] = codes[5]
+        if vl_applied:
+            if not (no_rna[i] or unj[i]):
+                suppressed[i] = 1 if supp[i] else 0
+            if supp[i]:
+                group[i] = codes[7] if nonresponse[i] else codes[6]
+            else:
+                group[i] = codes[9] if nonresponse[i] else codes[8]
+        else:
+            group[i] = codes[11] if nonresponse[i] else codes[10]
+        if reason[i] > 0:
+            group[i] = codes[12]
+    return reason, group, suppressed
+
+
+def _shared_work(prep: PreparedCohort, definitions: list[Definition]
+                 ) -> tuple[list[tuple], list[tuple]]:
+    """The cut-off-independent pieces the definitions share, as (cache key, compute) pairs:
+    one CD4 pick per distinct (target, window), one RNA pick or range per distinct rule."""
+    cd4 = {("cd4_pick", d.target_days, d.window_days) for d in definitions}
+    rna = set()
+    if prep.rna is not None and len(prep.rna) and prep.has_rna:
+        for d in definitions:
+            if d.vl_rule == "at_assessment":
+                rna.add(("rna_pick", d.target_days, d.window_days))
+            elif d.vl_rule == "sustained":
+                rna.add(("rna_range", d.vl_sustained_from_days, d.target_days + d.window_days))
+
+    def compute(key):
+        kind, a, b = key
+        if kind == "cd4_pick":
+            return lambda: prep.pick_cd4(a, b, b)
+        if kind == "rna_pick":
+            return lambda: _rna_pick(prep, a, b)
+        return lambda: _rna_range_maxima(prep.rna.starts, prep.rna.rel_day, prep.rna_values,
+                                         a, b)
+
+    return ([(k, compute(k)) for k in sorted(cd4)], [(k, compute(k)) for k in sorted(rna)])
+
+
+def _compute_shared(prep: PreparedCohort, work: list[tuple], threads: int | None) -> None:
+    """Fill ``prep``'s cache with every piece of ``work`` not yet in it (see :func:`_run`)."""
+    work = [(key, compute) for key, compute in work if key not in prep._cache]
+    done = _run([compute for _key, compute in work], threads)
+    prep._cache.update(zip([key for key, _compute in work], done, strict=True))
+
+
+def classify(cohort: Cohort | PreparedCohort, definitions: list[Definition],
+             threads: int | None = None) -> Classification:
     """Classify every patient under every definition (see the module docstring for the rules).
 
-    ``result.timings`` holds the seconds spent per phase (prepare, counts, baseline, picks,
-    viral-load rules, assembly), for the benchmark."""
+    The picks and ranges the definitions share are computed once each, ``threads`` at a time
+    (default: the machine's cores); the result does not depend on ``threads``.
+    ``result.timings`` holds the seconds spent per phase (prepare, baseline, picks, viral-load
+    rules, assembly), for the benchmark."""
     clock = _Clock()
     prep = cohort if isinstance(cohort, PreparedCohort) else prepare(cohort)
     clock.lap("prepare")
     n = prep.n
     before, after = BASELINE_WINDOW_DAYS
-    # every day offset any definition needs, counted for all patients in one pass per series
-    prep.cd4.counts_before([0] + [d.target_days for d in definitions])
-    if prep.rna is not None and prep.has_rna:
-        prep.rna.counts_before([o for d in definitions for o in _rna_offsets(d)] or [0])
-    clock.lap("counts")
-    base_row = prep.cached(("cd4_closest", 0, before, after),
-                           lambda: prep.cd4.closest(0, before, after))
+    base_row, baseline = prep.pick_cd4(0, before, after)
     has_base = base_row >= 0
-    baseline = _take(prep.cd4_values, base_row, np.nan)
-    baseline_day = np.where(has_base, prep.t0 + _take(prep.cd4.rel_day.astype(np.int64),
-                                                       base_row, 0), MISSING_DAY)
+    baseline_day = np.where(has_base, prep.t0 + _take(prep.cd4.rel_day, base_row, 0),
+                            MISSING_DAY)
     clock.lap("baseline")
+    cd4_work, rna_work = _shared_work(prep, definitions)
+    _compute_shared(prep, cd4_work, threads)
+    clock.lap("picks")
+    _compute_shared(prep, rna_work, threads)
+    clock.lap("viral_load")
     results: dict[str, DefinitionResult] = {}
     for definition in definitions:
         t, w = definition.target_days, definition.window_days
-        row = prep.cached(("cd4_closest", t, w, w), lambda: prep.cd4.closest(t, w, w))
+        row, assessed = prep.cached(("cd4_pick", t, w), lambda t=t, w=w: prep.pick_cd4(t, w, w))
         found = row >= 0
-        assessed = _take(prep.cd4_values, row, np.nan)
         max_since_t0 = None
         if any(c.rule == "never_above" for c in definition.criteria):
-            def since_t0():
+            def since_t0(found=found, row=row):
                 lo = prep.cd4.first_at_or_after(0)
                 return PatientSeries.range_max(prep.cd4_values, lo, np.where(found, row + 1, lo))
             max_since_t0 = prep.cached(("cd4_max_since_t0", t, w), since_t0)
@@ -346,30 +453,18 @@ def classify(cohort: Cohort | PreparedCohort, definitions: list[Definition]) -> 
         clock.lap("picks")
 
         vl_applied = definition.vl_rule != "none" and prep.has_rna
-        reason = np.zeros(n, dtype=np.int8)
-        reason[~has_base] = _R["no_baseline_cd4"]
-        reason[(reason == 0) & ~found] = _R["no_cd4_at_assessment"]
-        if definition.is_relative:
-            reason[(reason == 0) & (baseline == 0)] = _R["zero_baseline"]
-        reason[(reason == 0) & unconfirmed] = _R["no_confirmatory_cd4"]
-        suppressed_flag = np.full(n, -1, dtype=np.int8)
         if vl_applied:
             supp, no_rna, unj = _viral_load(prep, definition)
-            clock.lap("viral_load")
-            reason[(reason == 0) & no_rna] = _R["no_rna"]
-            reason[(reason == 0) & unj] = _R["rna_limit_above_cutoff"]
-            suppressed_flag = np.where(no_rna | unj, -1, supp).astype(np.int8)
-            group = np.select(
-                [supp & ~nonresponse, supp & nonresponse, ~supp & ~nonresponse],
-                [_G["complete_responder"], _G["immunologic_nonresponder"],
-                 _G["virologic_nonresponder"]],
-                default=_G["complete_nonresponder"])
         else:
-            group = np.where(nonresponse, _G["cd4_nonresponder"], _G["cd4_responder"])
-        group = np.where(reason > 0, _G["not_assessable"], group).astype(np.int8)
+            supp = no_rna = unj = np.zeros(n, bool)
+        clock.lap("viral_load")
+        zero_base = (baseline == 0) if definition.is_relative else np.zeros(n, bool)
+        reason, group, suppressed_flag = _assemble(
+            has_base, row >= 0, zero_base, unconfirmed, nonresponse, vl_applied, supp,
+            no_rna, unj, _CODES)
         results[definition.id] = DefinitionResult(
             definition=definition, assessed_row=row, suppressed=suppressed_flag, group=group,
-            reason=reason, vl_rule_applied=vl_applied, _prep=prep)
+            reason=reason, vl_rule_applied=vl_applied, assessed_cd4=assessed, _prep=prep)
         clock.lap("assembly")
     return Classification(patients=prep.patients, t0=prep.t0, baseline_cd4=baseline,
                           baseline_day=baseline_day, results=results, timings=clock.totals)

@@ -87,7 +87,7 @@ def time_to_gain(cohort: Cohort, result: Classification, gain: float = 50.0) -> 
     base = result.baseline_cd4[codes]
     t0 = result.t0[codes]
     after = day > t0
-    reached = after & (prep.cd4_values[:-1] >= base + gain)
+    reached = after & (prep.cd4_values >= base + gain)
     n = len(result.patients)
     first = np.full(n, np.iinfo(np.int64).max)
     np.minimum.at(first, codes[reached], day[reached])
