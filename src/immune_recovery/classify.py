@@ -35,9 +35,10 @@ Speed: measurements are held as one series per patient with days relative to T0
 order, and the cohort's value columns are used in place. Each distinct (target, window) is
 picked once by a compiled loop over patients that reads only the patient's own rows (a binary
 search in them); ``never_above`` and ``sustained`` read per-patient range maxima
-(cut-off-independent, so computed once per distinct range). Per definition, only
-O(patients) array operations remain. No per-patient Python loop, no join, no temporary as long
-as the measurement table.
+(cut-off-independent, so computed once per distinct range). These run
+``threads`` at a time (the loops release the GIL). Per definition, only O(patients) array
+operations remain. No per-patient Python loop, no join; the only temporaries as long as the
+measurement table are the days relative to T0 (and, for input out of order, the sort).
 """
 
 from __future__ import annotations
@@ -328,15 +329,12 @@ def _viral_load(prep: PreparedCohort, definition: Definition
     w = definition.window_days
     cutoff = definition.vl_cutoff
     if definition.vl_rule == "at_assessment":
-        found, detect, limit = prep.cached(("rna_pick", definition.target_days, w),
-                                           lambda: _rna_pick(prep, definition.target_days, w))
+        found, detect, limit = _shared(prep, ("rna_pick", definition.target_days, w))
         above = found & (detect >= cutoff)
         unjudgeable = found & ~above & (limit > cutoff)
         return found & ~above & ~unjudgeable, ~found, unjudgeable
-    first, last = definition.vl_sustained_from_days, definition.target_days + w
-    total, max_detect, max_limit = prep.cached(
-        ("rna_range", first, last), lambda: _rna_range_maxima(
-            prep.rna.starts, prep.rna.rel_day, prep.rna_values, first, last))
+    total, max_detect, max_limit = _shared(
+        prep, ("rna_range", definition.vl_sustained_from_days, definition.target_days + w))
     above = max_detect >= cutoff
     unjudgeable = (total > 0) & ~above & (max_limit > cutoff)
     return (total > 0) & ~above & ~unjudgeable, total == 0, unjudgeable
@@ -379,10 +377,10 @@ def _assemble(has_base, found, zero_base, unconfirmed, nonresponse, vl_applied, 
     return reason, group, suppressed
 
 
-def _shared_work(prep: PreparedCohort, definitions: list[Definition]
+def _shared_keys(prep: PreparedCohort, definitions: list[Definition]
                  ) -> tuple[list[tuple], list[tuple]]:
-    """The cut-off-independent pieces the definitions share, as (cache key, compute) pairs:
-    one CD4 pick per distinct (target, window), one RNA pick or range per distinct rule."""
+    """The cut-off-independent pieces the definitions share (keys of :func:`_shared`): one CD4
+    pick per distinct (target, window); one RNA pick or range per distinct viral-load rule."""
     cd4 = {("cd4_pick", d.target_days, d.window_days) for d in definitions}
     rna = set()
     if prep.rna is not None and len(prep.rna) and prep.has_rna:
@@ -391,24 +389,31 @@ def _shared_work(prep: PreparedCohort, definitions: list[Definition]
                 rna.add(("rna_pick", d.target_days, d.window_days))
             elif d.vl_rule == "sustained":
                 rna.add(("rna_range", d.vl_sustained_from_days, d.target_days + d.window_days))
-
-    def compute(key):
-        kind, a, b = key
-        if kind == "cd4_pick":
-            return lambda: prep.pick_cd4(a, b, b)
-        if kind == "rna_pick":
-            return lambda: _rna_pick(prep, a, b)
-        return lambda: _rna_range_maxima(prep.rna.starts, prep.rna.rel_day, prep.rna_values,
-                                         a, b)
-
-    return ([(k, compute(k)) for k in sorted(cd4)], [(k, compute(k)) for k in sorted(rna)])
+    return sorted(cd4), sorted(rna)
 
 
-def _compute_shared(prep: PreparedCohort, work: list[tuple], threads: int | None) -> None:
-    """Fill ``prep``'s cache with every piece of ``work`` not yet in it (see :func:`_run`)."""
-    work = [(key, compute) for key, compute in work if key not in prep._cache]
-    done = _run([compute for _key, compute in work], threads)
-    prep._cache.update(zip([key for key, _compute in work], done, strict=True))
+def _compute(prep: PreparedCohort, key: tuple):
+    """One shared piece: ``("cd4_pick", target, window)`` (row, count),
+    ``("rna_pick", target, window)`` (see :func:`_rna_pick`) or ``("rna_range", first, last)``
+    (see :func:`_rna_range_maxima`); days since T0."""
+    kind, a, b = key
+    if kind == "cd4_pick":
+        return prep.pick_cd4(a, b, b)
+    if kind == "rna_pick":
+        return _rna_pick(prep, a, b)
+    return _rna_range_maxima(prep.rna.starts, prep.rna.rel_day, prep.rna_values, a, b)
+
+
+def _shared(prep: PreparedCohort, key: tuple):
+    """The shared piece ``key``, computed on first use and kept in ``prep``."""
+    return prep.cached(key, lambda: _compute(prep, key))
+
+
+def _compute_shared(prep: PreparedCohort, keys: list[tuple], threads: int | None) -> None:
+    """Compute the pieces ``keys`` not yet in ``prep``, ``threads`` at a time (:func:`_run`)."""
+    keys = [key for key in keys if key not in prep._cache]
+    done = _run([lambda key=key: _compute(prep, key) for key in keys], threads)
+    prep._cache.update(zip(keys, done, strict=True))
 
 
 def classify(cohort: Cohort | PreparedCohort, definitions: list[Definition],
@@ -429,15 +434,15 @@ def classify(cohort: Cohort | PreparedCohort, definitions: list[Definition],
     baseline_day = np.where(has_base, prep.t0 + _take(prep.cd4.rel_day, base_row, 0),
                             MISSING_DAY)
     clock.lap("baseline")
-    cd4_work, rna_work = _shared_work(prep, definitions)
-    _compute_shared(prep, cd4_work, threads)
+    cd4_keys, rna_keys = _shared_keys(prep, definitions)
+    _compute_shared(prep, cd4_keys, threads)
     clock.lap("picks")
-    _compute_shared(prep, rna_work, threads)
+    _compute_shared(prep, rna_keys, threads)
     clock.lap("viral_load")
     results: dict[str, DefinitionResult] = {}
     for definition in definitions:
         t, w = definition.target_days, definition.window_days
-        row, assessed = prep.cached(("cd4_pick", t, w), lambda t=t, w=w: prep.pick_cd4(t, w, w))
+        row, assessed = _shared(prep, ("cd4_pick", t, w))
         found = row >= 0
         max_since_t0 = None
         if any(c.rule == "never_above" for c in definition.criteria):
