@@ -109,7 +109,6 @@ def timed(call, repeats: int = REPEATS) -> tuple[object, float, float]:
     added, MiB). Only the fastest result so far is kept between runs."""
     best, best_seconds, peak = None, float("inf"), 0.0
     for _ in range(repeats):
-        out = None
         rss = reset_peak_rss()
         started = time.perf_counter()
         out = call()

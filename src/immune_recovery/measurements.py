@@ -7,8 +7,8 @@ when the input is not already in (patient, date) order, as exports usually are.
 
 Every question is answered for all patients at once by a compiled loop over patients
 (numba, ``cache=True``: compiled on first use, then loaded from ``__pycache__``), each looking
-only at its own rows: no per-patient Python loop and no per-row patient array. The loops release the GIL, so
-independent questions can be asked from several threads at once.
+only at its own rows: no per-patient Python loop and no per-row patient array. The loops
+release the GIL, so independent questions can be asked from several threads at once.
 
 * :meth:`PatientSeries.build` — days relative to the origin and the order check in one pass
   over the rows;
