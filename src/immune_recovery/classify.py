@@ -87,11 +87,15 @@ class PreparedCohort:
     def n(self) -> int:
         return len(self.patients)
 
+    @property
+    def rna_rows(self) -> bool:
+        """Whether there are RNA results to apply a viral-load rule to."""
+        return self.has_rna and self.rna is not None and len(self.rna) > 0
+
     def pick_cd4(self, offset: int, before: int, after: int) -> tuple[np.ndarray, np.ndarray]:
         """(row, count in cells/mm3) per patient of the CD4 count closest to T0 + ``offset``
         within the window (days); -1 and NaN where there is none."""
-        row = self.cd4.closest(offset, before, after)
-        return row, _take(self.cd4_values, row, np.nan)
+        return self.cd4.pick(self.cd4_values, offset, before, after)
 
     def cached(self, key: tuple, compute):
         if key not in self._cache:
@@ -324,7 +328,7 @@ def _viral_load(prep: PreparedCohort, definition: Definition
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(suppressed, no_rna, unjudgeable) per patient for one definition."""
     n = prep.n
-    if prep.rna is None or len(prep.rna) == 0:
+    if not prep.rna_rows:
         return np.zeros(n, bool), np.ones(n, bool), np.zeros(n, bool)
     w = definition.window_days
     cutoff = definition.vl_cutoff
@@ -383,7 +387,7 @@ def _shared_keys(prep: PreparedCohort, definitions: list[Definition]
     pick per distinct (target, window); one RNA pick or range per distinct viral-load rule."""
     cd4 = {("cd4_pick", d.target_days, d.window_days) for d in definitions}
     rna = set()
-    if prep.rna is not None and len(prep.rna) and prep.has_rna:
+    if prep.rna_rows:
         for d in definitions:
             if d.vl_rule == "at_assessment":
                 rna.add(("rna_pick", d.target_days, d.window_days))

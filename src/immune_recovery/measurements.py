@@ -68,8 +68,9 @@ def _starts(sorted_codes, n_patients):  # pragma: no cover - compiled
 
 
 @numba.njit(**_JIT)
-def _first_at_or_after(rel, lo, hi, offset):  # pragma: no cover - compiled
-    """First row in ``[lo, hi)`` with ``rel >= offset`` (``hi`` when none)."""
+def first_row_at_or_after(rel, lo, hi, offset):  # pragma: no cover - compiled
+    """First row in ``[lo, hi)`` with ``rel >= offset`` (``hi`` when none): the binary search
+    of one patient's rows, callable from other compiled loops."""
     while lo < hi:
         mid = (lo + hi) >> 1
         if rel[mid] < offset:
@@ -84,7 +85,7 @@ def _counts_before(starts, rel, offset):  # pragma: no cover - compiled
     n = starts.size - 1
     out = np.empty(n, np.int64)
     for p in range(n):
-        out[p] = _first_at_or_after(rel, starts[p], starts[p + 1], offset) - starts[p]
+        out[p] = first_row_at_or_after(rel, starts[p], starts[p + 1], offset) - starts[p]
     return out
 
 
@@ -94,7 +95,7 @@ def _closest(starts, rel, offset, before, after):  # pragma: no cover - compiled
     out = np.full(n, -1, np.int64)
     for p in range(n):
         start, stop = starts[p], starts[p + 1]
-        upper = _first_at_or_after(rel, start, stop, offset)
+        upper = first_row_at_or_after(rel, start, stop, offset)
         lower = upper - 1
         up_ok = upper < stop and rel[upper] - offset <= after
         low_ok = lower >= start and offset - rel[lower] <= before
@@ -115,11 +116,6 @@ def _pick(starts, rel, values, offset, before, after):  # pragma: no cover - com
         if row[p] >= 0:
             value[p] = values[row[p]]
     return row, value
-
-
-#: The binary search of one patient's rows, for other compiled loops:
-#: ``first_row_at_or_after(rel_day, lo, hi, offset)``.
-first_row_at_or_after = _first_at_or_after
 
 
 @numba.njit(**_JIT)
