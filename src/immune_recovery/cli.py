@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from .disclosure import DEFAULT_MIN_CELL
 from .exceptions import ImmuneRecoveryError, ParameterError
 
 EXIT_INPUT = 2
@@ -96,14 +97,23 @@ def _validate(args: argparse.Namespace) -> int:
 
 @command("report")
 def _report(args: argparse.Namespace) -> int:
-    from .reporting.cohort_site import build_cohort_site
+    from .reporting.cohort_site import build_cohort_site, work_folder
 
     result = build_cohort_site(args.cohort, args.name, args.out, args.definitions,
                                args.close_date, args.jobs, args.min_cell, args.show_examples,
                                args.encoding, {"tab": "\t"}.get(args.sep, args.sep),
-                               progress=not args.no_progress)
+                               progress=not args.no_progress, keep_work=args.keep_work)
     print(f"{result.out.name}/index.html: {len(result.built)} report(s) built, "
           f"{len(result.unchanged)} unchanged, {len(result.failed)} failed")
+    if result.checked is not None:
+        summary = result.checked.record()["summary"]
+        cells = ", ".join(f"{n} {m}" for m, n in summary["cells_suppressed"].items())
+        print(f"output check ({result.out.name}/disclosure.json): {summary['outcome']}; "
+              f"{summary['files_scanned']} files, {summary['checks_applied']} checks, "
+              f"{summary['findings']} findings; cells suppressed: {cells or 'none'}")
+    work = work_folder(result.out)
+    print(f"work folder (working copy of the export, parameters, staged notebooks; never "
+          f"published): {work} " + ("kept (--keep-work)" if args.keep_work else "removed"))
     for report_id, error in sorted(result.failed.items()):
         print(f"  {report_id} failed: {error}", file=sys.stderr)
     return 1 if result.failed else 0
@@ -247,11 +257,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--definitions", help="YAML file of user definitions (added to the "
                    "catalogue)")
     p.add_argument("--jobs", type=int, default=1, help="reports built in parallel")
-    p.add_argument("--min-cell", type=int, default=5,
-                   help="counts below this are shown as '<N' (default: %(default)s; 0: off)")
+    p.add_argument("--min-cell", type=int, default=DEFAULT_MIN_CELL,
+                   help="minimum cell: counts below it, and values that reveal them, are "
+                        "suppressed (default: %(default)s, as ACRO; 0: off)")
     p.add_argument("--show-examples", action="store_true",
                    help="write the data-quality example rows (patient ids, dates) to "
                         "<name>-examples.csv beside the site, never into it")
+    p.add_argument("--keep-work", action="store_true",
+                   help="keep the work folder <out>.work (working copy of the export, "
+                        "parameter files, staged notebooks) after the run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _reading_options(p)
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .classify import REASONS, Classification, nonresponder_flags
+from . import disclosure
 from .definitions import Definition, parse_definition, published_frequency
 from .intervals import cohen_kappa, wilson
 
@@ -46,7 +47,8 @@ def frequency_table(result: Classification, dataset: str,
     out = pd.DataFrame(rows, columns=FREQUENCY_COLUMNS[:6])
     out["proportion"], out["ci_low"], out["ci_high"] = wilson(out["n_nonresponders"],
                                                               out["n_assessable"])
-    return out[FREQUENCY_COLUMNS]
+    return disclosure.declare(out[FREQUENCY_COLUMNS], partition=["definition", "stratum"],
+                              denominators={"proportion": "n_assessable"})
 
 
 def with_published(frequency: pd.DataFrame, definitions: list[Definition]) -> pd.DataFrame:
@@ -62,16 +64,19 @@ def with_published(frequency: pd.DataFrame, definitions: list[Definition]) -> pd
         "" if np.isnan(p) else f"{100 * p:.1f} ({100 * lo:.1f}-{100 * hi:.1f})"
         for p, lo, hi in zip(overall["proportion"], overall["ci_low"], overall["ci_high"],
                              strict=True)]
-    return overall[["definition", "rule", "n_assessable", "n_nonresponders", "percent_ci",
-                    "published_pct", "published_n"]].reset_index(drop=True)
+    out = overall[["definition", "rule", "n_assessable", "n_nonresponders", "percent_ci",
+                   "published_pct", "published_n"]].reset_index(drop=True)
+    return disclosure.declare(out, labels=["rule", "published_pct", "published_n"],
+                              denominators={"percent_ci": "n_assessable"})
 
 
 def reasons_table(result: Classification) -> pd.DataFrame:
     """Patients not assessable per definition and reason (zeros included)."""
     rows = {d: np.bincount(r.reason, minlength=len(REASONS))[1:]
             for d, r in result.results.items()}
-    return pd.DataFrame.from_dict(rows, orient="index", columns=list(REASONS[1:])) \
+    out = pd.DataFrame.from_dict(rows, orient="index", columns=list(REASONS[1:])) \
         .rename_axis("definition").reset_index()
+    return disclosure.declare(out, counts=list(REASONS[1:]))
 
 
 def agreement(result: Classification, definition_ids: list[str] | None = None,
@@ -98,8 +103,8 @@ def agreement(result: Classification, definition_ids: list[str] | None = None,
             both, only_x, only_y = np.sum(x & y), np.sum(x & ~y), np.sum(~x & y)
             neither = n - both - only_x - only_y
             kappa.loc[a, b] = cohen_kappa(both, only_x, only_y, neither)
-            if x.sum():
-                overlap.loc[a, b] = both / x.sum()
+            if x.sum() and not (disclosure.small(both) or disclosure.small(only_x)):
+                overlap.loc[a, b] = both / x.sum()  # published: no share of a small count
     return kappa, overlap
 
 
@@ -121,13 +126,15 @@ def grid_definitions(rule: str, thresholds: list[float], months: list[float],
 
 
 def grid_table(frequency: pd.DataFrame, definitions: list[Definition]) -> pd.DataFrame:
-    """Overall percent non-response by threshold (rows) and month (columns)."""
+    """Overall percent non-response by threshold (rows) and month (columns); a publication
+    table: under disclosure control a cell that reveals a small count is empty."""
     info = {d.id: d for d in definitions}
     overall = frequency[(frequency["stratum"] == "overall")
                         & frequency["definition"].isin(info)].copy()
     overall["threshold"] = overall["definition"].map(lambda i: info[i].criteria[0].threshold)
     overall["month"] = overall["definition"].map(lambda i: info[i].assessment_month)
-    overall["percent"] = 100 * overall["proportion"]
+    shown = pd.to_numeric(disclosure.protect(overall)["proportion"], errors="coerce")
+    overall["percent"] = 100 * shown
     return overall.pivot(index="threshold", columns="month", values="percent")
 
 
@@ -198,12 +205,16 @@ def strata_from(patients: pd.DataFrame, columns: list[str]) -> dict[str, pd.Seri
 
 
 def by_stratum(frequency: pd.DataFrame, min_assessable: int = 20) -> pd.DataFrame:
-    """Percent non-response (95% CI) per definition (rows) and stratum (columns)."""
+    """Percent non-response (95% CI) per definition (rows) and stratum (columns); under
+    disclosure control a cell that would reveal a small count shows the marker of
+    :func:`immune_recovery.disclosure.publish`."""
     data = frequency.copy()
+    shown = disclosure.protect(frequency)["proportion"]
     data["cell"] = [
-        "" if n < min_assessable else f"{100 * p:.0f} ({100 * lo:.0f}-{100 * hi:.0f})"
-        for n, p, lo, hi in zip(data["n_assessable"], data["proportion"], data["ci_low"],
-                                data["ci_high"], strict=True)]
+        "" if n < min_assessable else s if isinstance(s, str)
+        else f"{100 * p:.0f} ({100 * lo:.0f}-{100 * hi:.0f})"
+        for n, p, lo, hi, s in zip(data["n_assessable"], data["proportion"], data["ci_low"],
+                                   data["ci_high"], shown, strict=True)]
     table = data.pivot(index="definition", columns="stratum", values="cell")
     order = list(dict.fromkeys(data["stratum"]))
     keep = data.groupby("definition", sort=False)["n_assessable"].max() >= min_assessable

@@ -35,6 +35,7 @@ import pandas as pd
 from lifelines import AalenJohansenFitter, KaplanMeierFitter
 
 from .conventions import CONFIRM_MAX_GAP_DAYS, DAYS_PER_YEAR
+from .disclosure import figures as disclosed
 from .plots import PALETTE
 
 #: Causes in the competing-risks data.
@@ -225,6 +226,7 @@ def plot_late_response(table: pd.DataFrame) -> plt.Figure:
     """Cumulative incidence of crossing by month, one colour per threshold, with its CI band;
     sensitivity rows (other methods) dashed."""
     fig, ax = plt.subplots()
+    table = disclosed.shown(table, "n_start")
     for i, (threshold, part) in enumerate(table.groupby("threshold")):
         color = PALETTE[i % len(PALETTE)]
         for method, rows in part.groupby("method", sort=False):

@@ -17,6 +17,7 @@ import pandas as pd
 
 from .classify import Classification
 from .cohort import Cohort
+from . import disclosure
 from .conventions import BASELINE_WINDOW_DAYS, DAYS_PER_YEAR
 from .covariates import design_matrix, term_label
 from .events import event_dates
@@ -89,19 +90,23 @@ def incidence(data: pd.DataFrame, group: str = "status", per: float = 100.0,
     out["ci_low"] = per * low
     out["ci_high"] = per * high
     out["person_years"] = out["person_years"].round(2)
-    return out
+    return disclosure.declare(out, partition=["group"])
 
 
 def rate_ratios(rates: pd.DataFrame, reference: str, alpha: float = 0.05) -> pd.DataFrame:
     """Incidence-rate ratios against ``reference`` with Wald CIs on the log scale.
 
-    Columns: ``group``, ``reference``, ``rate_ratio``, ``ci_low``, ``ci_high``.
+    Columns: ``group``, ``reference``, ``events``, ``reference_events``, ``rate_ratio``,
+    ``ci_low``, ``ci_high`` (the events: a ratio's CI reveals them, so disclosure control
+    hides the ratio of a group with few).
     """
     ref = rates.set_index("group").loc[reference]
     others = rates[rates["group"] != reference]
     ratio, low, high = rate_ratio_ci(others["events"], others["person_years"], ref["events"],
                                      ref["person_years"], alpha)
     return pd.DataFrame({"group": others["group"].to_numpy(), "reference": reference,
+                         "events": others["events"].to_numpy(),
+                         "reference_events": int(ref["events"]),
                          "rate_ratio": ratio, "ci_low": low, "ci_high": high})
 
 

@@ -16,6 +16,9 @@ from .baseline import CD4_BAND_LABELS
 from .cohort import Cohort
 from .events import aids_events
 from .conventions import DAYS_PER_MONTH, DAYS_PER_YEAR
+from . import disclosure
+from .disclosure import count_text, min_cell as disclosure_minimum
+from .disclosure import figures as disclosed
 from .plots import kaplan_meier
 
 
@@ -65,7 +68,9 @@ def table_one_frame(t1: TableOne) -> pd.DataFrame:
     frame.columns = [c[-1] if isinstance(c, tuple) else c for c in frame.columns]
     frame = frame.reset_index()
     frame.columns = ["variable", "level", *frame.columns[2:]]
-    return frame
+    return disclosure.declare(frame, partition=["variable"], labels=["level"],
+                              counts=[c for c in ["Missing"] if c in frame],
+                              count_percent=list(frame.columns[3:]))
 
 
 def cd4_visits(cohort: Cohort, patients: pd.DataFrame, group: str | None = "arm",
@@ -148,9 +153,9 @@ def plot_baseline_cd4(patients: pd.DataFrame, group: str | None = "arm") -> plt.
     for ax, label in zip(axes[0], groups, strict=True):
         values = patients.loc[patients[group].astype(str) == label, "baseline_cd4"].dropna() \
             if group in patients else values_all
-        ax.hist(values, bins=bins, color="#4477AA", edgecolor="white")
+        disclosed.histogram(ax, values, bins, color="#4477AA", edgecolor="white")
         ax.axvline(200, color="#BB5566", linestyle="--", linewidth=1)
-        ax.set_title(f"{label} (n={len(values)})")
+        ax.set_title(f"{label} (n={count_text(len(values))})")
         ax.set_xlabel("Baseline CD4, cells/mm³")
     axes[0][0].set_ylabel("Patients")
     fig.tight_layout()
@@ -158,7 +163,9 @@ def plot_baseline_cd4(patients: pd.DataFrame, group: str | None = "arm") -> plt.
 
 
 def plot_cd4_over_time(summary: pd.DataFrame, min_n: int = 10) -> plt.Figure:
-    """Median CD4 (with interquartile range) by visit month and group."""
+    """Median CD4 (with interquartile range) by visit month and group (months with at least
+    ``min_n`` counts, and at least the disclosure minimum)."""
+    min_n = max(min_n, disclosure_minimum())
     fig, ax = plt.subplots()
     palette = ["#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377"]
     groups = list(dict.fromkeys(summary["group"]))

@@ -8,6 +8,9 @@ import pandas as pd
 from lifelines import KaplanMeierFitter
 from lifelines.plotting import add_at_risk_counts
 
+from . import disclosure
+from .disclosure import figures as disclosed
+
 PALETTE = ["#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB"]
 
 
@@ -49,40 +52,28 @@ def kaplan_meier(durations: pd.Series, events: pd.Series, groups: pd.Series,
                  title: str, xlabel: str = "Years", ylabel: str = "Proportion event-free",
                  order: list[str] | None = None) -> plt.Figure:
     """Kaplan-Meier curves by group, with the numbers at risk under the axis (the first
-    column of the at-risk table is each group's size)."""
+    column of the at-risk table is each group's size); under disclosure control the curves
+    step only after enough patients left and stop where too few are at risk
+    (:func:`immune_recovery.disclosure.figures.survival_steps`)."""
     fig, ax = plt.subplots(figsize=(7.0, 4.8))
     fitters = []
     labels = order or sorted(groups.dropna().astype(str).unique())
     for i, name in enumerate(labels):
         mask = (groups.astype(str) == name).to_numpy()
-        if not mask.any():
+        if not mask.any() or disclosure.small(mask.sum()):
             continue
         kmf = KaplanMeierFitter(label=name.replace("_", " "))
         kmf.fit(durations[mask], event_observed=events[mask])
-        kmf.plot_survival_function(ax=ax, ci_show=False, color=PALETTE[i % len(PALETTE)])
+        times, survival = disclosed.survival_steps(kmf.event_table, kmf.survival_function_)
+        ax.step(times, survival, where="post", color=PALETTE[i % len(PALETTE)],
+                label=name.replace("_", " "))
         fitters.append(kmf)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, loc="left")
     ax.set_ylim(0, 1.02)
     ax.legend(frameon=False, loc="lower left", fontsize=8)
-    axes = add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"])
-    _protect_at_risk(axes)
+    add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"])
+    disclosed.protect_at_risk(fig, ax)
     fig.tight_layout()
     return fig
-
-
-def _protect_at_risk(axes) -> None:
-    """Numbers at risk below the minimum cell size shown as "<k" (disclosure control)."""
-    from . import disclosure
-
-    if not disclosure.min_cell():
-        return
-    for axis in np.atleast_1d(axes):
-        labels = []
-        for label in axis.get_xticklabels():
-            lines = label.get_text().split("\n")
-            lines = [disclosure.count_text(int(t)) if t.strip().isdigit() else t
-                     for t in lines]
-            labels.append("\n".join(lines))
-        axis.set_xticks(axis.get_xticks(), labels)

@@ -5,7 +5,9 @@ Every model and table of estimates in the package returns the columns
 by model-specific extras (e.g. ``model`` and ``events`` for Cox models, ``se`` for mixed
 models). ``term`` is the design column (:func:`immune_recovery.covariates.design_matrix`
 names a categorical level ``var[level]``), ``label`` how a reader would write it, ``measure``
-what ``estimate`` is (:data:`MEASURES`), ``n`` the number of patients the model used.
+what ``estimate`` is (:data:`MEASURES`), ``n`` the number of patients the model used. The
+table states its residual degrees of freedom (``n`` minus the terms) for disclosure control
+(:mod:`immune_recovery.disclosure`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
+from .disclosure import declare
 
 RESULT_COLUMNS = ["term", "label", "measure", "estimate", "ci_low", "ci_high", "p", "n"]
 
@@ -38,7 +42,8 @@ def estimates_table(*, term: Sequence[str], label: Sequence[str], measure: str,
                "ci_low": np.asarray(ci_low, dtype=float),
                "ci_high": np.asarray(ci_high, dtype=float),
                "p": np.asarray(p, dtype=float), "n": n, **extras}
-    return pd.DataFrame(columns)
+    # residual degrees of freedom, for disclosure control's ACRO rule on models
+    return declare(pd.DataFrame(columns), dof=int(n) - len(columns["term"]))
 
 
 def empty_estimates(leading: Sequence[str] = (), extras: Sequence[str] = ()) -> pd.DataFrame:

@@ -22,6 +22,7 @@ from scipy import stats
 from .cohort import Cohort
 from .conventions import BASELINE_WINDOW_DAYS, DAYS_PER_MONTH, DAYS_PER_YEAR, Z95
 from .covariates import term_label, tidy_term
+from .disclosure import figures as disclosed
 from .exceptions import ConvergenceWarning
 from .intervals import wilson
 from .plots import PALETTE
@@ -67,7 +68,10 @@ def mean_trajectory(long: pd.DataFrame, by: str | None = None, bin_months: int =
 
 
 def plot_mean_trajectory(table: pd.DataFrame, title: str) -> plt.Figure:
+    """Mean CD4 with its CI band by month, one line per group (points of fewer patients than
+    the disclosure minimum left out)."""
     fig, ax = plt.subplots()
+    table = disclosed.shown(table, "n")
     for i, (name, part) in enumerate(table.groupby("group", sort=True)):
         color = PALETTE[i % len(PALETTE)]
         ax.plot(part["month"], part["mean"], marker="o", markersize=3, color=color,

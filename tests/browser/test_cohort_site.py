@@ -41,7 +41,7 @@ def sites(tmp_path_factory):
 @pytest.mark.parametrize("name", ["c500", "norna"])
 def test_every_report_is_built_and_renders(sites, browser, name):
     _, out = sites[name]
-    assert {p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")} == \
+    assert {p.name for p in out.iterdir() if p.is_dir()} == \
         {f"{k}-{name}" for k in KINDS}
     url, shutdown = serve(out)
     try:
@@ -55,8 +55,10 @@ def test_every_report_is_built_and_renders(sites, browser, name):
 def test_no_identifier_and_no_small_cell_leaves(sites, name):
     folder, out = sites[name]
     ids = set(pd.read_csv(folder / "tblBAS.csv", dtype=str)["PATIENT"])
-    published = [p for p in out.rglob("*") if p.is_file() and ".cohort" not in p.parts
-                 and ".params" not in p.parts and p.suffix in (".csv", ".html", ".json")]
+    published = [p for p in out.rglob("*") if p.is_file()]
+    assert all(p.suffix in (".csv", ".html", ".json", ".ipynb", ".png", ".md")
+               for p in published), "only pages, tables, figures and records in the site"
+    published = [p for p in published if p.suffix in (".csv", ".html", ".json")]
     for path in published:
         text = path.read_text(encoding="utf-8")
         leaked = [i for i in ids if re.search(rf"\b{re.escape(i)}\b", text)]
@@ -67,7 +69,7 @@ def test_no_identifier_and_no_small_cell_leaves(sites, name):
             if re.fullmatch(r"patients|events|n_nonresponders|n_assessable|crossings|deaths",
                             column):
                 values = pd.to_numeric(frame[column], errors="coerce")
-                assert not ((values > 0) & (values < 5)).any(), f"{table.name}:{column}"
+                assert not ((values > 0) & (values < 10)).any(), f"{table.name}:{column}"
 
 
 def test_a_cohort_without_viral_loads_says_so(sites):

@@ -25,7 +25,8 @@ import nbformat
 
 from ..exceptions import ImmuneRecoveryError
 from ..paths import build_dir, project_root, relative_to_root, reports_dir
-from .provenance import code_identity, git_commit, input_checksums, package_versions
+from .provenance import (LOCAL_PATH, code_identity, git_commit, input_checksums,
+                         package_versions, public_value)
 from .stale import build_key, input_hashes
 from .spec import ReportSpec, load_spec
 from .style import REPORT_CSS
@@ -112,8 +113,14 @@ def _execute(spec: ReportSpec, output: Path) -> None:
         raise ReportBuildError(f"{spec.id}: {err}") from None
 
 
+#: A quoted absolute path in the injected parameters cell (POSIX or Windows).
+QUOTED_ABSOLUTE_PATH = re.compile(r"""(["'])(?:/|[A-Za-z]:[\\/])[^"'\n]*\1""")
+
+
 def sanitize_notebook(path: Path) -> None:
-    """Drop volatile metadata (timings) and fix the injected cell's id; refuse machine paths."""
+    """Drop volatile metadata (timings), fix the injected cell's id and write the absolute
+    paths it was given as ``<local path>`` (a researcher's folders are not published);
+    refuse machine paths in outputs."""
     nb = nbformat.read(path, as_version=4)
     nb.metadata.pop("papermill", None)
     for cell in nb.cells:
@@ -121,6 +128,7 @@ def sanitize_notebook(path: Path) -> None:
         cell.metadata.pop("execution", None)
         if "injected-parameters" in cell.metadata.get("tags", []):
             cell["id"] = "injected-parameters"
+            cell["source"] = QUOTED_ABSOLUTE_PATH.sub(f'"{LOCAL_PATH}"', cell["source"])
     for index, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
             hit = MACHINE_PATH.search(json.dumps(out))
@@ -190,7 +198,7 @@ def write_report_json(spec: ReportSpec, folder: Path, commit: str | None, built_
         "question": spec.question,
         "notebook": f"notebooks/{spec.notebook}.ipynb",
         "params_file": spec.params_file,
-        "parameters": spec.parameters,
+        "parameters": public_value(spec.parameters),
         "depends_on": list(spec.depends_on),
         "make_target": spec.make_target,
         "outputs": outputs,

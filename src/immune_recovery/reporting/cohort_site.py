@@ -8,15 +8,20 @@ HICDEP folder, and writes ``DIR/index.html``, ``DIR/manifest.json`` and one fold
 
 * The export is read once, as :mod:`immune_recovery.hicdep.io` reads real exports (any case,
   encodings, separators, Stata/SAS...), and must be readable: every unreadable value is
-  reported before anything is built. Its tables are then copied, unparsed, to
-  ``DIR/.cohort`` (Parquet), which every report reads and validates itself (so each report's
-  ledger is the export's).
+  reported before anything is built. Its tables are then copied, unparsed, to the **work
+  folder** (``DIR.work/cohort``, Parquet), which every report reads and validates itself (so
+  each report's ledger is the export's). The work folder also holds the report parameter
+  files and the staged notebooks; it lies beside the site, never inside it, and is removed
+  after the run unless ``keep_work`` (``--keep-work``).
 * Reports adapt to what the cohort has: without ``tblLAB_RNA`` the viral-load rules are not
   applied (the definitions say so); without ``tblLTFU`` and ``tblDIS`` there are no outcomes,
   and the outcome report says why.
 * Disclosure control (:mod:`immune_recovery.disclosure`) is on: no identifiers, dates or
-  single-patient rows; counts below ``min_cell`` shown as ``<k``; ``show_examples`` writes the
-  data-quality example rows to ``DIR/../<name>-examples.csv``, outside the site.
+  single-patient rows; counts below ``min_cell`` and what reveals them suppressed;
+  ``show_examples`` writes the data-quality example rows to ``DIR/../<name>-examples.csv``,
+  outside the site. After the build the output checker
+  (:mod:`immune_recovery.reporting.outputcheck`) reads every file of the site and writes
+  ``DIR/disclosure.json``; a report with a finding is withdrawn from the site and the run fails.
 * A second run rebuilds only the reports whose build key (notebook, parameters, data, package
   source) changed; a failed report names itself and its error, and the others still build.
 """
@@ -25,16 +30,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import yaml
+from tqdm.auto import tqdm
 
+from ..disclosure import DEFAULT_MIN_CELL, check_min_cell
 from ..exceptions import ParameterError
+from ..hicdep import read_folder, validate_tables
 from ..paths import project_root, write_if_changed
+from .build import build_spec
+from .outputcheck import Secrets, SiteCheck, check_site
+from .site import build_site
+from .spec import load_spec
 from .stale import build_key, source_sha256
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -56,6 +70,7 @@ class SiteResult:
     built: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    checked: SiteCheck | None = None
 
 
 def _parameters(kind: str, cohort: str, present: set[str], definitions: str, close: str,
@@ -130,15 +145,12 @@ def _sha256_folder(folder: Path) -> str:
 
 def _copy_cohort(cohort_dir: Path, out: Path, encoding: str | None, sep: str | None
                  ) -> tuple[Path, set[str], str]:
-    """Read the export (all errors at once), copy its raw tables to ``out/.cohort``."""
-    from ..hicdep import read_folder, validate_tables
-
+    """Read the export (all errors at once), copy its raw tables to ``out/cohort`` (``out``:
+    the work folder)."""
     raw, files = read_folder(cohort_dir, encoding, sep)
-    import pandas as pd
-
     validate_tables(raw, pd.Timestamp.today().normalize(), files=files)  # readable?
     digest = _sha256_folder(cohort_dir) + f"|{encoding}|{sep}"
-    copy = out / ".cohort"
+    copy = out / "cohort"
     stamp = copy / ".source"
     if not (stamp.is_file() and stamp.read_text() == digest):
         shutil.rmtree(copy, ignore_errors=True)
@@ -151,41 +163,62 @@ def _copy_cohort(cohort_dir: Path, out: Path, encoding: str | None, sep: str | N
     return copy, set(raw), digest
 
 
-def _build_one(params_path: str, out: str, hashes: dict) -> str:
+def _build_one(params_path: str, out: str, hashes: dict, staging: str) -> str:
     """Worker: build one report (a separate process: papermill and the environment)."""
-    import os
-
-    from .build import build_spec
-    from .spec import load_spec
-
     os.environ["IMMUNE_RECOVERY_PARAMS_DIR"] = str(Path(params_path).parent)
     spec = load_spec(params_path)
-    build_spec(spec, Path(out), hashes, staging_root=Path(out) / ".staging")
+    build_spec(spec, Path(out), hashes, staging_root=Path(staging))
     return spec.id
+
+
+#: What older versions left inside a site (the working copy, staging, parameter files).
+LEGACY_WORK = (".cohort", ".staging", ".params")
+
+
+def work_folder(out: Path) -> Path:
+    """The work folder of the site ``out``: beside it, never inside it."""
+    return out.with_name(out.name + ".work")
 
 
 def build_cohort_site(cohort_dir: str | Path, name: str, out: str | Path | None = None,
                       definitions_file: str | Path | None = None,
-                      close_date: str | None = None, jobs: int = 1, min_cell: int = 5,
-                      show_examples: bool = False, encoding: str | None = None,
-                      sep: str | None = None, progress: bool = True) -> SiteResult:
+                      close_date: str | None = None, jobs: int = 1,
+                      min_cell: int = DEFAULT_MIN_CELL, show_examples: bool = False,
+                      encoding: str | None = None, sep: str | None = None,
+                      progress: bool = True, keep_work: bool = False) -> SiteResult:
     """Build (or bring up to date) the site of one cohort; see the module docstring."""
-    from ..disclosure import check_min_cell
-    from .site import build_site
-
     if not NAME.match(name):
         raise ParameterError(f"--name {name!r}: use lower-case letters, digits and dashes")
     check_min_cell(min_cell)
     cohort_dir = Path(cohort_dir).resolve()
     out = Path(out or f"{name}-reports").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    copy, present, data_digest = _copy_cohort(cohort_dir, out, encoding, sep)
+    for legacy in LEGACY_WORK:
+        shutil.rmtree(out / legacy, ignore_errors=True)
+    work = work_folder(out)
+    try:
+        return _build(cohort_dir, name, out, work, definitions_file, close_date, jobs,
+                      min_cell, show_examples, encoding, sep, progress)
+    finally:
+        if not keep_work:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _build(cohort_dir: Path, name: str, out: Path, work: Path,
+           definitions_file: str | Path | None, close_date: str | None, jobs: int,
+           min_cell: int, show_examples: bool, encoding: str | None, sep: str | None,
+           progress: bool) -> SiteResult:
+    copy, present, data_digest = _copy_cohort(cohort_dir, work, encoding, sep)
     definitions = str(Path(definitions_file).resolve()) if definitions_file else ""
     examples = str(out.parent / f"{name}-examples.csv") if show_examples else ""
-    params_dir = out / ".params"
-    params_dir.mkdir(exist_ok=True)
+    params_dir = work / "params"
+    params_dir.mkdir(parents=True, exist_ok=True)
     source = source_sha256(project_root())
-    rerun = f"immune-recovery report <cohort> --name {name}"
+    rerun = " ".join(["immune-recovery report <cohort>", f"--name {name}",
+                      f"--close-date {close_date}" if close_date else "",
+                      f"--min-cell {min_cell}", "--definitions <file>" if definitions else "",
+                      f"--encoding {encoding}" if encoding else "",
+                      f"--sep '{sep}'" if sep else ""]).replace("  ", " ").strip()
     jobs_todo, result = [], SiteResult(out=out)
     for kind, notebook, group in KINDS:
         report_id = f"{kind}-{name}"
@@ -204,12 +237,37 @@ def build_cohort_site(cohort_dir: str | Path, name: str, out: str | Path | None 
         if _recorded_key(out / report_id) == build_key(hashes):
             result.unchanged.append(report_id)
         else:
-            jobs_todo.append((str(path), str(out), hashes, report_id))
+            jobs_todo.append((str(path), str(out), hashes, str(work / "staging"), report_id))
     _run(jobs_todo, jobs, progress, result)
-    build_site(out, intro=(f"Reports of the cohort <code>{name}</code>, built by "
-                           "<code>immune-recovery report</code> from its HICDEP export, "
-                           f"with disclosure control (counts below {min_cell} hidden)."))
+    _check(out, result, min_cell, cohort_dir, work, close_date)
     return result
+
+
+def _check(out: Path, result: SiteResult, min_cell: int, cohort_dir: Path, work: Path,
+           close_date: str | None) -> None:
+    """Index the site, run the output checker over it, withdraw a report with a finding
+    (named with its file and cell), and index again."""
+    intro = (f"Reports of the cohort, built by <code>immune-recovery report</code> from its "
+             f"HICDEP export, with disclosure control (minimum cell {min_cell}; see "
+             "<a href=\"disclosure.json\">disclosure.json</a>).")
+    build_site(out, intro=intro)
+    secrets = Secrets.of_export(cohort_dir, [work, cohort_dir, out], close_date)
+    check = check_site(out, min_cell, secrets)
+    for report_id, findings in check.by_report().items():
+        result.failed[report_id] = "withdrawn by the output checker: " + "; ".join(
+            f.describe() for f in findings[:3]) + (f" (+{len(findings) - 3} more)"
+                                                   if len(findings) > 3 else "")
+        if report_id in result.built:
+            result.built.remove(report_id)
+        if report_id in result.unchanged:
+            result.unchanged.remove(report_id)
+        shutil.rmtree(out / report_id, ignore_errors=True)
+    if check.findings:
+        build_site(out, intro=intro)
+        check = check_site(out, min_cell, secrets)
+        for finding in check.findings:
+            result.failed.setdefault(finding.report or "site", finding.describe())
+    result.checked = check
 
 
 def _recorded_key(folder: Path) -> str | None:
@@ -220,11 +278,9 @@ def _recorded_key(folder: Path) -> str | None:
 
 
 def _run(todo: list, jobs: int, progress: bool, result: SiteResult) -> None:
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=len(todo), desc="reports", unit="report", disable=not progress or not todo)
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(_build_one, p, o, h): rid for p, o, h, rid in todo}
+        futures = {pool.submit(_build_one, p, o, h, s): rid for p, o, h, s, rid in todo}
         for future in as_completed(futures):
             rid = futures[future]
             try:

@@ -10,21 +10,24 @@ timestamp, and the figure shown in the notebook is an ``<img>`` pointing at the 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import html
+import json
+import os
 import warnings
+from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from .. import disclosure
 from ..exceptions import ConvergenceWarning
 from ..formatting import readable
 from ..paths import project_root, reports_dir
-from .provenance import git_commit, input_checksums, package_versions
+from .outputcheck import figure_text
+from .provenance import git_commit, input_checksums, package_versions, public_value
 from .spec import ReportSpec, load_spec
 from .stale import source_sha256
 
@@ -49,8 +52,6 @@ def setup(min_cell: int = 0) -> None:
     """Notebook-wide settings: plotting style, pandas display, warnings from dependencies;
     ``min_cell`` >= 2 turns on disclosure control (:mod:`immune_recovery.disclosure`) for a
     researcher's cohort."""
-    from .. import disclosure
-
     disclosure.set_min_cell(min_cell)
     matplotlib.use("Agg")
     matplotlib.rcParams.update(MPL_STYLE)
@@ -74,7 +75,8 @@ def _short_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def _register_readable_tables() -> None:
-    """Show DataFrames in HTML with estimates and CIs together (``0.50 (0.33–0.76)``)."""
+    """Show DataFrames in HTML with estimates and CIs together (``0.50 (0.33–0.76)``), both
+    the HTML and the plain-text view under disclosure control."""
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython comes with the notebook stack
@@ -82,17 +84,24 @@ def _register_readable_tables() -> None:
     shell = get_ipython()
     if shell is None:
         return
-    shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame, _html)
+    formatters = shell.display_formatter.formatters
+    formatters["text/html"].for_type(pd.DataFrame, _html)
+    formatters["text/plain"].for_type(pd.DataFrame, _plain)
 
 
 def _html(df: pd.DataFrame) -> str:
-    from ..disclosure import DisclosureError, protect
-
     try:
-        shown = protect(df)
-    except DisclosureError as err:
-        return f"<p>Table withheld (disclosure control): {err}</p>"
+        shown = disclosure.protect(df)
+    except disclosure.DisclosureError as err:
+        return f"<p>Table withheld (disclosure control): {html.escape(str(err))}</p>"
     return readable(shown).to_html(max_rows=80, na_rep="")
+
+
+def _plain(df: pd.DataFrame, printer, cycle: bool) -> None:
+    try:
+        printer.text(repr(disclosure.protect(df)))
+    except disclosure.DisclosureError as err:
+        printer.text(f"Table withheld (disclosure control): {err}")
 
 
 @dataclass(frozen=True)
@@ -148,8 +157,10 @@ class Report:
                  f"**Rerun:** `{spec.make_target}` (parameters in `{spec.params_file}`, "
                  f"notebook `notebooks/{spec.notebook}.ipynb`).", "",
                  "| parameter | value |", "|---|---|"]
-        lines += [f"| `{k}` | `{_table_text(_shown(v))}` |"
+        lines += [f"| `{k}` | `{_table_text(public_value(v))}` |"
                   for k, v in spec.parameters.items() if k != "notes"]
+        if disclosure.rules().on:
+            lines += ["", disclosure.legend()]
         return Markdown("\n".join(lines))
 
     def note(self, text: str) -> Markdown:
@@ -163,19 +174,30 @@ class Report:
         return Markdown("## Summary\n\n" + text)
 
     def table(self, df: pd.DataFrame, name: str, index: bool = False) -> pd.DataFrame:
-        """Write ``df`` to ``tables/<name>.csv`` and return it for display (under disclosure
-        control, with small cells hidden; identifiers or dates stop the report)."""
-        from ..disclosure import protect
-
-        df = protect(df, name)
-        df.to_csv(self.folder / "tables" / f"{name}.csv", index=index,
-                  float_format=CSV_FLOAT_FORMAT, lineterminator="\n")
+        """Write ``df`` to ``tables/<name>.csv`` as it may be published (under disclosure
+        control small cells and what reveals them are suppressed; identifiers or dates stop
+        the report) and return ``df`` itself, unchanged, for the analysis to go on with (its
+        display is protected again by the notebook's formatters)."""
+        published, suppressed = disclosure.publish(df, name)
+        published.to_csv(self.folder / "tables" / f"{name}.csv", index=index,
+                         float_format=CSV_FLOAT_FORMAT, lineterminator="\n")
+        if disclosure.rules().on:
+            self._record_suppressed(name, suppressed)
         return df
+
+    def _record_suppressed(self, name: str, suppressed: Counter) -> None:
+        """Cells suppressed per table and marker (``suppressed.json``, read by the site's
+        output checker)."""
+        path = self.folder / "suppressed.json"
+        record = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        record[f"tables/{name}.csv"] = dict(sorted(suppressed.items()))
+        path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
     def figure(self, fig: plt.Figure, name: str, caption: str, alt: str) -> FigureOutput:
         """Save ``fig`` to ``figures/<name>.png``, close it, and return its display object."""
         path = self.folder / "figures" / f"{name}.png"
-        fig.savefig(path, bbox_inches="tight", metadata={"Software": None})
+        fig.savefig(path, bbox_inches="tight",
+                    metadata={"Software": None, "Description": figure_text(fig)})
         plt.close(fig)
         return FigureOutput(path=f"figures/{name}.png", caption=caption, alt=alt)
 
@@ -189,14 +211,6 @@ class Report:
         rows += [{"item": f"sha256: {r['path']}", "value": r["sha256"]}
                  for r in input_checksums(inputs)]
         return pd.DataFrame(rows)
-
-
-def _shown(value: object) -> object:
-    """A parameter as the header shows it: an absolute path (a researcher's own folder) by
-    its last component only."""
-    if isinstance(value, str) and os.path.isabs(value):
-        return Path(value).name
-    return value
 
 
 def _table_text(value: object) -> str:

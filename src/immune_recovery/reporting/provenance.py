@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
+import re
 import subprocess
 from pathlib import Path
 
@@ -63,3 +65,21 @@ def input_checksums(paths: list[str | Path]) -> list[dict[str, str]]:
         for file in files:
             rows.append({"path": relative_to_root(file), "sha256": sha256_file(file)})
     return rows
+
+
+#: How a published parameter shows an absolute path (a researcher's own folder).
+LOCAL_PATH = "<local path>"
+
+
+def public_value(value: object) -> object:
+    """A parameter as a published page or record shows it: absolute paths (a researcher's
+    own folders, often named after a clinic or a country) replaced by :data:`LOCAL_PATH`, in
+    nested lists and mappings too; the content hashes in ``report.json`` identify the data."""
+    if isinstance(value, str):
+        return LOCAL_PATH if os.path.isabs(value) or re.match(r"^[A-Za-z]:[\\/]", value) \
+            else value
+    if isinstance(value, dict):
+        return {k: public_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [public_value(v) for v in value]
+    return value

@@ -1,0 +1,380 @@
+"""The output checker: reads every published file of a cohort site and records what it found.
+
+After a build, :func:`check_site` reads each file under the site folder (hidden ones
+included) the way a reader could, independently of how it was made, and applies these rules:
+
+* ``file_type``: only pages, tables, figures, notebooks and records are published (``.html``,
+  ``.csv``, ``.png``, ``.ipynb``, ``.json``, ``.md``); no hidden file, no data file;
+* ``small_count``: no count of 1 to ``min_cell - 1`` in a table (CSV, HTML tables, notebook
+  outputs), in a sentence (``3 patients``, ``n=3``) or in a figure's text (numbers at risk);
+* ``implied_count``: no share (proportion, percentage, cumulative incidence) that, times its
+  denominator in the same row, gives such a count or leaves one;
+* ``identifier``: no patient id of the export (ids of six or more characters, or not purely
+  numeric: shorter numbers cannot be told from counts and are caught by the column rule), and
+  no identifier column;
+* ``date``: no date that occurs in the export (the close date and the build day excepted);
+* ``path``: no absolute path, and not the export's or the work folder's path.
+
+Figures are read through the text matplotlib drew, which :meth:`Report.figure` stores in the
+PNG (``Description``). The record, ``disclosure.json`` (rules with their values, every file
+with its sha256 and outcome, every finding by file and cell, cells suppressed per table),
+is part of the site, in the spirit of ACRO's ``results.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from ..checksums import sha256_file
+from ..disclosure import Rules
+from ..hicdep import read_folder
+from ..disclosure.tables import (COUNT_PERCENT, IDENTIFIER_COLUMN, PERCENT_COLUMN, Layout,
+                                 count_of, implied_small, number_of)
+
+RECORD = "disclosure.json"
+PUBLISHED_SUFFIXES = {".html", ".csv", ".png", ".ipynb", ".json", ".md"}
+TEXT_SUFFIXES = {".html", ".ipynb", ".json", ".md", ".csv"}
+#: A count of people or records in running text.
+COUNT_IN_TEXT = re.compile(
+    r"(?<![\w.<>=])(\d+)\s+(?:early\s+|late\s+|more\s+)?(patients?|people|persons?|"
+    r"non-?responders?|responders?|deaths?|events?|crossings?|left\s+out|excluded|"
+    r"individuals?|women|men|cases?)\b|\bn\s*=\s*(\d+)\b", re.IGNORECASE)
+#: Absolute paths of a POSIX or Windows machine.
+ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])(?:/(?:home|tmp|root|work|Users|mnt|media|data|srv|"
+                           r"opt|var|scratch|private|Volumes|net|nfs|gpfs)/|[A-Za-z]:\\\\?)")
+ISO_DATE = re.compile(r"(?<!\d)(\d{4}-\d{2}-\d{2})(?!\d)")
+TOKEN = re.compile(r"[A-Za-z0-9_\-]+")
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    file: str
+    where: str
+    value: str
+
+    @property
+    def report(self) -> str | None:
+        """The report folder the file belongs to (``None`` for site-level files)."""
+        return self.file.split("/")[0] if "/" in self.file else None
+
+    def describe(self) -> str:
+        return f"{self.file} [{self.where}]: {self.rule} ({self.value})"
+
+
+@dataclass
+class Secrets:
+    """What must never appear: the export's patient ids, its dates, local paths."""
+
+    patient_ids: frozenset[str] = frozenset()
+    dates: frozenset[str] = frozenset()
+    paths: tuple[str, ...] = ()
+    allowed_dates: frozenset[str] = frozenset()
+
+    @classmethod
+    def of_export(cls, cohort_dir: Path, paths: list[Path], close_date: str | None
+                  ) -> "Secrets":
+        """Ids and dates of the working copy of an export (``<work>/cohort/*.parquet``,
+        else the export read again), and the local paths given."""
+        tables = _export_tables(cohort_dir, paths)
+        ids, dates = set(), set()
+        for frame in tables:
+            for column in frame.columns:
+                name = str(column).upper()
+                if name == "PATIENT":
+                    ids |= {str(v).strip() for v in frame[column].dropna().unique()}
+                elif name.endswith("_D") or "DATE" in name:
+                    dates |= _iso_dates(frame[column])
+        ids = {i for i in ids if len(i) >= 6 or not i.isdigit()}
+        today = dt.date.today().isoformat()
+        allowed = {today} | ({pd.Timestamp(close_date).date().isoformat()} if close_date
+                             else set())
+        return cls(frozenset(ids), frozenset(dates),
+                   tuple(str(p) for p in paths), frozenset(allowed))
+
+
+def _export_tables(cohort_dir: Path, paths: list[Path]) -> list[pd.DataFrame]:
+    for folder in paths:
+        files = sorted((folder / "cohort").glob("*.parquet"))
+        if files:
+            return [pd.read_parquet(f) for f in files]
+    raw, _ = read_folder(cohort_dir)  # the export itself, when no working copy is left
+    return list(raw.values())
+
+
+def _iso_dates(values: pd.Series) -> set[str]:
+    unique = pd.Series(values.dropna().astype(str).str.strip().unique())
+    parsed = pd.to_datetime(unique, errors="coerce", format="mixed")
+    return {d.date().isoformat() for d in parsed.dropna()}
+
+
+@dataclass
+class SiteCheck:
+    """What :func:`check_site` read and found."""
+
+    root: Path
+    rules: Rules
+    files: list[dict] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    suppressed: dict[str, dict] = field(default_factory=dict)
+    checks_applied: int = 0
+
+    def by_report(self) -> dict[str, list[Finding]]:
+        out: dict[str, list[Finding]] = {}
+        for finding in self.findings:
+            if finding.report:
+                out.setdefault(finding.report, []).append(finding)
+        return out
+
+    def cells_suppressed(self) -> dict[str, int]:
+        total: Counter = Counter()
+        for tables in self.suppressed.values():
+            for counts in tables.values():
+                total.update(counts)
+        return dict(sorted(total.items()))
+
+    def record(self) -> dict:
+        return {
+            "checker": "immune_recovery.reporting.outputcheck",
+            "rules": self.rules.as_record(),
+            "summary": {"files_scanned": len(self.files),
+                        "checks_applied": self.checks_applied,
+                        "findings": len(self.findings),
+                        "cells_suppressed": self.cells_suppressed(),
+                        "outcome": "fail" if self.findings else "pass"},
+            "findings": [asdict(f) for f in self.findings],
+            "files": self.files,
+            "suppressed_by_table": self.suppressed,
+        }
+
+
+def check_site(root: Path, min_cell: int, secrets: Secrets | None = None,
+               min_dof: int | None = None) -> SiteCheck:
+    """Read every file under ``root``, apply the rules, write ``root/disclosure.json``."""
+    rules = Rules(min_cell) if min_dof is None else Rules(min_cell, min_dof)
+    check = SiteCheck(root, rules)
+    secrets = secrets or Secrets()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        name = path.relative_to(root).as_posix()
+        if name == RECORD:
+            continue
+        found = _check_file(path, name, rules.min_cell, secrets, check)
+        check.findings += found
+        check.files.append({"file": name, "sha256": sha256_file(path),
+                            "bytes": path.stat().st_size,
+                            "outcome": "fail" if found else "pass"})
+        if path.name == "suppressed.json":
+            check.suppressed[path.parent.name] = json.loads(path.read_text(encoding="utf-8"))
+    (root / RECORD).write_text(json.dumps(check.record(), indent=1) + "\n", encoding="utf-8")
+    return check
+
+
+def _check_file(path: Path, name: str, k: int, secrets: Secrets, check: SiteCheck
+                ) -> list[Finding]:
+    if any(part.startswith(".") for part in Path(name).parts) or \
+            path.suffix not in PUBLISHED_SUFFIXES:
+        check.checks_applied += 1
+        return [Finding("file_type", name, "file", "not a page, table, figure or record")]
+    findings: list[Finding] = []
+    if path.suffix in TEXT_SUFFIXES:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        findings += _secrets_in(text, name, secrets)
+        check.checks_applied += 3
+    if path.suffix == ".csv":
+        findings += check_table(_read_csv(path), name, "table", k)
+        check.checks_applied += 2
+    elif path.suffix == ".html":
+        findings += _check_html(path.read_text(encoding="utf-8"), name, "page", k)
+        check.checks_applied += 3
+    elif path.suffix == ".ipynb":
+        for index, html_text, plain in _notebook_outputs(path):
+            findings += _check_html(html_text, name, f"cell {index}", k) if html_text else []
+            findings += _text_counts(plain, name, f"cell {index}", k)
+        check.checks_applied += 3
+    elif path.suffix == ".png":
+        description = Image.open(path).text.get("Description", "")
+        findings += _text_counts(description, name, "figure text", k)
+        findings += _at_risk_counts(description, name, k)
+        findings += _secrets_in(description, name, secrets)
+        check.checks_applied += 3
+    return findings
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError):
+        return pd.DataFrame()
+
+
+def _as_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cells that read as numbers become numbers (as a reader's spreadsheet would)."""
+    out = frame.copy()
+    for column in out.columns:
+        numbers = pd.to_numeric(out[column].where(out[column] != ""), errors="coerce")
+        if numbers.notna().sum() and numbers.notna().sum() == (out[column] != "").sum():
+            out[column] = numbers
+    return out
+
+
+def check_table(frame: pd.DataFrame, name: str, where: str, k: int) -> list[Finding]:
+    """Small and implied counts, and identifier columns, in one published table."""
+    findings = [Finding("identifier", name, f"{where}, column {c}", "identifier column")
+                for c in frame.columns if IDENTIFIER_COLUMN.match(str(c))]
+    if not k or frame.empty:
+        return findings
+    frame = _as_values(frame)
+    layout = Layout.of(frame)
+    for column in layout.counts + layout.count_percent:
+        for row, value in frame[column].items():
+            count = count_of(value)
+            if count == count and 0 < count < k:
+                findings.append(Finding("small_count", name, f"{where}, row {row + 1}, "
+                                        f"column {column}", str(value)))
+    for column, denominator in layout.denominators.items():
+        shares = frame[column].map(number_of)
+        percent = bool(PERCENT_COLUMN.search(str(column))) or shares.abs().max() > 1
+        for row, (share, n) in enumerate(zip(shares, frame[denominator].map(count_of),
+                                             strict=True)):
+            if implied_small(share, n, percent, k):
+                findings.append(Finding("implied_count", name, f"{where}, row {row + 1}, "
+                                        f"column {column}", f"{share} of {n:g}"))
+    return findings
+
+
+def _secrets_in(text: str, name: str, secrets: Secrets) -> list[Finding]:
+    findings = []
+    for match in ABSOLUTE_PATH.finditer(text):
+        findings.append(Finding("path", name, f"offset {match.start()}",
+                                text[match.start():match.start() + 40]))
+    for path in secrets.paths:
+        if path and path in text:
+            findings.append(Finding("path", name, f"offset {text.index(path)}", path))
+    if secrets.patient_ids:
+        hits = sorted(set(TOKEN.findall(text)) & secrets.patient_ids)
+        findings += [Finding("identifier", name, "text", hit) for hit in hits[:20]]
+    if secrets.dates:
+        hits = sorted((set(ISO_DATE.findall(text)) & secrets.dates) - secrets.allowed_dates)
+        findings += [Finding("date", name, "text", hit) for hit in hits[:20]]
+    return findings
+
+
+def _text_counts(text: str, name: str, where: str, k: int) -> list[Finding]:
+    if not k:
+        return []
+    findings = []
+    for match in COUNT_IN_TEXT.finditer(text):
+        value = int(match.group(1) or match.group(3))
+        if 0 < value < k:
+            findings.append(Finding("small_count", name, where, match.group(0).strip()))
+    return findings
+
+
+def _at_risk_counts(text: str, name: str, k: int) -> list[Finding]:
+    """Numbers at risk under a Kaplan-Meier plot: the number ending each line of a
+    multi-line tick label."""
+    findings = []
+    for label in text.split("\x1e"):
+        lines = label.split("\n")
+        if len(lines) < 2:
+            continue
+        for line in lines:
+            match = re.search(r"(?<![<\d.])(\d+)\s*$", line)
+            if match and 0 < int(match.group(1)) < k:
+                findings.append(Finding("small_count", name, "figure, numbers at risk",
+                                        line.strip()))
+    return findings
+
+
+class _Tables(HTMLParser):
+    """The tables of an HTML page (header and body cells as text) and its running text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self.text: list[str] = []
+        self._depth = 0
+        self._cell: list[str] | None = None
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag == "table":
+            self._depth += 1
+            self.tables.append([])
+        elif tag == "tr" and self._depth:
+            self.tables[-1].append([])
+        elif tag in ("td", "th") and self._depth:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style"):
+            self._skip = max(0, self._skip - 1)
+        elif tag == "table":
+            self._depth = max(0, self._depth - 1)
+        elif tag in ("td", "th") and self._cell is not None and self._depth:
+            if self.tables[-1]:
+                self.tables[-1][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._skip:
+            return
+        if self._cell is not None:
+            self._cell.append(data)
+        else:
+            self.text.append(data)
+
+
+def _check_html(text: str, name: str, where: str, k: int) -> list[Finding]:
+    parser = _Tables()
+    parser.feed(text)
+    findings = _text_counts(" ".join(parser.text), name, where, k)
+    for number, rows in enumerate(parser.tables, start=1):
+        rows = [r for r in rows if r]
+        if len(rows) < 2:
+            continue
+        header, body = rows[0], [r for r in rows[1:] if len(r) == len(rows[0])]
+        if not body or len(set(header)) != len(header):
+            continue
+        frame = pd.DataFrame(body, columns=header)
+        findings += check_table(frame, name, f"{where}, table {number}", k)
+    return findings
+
+
+def _notebook_outputs(path: Path):
+    """(cell index, HTML, plain text and Markdown) of every output of a notebook."""
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    for index, cell in enumerate(notebook.get("cells", [])):
+        if cell.get("cell_type") == "markdown":
+            yield index, "", "".join(cell.get("source", ""))
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            html_text = "".join(data.get("text/html", ""))
+            plain = "".join(output.get("text", "")) + "".join(data.get("text/markdown", ""))
+            if not html_text:
+                plain += "".join(data.get("text/plain", ""))
+            yield index, html_text, plain
+
+
+def figure_text(fig) -> str:
+    """Every text a matplotlib figure draws (titles, labels, ticks, annotations, legends),
+    separated by ``\\x1e``: stored in the PNG for :func:`check_site` to read."""
+    fig.canvas.draw()  # tick labels exist once drawn
+    texts = []
+    for artist in fig.findobj(lambda a: hasattr(a, "get_text") and callable(a.get_text)):
+        text = artist.get_text()
+        if isinstance(text, str) and text.strip() and artist.get_visible():
+            texts.append(text)
+    return "\x1e".join(texts)
