@@ -262,3 +262,12 @@ def test_a_report_with_a_finding_is_withdrawn_and_the_run_fails(tmp_path):
     assert result.built == ["good-x"] and "leaky-x/tables/t.csv" in result.failed["leaky-x"]
     assert not (out / "leaky-x").exists() and (out / "good-x").is_dir()
     assert result.checked.record()["summary"]["outcome"] == "pass"
+
+
+def test_the_checker_knows_the_not_assessable_reasons_are_counts():
+    """not_assessable.csv once published no_rna = 1: the column name was not read as a
+    count."""
+    table = pd.DataFrame({"definition": ["a"], "no_cd4_at_assessment": ["56"],
+                          "no_rna": ["1"], "rna_limit_above_cutoff": ["0"]})
+    assert [f.where for f in check_table(table, "not_assessable.csv", "table", 10)] == \
+        ["table, row 1, column no_rna"]
