@@ -19,20 +19,41 @@ import os
 from pathlib import Path
 
 
-def project_root() -> Path:
-    """Return the project root folder."""
+#: The installed package's folder.
+PACKAGE = Path(__file__).resolve().parent
+
+
+def checkout_root() -> Path | None:
+    """The source checkout the package runs from (the folder holding ``pyproject.toml`` and
+    ``src/immune_recovery``; ``IMMUNE_RECOVERY_ROOT`` when set), or ``None`` when the package
+    was installed from a wheel (``pip install .``)."""
     env = os.environ.get("IMMUNE_RECOVERY_ROOT")
     if env:
         return Path(env).resolve()
-    here = Path(__file__).resolve()
-    for parent in here.parents:
+    for parent in PACKAGE.parents:
         if (parent / "pyproject.toml").is_file() and (parent / "src" / "immune_recovery").is_dir():
             return parent
-    cwd = Path.cwd().resolve()
-    for parent in (cwd, *cwd.parents):
-        if (parent / "pyproject.toml").is_file():
-            return parent
-    return cwd
+    return None
+
+
+def project_root() -> Path:
+    """Return the project root folder: the checkout, or the current folder when the package
+    was installed from a wheel."""
+    return checkout_root() or Path.cwd().resolve()
+
+
+def _project_files(*parts: str) -> Path:
+    """A folder of project files: in the checkout, else as shipped inside the package
+    (``immune_recovery/project/...``, see pyproject's package-dir)."""
+    root = checkout_root()
+    if root is not None and root.joinpath(*parts).is_dir():
+        return root.joinpath(*parts)
+    return PACKAGE / "project" / parts[-1]
+
+
+def notebooks_dir() -> Path:
+    """The report notebooks."""
+    return _project_files("notebooks")
 
 
 def data_dir() -> Path:
@@ -50,8 +71,8 @@ def hicdep_dir() -> Path:
 
 
 def reference_dir() -> Path:
-    """Published figures with their citations (committed)."""
-    return data_dir() / "reference"
+    """Published figures with their citations (committed; shipped in the package)."""
+    return _project_files("data", "reference")
 
 
 def data_manifest_path() -> Path:

@@ -24,14 +24,14 @@ from pathlib import Path
 import nbformat
 
 from ..exceptions import ImmuneRecoveryError
-from ..paths import build_dir, project_root, relative_to_root, reports_dir
+from ..paths import build_dir, checkout_root, project_root, relative_to_root, reports_dir
 from .provenance import (LOCAL_PATH, code_identity, git_commit, input_checksums,
                          package_versions, public_value)
 from .stale import build_key, input_hashes
+from .kernel import running_interpreter_kernel
 from .spec import ReportSpec, load_spec
 from .style import REPORT_CSS
 
-KERNEL_NAME = "immune-recovery"
 CELL_TIMEOUT_SECONDS = 1800
 
 #: Environment that makes kernels deterministic; the Makefile exports the same values.
@@ -97,7 +97,7 @@ def _execute(spec: ReportSpec, output: Path) -> None:
             str(spec.notebook_path),
             str(output),
             parameters={"report_id": spec.id, **spec.parameters},
-            kernel_name=KERNEL_NAME,
+            kernel_name=running_interpreter_kernel(),
             progress_bar=False,
             log_output=False,
             cwd=str(project_root()),
@@ -242,7 +242,8 @@ def build_spec(spec: ReportSpec, final_root: Path, hashes: dict,
     staged.mkdir(parents=True)
     os.environ.update(DETERMINISTIC_ENV)
     os.environ["IMMUNE_RECOVERY_REPORTS_DIR"] = str(staging_root)
-    os.environ["IMMUNE_RECOVERY_ROOT"] = str(project_root())
+    if checkout_root() is not None:
+        os.environ["IMMUNE_RECOVERY_ROOT"] = str(checkout_root())
     try:
         notebook = staged / f"{spec.id}.ipynb"
         _execute(spec, notebook)

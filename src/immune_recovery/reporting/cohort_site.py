@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 from ..disclosure import DEFAULT_MIN_CELL, check_min_cell
 from ..exceptions import ParameterError
 from ..hicdep import read_folder, validate_tables
-from ..paths import project_root, write_if_changed
+from ..paths import notebooks_dir, write_if_changed
 from .build import build_spec
 from .outputcheck import Secrets, SiteCheck, check_site
 from .site import build_site
@@ -213,7 +213,7 @@ def _build(cohort_dir: Path, name: str, out: Path, work: Path,
     examples = str(out.parent / f"{name}-examples.csv") if show_examples else ""
     params_dir = work / "params"
     params_dir.mkdir(parents=True, exist_ok=True)
-    source = source_sha256(project_root())
+    source = source_sha256()
     rerun = " ".join(["immune-recovery report <cohort>", f"--name {name}",
                       f"--close-date {close_date}" if close_date else "",
                       f"--min-cell {min_cell}", "--definitions <file>" if definitions else "",
@@ -229,7 +229,7 @@ def _build(cohort_dir: Path, name: str, out: Path, work: Path,
                                           (str(cohort_dir), encoding or "", sep or ""))}
         path = params_dir / f"{report_id}.yaml"
         write_if_changed(path, yaml.safe_dump(spec, sort_keys=False))
-        notebook_path = project_root() / "notebooks" / f"{notebook}.ipynb"
+        notebook_path = notebooks_dir() / f"{notebook}.ipynb"
         hashes = {"notebook": hashlib.sha256(notebook_path.read_bytes()).hexdigest(),
                   "params": hashlib.sha256(path.read_bytes()).hexdigest(),
                   "data": hashlib.sha256((data_digest + definitions).encode()).hexdigest(),

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 from ..checksums import sha256_file
-from ..paths import project_root, relative_to_root
+from ..paths import checkout_root, project_root, relative_to_root
 
 #: Packages whose versions every report records.
 KEY_PACKAGES = (
@@ -37,7 +37,9 @@ def git_commit() -> str | None:
     out gives exactly the code that ran; ``None`` otherwise (uncommitted changes, or no git
     checkout). The source-tree hash (:func:`~immune_recovery.reporting.stale.source_sha256`)
     identifies the code either way."""
-    root = project_root()
+    root = checkout_root()
+    if root is None:  # installed from a wheel: the package version and source hash say it
+        return None
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                              text=True, check=True).stdout.strip()

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from ..exceptions import ParameterError
-from ..paths import project_root
+from ..paths import notebooks_dir, project_root
 
 REPORT_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 GROUPS = ("evidence", "cohorts", "frequency", "risk-factors", "outcomes", "trajectories",
@@ -48,7 +48,7 @@ class ReportSpec:
 
     @property
     def notebook_path(self) -> Path:
-        return project_root() / "notebooks" / f"{self.notebook}.ipynb"
+        return notebooks_dir() / f"{self.notebook}.ipynb"
 
     @property
     def make_target(self) -> str:

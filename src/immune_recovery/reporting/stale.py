@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..checksums import files_under, sha256_file, tree_sha256
-from ..paths import build_dir, project_root, write_if_changed
+from ..paths import PACKAGE, build_dir, checkout_root, project_root, write_if_changed
 from .spec import ReportSpec, all_specs
 
 #: The package source whose hash every report records (everything under it but caches).
@@ -43,8 +43,11 @@ def _hash(path: Path) -> str:
 
 
 def source_sha256(root: Path | None = None) -> str:
-    """sha256 of the package source tree (paths and contents; ``__pycache__`` ignored)."""
-    root = root or project_root()
+    """sha256 of the package source tree (paths and contents; ``__pycache__`` ignored): of
+    ``src/immune_recovery`` in a checkout, of the installed package otherwise."""
+    root = root or checkout_root()
+    if root is None:  # installed from a wheel
+        return tree_sha256(files_under(PACKAGE), PACKAGE.parent)
     package = root.joinpath(*SOURCE_ROOT)
     return tree_sha256(files_under(package), root)
 
