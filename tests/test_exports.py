@@ -4,6 +4,7 @@ each variant a careful reader would accept is read, and what was renamed or igno
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -70,11 +71,74 @@ def test_every_unreadable_value_is_reported_in_one_run(tmp_path, capsys):
     message = capsys.readouterr().err
     assert status == 2 and "Traceback" not in message
     assert f"{spec['error_count']} unreadable value(s) in 2 file(s)" in message
-    assert len(re.findall(r"^  tbl", message, flags=re.M)) == InputErrors.SHOWN
-    assert f"and {spec['error_count'] - InputErrors.SHOWN} more: all in" in message
+    patterns = caught.value.patterns()
+    # one line per file, column, rule and pattern (not one per value), with its count
+    assert len(re.findall(r"^  tbl", message, flags=re.M)) == min(len(patterns),
+                                                                   InputErrors.SHOWN)
+    assert patterns["count"].sum() == spec["error_count"]
+    assert "every value, with its row and PATIENT" in message
     written = pd.read_csv(errors_file)
     assert len(written) == spec["error_count"]
-    assert set(written.columns) >= {"file", "row", "line", "column", "value", "rule"}
+    assert set(written.columns) >= {"file", "row", "line", "PATIENT", "column", "value", "rule",
+                                    "pattern"}
+    assert written["PATIENT"].notna().any()
+
+
+def test_the_errors_file_is_written_for_few_errors_and_never_left_stale(tmp_path,
+                                                                        small_cohort_dir):
+    errors_file = tmp_path / "errors.csv"
+    bad = tmp_path / "bad"
+    shutil.copytree(small_cohort_dir, bad)
+    text = (bad / "tblBAS.csv").read_text().replace("1975-01-01", "1975-13-45", 1)
+    (bad / "tblBAS.csv").write_text(text)
+    assert main(["validate", str(bad), "--errors", str(errors_file)]) == 2
+    assert len(pd.read_csv(errors_file)) == 1, "written with one error too"
+    assert main(["validate", str(small_cohort_dir), "--errors", str(errors_file)]) == 0
+    assert not errors_file.exists(), "a clean run leaves no stale list"
+
+
+def test_r_and_sql_missing_values_are_read_as_missing_and_counted(tmp_path, small_cohort_dir):
+    folder = tmp_path / "r"
+    shutil.copytree(small_cohort_dir, folder)
+    bas = pd.read_csv(folder / "tblBAS.csv", dtype=str, keep_default_na=False)
+    bas.loc[0, "AIDS_D"], bas.loc[1, "AIDS_D"] = "NA", "NULL"
+    bas.loc[2, "MODE"], bas.loc[3, "MODE"] = ".", "   "
+    bas.to_csv(folder / "tblBAS.csv", index=False)
+    cohort = load_cohort(folder, close_date=CLOSE)
+    notice = next(n for n in cohort.ledger.notices if "read as missing" in n)
+    assert "1 'NA'" in notice and "1 'NULL'" in notice and "1 '.'" in notice
+    assert "1 blank" in notice and "AIDS_D" in notice and "MODE" in notice
+
+
+def test_day_first_dates_are_detected_or_read_with_a_format(tmp_path, small_cohort_dir):
+    folder = tmp_path / "dmy"
+    shutil.copytree(small_cohort_dir, folder)
+    cd4 = pd.read_csv(folder / "tblLAB_CD4.csv", dtype=str)
+    iso = pd.to_datetime(cd4["CD4_D"])
+    cd4["CD4_D"] = iso.dt.strftime("%d/%m/%Y")
+    cd4.to_csv(folder / "tblLAB_CD4.csv", index=False)
+    assert (iso.dt.day > 12).any() and (iso.dt.month <= 12).all()  # provably day-first
+    cohort = load_cohort(folder, close_date=CLOSE)
+    assert any("CD4_D written day-first" in n for n in cohort.ledger.notices)
+    assert set(cohort.cd4["CD4_D"]) <= set(iso)
+    given = load_cohort(folder, close_date=CLOSE, date_format="%d/%m/%Y")
+    assert len(given.cd4) == len(load_cohort(small_cohort_dir, close_date=CLOSE).cd4)
+
+
+def test_reading_on_lists_unreadable_values_as_issues_by_pattern(tmp_path, small_cohort_dir):
+    folder = tmp_path / "on"
+    shutil.copytree(small_cohort_dir, folder)
+    (folder / "tblLAB_CD4.csv").unlink()
+    text = (folder / "tblBAS.csv").read_text().replace("1975-01-01", "01.02.1975", 1)
+    (folder / "tblBAS.csv").write_text(text)
+    (folder / "tblVIS.csv").write_text("PATIENT,VIS_D\nP1,2001-01-01\n")
+    cohort = load_cohort(folder, close_date=CLOSE, unreadable="missing")
+    issues = cohort.ledger.issues
+    assert list(issues["severity"]) == ["critical", "error", "warning"]
+    assert "tblLAB_CD4 not found" in issues.iloc[0]["problem"]
+    assert issues.iloc[1]["pattern"] == "99.99.9999" and issues.iloc[1]["count"] == 1
+    assert "tblVIS.csv" in issues.iloc[2]["problem"]
+    assert len(cohort.ledger.unreadable) == 1 and cohort.ledger.unreadable["PATIENT"].iloc[0]
 
 
 def test_close_date_option_decides_what_is_in_the_future(small_cohort_dir, capsys):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from collections.abc import Callable, Sequence
 
 from .disclosure import DEFAULT_MIN_CELL
@@ -39,15 +40,20 @@ def _load(args: argparse.Namespace):
     """The cohort of ``args.folder`` with the reading options; with many unreadable values,
     all of them go to the ``--errors`` file (the message shows the first ones)."""
     from .cohort import load_cohort
-    from .exceptions import InputErrors
+    from .exceptions import InputError, InputErrors
 
+    errors = Path(args.errors)
+    errors.unlink(missing_ok=True)  # never a stale list from an earlier run
     try:
         return load_cohort(args.folder, close_date=args.close_date, encoding=args.encoding,
-                           sep={"tab": "\t"}.get(args.sep, args.sep))
+                           sep={"tab": "\t"}.get(args.sep, args.sep),
+                           date_format=args.date_format)
     except InputErrors as err:
-        if len(err.errors) > InputErrors.SHOWN:
-            err.table().to_csv(args.errors, index=False)
-            err.written_to = args.errors
+        err.table().to_csv(errors, index=False)
+        err.written_to = str(errors)
+        raise
+    except InputError as err:
+        InputErrors([err]).table().to_csv(errors, index=False)
         raise
 
 
@@ -59,8 +65,11 @@ def _reading_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sep", help="separator of text files (default: detected from the "
                    "header; ',', ';', 'tab', '|')")
     p.add_argument("--errors", default="unreadable-values.csv",
-                   help="where to write every unreadable value when there are more than 20 "
-                        "(default: %(default)s)")
+                   help="where every unreadable value is written, with its row and PATIENT "
+                        "(default: %(default)s; rewritten, or removed, on every run)")
+    p.add_argument("--date-format", help="format of the dates in text files when they are "
+                   "not yyyy-mm-dd, e.g. %%d/%%m/%%Y (a column that is provably day-first is "
+                   "detected without it)")
 
 
 @command("validate")
@@ -92,6 +101,11 @@ def _validate(args: argparse.Namespace) -> int:
     if not bool(recon["reconciles"].all()):  # pragma: no cover - guarded by tests
         print("row counts do not reconcile", file=sys.stderr)
         return 1
+    if cohort.cd4.empty or not cohort.ledger.rows_used.get("tblLAB_CD4"):
+        print(f"no usable CD4 count: {cohort.ledger.rows_read.get('tblLAB_CD4', 0)} rows "
+              "of tblLAB_CD4 read, none usable (see the rules above); no analysis can run",
+              file=sys.stderr)
+        return 1
     return 1 if (args.strict and not summary.empty) else 0
 
 
@@ -102,7 +116,8 @@ def _report(args: argparse.Namespace) -> int:
     result = build_cohort_site(args.cohort, args.name, args.out, args.definitions,
                                args.close_date, args.jobs, args.min_cell, args.show_examples,
                                args.encoding, {"tab": "\t"}.get(args.sep, args.sep),
-                               progress=not args.no_progress, keep_work=args.keep_work)
+                               progress=not args.no_progress, keep_work=args.keep_work,
+                               date_format=args.date_format)
     print(f"{result.out.name}/index.html: {len(result.built)} report(s) built, "
           f"{len(result.unchanged)} unchanged, {len(result.failed)} failed")
     if result.checked is not None:
@@ -116,6 +131,8 @@ def _report(args: argparse.Namespace) -> int:
           f"published): {work} " + ("kept (--keep-work)" if args.keep_work else "removed"))
     for report_id, error in sorted(result.failed.items()):
         print(f"  {report_id} failed: {error}", file=sys.stderr)
+    for report_id, reason in sorted(result.not_applicable.items()):
+        print(f"  {report_id} not applicable: {reason}")
     return 1 if result.failed else 0
 
 

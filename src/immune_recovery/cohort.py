@@ -238,7 +238,8 @@ class Cohort:
 
 def load_cohort(path: str | Path, name: str | None = None,
                 close_date: str | pd.Timestamp | None = None, encoding: str | None = None,
-                sep: str | None = None) -> Cohort:
+                sep: str | None = None, unreadable: str = "stop",
+                date_format: str | None = None) -> Cohort:
     """Read and validate a folder of HICDEP tables.
 
     Unreadable input raises :class:`~immune_recovery.exceptions.InputError` naming the file,
@@ -248,10 +249,14 @@ def load_cohort(path: str | Path, name: str | None = None,
     the future. ``encoding`` and ``sep``: for text files that are not UTF-8 or whose
     separator should not be detected (see :mod:`immune_recovery.hicdep.io`). Every
     unreadable value of every table is reported at once
-    (:class:`~immune_recovery.exceptions.InputErrors`).
+    (:class:`~immune_recovery.exceptions.InputErrors`), or, with ``unreadable="missing"``,
+    read as missing and listed in ``cohort.ledger`` (see
+    :func:`~immune_recovery.hicdep.validate_tables`); ``date_format`` is the format of text
+    dates (default ISO).
     """
     path = Path(path)
-    tables, ledger, present = read_tables(path, close_date, encoding, sep)
+    tables, ledger, present = read_tables(path, close_date, encoding, sep, unreadable,
+                                          date_format or None)
     return Cohort(
         name=name or path.name,
         tables=tables,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .hicdep import ExclusionLedger
+from .hicdep.ledger import SEVERITIES
 from .schemas import NOT_IMPLEMENTED, RULE_TABLE
 
 
@@ -43,10 +44,24 @@ def check_table(ledger: ExclusionLedger, with_examples: bool = True) -> pd.DataF
         hits = entries[entries["rule"] == rule].drop_duplicates(["table", "row", "rule"])
         counts.append(len(hits))
         examples.append(_examples(hits))
-    out = catalogue.assign(rows=counts, examples=examples) if with_examples else \
-        catalogue.assign(rows=counts)
+    severity = catalogue["action"].map(lambda a: "error" if a == "exclude" else "warning")
+    out = catalogue.assign(severity=severity, rows=counts, examples=examples) \
+        if with_examples else catalogue.assign(severity=severity, rows=counts)
     return out.sort_values(["rows", "rule"], ascending=[False, True], kind="stable") \
         .reset_index(drop=True)
+
+
+def issues_table(ledger: ExclusionLedger, with_examples: bool = True) -> pd.DataFrame:
+    """Problems of the export as a whole, most serious first (severity, table, file, column,
+    problem, pattern, count, hint and, with ``with_examples``, example rows and values: not
+    for a report that leaves the cohort); one row saying so when there are none."""
+    if ledger.issues.empty:
+        return pd.DataFrame([{"severity": "", "problem": "none: every table was found and "
+                              "every value could be read"}])
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    out = ledger.issues.sort_values("severity", key=lambda s: s.map(order), kind="stable") \
+        .reset_index(drop=True)
+    return out if with_examples else out.drop(columns="examples")
 
 
 def not_implemented() -> pd.DataFrame:

@@ -79,8 +79,8 @@ def error(message: str) -> dict:
     return {"exit_code": 2, "message": message}
 
 
-def ledger(excluded=(), flagged=()) -> dict:
-    return {"exit_code": 0,
+def ledger(excluded=(), flagged=(), exit_code=0) -> dict:
+    return {"exit_code": exit_code,
             "excluded": [dict(zip(("table", "row", "rule"), e, strict=True)) for e in excluded],
             "flagged": [dict(zip(("table", "rule"), f, strict=True)) for f in flagged]}
 
@@ -168,8 +168,9 @@ CASES = {
                         ledger([("tblDIS", 2, "ATC004")])),
     "event_before_art": ("an AIDS-defining event before ART start (prior AIDS, kept)",
                          dis_table(["P1,PCP,1999-06-01"]), ledger()),
+    # no usable CD4 count: validate says so and exits 1 (no analysis can run)
     "empty_cd4_table": ("tblLAB_CD4 with a header and no rows", write_bytes(
-        "tblLAB_CD4", b"PATIENT,CD4_D,CD4_V,CD4_U\n"), ledger()),
+        "tblLAB_CD4", b"PATIENT,CD4_D,CD4_V,CD4_U\n"), ledger(exit_code=1)),
     # --- questionable rows: kept, flagged -----------------------------------------------
     "sentinel_birth_date": ("birth date 1911-11-11 (HICDEP 'unknown')", replace(
         "tblBAS", "P4,1975-01-01", "P4,1911-11-11"), ledger(flagged=[("tblBAS", "IR-DATE-1")])),

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import DATE_FORMAT, FORMATS, find_table_file, read_folder, read_raw_table, write_tables
+from .io import (DATE_FORMAT, FORMATS, find_table_file, read_folder, read_raw_table,
+                 unread_files, write_tables)
 from .ledger import LEDGER_COLUMNS, ExclusionLedger
 from .parse import parse_table
 from .validate import validate_table, validate_tables
@@ -25,18 +26,30 @@ __all__ = [
 
 
 def read_tables(folder: str | Path, close_date: str | pd.Timestamp | None = None,
-                encoding: str | None = None, sep: str | None = None
+                encoding: str | None = None, sep: str | None = None,
+                unreadable: str = "stop", date_format: str | None = None
                 ) -> tuple[dict[str, pd.DataFrame], ExclusionLedger, set[str]]:
     """Read, parse and validate every table in ``folder`` (see :func:`validate_tables`).
 
     ``close_date`` is the database close date; when not given, today is used and the ledger's
     ``notices`` say so. ``encoding`` and ``sep`` apply to text files (default: UTF-8, with
-    or without a byte-order mark; separator detected from the header).
+    or without a byte-order mark; separator detected from the header). ``unreadable`` and
+    ``date_format``: see :func:`validate_tables`; the files of the folder that were not read
+    are listed in the notices (and, reading on, as warnings).
     """
-    raw, files = read_folder(folder, encoding, sep)
+    raw, files = read_folder(folder, encoding, sep, require=unreadable == "stop")
     today = close_date is None
     close = pd.Timestamp.today().normalize() if today else pd.Timestamp(close_date)
-    tables, ledger, present = validate_tables(raw, close, files=files)
+    tables, ledger, present = validate_tables(raw, close, files=files, unreadable=unreadable,
+                                              date_format=date_format)
+    others = unread_files(folder, files)
+    if others:
+        ledger.notices.append(f"files found and not read: {', '.join(others)}")
+        if unreadable == "missing":
+            ledger.issue("warning", "", f"files found and not read: {', '.join(others)}",
+                         hint="the package reads tblBAS, tblLAB_CD4, "
+                         "tblLAB_RNA, tblART, tblLTFU, tblDIS, tblCEP, tblMED and tblSTUDY; "
+                         "CD4 counts kept in a long tblLAB must be exported as tblLAB_CD4")
     if today:
         ledger.notices.append(f"no database close date given: dates after today "
                               f"({close:%Y-%m-%d}) count as in the future")

@@ -231,10 +231,11 @@ def read_raw_table(path: Path, table: str | None = None, encoding: str | None = 
     return raw
 
 
-def read_folder(folder: str | Path, encoding: str | None = None, sep: str | None = None
-                ) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+def read_folder(folder: str | Path, encoding: str | None = None, sep: str | None = None,
+                require: bool = True) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """Every known table file in ``folder``, unparsed: ``({table: raw frame}, {table: file
-    name})``. A missing required table stops with :class:`InputError`."""
+    name})``. A missing required table stops with :class:`InputError` (with ``require``;
+    without, it is simply absent)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(file=str(folder), rule="no such folder of HICDEP tables")
@@ -243,7 +244,7 @@ def read_folder(folder: str | Path, encoding: str | None = None, sep: str | None
     for name, spec in TABLES.items():
         path = find_table_file(folder, name)
         if path is None:
-            if spec.required:
+            if spec.required and require:
                 raise InputError(file=str(folder / f"{name}.csv"),
                                  rule=f"required table {name} not found "
                                       f"({', '.join(READ_SUFFIXES)})")
@@ -251,6 +252,14 @@ def read_folder(folder: str | Path, encoding: str | None = None, sep: str | None
         files[name] = path.name
         raw[name] = read_raw_table(path, name, encoding, sep)
     return raw, files
+
+
+def unread_files(folder: str | Path, files: Mapping[str, str]) -> list[str]:
+    """The files of ``folder`` that are not one of the tables read (``tblLAB``, ``tblVIS``,
+    a README...), hidden files left out."""
+    read = set(files.values())
+    return sorted(p.name for p in Path(folder).iterdir()
+                  if p.is_file() and not p.name.startswith(".") and p.name not in read)
 
 
 # --------------------------------------------------------------------------------------

@@ -13,6 +13,14 @@ import pandas as pd
 from ..schemas import RULES
 
 LEDGER_COLUMNS = ["table", "file", "row", "PATIENT", "rule", "description", "column", "value"]
+#: Problems of the export as a whole (not of one row), by severity.
+ISSUE_COLUMNS = ["severity", "table", "file", "column", "problem", "pattern", "count",
+                 "examples", "hint"]
+#: Severities, most serious first (graded as the IeDEA Harmonist toolkit does): ``critical``
+#: an analysis cannot run (a required table, or every usable row, missing); ``error`` values
+#: or rows lost (unreadable values, excluded rows); ``warning`` kept but questionable
+#: (flagged rows, files or columns not read).
+SEVERITIES = ("critical", "error", "warning")
 
 
 @dataclass
@@ -42,6 +50,31 @@ class ExclusionLedger:
     close_date: pd.Timestamp | None = None
     #: What the loader did that is not a row's fate (e.g. tables ignored, defaults used).
     notices: list[str] = field(default_factory=list)
+    #: Problems of the export as a whole, by severity (:data:`ISSUE_COLUMNS`).
+    issues: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ISSUE_COLUMNS))
+    #: Every value that could not be read and was set missing (when reading on, not
+    #: stopping): file, row, line, PATIENT, column, value, pattern, rule, hint.
+    unreadable: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def issue(self, severity: str, table: str, problem: str, column: str = "",
+              pattern: str = "", count: int | None = None, examples: str = "",
+              hint: str = "") -> None:
+        """Record a problem of the export as a whole (``count``: values or rows concerned,
+        ``None`` for a problem of a table or file)."""
+        if severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, got {severity!r}")
+        row = pd.DataFrame([{"severity": severity, "table": table,
+                             "file": self.files.get(table, table), "column": column,
+                             "problem": problem, "pattern": pattern,
+                             "count": None if count is None else int(count),
+                             "examples": examples, "hint": hint}], columns=ISSUE_COLUMNS)
+        self.issues = row if self.issues.empty else pd.concat([self.issues, row],
+                                                              ignore_index=True)
+
+    def critical(self) -> list[str]:
+        """The critical problems, as sentences."""
+        rows = self.issues[self.issues["severity"] == "critical"]
+        return [f"{r.table}: {r.problem}" for r in rows.itertuples(index=False)]
 
     def _record(self, table: str, rows: pd.DataFrame, rule: str,
                 column: str | None) -> pd.DataFrame:

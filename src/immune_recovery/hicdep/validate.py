@@ -221,7 +221,8 @@ def _cross_table_checks(tables: dict[str, pd.DataFrame], ledger: ExclusionLedger
 
 
 def validate_tables(frames: Mapping[str, pd.DataFrame], close_date: str | pd.Timestamp,
-                    files: Mapping[str, str] | None = None
+                    files: Mapping[str, str] | None = None, unreadable: str = "stop",
+                    date_format: str | None = None
                     ) -> tuple[dict[str, pd.DataFrame], ExclusionLedger, set[str]]:
     """Parse and validate HICDEP tables given as DataFrames.
 
@@ -231,7 +232,15 @@ def validate_tables(frames: Mapping[str, pd.DataFrame], close_date: str | pd.Tim
     ``files`` names each table's source file in the ledger (default: the table name).
     Returns the validated tables (absent optional tables as empty frames), the ledger and the
     set of tables present.
+
+    ``unreadable``: ``"stop"`` raises on unreadable values (every one of every table at
+    once) and on a missing required table; ``"missing"`` reads on, the values left missing,
+    every one of them in ``ledger.unreadable`` and summarised by pattern in
+    ``ledger.issues`` (severity ``error``), a missing required table an empty table and a
+    ``critical`` issue. ``date_format``: the format of text dates (default ISO).
     """
+    if unreadable not in ("stop", "missing"):
+        raise ValueError(f"unreadable must be 'stop' or 'missing', got {unreadable!r}")
     close = pd.Timestamp(close_date)
     ledger = ExclusionLedger(close_date=close)
     tables: dict[str, pd.DataFrame] = {}
@@ -243,8 +252,12 @@ def validate_tables(frames: Mapping[str, pd.DataFrame], close_date: str | pd.Tim
     parsed: dict[str, pd.DataFrame] = {}
     for name, spec in TABLES.items():
         if name not in frames:
-            if spec.required:
+            if spec.required and unreadable == "stop":
                 raise InputError(file=f"{name}", rule=f"required table {name} not given")
+            if spec.required:
+                ledger.issue("critical", name, f"required table {name} not found", hint=(
+                    f"export {name} as {name}.csv (HICDEP field names); without it no "
+                    "analysis can run"))
             tables[name] = empty_table(spec)
             continue
         present.add(name)
@@ -256,9 +269,11 @@ def validate_tables(frames: Mapping[str, pd.DataFrame], close_date: str | pd.Tim
                 and raw.index.step == 1):
             raw = raw.set_axis(pd.RangeIndex(1, len(raw) + 1, name="row"), axis=0)
         ledger.rows_read[name] = len(raw)
-        parsed[name] = parse_table(raw, spec, label, errors)
-    if errors:  # every unreadable value of every table, in one report
+        parsed[name] = parse_table(raw, spec, label, errors, ledger.notices, date_format)
+    if errors and unreadable == "stop":  # every unreadable value of every table, at once
         raise errors[0] if len(errors) == 1 else InputErrors(errors)
+    if errors:
+        _record_unreadable(InputErrors(errors), ledger)
     for name, typed in parsed.items():
         spec = TABLES[name]
         tables[name] = validate_table(check_dates(typed, spec, ledger, close), spec, ledger)
@@ -266,4 +281,30 @@ def validate_tables(frames: Mapping[str, pd.DataFrame], close_date: str | pd.Tim
     flag_cd4_spikes(tables["tblLAB_CD4"], ledger)
     for name in present:
         ledger.rows_used[name] = len(tables[name])
+    _usable_rows(tables, present, ledger)
     return tables, ledger, present
+
+
+def _record_unreadable(errors: InputErrors, ledger: ExclusionLedger) -> None:
+    """Unreadable values read as missing: all of them, and one issue per pattern."""
+    ledger.unreadable = errors.table()
+    table_of = {label: name for name, label in ledger.files.items()}
+    for row in errors.patterns().itertuples(index=False):
+        ledger.issue("error", table_of.get(row.file, row.file),
+                     f"{row.rule}: read as missing", column=str(row.column),
+                     pattern=str(row.pattern), count=row.count, examples=row.examples,
+                     hint=row.hint)
+
+
+def _usable_rows(tables: dict[str, pd.DataFrame], present: set[str],
+                 ledger: ExclusionLedger) -> None:
+    """Critical issues when a required table has no usable row left."""
+    for name, spec in TABLES.items():
+        if spec.required and name in present and tables[name].empty:
+            ledger.issue("critical", name, f"no usable row in {name}: every row was "
+                         "excluded or unreadable", count=ledger.rows_read.get(name, 0),
+                         hint="see the excluded rows by rule and the unreadable values")
+    cd4 = tables["tblLAB_CD4"]
+    if not cd4.empty and not (cd4["CD4_U"] == CD4_ABSOLUTE_UNIT).fillna(False).any():
+        ledger.issue("critical", "tblLAB_CD4", "no CD4 count in cells/mm³ (CD4_U 1): "
+                     "percentages alone cannot be analysed", count=len(cd4))

@@ -42,8 +42,8 @@ import yaml
 from tqdm.auto import tqdm
 
 from ..disclosure import DEFAULT_MIN_CELL, check_min_cell
-from ..exceptions import ParameterError
-from ..hicdep import read_folder, validate_tables
+from ..exceptions import InputError, ParameterError
+from ..hicdep import read_folder, unread_files, validate_tables
 from ..paths import notebooks_dir, write_if_changed
 from .build import build_spec
 from .outputcheck import Secrets, SiteCheck, check_site
@@ -71,6 +71,17 @@ class SiteResult:
     unchanged: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     checked: SiteCheck | None = None
+    #: Reports of the suite that do not apply to this export, with the reason.
+    not_applicable: dict[str, str] = field(default_factory=dict)
+    #: Every report of the suite: id, title, group, question.
+    suite: dict[str, dict] = field(default_factory=dict)
+
+    def not_built(self) -> list[dict]:
+        """The reports of the suite that are not on the site, with status and reason."""
+        return [{**self.suite[rid], "status": status, "reason": reason}
+                for status, reasons in (("failed", self.failed),
+                                        ("not applicable", self.not_applicable))
+                for rid, reason in sorted(reasons.items()) if rid in self.suite]
 
 
 def _parameters(kind: str, cohort: str, present: set[str], definitions: str, close: str,
@@ -143,13 +154,33 @@ def _sha256_folder(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def _copy_cohort(cohort_dir: Path, out: Path, encoding: str | None, sep: str | None
-                 ) -> tuple[Path, set[str], str]:
-    """Read the export (all errors at once), copy its raw tables to ``out/cohort`` (``out``:
-    the work folder)."""
-    raw, files = read_folder(cohort_dir, encoding, sep)
-    validate_tables(raw, pd.Timestamp.today().normalize(), files=files)  # readable?
-    digest = _sha256_folder(cohort_dir) + f"|{encoding}|{sep}"
+@dataclass
+class Export:
+    """The export as the site's reports read it: the working copy, the tables present, a
+    digest of the files and reading options, and why the analyses cannot run ('' if they
+    can)."""
+
+    copy: Path
+    present: set[str]
+    digest: str
+    blocked: str
+
+
+def _copy_cohort(cohort_dir: Path, out: Path, encoding: str | None, sep: str | None,
+                 close_date: str | None, date_format: str | None) -> Export:
+    """Read the export, reading on past unreadable values (the data-quality report lists
+    them), copy its raw tables to ``out/cohort`` (``out``: the work folder), and say whether
+    the analyses can run (no critical problem: tblLAB_CD4 present with usable counts)."""
+    raw, files = read_folder(cohort_dir, encoding, sep, require=False)
+    if "tblBAS" not in raw:
+        raise InputError(file=str(cohort_dir / "tblBAS.csv"),
+                         rule="required table tblBAS not found: without it there is no "
+                              "cohort, not even a data-quality report",
+                         hint=f"files there: {', '.join(unread_files(cohort_dir, {})) or 'none'}")
+    close = pd.Timestamp(close_date) if close_date else pd.Timestamp.today().normalize()
+    _, ledger, _ = validate_tables(raw, close, files=files, unreadable="missing",
+                                   date_format=date_format)
+    digest = _sha256_folder(cohort_dir) + f"|{encoding}|{sep}|{date_format}"
     copy = out / "cohort"
     stamp = copy / ".source"
     if not (stamp.is_file() and stamp.read_text() == digest):
@@ -160,7 +191,7 @@ def _copy_cohort(cohort_dir: Path, out: Path, encoding: str | None, sep: str | N
             frame.attrs = {}
             frame.to_parquet(copy / f"{name}.parquet", index=False)
         stamp.write_text(digest)
-    return copy, set(raw), digest
+    return Export(copy, set(raw), digest, "; ".join(ledger.critical()))
 
 
 def _build_one(params_path: str, out: str, hashes: dict, staging: str) -> str:
@@ -185,7 +216,8 @@ def build_cohort_site(cohort_dir: str | Path, name: str, out: str | Path | None 
                       close_date: str | None = None, jobs: int = 1,
                       min_cell: int = DEFAULT_MIN_CELL, show_examples: bool = False,
                       encoding: str | None = None, sep: str | None = None,
-                      progress: bool = True, keep_work: bool = False) -> SiteResult:
+                      progress: bool = True, keep_work: bool = False,
+                      date_format: str | None = None) -> SiteResult:
     """Build (or bring up to date) the site of one cohort; see the module docstring."""
     if not NAME.match(name):
         raise ParameterError(f"--name {name!r}: use lower-case letters, digits and dashes")
@@ -198,7 +230,7 @@ def build_cohort_site(cohort_dir: str | Path, name: str, out: str | Path | None 
     work = work_folder(out)
     try:
         return _build(cohort_dir, name, out, work, definitions_file, close_date, jobs,
-                      min_cell, show_examples, encoding, sep, progress)
+                      min_cell, show_examples, encoding, sep, progress, date_format)
     finally:
         if not keep_work:
             shutil.rmtree(work, ignore_errors=True)
@@ -207,8 +239,8 @@ def build_cohort_site(cohort_dir: str | Path, name: str, out: str | Path | None 
 def _build(cohort_dir: Path, name: str, out: Path, work: Path,
            definitions_file: str | Path | None, close_date: str | None, jobs: int,
            min_cell: int, show_examples: bool, encoding: str | None, sep: str | None,
-           progress: bool) -> SiteResult:
-    copy, present, data_digest = _copy_cohort(cohort_dir, work, encoding, sep)
+           progress: bool, date_format: str | None) -> SiteResult:
+    export = _copy_cohort(cohort_dir, work, encoding, sep, close_date, date_format)
     definitions = str(Path(definitions_file).resolve()) if definitions_file else ""
     examples = str(out.parent / f"{name}-examples.csv") if show_examples else ""
     params_dir = work / "params"
@@ -218,21 +250,33 @@ def _build(cohort_dir: Path, name: str, out: Path, work: Path,
                       f"--close-date {close_date}" if close_date else "",
                       f"--min-cell {min_cell}", "--definitions <file>" if definitions else "",
                       f"--encoding {encoding}" if encoding else "",
-                      f"--sep '{sep}'" if sep else ""]).replace("  ", " ").strip()
+                      f"--sep '{sep}'" if sep else "",
+                      f"--date-format '{date_format}'" if date_format else ""]
+                     ).replace("  ", " ").strip()
     jobs_todo, result = [], SiteResult(out=out)
     for kind, notebook, group in KINDS:
         report_id = f"{kind}-{name}"
+        result.suite[report_id] = {"id": report_id, "title": f"{TITLES[kind]}: {name}",
+                                   "group": group, "question": QUESTIONS[kind]}
+        if export.blocked and kind != "data-quality":
+            result.not_applicable[report_id] = (
+                f"the analyses cannot run on this export: {export.blocked}. The data-quality "
+                "report says what to fix.")
+            shutil.rmtree(out / report_id, ignore_errors=True)  # no older version stays
+            continue
         spec = {"notebook": notebook, "title": f"{TITLES[kind]}: {name}", "group": group,
                 "question": QUESTIONS[kind], "data": "", "depends_on": "", "rerun": rerun,
-                "parameters": _parameters(kind, str(copy), present, definitions,
-                                          close_date or "", min_cell, examples,
-                                          (str(cohort_dir), encoding or "", sep or ""))}
+                "parameters": {**_parameters(kind, str(export.copy), export.present,
+                                             definitions, close_date or "", min_cell,
+                                             examples,
+                                             (str(cohort_dir), encoding or "", sep or "")),
+                               "unreadable": "missing", "date_format": date_format or ""}}
         path = params_dir / f"{report_id}.yaml"
         write_if_changed(path, yaml.safe_dump(spec, sort_keys=False))
         notebook_path = notebooks_dir() / f"{notebook}.ipynb"
         hashes = {"notebook": hashlib.sha256(notebook_path.read_bytes()).hexdigest(),
                   "params": hashlib.sha256(path.read_bytes()).hexdigest(),
-                  "data": hashlib.sha256((data_digest + definitions).encode()).hexdigest(),
+                  "data": hashlib.sha256((export.digest + definitions).encode()).hexdigest(),
                   "source": source, "depends_on": {}}
         if _recorded_key(out / report_id) == build_key(hashes):
             result.unchanged.append(report_id)
@@ -250,7 +294,7 @@ def _check(out: Path, result: SiteResult, min_cell: int, cohort_dir: Path, work:
     intro = (f"Reports of the cohort, built by <code>immune-recovery report</code> from its "
              f"HICDEP export, with disclosure control (minimum cell {min_cell}; see "
              "<a href=\"disclosure.json\">disclosure.json</a>).")
-    build_site(out, intro=intro)
+    build_site(out, intro=intro, not_built=result.not_built())
     secrets = Secrets.of_export(cohort_dir, [work, cohort_dir, out], close_date)
     check = check_site(out, min_cell, secrets)
     for report_id, findings in check.by_report().items():
@@ -263,7 +307,7 @@ def _check(out: Path, result: SiteResult, min_cell: int, cohort_dir: Path, work:
             result.unchanged.remove(report_id)
         shutil.rmtree(out / report_id, ignore_errors=True)
     if check.findings:
-        build_site(out, intro=intro)
+        build_site(out, intro=intro, not_built=result.not_built())
         check = check_site(out, min_cell, secrets)
         for finding in check.findings:
             result.failed.setdefault(finding.report or "site", finding.describe())
@@ -288,6 +332,7 @@ def _run(todo: list, jobs: int, progress: bool, result: SiteResult) -> None:
                 result.built.append(rid)
             except Exception as err:  # a failed report names itself; the others go on
                 result.failed[rid] = str(err).splitlines()[0] if str(err) else repr(err)
+                shutil.rmtree(result.out / rid, ignore_errors=True)  # no older version stays
             bar.update(1)
     bar.close()
     result.built.sort()

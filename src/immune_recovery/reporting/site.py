@@ -38,13 +38,16 @@ def collect(root: Path | None = None) -> list[dict]:
     return sorted(records, key=lambda r: (order.get(r.get("group"), len(order)), r["id"]))
 
 
-def write_manifest(records: list[dict], root: Path) -> Path:
+def write_manifest(records: list[dict], root: Path, not_built: list[dict] | None = None
+                   ) -> Path:
     path = root / "manifest.json"
     manifest = {
         "description": "Every report of immune-recovery: id, title, notebook, parameters, "
                        "outputs, input checksums, package versions and git commit.",
         "reports": records,
     }
+    if not_built:
+        manifest["not_built"] = not_built
     write_if_changed(path, json.dumps(manifest, indent=2) + "\n")
     return path
 
@@ -95,8 +98,21 @@ DEFAULT_INTRO = ("Immunologic non-response to antiretroviral therapy: how often 
                  "them all.")
 
 
-def write_index(records: list[dict], root: Path, intro: str = DEFAULT_INTRO) -> Path:
+def _not_built_html(record: dict) -> str:
+    """A report of the suite that is not on the site, with its status and the reason."""
+    return (f'<article class="report not-built" id="{html.escape(record["id"])}">'
+            f'<h3>{html.escape(record["title"])}</h3>'
+            f'<p class="question">{html.escape(record["question"])}</p>'
+            f'<p class="status"><strong>{html.escape(record["status"].capitalize())}:</strong> '
+            f'{html.escape(record["reason"])}</p></article>')
+
+
+def write_index(records: list[dict], root: Path, intro: str = DEFAULT_INTRO,
+                not_built: list[dict] | None = None) -> Path:
+    """The index page: every built report by group, and every report of the suite that was
+    not built (``not_built``: id, title, group, question, status, reason) with its status."""
     sections = []
+    records = [*records, *[{**r, "_not_built": True} for r in not_built or []]]
     grouped = [(g, [r for r in records if r.get("group") == g]) for g in GROUPS]
     grouped.append(("other", [r for r in records if r.get("group") not in GROUPS]))
     for group, members in grouped:
@@ -104,7 +120,9 @@ def write_index(records: list[dict], root: Path, intro: str = DEFAULT_INTRO) -> 
             continue
         title = GROUP_TITLES.get(group, "Other reports")
         sections.append(f'<section id="group-{group}"><h2>{html.escape(title)}</h2>'
-                        + "".join(_report_html(r, root) for r in members) + "</section>")
+                        + "".join(_not_built_html(r) if r.get("_not_built")
+                                  else _report_html(r, root) for r in members)
+                        + "</section>")
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -120,10 +138,12 @@ def write_index(records: list[dict], root: Path, intro: str = DEFAULT_INTRO) -> 
     return path
 
 
-def build_site(root: Path | None = None, intro: str = DEFAULT_INTRO) -> tuple[Path, Path]:
+def build_site(root: Path | None = None, intro: str = DEFAULT_INTRO,
+               not_built: list[dict] | None = None) -> tuple[Path, Path]:
     root = root or reports_dir()
     records = collect(root)
-    return write_manifest(records, root), write_index(records, root, intro)
+    return (write_manifest(records, root, not_built),
+            write_index(records, root, intro, not_built))
 
 
 def main() -> int:
