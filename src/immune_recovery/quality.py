@@ -64,6 +64,31 @@ def issues_table(ledger: ExclusionLedger, with_examples: bool = True) -> pd.Data
     return out if with_examples else out.drop(columns="examples")
 
 
+def by_program(bas: pd.DataFrame, ledger: ExclusionLedger) -> pd.DataFrame:
+    """Data-quality counts by programme (tblBAS ``PROGRAM``, IeDEA DES): patients, rows
+    excluded and flagged, and unreadable values of the programme's patients (rows of patients
+    not in tblBAS under ``(not in tblBAS)``); empty when the export has no PROGRAM."""
+    if "PROGRAM" not in bas or not bas["PROGRAM"].notna().any():
+        return pd.DataFrame(columns=["program", "patients", "rows_excluded", "rows_flagged",
+                                     "unreadable_values"])
+    program = bas.set_index(bas["PATIENT"].astype(str))["PROGRAM"].fillna("(blank)")
+
+    def count(frame: pd.DataFrame, rows: bool = True) -> pd.Series:
+        if frame.empty:
+            return pd.Series(dtype=int)
+        keys = frame.drop_duplicates(["table", "row"]) if rows else frame
+        return keys["PATIENT"].astype(str).map(program).fillna("(not in tblBAS)").value_counts()
+
+    unreadable = ledger.unreadable
+    out = pd.DataFrame({
+        "patients": program.value_counts(),
+        "rows_excluded": count(ledger.entries),
+        "rows_flagged": count(ledger.flags),
+        "unreadable_values": count(unreadable, rows=False) if "PATIENT" in unreadable
+        else pd.Series(dtype=int)}).fillna(0).astype(int)
+    return out.rename_axis("program").reset_index()
+
+
 def not_implemented() -> pd.DataFrame:
     return pd.DataFrame([{"check": k, "reason": v} for k, v in NOT_IMPLEMENTED.items()])
 

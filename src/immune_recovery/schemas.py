@@ -66,6 +66,8 @@ RULE_TABLE: dict[str, Rule] = {
     "IR-BAS-4": _R("ATC006", "blank", "tblBAS: yes/no field not 0, 1 or 9"),
     "IR-BAS-5": _R("ATC006", "blank", "tblBAS: MODE not a HICDEP code"),
     "IR-BAS-6": _R("ATC004", "blank", "tblBAS: date in the future"),
+    "IR-BAS-7": _R("", "flag", "tblBAS: a code left blank (SEX, MODE, AIDS_Y or RECART_Y): "
+                   "HICDEP writes 'unknown' as 9 (MODE 99)"),
     # tblART
     "IR-ART-1": _R("", "exclude", "tblART: PATIENT, ART_ID or ART_SD missing"),
     "IR-ART-2": _R("", "exclude", "tblART: ART_ED before ART_SD", "ART_ED"),
@@ -112,6 +114,8 @@ RULE_TABLE: dict[str, Rule] = {
     "IR-CEP-1": _R("", "exclude", "tblCEP: PATIENT, CEP_ID or CEP_D missing"),
     "IR-CEP-2": _R("", "exclude",
                    "tblCEP: same PATIENT, CEP_ID and CEP_D more than once (first row kept)"),
+    "IR-CEP-3": _R("ATC006", "flag", "tblCEP: CEP_ID not in the HICDEP clinical-event code "
+                   "list (AMI, CLD, COR, DIA, ESRD, FAT, ICP, NADM, STR)", "CEP_ID"),
     # tblLTFU
     "IR-LTFU-1": _R("", "exclude", "tblLTFU: PATIENT missing"),
     "IR-LTFU-2": _R("", "exclude", "tblLTFU: PATIENT appears more than once (first row kept)"),
@@ -128,6 +132,8 @@ RULE_TABLE: dict[str, Rule] = {
     "ATC002": _R("ATC002", "exclude", "date after the patient's drop-out (tblLTFU.DROP_D)"),
     "ATC003": _R("ATC003", "exclude", "date before the patient's birth (tblBAS.BIRTH_D)"),
     "ATC004": _R("ATC004", "exclude", "measurement, event or treatment dated in the future"),
+    "IR-DATE-6": _R("ATC001", "flag", "a stop date (ART_ED, MED_ED) after the patient's death "
+                    "(tblLTFU.DEATH_D)"),
 }
 
 #: Rule id -> description (the ledger's ``description`` column).
@@ -227,6 +233,12 @@ class TableSpec:
         return self.columns[column].metadata["kind"]
 
 
+def _codes_given(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
+    """Rows where every code column the export has (not all blank) is given."""
+    given = [c for c in columns if c in df and df[c].notna().any()]
+    return df[given].notna().all(axis=1) if given else pd.Series(True, index=df.index)
+
+
 def _df_check(rule: str, fn) -> pa.Check:
     """A row-wise check over the whole table; rows where ``fn`` is False break ``rule``.
 
@@ -245,6 +257,9 @@ BAS = TableSpec(
         {
             "PATIENT": _col("id", description="patient identifier", required=True,
                             nullable=False, missing_rule="IR-BAS-1"),
+            "PROGRAM": _col("text", description="programme (IeDEA DES; data-quality counts "
+                            "by programme)"),
+            "CENTER": _col("text", description="centre within the programme (IeDEA DES)"),
             "BIRTH_D": _col("date", description="date of birth"),
             "BIRTH_D_A": _col("text", description="precision of BIRTH_D (D, M, Y, U, <, >)"),
             "FRSVIS_D": _col("date", description="first visit at the clinic"),
@@ -261,6 +276,7 @@ BAS = TableSpec(
                              checks=[_isin(YES_NO_UNKNOWN, "IR-BAS-4")]),
             "RECART_D": _col("date", description="date ART was first started (time origin T0)"),
         },
+        checks=[_df_check("IR-BAS-7", lambda df: _codes_given(df, BAS_CODE_COLUMNS))],
         strict=False,
     ),
 )
@@ -418,6 +434,12 @@ DIS = TableSpec(
 #: infarction, coronary death, invasive cardiovascular procedure, stroke, end-stage renal
 #: disease, chronic liver disease, non-AIDS-defining malignancy.
 SERIOUS_NON_AIDS = frozenset({"AMI", "COR", "ICP", "STR", "ESRD", "CLD", "NADM"})
+#: The HICDEP clinical-event codes (1.30 ``AE_ID`` coding table, the same page): the serious
+#: non-AIDS events, diabetes mellitus (DIA) and fatal case with insufficient data (FAT).
+#: Later HICDEP versions extend the list, so an unknown code is flagged, not excluded.
+CEP_CODES = SERIOUS_NON_AIDS | {"DIA", "FAT"}
+#: tblBAS codes whose blank HICDEP writes as "unknown" (9, MODE 99).
+BAS_CODE_COLUMNS = ("SEX", "MODE", "AIDS_Y", "RECART_Y")
 
 CEP = TableSpec(
     name="tblCEP",
@@ -433,7 +455,9 @@ CEP = TableSpec(
                             nullable=False, missing_rule="IR-CEP-1"),
             "CEP_ID": _col("text", description="clinical event code (HICDEP list: AMI, COR, "
                            "ICP, STR, ESRD, CLD, NADM count as serious non-AIDS events)",
-                           required=True, nullable=False, missing_rule="IR-CEP-1"),
+                           required=True, nullable=False, missing_rule="IR-CEP-1",
+                           checks=[_check("IR-CEP-3", lambda s: s.str.strip().str.upper()
+                                          .isin(CEP_CODES))]),
             "CEP_D": _col("date", description="date of the event", required=True,
                           nullable=False, missing_rule="IR-CEP-1"),
         },

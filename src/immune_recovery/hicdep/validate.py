@@ -64,9 +64,9 @@ def validate_table(df: pd.DataFrame, spec: TableSpec, ledger: ExclusionLedger) -
         row_cases = row_cases.drop_duplicates(["row", "rule", "column"])
         kept = df.copy()
         for (rule, column), group in row_cases[row_cases["action"] != "exclude"] \
-                .groupby(["rule", "column"], sort=False):
+                .groupby(["rule", "column"], sort=False, dropna=False):
             rows = np.unique(group["row"].to_numpy())
-            column = None if column in ("", None) else str(column)
+            column = None if column in ("", None) or column != column else str(column)
             ledger.flag(spec.name, kept.loc[rows], rule, column=column)
             if RULE_TABLE[rule].action == "blank" and column is not None:
                 kept.loc[rows, column] = _missing_value(kept[column])
@@ -217,6 +217,10 @@ def _cross_table_checks(tables: dict[str, pd.DataFrame], ledger: ExclusionLedger
                 bad = too_far(df[col], df["PATIENT"].map(limit)).fillna(False).astype(bool)
                 ledger.exclude(name, df[bad], rule, column=col)
                 df = df[~bad]
+            if "ATC001" in spec.cross_table and not death.empty and death.notna().any():
+                for stop in (c for c in spec.date_columns if c != col and c in df):
+                    after = (df[stop] > df["PATIENT"].map(death)).fillna(False).astype(bool)
+                    ledger.flag(name, df[after], "IR-DATE-6", column=stop)
         tables[name] = df
 
 
