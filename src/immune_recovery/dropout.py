@@ -31,13 +31,18 @@ sensitivity analyses for drop-out driven by the (unobserved) trajectory:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
+from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
 from .classify import REASONS, Classification, nonresponder_flags
 from .conventions import DAYS_PER_YEAR, Z95
+from .estimable import separated, too_few_events
+from .exceptions import ConvergenceWarning
 
 #: Reasons that mean "not assessable for a reason drop-out cannot explain": left out of IPCW.
 NOT_DROPOUT = ("no_baseline_cd4", "zero_baseline", "rna_limit_above_cutoff")
@@ -118,10 +123,26 @@ def ipcw_weights(frame: pd.DataFrame, covariates: tuple[str, ...] = IPCW_COVARIA
     data, used = _model_columns(frame, covariates)
     data["assessed"] = frame["assessed"].to_numpy()
     formula = "assessed ~ " + (" + ".join(used) if used else "1")
-    fit = smf.logit(formula, data).fit(disp=0)
-    p = fit.predict(data)
-    weights = (frame["assessed"].mean() / p)[frame["assessed"] == 1]
+    note = too_few_events(int(min(data["assessed"].sum(), (1 - data["assessed"]).sum())),
+                          len(used) + 1, "patients in the rarer of assessed / not assessed")
+    if note is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # non-convergence and separation: judged here
+            try:
+                fit = smf.logit(formula, data).fit(disp=0)
+            except (np.linalg.LinAlgError, PerfectSeparationError) as err:
+                note = f"not estimable: {err}"
+        if note is None:
+            note = ("not estimable: the weights model did not converge"
+                    if not fit.mle_retvals.get("converged", True)
+                    else separated(fit.params.drop("Intercept"), fit.bse.drop("Intercept")))
+    if note is None:
+        p = fit.predict(data)
+        weights = (frame["assessed"].mean() / p)[frame["assessed"] == 1]
+    else:  # IPCW not estimable: the row says why
+        weights = pd.Series(np.nan, index=frame.index[frame["assessed"] == 1])
     weights.attrs["covariates"] = used
+    weights.attrs["note"] = note or ""
     return weights
 
 
@@ -168,16 +189,20 @@ def ipcw_frequency(result: Classification, definition_id: str, patients: pd.Data
     w = weights.to_numpy()[den]
     rows = []
     for method, ww in (("complete case", np.ones_like(w)), ("IPCW", w)):
-        p, lo, hi = weighted_proportion(y, ww) if y.size else (np.nan,) * 3
+        estimable = bool(y.size) and bool(np.isfinite(ww).all())
+        p, lo, hi = weighted_proportion(y, ww) if estimable else (np.nan,) * 3
         rows.append({"definition": definition_id, "method": method, "n_assessable": int(y.size),
                      "n_nonresponders": int(y.sum()),
-                     "effective_n": float(ww.sum() ** 2 / (ww ** 2).sum()) if y.size else 0.0,
+                     "effective_n": float(ww.sum() ** 2 / (ww ** 2).sum()) if estimable
+                     else 0.0,
                      "proportion": p, "ci_low": lo, "ci_high": hi,
-                     "covariates": ", ".join(weights.attrs["covariates"])})
+                     "covariates": ", ".join(weights.attrs["covariates"]),
+                     "note": weights.attrs["note"] if method == "IPCW" else ""})
     missing = frame["why_missing"].value_counts().rename_axis("status").rename("patients") \
         .reset_index()
     missing.insert(0, "definition", definition_id)
-    q = np.quantile(weights, [0, 0.01, 0.25, 0.5, 0.75, 0.99, 1])
+    q = np.quantile(weights, [0, 0.01, 0.25, 0.5, 0.75, 0.99, 1]) if weights.notna().all() \
+        else np.full(7, np.nan)
     spread = pd.DataFrame([{"definition": definition_id, "n": len(weights),
                             "mean": float(weights.mean()), "min": q[0], "p01": q[1],
                             "p25": q[2], "median": q[3], "p75": q[4], "p99": q[5],
@@ -215,11 +240,18 @@ def pattern_mixture_slope(data: pd.DataFrame, time: str, pattern: pd.Series,
 
     frame = data.assign(pattern=data["PATIENT"].map(pattern).to_numpy())
     levels = sorted(frame["pattern"].unique())
-    fit = fit_mixed_model(frame, f"sqrt_cd4 ~ {time} * C(pattern, levels={levels!r})",
-                          re_formula or f"~{time}").best
+    shares = frame.drop_duplicates("PATIENT")["pattern"].value_counts().reindex(levels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        try:
+            fit = fit_mixed_model(frame, f"sqrt_cd4 ~ {time} * C(pattern, levels={levels!r})",
+                                  re_formula or f"~{time}").best
+        except ConvergenceWarning as err:  # a small site: the row says why
+            return pd.DataFrame([{"pattern": level, "patients": int(shares[level]),
+                                  "slope": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                                  "note": f"not estimable: {err}"} for level in levels])
     names = list(fit.fe_params.index)
     cov = fit.cov_params().loc[names, names].to_numpy()
-    shares = frame.drop_duplicates("PATIENT")["pattern"].value_counts().reindex(levels)
     rows, gradient = [], np.zeros(len(names))
     for level in levels:
         g = np.zeros(len(names))

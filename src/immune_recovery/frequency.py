@@ -17,6 +17,7 @@ from .classify import REASONS, Classification, nonresponder_flags
 from . import disclosure
 from .definitions import Definition, parse_definition, published_frequency
 from .intervals import cohen_kappa, wilson
+from .plots import legend
 
 FREQUENCY_COLUMNS = ["dataset", "definition", "stratum", "n_patients", "n_assessable",
                      "n_nonresponders", "proportion", "ci_low", "ci_high"]
@@ -166,8 +167,8 @@ def plot_frequencies(display: pd.DataFrame, frequency: pd.DataFrame) -> plt.Figu
     p = 100 * overall.loc[ids, "proportion"].to_numpy()
     lo = 100 * overall.loc[ids, "ci_low"].to_numpy()
     hi = 100 * overall.loc[ids, "ci_high"].to_numpy()
-    ax.errorbar(p, y, xerr=[p - lo, hi - p], fmt="o", color="#4477AA", capsize=2,
-                label="this data set (95% CI)")
+    ax.errorbar(p, y, xerr=[np.clip(p - lo, 0, None), np.clip(hi - p, 0, None)], fmt="o",
+                color="#4477AA", capsize=2, label="this data set (95% CI)")
     published = display.set_index("definition").loc[ids, "published_pct"].astype(str)
     bounds = published.str.extract(r"^([\d.]+)(?:-([\d.]+))?")
     low_pub = pd.to_numeric(bounds[0], errors="coerce").to_numpy()
@@ -181,7 +182,7 @@ def plot_frequencies(display: pd.DataFrame, frequency: pd.DataFrame) -> plt.Figu
     ax.set_yticks(y, ids, fontsize=8)
     ax.set_xlabel("% non-responders")
     ax.set_xlim(0, 100)
-    ax.legend(frameon=False, loc="lower right", fontsize=8)
+    legend(ax, frameon=False, loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -36,7 +36,7 @@ from lifelines import AalenJohansenFitter, KaplanMeierFitter
 
 from .conventions import CONFIRM_MAX_GAP_DAYS, DAYS_PER_YEAR
 from .disclosure import figures as disclosed
-from .plots import PALETTE
+from .plots import PALETTE, legend
 
 #: Causes in the competing-risks data.
 CENSORED, CROSSED, DIED = 0, 1, 2
@@ -240,6 +240,6 @@ def plot_late_response(table: pd.DataFrame) -> plt.Figure:
     ax.set_xlabel("Months since ART start")
     ax.set_ylabel("% of early non-responders at risk (95% CI)")
     ax.set_ylim(0, 100)
-    ax.legend(frameon=False, fontsize=8)
+    legend(ax, frameon=False, fontsize=8)
     fig.tight_layout()
     return fig

@@ -12,14 +12,19 @@ Events: ``ade_or_death`` = the first new AIDS-defining event after T0 (``tblDIS`
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
+from lifelines import CoxPHFitter
+from lifelines.exceptions import ConvergenceError
 
 from .classify import Classification
 from .cohort import Cohort
 from . import disclosure
 from .conventions import BASELINE_WINDOW_DAYS, DAYS_PER_YEAR
 from .covariates import design_matrix, term_label
+from .estimable import not_estimable, separated, too_few_events
 from .events import event_dates
 from .intervals import exact_poisson_ci, rate_ratio_ci
 from .results import RESULT_COLUMNS, empty_estimates, estimates_table
@@ -102,12 +107,17 @@ def rate_ratios(rates: pd.DataFrame, reference: str, alpha: float = 0.05) -> pd.
     """
     ref = rates.set_index("group").loc[reference]
     others = rates[rates["group"] != reference]
-    ratio, low, high = rate_ratio_ci(others["events"], others["person_years"], ref["events"],
-                                     ref["person_years"], alpha)
-    return pd.DataFrame({"group": others["group"].to_numpy(), "reference": reference,
-                         "events": others["events"].to_numpy(),
-                         "reference_events": int(ref["events"]),
-                         "rate_ratio": ratio, "ci_low": low, "ci_high": high})
+    with np.errstate(divide="ignore", invalid="ignore"):  # no events: not estimable
+        ratio, low, high = rate_ratio_ci(others["events"], others["person_years"],
+                                         ref["events"], ref["person_years"], alpha)
+    out = pd.DataFrame({"group": others["group"].to_numpy(), "reference": reference,
+                        "events": others["events"].to_numpy(),
+                        "reference_events": int(ref["events"]),
+                        "rate_ratio": ratio, "ci_low": low, "ci_high": high})
+    none = (out["events"] == 0) | (out["reference_events"] == 0)
+    if none.any():
+        out["note"] = np.where(none, "not estimable: no events in a group", "")
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -141,8 +151,6 @@ class CoxModel:
         self.alpha = alpha
 
     def fit(self, data: pd.DataFrame) -> CoxModel:
-        from lifelines import CoxPHFitter
-
         design = design_matrix(data, self.covariates, self.references)
         self.references_ = design.attrs["references"]
         frame = pd.concat([design, data[[self.duration, self.event, *self.strata]]],
@@ -150,13 +158,35 @@ class CoxModel:
         self.frame_ = frame[frame[self.duration] > 0]
         self.n_ = len(self.frame_)
         self.events_ = int(self.frame_[self.event].sum())
-        self.fitter_ = CoxPHFitter(alpha=self.alpha).fit(
-            self.frame_, duration_col=self.duration, event_col=self.event,
-            strata=self.strata or None)
+        self.terms_ = list(design.columns)
+        self.fitter_ = None
+        self.not_estimable_ = too_few_events(self.events_, len(self.terms_))
+        if self.not_estimable_:
+            return self
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # lifelines' convergence warnings: judged below
+            try:
+                self.fitter_ = CoxPHFitter(alpha=self.alpha).fit(
+                    self.frame_, duration_col=self.duration, event_col=self.event,
+                    strata=self.strata or None)
+            except (ConvergenceError, np.linalg.LinAlgError) as err:
+                reason = str(err).split(".")[0]
+                self.not_estimable_ = f"not estimable: the Cox model did not converge ({reason})"
+                return self
+        self.not_estimable_ = separated(self.fitter_.params_, self.fitter_.standard_errors_)
         return self
 
     @property
     def summary(self) -> pd.DataFrame:
+        """Tidy hazard ratios (one result shape, measure ``HR``, with ``model`` and
+        ``events``); a model that cannot be estimated has a row per term with the reason in
+        ``note`` (:mod:`immune_recovery.estimable`)."""
+        if self.not_estimable_:
+            return not_estimable(estimates_table(
+                leading={"model": self.model}, term=self.terms_,
+                label=[term_label(t, self.references_) for t in self.terms_], measure="HR",
+                estimate=np.nan, ci_low=np.nan, ci_high=np.nan, p=np.nan, n=self.n_,
+                events=self.events_), self.not_estimable_)
         summary = self.fitter_.summary
         ci = np.exp(self.fitter_.confidence_intervals_.to_numpy())  # limits at 1 - alpha
         return estimates_table(
@@ -167,9 +197,11 @@ class CoxModel:
 
     def proportional_hazards(self) -> pd.DataFrame:
         """Schoenfeld-residual test of proportional hazards per term (rank-transformed
-        time): ``model, term, test_statistic, p``."""
+        time): ``model, term, test_statistic, p`` (empty when the model is not estimable)."""
         from lifelines.statistics import proportional_hazard_test
 
+        if self.fitter_ is None or self.not_estimable_:
+            return pd.DataFrame(columns=["model", "term", "test_statistic", "p"])
         test = proportional_hazard_test(self.fitter_, self.frame_, time_transform="rank")
         out = test.summary.reset_index().rename(columns={"index": "term", "covariate": "term"})
         out.insert(0, "model", self.model)
@@ -256,15 +288,27 @@ def time_varying_cox(data: pd.DataFrame, covariates: list[str], model: str,
     used = design.attrs["references"]
     frame = pd.concat([frame[["PATIENT", "start", "stop", "event"]], design], axis=1).dropna()
     terms = list(design.columns)
-    fit = sm.PHReg(frame["stop"].to_numpy(), frame[terms].to_numpy(dtype=float),
-                   status=frame["event"].to_numpy(), entry=frame["start"].to_numpy(),
-                   ties="breslow").fit()
+    events = int(frame["event"].sum())
+    shape = {"leading": {"model": model}, "term": terms,
+             "label": [term_label(t, used) for t in terms], "measure": "HR",
+             "n": frame["PATIENT"].nunique(), "events": events}
+    reason = too_few_events(events, len(terms))
+    if reason is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # non-convergence and overflow: judged below
+            fit = sm.PHReg(frame["stop"].to_numpy(), frame[terms].to_numpy(dtype=float),
+                           status=frame["event"].to_numpy(), entry=frame["start"].to_numpy(),
+                           ties="breslow").fit()
+            retvals = getattr(fit, "mle_retvals", None) or {}
+            converged = retvals.get("converged", True)
+            reason = separated(np.asarray(fit.params), np.asarray(fit.bse)) if converged \
+                else "not estimable: the Cox model did not converge"
+    if reason:
+        return not_estimable(estimates_table(estimate=np.nan, ci_low=np.nan, ci_high=np.nan,
+                                             p=np.nan, **shape), reason)
     ci = np.asarray(fit.conf_int())
-    return estimates_table(
-        leading={"model": model}, term=terms, label=[term_label(t, used) for t in terms],
-        measure="HR", estimate=np.exp(np.asarray(fit.params)), ci_low=np.exp(ci[:, 0]),
-        ci_high=np.exp(ci[:, 1]), p=np.asarray(fit.pvalues), n=frame["PATIENT"].nunique(),
-        events=int(frame["event"].sum()))
+    return estimates_table(estimate=np.exp(np.asarray(fit.params)), ci_low=np.exp(ci[:, 0]),
+                           ci_high=np.exp(ci[:, 1]), p=np.asarray(fit.pvalues), **shape)
 
 
 # --------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from .conventions import DAYS_PER_MONTH, DAYS_PER_YEAR
 from . import disclosure
 from .disclosure import count_text, min_cell as disclosure_minimum
 from .disclosure import figures as disclosed
-from .plots import kaplan_meier
+from .plots import kaplan_meier, legend
 
 
 BASE_CONTINUOUS = {"age": "Age, years", "baseline_cd4": "Baseline CD4, cells/mm3",
@@ -179,7 +179,7 @@ def plot_cd4_over_time(summary: pd.DataFrame, min_n: int = 10) -> plt.Figure:
                     color=palette[i % len(palette)], label=str(label))
     ax.set_xlabel("Months since start of the study drug / ART")
     ax.set_ylabel("CD4, cells/mm³ (median, IQR)")
-    ax.legend(title=None, frameon=False)
+    legend(ax, title=None, frameon=False)
     fig.tight_layout()
     return fig
 

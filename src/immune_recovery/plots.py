@@ -14,22 +14,41 @@ from .disclosure import figures as disclosed
 PALETTE = ["#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB"]
 
 
+def legend(ax, **style) -> None:
+    """``ax.legend(**style)`` when something on ``ax`` has a label (a figure whose curves
+    were all left out, e.g. under disclosure control, gets no empty legend and no warning)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**style)
+
+
 def forest(table: pd.DataFrame, estimate: str, low: str, high: str, label: str = "label",
            xlabel: str = "Odds ratio (95% CI)", reference: float = 1.0, log: bool = True,
            marker_column: str | None = None) -> plt.Figure:
     """Forest plot: one row per line of ``table`` (top to bottom), estimate with its CI.
 
     ``marker_column`` (optional) holds a second value per row drawn as a red cross (e.g. a
-    true value or a published estimate).
+    true value or a published estimate). Rows without a finite, positive (on a log scale)
+    estimate and CI are left out, so a model that could not be estimated draws no axis from
+    1e-8 to 1e152; with none left the figure says so.
     """
     rows = table.reset_index(drop=True)
+    values = rows[[estimate, low, high]].apply(pd.to_numeric, errors="coerce") \
+        .to_numpy(dtype=float, na_value=np.nan)
+    drawable = np.isfinite(values).all(axis=1) & ((values > 0).all(axis=1) if log else True)
+    rows = rows[drawable].reset_index(drop=True)
+    if rows.empty:
+        fig, ax = plt.subplots(figsize=(7.5, 1.3))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No estimate could be made (see the table's notes).",
+                ha="center", va="center")
+        return fig
     fig, ax = plt.subplots(figsize=(7.5, 0.38 * len(rows) + 1.3))
     y = np.arange(len(rows))[::-1]
     est = rows[estimate].to_numpy(dtype=float)
     lo = rows[low].to_numpy(dtype=float)
     hi = rows[high].to_numpy(dtype=float)
-    ax.errorbar(est, y, xerr=[est - lo, hi - est], fmt="s", color=PALETTE[0], capsize=2,
-                markersize=5, label="estimate (95% CI)")
+    ax.errorbar(est, y, xerr=[np.clip(est - lo, 0, None), np.clip(hi - est, 0, None)],
+                fmt="s", color=PALETTE[0], capsize=2, markersize=5, label="estimate (95% CI)")
     if marker_column is not None:
         ax.plot(rows[marker_column].to_numpy(dtype=float), y, "x", color="#BB5566",
                 markersize=7, label=marker_column.replace("_", " "))
@@ -72,7 +91,7 @@ def kaplan_meier(durations: pd.Series, events: pd.Series, groups: pd.Series,
     ax.set_ylabel(ylabel)
     ax.set_title(title, loc="left")
     ax.set_ylim(0, 1.02)
-    ax.legend(frameon=False, loc="lower left", fontsize=8)
+    legend(ax, frameon=False, loc="lower left", fontsize=8)
     add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"])
     disclosed.protect_at_risk(fig, ax)
     fig.tight_layout()

@@ -18,10 +18,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
 from .classify import Classification, nonresponder_flags
 from .covariates import available, design_matrix, term_label
-from .exceptions import ConvergenceWarning
+from .estimable import not_estimable, separated, too_few_events
 from .plots import forest
 from .reference import published_cv  # noqa: F401  (re-exported: reports cite it here)
 from .results import estimates_table
@@ -69,17 +70,38 @@ class NonResponseModel:
         self.references_ = design.attrs["references"]
         self.terms_ = list(design.columns)
         self.formula_ = "nonresponder ~ " + " + ".join(self.terms_)  # for messages only
-        self.result_ = sm.Logit(complete["nonresponder"].astype(float),
-                                sm.add_constant(design, prepend=True, has_constant="add")
-                                ).fit(disp=False, maxiter=200)
-        if not self.result_.mle_retvals.get("converged", True):
-            warnings.warn(f"logistic regression did not converge: {self.formula_}",
-                          ConvergenceWarning, stacklevel=2)
+        self.result_ = None
+        self.not_estimable_ = too_few_events(min(self.events_, self.n_ - self.events_),
+                                             len(self.terms_) + 1,
+                                             "patients in the rarer outcome")
+        if self.not_estimable_:
+            return self
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # separation and non-convergence: judged below
+            try:
+                self.result_ = sm.Logit(complete["nonresponder"].astype(float),
+                                        sm.add_constant(design, prepend=True,
+                                                        has_constant="add")
+                                        ).fit(disp=False, maxiter=200)
+            except (np.linalg.LinAlgError, PerfectSeparationError) as err:
+                self.not_estimable_ = f"not estimable: {err}"
+                return self
+        self.not_estimable_ = separated(self.result_.params.drop("const"),
+                                        self.result_.bse.drop("const"))
+        if not self.not_estimable_ and not self.result_.mle_retvals.get("converged", True):
+            self.not_estimable_ = "not estimable: the logistic regression did not converge"
         return self
 
     @property
     def summary(self) -> pd.DataFrame:
-        """Tidy odds ratios in the one result shape (measure ``OR``)."""
+        """Tidy odds ratios in the one result shape (measure ``OR``); a model that cannot be
+        estimated has a row per term with the reason in ``note``
+        (:mod:`immune_recovery.estimable`)."""
+        if self.not_estimable_:
+            return not_estimable(estimates_table(
+                term=self.terms_, label=[term_label(t, self.references_) for t in self.terms_],
+                measure="OR", estimate=np.nan, ci_low=np.nan, ci_high=np.nan, p=np.nan,
+                n=self.n_), self.not_estimable_)
         params = self.result_.params.drop("const")
         ci = self.result_.conf_int(self.alpha).drop("const")
         return estimates_table(

@@ -25,7 +25,7 @@ from .covariates import term_label, tidy_term
 from .disclosure import figures as disclosed
 from .exceptions import ConvergenceWarning
 from .intervals import wilson
-from .plots import PALETTE
+from .plots import PALETTE, legend
 from .results import estimates_table
 
 OPTIMISERS = ("powell", "lbfgs", "bfgs", "cg")
@@ -80,7 +80,7 @@ def plot_mean_trajectory(table: pd.DataFrame, title: str) -> plt.Figure:
     ax.set_xlabel("Months since ART start")
     ax.set_ylabel("Mean CD4, cells/mm³ (95% CI)")
     ax.set_title(title, loc="left")
-    ax.legend(frameon=False, fontsize=8)
+    legend(ax, frameon=False, fontsize=8)
     fig.tight_layout()
     return fig
 

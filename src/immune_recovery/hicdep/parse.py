@@ -6,7 +6,8 @@ rule.
 Conventions of real exports, each stated in the notices with its count:
 
 * **missing values** written ``NA`` (R's ``write.csv``), ``NULL`` (SQL exports), ``.`` (SAS,
-  Stata), empty or whitespace-only read as missing (:data:`MISSING_TOKENS`);
+  Stata), empty or whitespace-only read as missing (:data:`MISSING_TOKENS`), except in
+  identifiers (a patient may be called ``NA``);
 * **dates** are ISO (``yyyy-mm-dd``), or in the format given (``date_format``, the command's
   ``--date-format``, e.g. ``%d/%m/%Y``; ISO dates are still read); a column whose other dates are all ``dd/mm/yyyy``
   (or with ``.`` or ``-``) and provably day-first (a first field above 12, no second field
@@ -62,14 +63,16 @@ def day_first_format(values: pd.Series) -> str | None:
     return None
 
 
-def missing_tokens(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
+def missing_tokens(raw: pd.DataFrame, keep: tuple[str, ...] = ()
+                   ) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
     """``raw`` with :data:`MISSING_TOKENS` (after trimming) as missing, and per column how
-    many of each were read as missing (only text columns are looked at)."""
+    many of each were read as missing (only text columns are looked at; ``keep``: columns
+    left as they are, identifiers: a patient may be called ``NA``)."""
     counts: dict[str, dict[str, int]] = {}
     out = raw
     for column in raw.columns:
         values = raw[column]
-        if values.dtype != object:
+        if values.dtype != object or column in keep:
             continue
         text = values.astype("string").str.strip()
         hit = text.isin(MISSING_TOKENS).fillna(False).to_numpy() & values.notna().to_numpy()
@@ -156,7 +159,8 @@ def parse_table(raw: pd.DataFrame, spec: TableSpec, label: str,
     what was read as missing or day-first is appended to ``notices``."""
     collect = errors if errors is not None else []
     lines = raw.attrs.get("lines")
-    raw, tokens = missing_tokens(raw)
+    raw, tokens = missing_tokens(raw, tuple(n for n, c in spec.columns.items()
+                                            if c.metadata["kind"] == "id"))
     if tokens and notices is not None:
         total: dict[str, int] = {}
         for found in tokens.values():
