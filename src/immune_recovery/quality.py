@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .disclosure import declare
 from .hicdep import ExclusionLedger
 from .hicdep.ledger import SEVERITIES
 from .schemas import NOT_IMPLEMENTED, RULE_TABLE
@@ -61,7 +62,10 @@ def issues_table(ledger: ExclusionLedger, with_examples: bool = True) -> pd.Data
     order = {s: i for i, s in enumerate(SEVERITIES)}
     out = ledger.issues.sort_values("severity", key=lambda s: s.map(order), kind="stable") \
         .reset_index(drop=True)
-    return out if with_examples else out.drop(columns="examples")
+    out = out if with_examples else out.drop(columns="examples")
+    # a value's pattern (99/99/9999) is a label, not a number derived from patients
+    return declare(out, labels=["pattern", "column", "problem", "hint", "examples"],
+                   counts=["count"])
 
 
 def by_program(bas: pd.DataFrame, ledger: ExclusionLedger) -> pd.DataFrame:
