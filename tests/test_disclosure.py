@@ -271,3 +271,31 @@ def test_the_checker_knows_the_not_assessable_reasons_are_counts():
                           "no_rna": ["1"], "rna_limit_above_cutoff": ["0"]})
     assert [f.where for f in check_table(table, "not_assessable.csv", "table", 10)] == \
         ["table, row 1, column no_rna"]
+
+
+def test_the_record_and_the_index_never_repeat_the_leaked_value(tmp_path):
+    """disclosure.json is published: it names rule, file and cell, not the value found."""
+    site = _site(tmp_path)
+    (site / "r1" / "r1.html").write_text("<p>patient P000123 was excluded</p>")
+    check = check_site(site, 10, Secrets(patient_ids=frozenset({"P000123"})))
+    assert check.findings and "P000123" not in (site / "disclosure.json").read_text()
+    assert "P000123" in check.findings[0].describe()
+    assert "P000123" not in check.findings[0].describe(with_value=False)
+
+
+def test_an_error_message_that_names_a_patient_never_reaches_the_index(tmp_path):
+    from immune_recovery.reporting import cohort_site
+
+    out = tmp_path / "site"
+    out.mkdir()
+    (tmp_path / "site.work" / "cohort").mkdir(parents=True)
+    pd.DataFrame({"PATIENT": ["P000001"], "BIRTH_D": ["1970-01-01"]}).to_parquet(
+        tmp_path / "site.work" / "cohort" / "tblBAS.parquet")
+    result = cohort_site.SiteResult(out=out)
+    result.suite["frequency-x"] = {"id": "frequency-x", "title": "Frequency",
+                                   "group": "frequency", "question": "q"}
+    result.failed["frequency-x"] = "ValueError: patient P000001 has no count"
+    cohort_site._check(out, result, 10, tmp_path / "export", tmp_path / "site.work", None)
+    assert "P000001" not in (out / "index.html").read_text()
+    assert result.checked.record()["summary"]["outcome"] == "pass"
+    assert "P000001" in result.failed["frequency-x"], "the console still gets the error"

@@ -33,6 +33,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -298,9 +299,11 @@ def _check(out: Path, result: SiteResult, min_cell: int, cohort_dir: Path, work:
     secrets = Secrets.of_export(cohort_dir, [work, cohort_dir, out], close_date)
     check = check_site(out, min_cell, secrets)
     for report_id, findings in check.by_report().items():
+        for finding in findings:  # the console names the values; the site never does
+            print(f"  output check: {finding.describe()}", file=sys.stderr)
         result.failed[report_id] = "withdrawn by the output checker: " + "; ".join(
-            f.describe() for f in findings[:3]) + (f" (+{len(findings) - 3} more)"
-                                                   if len(findings) > 3 else "")
+            f.describe(with_value=False) for f in findings[:3]) + (
+            f" (+{len(findings) - 3} more)" if len(findings) > 3 else "")
         if report_id in result.built:
             result.built.remove(report_id)
         if report_id in result.unchanged:
@@ -309,8 +312,15 @@ def _check(out: Path, result: SiteResult, min_cell: int, cohort_dir: Path, work:
     if check.findings:
         build_site(out, intro=intro, not_built=result.not_built())
         check = check_site(out, min_cell, secrets)
+    if check.findings:  # an error message on the index named something it must not
+        build_site(out, intro=intro, not_built=[
+            {**r, "reason": "see the output of immune-recovery report"}
+            for r in result.not_built()])
+        check = check_site(out, min_cell, secrets)
         for finding in check.findings:
-            result.failed.setdefault(finding.report or "site", finding.describe())
+            print(f"  output check: {finding.describe()}", file=sys.stderr)
+            result.failed.setdefault(finding.report or "site",
+                                     finding.describe(with_value=False))
     result.checked = check
 
 

@@ -27,7 +27,7 @@ import datetime as dt
 import json
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -68,8 +68,15 @@ class Finding:
         """The report folder the file belongs to (``None`` for site-level files)."""
         return self.file.split("/")[0] if "/" in self.file else None
 
-    def describe(self) -> str:
-        return f"{self.file} [{self.where}]: {self.rule} ({self.value})"
+    def describe(self, with_value: bool = True) -> str:
+        """The finding for the console (with the offending value) or for a published page
+        and ``disclosure.json`` (``with_value=False``: the value is what must not leak)."""
+        where = f"{self.file} [{self.where}]: {self.rule}"
+        return f"{where} ({self.value})" if with_value else where
+
+    def record(self) -> dict:
+        """The finding as ``disclosure.json`` publishes it: rule, file and cell, no value."""
+        return {"rule": self.rule, "file": self.file, "where": self.where}
 
 
 @dataclass
@@ -152,7 +159,7 @@ class SiteCheck:
                         "findings": len(self.findings),
                         "cells_suppressed": self.cells_suppressed(),
                         "outcome": "fail" if self.findings else "pass"},
-            "findings": [asdict(f) for f in self.findings],
+            "findings": [f.record() for f in self.findings],
             "files": self.files,
             "suppressed_by_table": self.suppressed,
         }
