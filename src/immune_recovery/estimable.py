@@ -14,7 +14,8 @@ A small site's logistic or Cox model is reported as estimable only when
   infinite).
 
 Otherwise the model's table has one row per term with no estimate and a ``note`` giving the
-reason, instead of a failed report or an absurd estimate.
+reason (:func:`immune_recovery.results.not_estimable_table`), instead of a failed report or an
+absurd estimate.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 
 from .disclosure import count_text
 
@@ -50,12 +50,3 @@ def separated(log_estimates: Sequence[float], standard_errors: Sequence[float]
         return ("not estimable: separation (a covariate predicts the outcome perfectly, so "
                 "its ratio is infinite)")
     return None
-
-
-def not_estimable(table: pd.DataFrame, reason: str) -> pd.DataFrame:
-    """``table`` (a model's estimates, one row per term) with no estimate and the reason in
-    ``note``."""
-    out = table.copy()
-    out[["estimate", "ci_low", "ci_high", "p"]] = np.nan
-    out["note"] = reason
-    return out

@@ -24,10 +24,10 @@ from .cohort import Cohort
 from . import disclosure
 from .conventions import BASELINE_WINDOW_DAYS, DAYS_PER_YEAR
 from .covariates import design_matrix, term_label
-from .estimable import not_estimable, separated, too_few_events
+from .estimable import separated, too_few_events
 from .events import event_dates
 from .intervals import exact_poisson_ci, rate_ratio_ci
-from .results import RESULT_COLUMNS, empty_estimates, estimates_table
+from .results import RESULT_COLUMNS, empty_estimates, estimates_table, not_estimable_table
 
 
 
@@ -182,11 +182,10 @@ class CoxModel:
         ``events``); a model that cannot be estimated has a row per term with the reason in
         ``note`` (:mod:`immune_recovery.estimable`)."""
         if self.not_estimable_:
-            return not_estimable(estimates_table(
-                leading={"model": self.model}, term=self.terms_,
+            return not_estimable_table(
+                self.not_estimable_, leading={"model": self.model}, term=self.terms_,
                 label=[term_label(t, self.references_) for t in self.terms_], measure="HR",
-                estimate=np.nan, ci_low=np.nan, ci_high=np.nan, p=np.nan, n=self.n_,
-                events=self.events_), self.not_estimable_)
+                n=self.n_, events=self.events_)
         summary = self.fitter_.summary
         ci = np.exp(self.fitter_.confidence_intervals_.to_numpy())  # limits at 1 - alpha
         return estimates_table(
@@ -304,8 +303,7 @@ def time_varying_cox(data: pd.DataFrame, covariates: list[str], model: str,
             reason = separated(np.asarray(fit.params), np.asarray(fit.bse)) if converged \
                 else "not estimable: the Cox model did not converge"
     if reason:
-        return not_estimable(estimates_table(estimate=np.nan, ci_low=np.nan, ci_high=np.nan,
-                                             p=np.nan, **shape), reason)
+        return not_estimable_table(reason, **shape)
     ci = np.asarray(fit.conf_int())
     return estimates_table(estimate=np.exp(np.asarray(fit.params)), ci_low=np.exp(ci[:, 0]),
                            ci_high=np.exp(ci[:, 1]), p=np.asarray(fit.pvalues), **shape)

@@ -17,7 +17,6 @@ from .cohort import Cohort
 from .events import aids_events
 from .conventions import DAYS_PER_MONTH, DAYS_PER_YEAR
 from . import disclosure
-from .disclosure import count_text, min_cell as disclosure_minimum
 from .disclosure import figures as disclosed
 from .plots import kaplan_meier, legend
 
@@ -155,7 +154,7 @@ def plot_baseline_cd4(patients: pd.DataFrame, group: str | None = "arm") -> plt.
             if group in patients else values_all
         disclosed.histogram(ax, values, bins, color="#4477AA", edgecolor="white")
         ax.axvline(200, color="#BB5566", linestyle="--", linewidth=1)
-        ax.set_title(f"{label} (n={count_text(len(values))})")
+        ax.set_title(f"{label} (n={disclosure.count_text(len(values))})")
         ax.set_xlabel("Baseline CD4, cells/mm³")
     axes[0][0].set_ylabel("Patients")
     fig.tight_layout()
@@ -165,7 +164,7 @@ def plot_baseline_cd4(patients: pd.DataFrame, group: str | None = "arm") -> plt.
 def plot_cd4_over_time(summary: pd.DataFrame, min_n: int = 10) -> plt.Figure:
     """Median CD4 (with interquartile range) by visit month and group (months with at least
     ``min_n`` counts, and at least the disclosure minimum)."""
-    min_n = max(min_n, disclosure_minimum())
+    min_n = max(min_n, disclosure.min_cell())
     fig, ax = plt.subplots()
     palette = ["#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377"]
     groups = list(dict.fromkeys(summary["group"]))

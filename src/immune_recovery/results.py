@@ -46,6 +46,15 @@ def estimates_table(*, term: Sequence[str], label: Sequence[str], measure: str,
     return declare(pd.DataFrame(columns), dof=int(n) - len(columns["term"]))
 
 
+def not_estimable_table(reason: str, **shape) -> pd.DataFrame:
+    """The one shape for a model that could not be estimated: one row per term (``shape``:
+    the keywords of :func:`estimates_table` but the estimates), no estimate, and the reason
+    in ``note`` (see :mod:`immune_recovery.estimable`)."""
+    out = estimates_table(estimate=np.nan, ci_low=np.nan, ci_high=np.nan, p=np.nan, **shape)
+    out["note"] = reason
+    return out
+
+
 def empty_estimates(leading: Sequence[str] = (), extras: Sequence[str] = ()) -> pd.DataFrame:
     """An empty table with the one shape's columns."""
     return pd.DataFrame(columns=[*leading, *RESULT_COLUMNS, *extras])

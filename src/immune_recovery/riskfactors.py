@@ -22,10 +22,10 @@ from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
 from .classify import Classification, nonresponder_flags
 from .covariates import available, design_matrix, term_label
-from .estimable import not_estimable, separated, too_few_events
+from .estimable import separated, too_few_events
 from .plots import forest
 from .reference import published_cv  # noqa: F401  (re-exported: reports cite it here)
-from .results import estimates_table
+from .results import estimates_table, not_estimable_table
 
 
 def model_frame(result: Classification, definition_id: str, patients: pd.DataFrame
@@ -98,10 +98,9 @@ class NonResponseModel:
         estimated has a row per term with the reason in ``note``
         (:mod:`immune_recovery.estimable`)."""
         if self.not_estimable_:
-            return not_estimable(estimates_table(
-                term=self.terms_, label=[term_label(t, self.references_) for t in self.terms_],
-                measure="OR", estimate=np.nan, ci_low=np.nan, ci_high=np.nan, p=np.nan,
-                n=self.n_), self.not_estimable_)
+            return not_estimable_table(
+                self.not_estimable_, term=self.terms_, measure="OR", n=self.n_,
+                label=[term_label(t, self.references_) for t in self.terms_])
         params = self.result_.params.drop("const")
         ci = self.result_.conf_int(self.alpha).drop("const")
         return estimates_table(

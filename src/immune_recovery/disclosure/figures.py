@@ -21,7 +21,8 @@ import pandas as pd
 from .rules import count_text, rules
 from .tables import publish
 
-_TRAILING_COUNT = re.compile(r"(\d+)(\s*)$")
+#: A number ending a line of an at-risk label (``<10`` and decimals do not count).
+TRAILING_COUNT = re.compile(r"(?<![<\d.])(\d+)(\s*)$")
 
 
 def histogram(ax, values, bins, **style) -> int:
@@ -82,7 +83,7 @@ def protect_at_risk(fig, main_ax) -> None:
     for axis in fig.axes:
         if axis is main_ax:
             continue
-        labels = ["\n".join(_TRAILING_COUNT.sub(
+        labels = ["\n".join(TRAILING_COUNT.sub(
             lambda m: count_text(int(m.group(1))) + m.group(2), line)
             for line in label.get_text().split("\n"))
             for label in axis.get_xticklabels()]

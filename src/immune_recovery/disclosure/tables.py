@@ -151,16 +151,35 @@ def count_of(value) -> float:
     return number_of(value)
 
 
-def _small(x: float, k: int) -> bool:
-    return bool(k) and x == x and 0 < x < k
-
-
-def implied_small(share: float, denominator: float, percent: bool, k: int) -> bool:
+def _implied_small(share: float, denominator: float, percent: bool, k: int) -> bool:
     """Whether a share of a denominator reveals a count (or its complement) of 1 to k - 1."""
     if not (share == share and denominator == denominator) or denominator <= 0:
         return False
     count = denominator * (share / 100 if percent else share)
     return any(0.5 <= c < k - 0.5 for c in (count, denominator - count))
+
+
+def disclosive_cells(df: pd.DataFrame, layout: Layout, k: int
+                     ) -> list[tuple[int, str, str, str]]:
+    """The cells of ``df`` that show a count of 1 to ``k - 1`` (``small_count``) or a share
+    that, times its denominator in the same row, gives one or leaves one
+    (``implied_count``): ``(row position, column, rule, what)``. Publishing suppresses them
+    (:func:`publish`); the output checker reports them in published files."""
+    found = []
+    for column in layout.counts + layout.count_percent:
+        for i, value in enumerate(df[column]):
+            count = count_of(value)
+            if count == count and 0 < count < k:
+                found.append((i, column, "small_count", str(value)))
+    for column, denominator in layout.denominators.items():
+        shares = df[column].map(number_of)
+        percent = bool(PERCENT_COLUMN.search(str(column))) or \
+            np.nanmax(np.abs(shares.to_numpy(dtype=float)), initial=0) > 1
+        for i, (share, n) in enumerate(zip(shares, df[denominator].map(count_of),
+                                           strict=True)):
+            if _implied_small(share, n, percent, k):
+                found.append((i, column, "implied_count", f"{share:g} of {n:g}"))
+    return found
 
 
 def publish(df: pd.DataFrame, name: str = "table") -> tuple[pd.DataFrame, Counter]:
@@ -182,17 +201,8 @@ def publish(df: pd.DataFrame, name: str = "table") -> tuple[pd.DataFrame, Counte
     numbers = np.array([[count_of(v) if j in count_cols else number_of(v)
                          for j, v in enumerate(row)] for row in values], dtype=float)
     status = np.full(values.shape, "", dtype=object)
-    for j in count_cols:
-        for i in range(len(df)):
-            if _small(numbers[i, j], k):
-                status[i, j] = "p"
-    for column, denominator in layout.denominators.items():
-        j, d = pos[column], pos[denominator]
-        percent = bool(PERCENT_COLUMN.search(str(column))) or np.nanmax(
-            np.abs(numbers[:, j]), initial=0) > 1
-        for i in range(len(df)):
-            if implied_small(numbers[i, j], numbers[i, d], percent, k):
-                status[i, j] = "d"
+    for i, column, rule, _ in disclosive_cells(df, layout, k):
+        status[i, pos[column]] = "p" if rule == "small_count" else "d"
     if layout.dof is not None and layout.dof < r.min_dof:
         status[:, derived_cols] = "m"
     groups = _partition_groups(df, layout.partition)

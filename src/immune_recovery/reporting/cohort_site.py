@@ -298,24 +298,23 @@ def _check(out: Path, result: SiteResult, min_cell: int, cohort_dir: Path, work:
     build_site(out, intro=intro, not_built=result.not_built())
     secrets = Secrets.of_export(cohort_dir, [work, cohort_dir, out], close_date)
     check = check_site(out, min_cell, secrets)
-    for report_id, findings in check.by_report().items():
+    withdrawn = check.by_report()
+    for report_id, findings in withdrawn.items():
         for finding in findings:  # the console names the values; the site never does
             print(f"  output check: {finding.describe()}", file=sys.stderr)
         result.failed[report_id] = "withdrawn by the output checker: " + "; ".join(
             f.describe(with_value=False) for f in findings[:3]) + (
             f" (+{len(findings) - 3} more)" if len(findings) > 3 else "")
-        if report_id in result.built:
-            result.built.remove(report_id)
-        if report_id in result.unchanged:
-            result.unchanged.remove(report_id)
+        for listed in (result.built, result.unchanged):
+            if report_id in listed:
+                listed.remove(report_id)
         shutil.rmtree(out / report_id, ignore_errors=True)
     if check.findings:
-        build_site(out, intro=intro, not_built=result.not_built())
-        check = check_site(out, min_cell, secrets)
-    if check.findings:  # an error message on the index named something it must not
-        build_site(out, intro=intro, not_built=[
-            {**r, "reason": "see the output of immune-recovery report"}
-            for r in result.not_built()])
+        not_built = result.not_built()
+        if any(f.report is None for f in check.findings):  # a failure reason leaked
+            not_built = [{**r, "reason": "see the output of immune-recovery report"}
+                         for r in not_built]
+        build_site(out, intro=intro, not_built=not_built)
         check = check_site(out, min_cell, secrets)
         for finding in check.findings:
             print(f"  output check: {finding.describe()}", file=sys.stderr)

@@ -38,8 +38,8 @@ from PIL import Image
 from ..checksums import sha256_file
 from ..disclosure import Rules
 from ..hicdep import read_folder
-from ..disclosure.tables import (COUNT_PERCENT, IDENTIFIER_COLUMN, PERCENT_COLUMN, Layout,
-                                 count_of, implied_small, number_of)
+from ..disclosure.figures import TRAILING_COUNT
+from ..disclosure.tables import IDENTIFIER_COLUMN, Layout, disclosive_cells
 
 RECORD = "disclosure.json"
 PUBLISHED_SUFFIXES = {".html", ".csv", ".png", ".ipynb", ".json", ".md"}
@@ -241,22 +241,8 @@ def check_table(frame: pd.DataFrame, name: str, where: str, k: int) -> list[Find
     if not k or frame.empty:
         return findings
     frame = _as_values(frame)
-    layout = Layout.of(frame)
-    for column in layout.counts + layout.count_percent:
-        for row, value in frame[column].items():
-            count = count_of(value)
-            if count == count and 0 < count < k:
-                findings.append(Finding("small_count", name, f"{where}, row {row + 1}, "
-                                        f"column {column}", str(value)))
-    for column, denominator in layout.denominators.items():
-        shares = frame[column].map(number_of)
-        percent = bool(PERCENT_COLUMN.search(str(column))) or shares.abs().max() > 1
-        for row, (share, n) in enumerate(zip(shares, frame[denominator].map(count_of),
-                                             strict=True)):
-            if implied_small(share, n, percent, k):
-                findings.append(Finding("implied_count", name, f"{where}, row {row + 1}, "
-                                        f"column {column}", f"{share} of {n:g}"))
-    return findings
+    return findings + [Finding(rule, name, f"{where}, row {i + 1}, column {column}", what)
+                       for i, column, rule, what in disclosive_cells(frame, Layout.of(frame), k)]
 
 
 def _secrets_in(text: str, name: str, secrets: Secrets) -> list[Finding]:
@@ -296,7 +282,7 @@ def _at_risk_counts(text: str, name: str, k: int) -> list[Finding]:
         if len(lines) < 2:
             continue
         for line in lines:
-            match = re.search(r"(?<![<\d.])(\d+)\s*$", line)
+            match = TRAILING_COUNT.search(line)
             if match and 0 < int(match.group(1)) < k:
                 findings.append(Finding("small_count", name, "figure, numbers at risk",
                                         line.strip()))
