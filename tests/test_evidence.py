@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from immune_recovery import evidence, synthesis
+from immune_recovery import evidence
+from immune_recovery.evidence import questions
 from immune_recovery.exceptions import EvidenceError
 from immune_recovery.formatting import format_ci, readable
 from immune_recovery.paths import project_root
@@ -184,7 +185,8 @@ def _frequency_table(pcts: list[float], n: int = 500) -> pd.DataFrame:
         "citation": "Author A et al. J 2001;1:1", "region": "Europe", "n_analysed": n,
         "baseline_cd4_median": 200.0, "suppressed_population": "yes", "cd4_rule": "gain_lt",
         "cd4_threshold": 100.0, "assess_month": 12.0, "n_inr": np.nan, "pct_inr": pcts,
-        "verification": "V"})
+        "ci_low_pct": np.nan, "ci_high_pct": np.nan, "pmid_doi_or_url": None, "source_url": None,
+        "note": None, "verification": "V"})
 
 
 @pytest.mark.parametrize("pcts, verdict", [([14, 15, 16, 15], "supported"),
@@ -212,7 +214,7 @@ def test_a_study_with_several_definitions_counts_once(tmp_path):
     table = _frequency_table([15, 15, 15, 15])
     table["study_id"] = ["s0", "s0", "s0", "s1"]
     table["assess_month"] = [12.0, 24.0, 6.0, 12.0]
-    question = synthesis.pool_frequency(table=table)
+    question = questions.pool_frequency(table=table)
     assert question.fit.k_ == 2
     chosen = question.rows[question.rows["pooled"]]
     assert set(chosen["study_id"]) == {"s0", "s1"}
@@ -221,18 +223,18 @@ def test_a_study_with_several_definitions_counts_once(tmp_path):
 
 
 def test_regression_to_the_mean_moves_a_gain_based_or_with_no_true_effect():
-    demo = synthesis.regression_to_the_mean_demo(0.25, n=20_000, seed=3).set_index("outcome")
+    demo = questions.regression_to_the_mean_demo(0.25, n=20_000, seed=3).set_index("outcome")
     gain = demo.loc[demo.index.str.startswith("gain-based")].iloc[0]
     assert gain["ci_low"] > 1.2, "no true effect, yet the gain-based OR is well above 1"
     level = demo.loc[demo.index.str.startswith("level-based")].iloc[0]
     assert level["ci_high"] < 1, "a higher baseline goes with a higher level"
-    exact = synthesis.regression_to_the_mean_demo(0.0, n=20_000, seed=3).set_index("outcome")
+    exact = questions.regression_to_the_mean_demo(0.0, n=20_000, seed=3).set_index("outcome")
     no_error = exact.loc[exact.index.str.startswith("gain-based")].iloc[0]
     assert no_error["ci_low"] < 1 < no_error["ci_high"], "without measurement error, no bias"
 
 
 def test_direction_synthesis_sign_test():
-    ds = synthesis.DirectionSynthesis.of(pd.Series([True] * 9 + [False]))
+    ds = questions.DirectionSynthesis.of(pd.Series([True] * 9 + [False]))
     assert (ds.k, ds.favour) == (10, 9)
     assert ds.p_sign == pytest.approx(2 * (10 + 1) / 2 ** 10)
     assert ds.ci_low > 0.5
@@ -263,12 +265,12 @@ def test_harmonized_ratios_point_the_claimed_way_above_one():
         "ci_high": [2.5, 4.0, 0.8, np.nan],
         "favours_claim": [True, False, True, False],  # b: higher vs lower; c: recovery outcome
         "measure": "OR", "contrast": ["x", "x", "y", "x"]})
-    h = synthesis.harmonized_ratios(rows).set_index("study_id")
+    h = questions.harmonized_ratios(rows).set_index("study_id")
     assert h.loc["a", "harmonized"] == 2.0 and not h.loc["a", "inverted"]
     assert h.loc["b", "harmonized"] == pytest.approx(1 / 3)
     assert (h.loc["b", "harmonized_low"], h.loc["b", "harmonized_high"]) == \
         pytest.approx((0.25, 0.5))
     assert h.loc["c", "harmonized"] == 2.0 and h.loc["c", "inverted"]
     assert h.loc["d", "harmonized"] == 0.8, "points the other way: stays below 1"
-    scales = synthesis.shared_scales(h.reset_index(), min_studies=2).set_index("scale")
+    scales = questions.shared_scales(h.reset_index(), min_studies=2).set_index("scale")
     assert scales.loc["OR: x", "studies"] == 2 and scales.loc["OR: x", "poolable"]

@@ -7,29 +7,30 @@ import pandas as pd
 import pytest
 from scipy import optimize, stats
 
-from immune_recovery import meta
+from immune_recovery import reference
+from immune_recovery.evidence import il2
 
 
 @pytest.fixture(scope="module")
 def trials() -> pd.DataFrame:
     """CD4 results as reported (il2_trials.csv)."""
-    return meta.load_il2_trials()
+    return reference.load("il2_trials")
 
 
 @pytest.fixture(scope="module")
 def clinical() -> pd.DataFrame:
     """The randomized IL-2 trials' clinical rows of immune_therapy_trials.csv (V/V2)."""
-    return meta.load_clinical_trials()
+    return il2.load_clinical_trials()
 
 
 def test_inputs_keep_citations_and_derive_standard_errors(clinical):
-    od = meta.hazard_ratio_inputs(clinical, "opportunistic disease or death").set_index("trial")
+    od = il2.hazard_ratio_inputs(clinical, "opportunistic disease or death").set_index("trial")
     assert list(od.index) == ["ESPRIT", "SILCAAT", "STALWART (ESPRIT 002)"]
     assert od.loc["ESPRIT", "citation"].startswith("INSIGHT-ESPRIT Study Group")
     assert set(od["verification"]) <= {"V", "V2"}, "only verified rows are pooled"
     assert od.loc["ESPRIT", "se"] == pytest.approx((np.log(1.16) - np.log(0.75)) / (2 * 1.959964),
                                                    rel=1e-5)
-    death = meta.hazard_ratio_inputs(clinical, "death").set_index("trial")
+    death = il2.hazard_ratio_inputs(clinical, "death").set_index("trial")
     # SE from P: the z test with the derived SE gives the reported P back
     for trial, p in (("ESPRIT", 0.42), ("SILCAAT", 0.73)):
         row = death.loc[trial]
@@ -38,7 +39,7 @@ def test_inputs_keep_citations_and_derive_standard_errors(clinical):
 
 
 def test_pooled_estimates_match_the_formulas(clinical):
-    od = meta.hazard_ratio_inputs(clinical, "opportunistic disease or death")
+    od = il2.hazard_ratio_inputs(clinical, "opportunistic disease or death")
     y, v = od["log_hr"].to_numpy(), od["se"].to_numpy() ** 2
     w = 1 / v
     fixed = np.sum(w * y) / w.sum()
@@ -52,7 +53,7 @@ def test_pooled_estimates_match_the_formulas(clinical):
         return np.sum(wt * (y - mean) ** 2) - (k - 1)
 
     tau2_pm = optimize.brentq(generalised_q, 0, 10)
-    table = meta.pool(od, "x").set_index("model")
+    table = il2.pool(od, "x").set_index("model")
     assert table.loc["fixed effect (inverse variance)", "estimate"] == pytest.approx(
         np.exp(fixed))
     assert table.loc["random effects (DL), Wald CI", "tau2"] == pytest.approx(tau2_dl)
@@ -66,17 +67,17 @@ def test_pooled_estimates_match_the_formulas(clinical):
 
 
 def test_one_trial_pools_to_itself_and_negative_tau2_is_truncated(clinical):
-    od = meta.hazard_ratio_inputs(clinical, "opportunistic disease or death")
-    single = meta.pool(od.iloc[:1], "x")
+    od = il2.hazard_ratio_inputs(clinical, "opportunistic disease or death")
+    single = il2.pool(od.iloc[:1], "x")
     assert single["estimate"].tolist() == pytest.approx([0.94])
     assert single["flag"].tolist() == ["single_study"]
-    death = meta.pool(meta.hazard_ratio_inputs(clinical, "death"), "death")
+    death = il2.pool(il2.hazard_ratio_inputs(clinical, "death"), "death")
     assert (death["tau2"] == 0).all() and (death["i2"] == 0).all()
     assert death["estimate"].nunique() == 1
 
 
 def test_meta_clinical_table_has_the_contract_columns(clinical):
-    table = meta.clinical_summary(clinical)
+    table = il2.clinical_summary(clinical)
     assert list(table.columns) == ["endpoint", "model", "estimate", "ci_low", "ci_high",
                                    "pi_low", "pi_high", "i2", "tau2", "k", "flag"]
     assert set(table["endpoint"]) == {"opportunistic disease or death",
@@ -84,16 +85,16 @@ def test_meta_clinical_table_has_the_contract_columns(clinical):
 
 
 def test_cd4_effects_are_not_pooled_across_measures(trials):
-    cd4 = meta.cd4_effects(trials).set_index("trial")
+    cd4 = il2.cd4_effects(trials).set_index("trial")
     assert cd4.loc["Kovacs1996", "difference"] == 567
     assert cd4.loc["Kovacs1996", "se"] == pytest.approx(np.hypot(128, 41))
     assert cd4.loc["Davey2000", "se"] == pytest.approx(np.hypot(113 / np.sqrt(39),
                                                                 35 / np.sqrt(43)))
-    assert not meta.comparable_groups(meta.cd4_effects(trials))["pooled"].any()
+    assert not il2.comparable_groups(il2.cd4_effects(trials))["pooled"].any()
 
 
 def test_cd4_effect_confidence_intervals(trials):
-    cd4 = meta.cd4_effects(trials).set_index("trial")
+    cd4 = il2.cd4_effects(trials).set_index("trial")
     half = 1.959963984540054 * np.hypot(128, 41)
     assert cd4.loc["Kovacs1996", "ci_low"] == pytest.approx(567 - half)
     assert cd4.loc["Kovacs1996", "ci_high"] == pytest.approx(567 + half)

@@ -9,7 +9,7 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from immune_recovery.meta.pooling import (
+from immune_recovery.meta import (
     MetaAnalysis,
     MetaRegression,
     i_squared,
@@ -41,7 +41,7 @@ def test_reml_matches_metafor(bcg):
     95% CI -1.0669 to -0.3622, Q(12) = 152.2330; predict(): PI -1.8667 to 0.4377."""
     y, v = bcg
     fit = MetaAnalysis(method="REML", prediction="normal").fit(y, v=v)
-    wald = fit.summary.iloc[1]
+    wald = fit.pooled_.iloc[1]
     assert fit.tau2_ == pytest.approx(0.3132, abs=5e-5)
     assert wald["estimate"] == pytest.approx(-0.7145, abs=5e-5)
     assert wald["se"] == pytest.approx(0.1798, abs=5e-5)
@@ -53,7 +53,7 @@ def test_reml_matches_metafor(bcg):
 def test_dersimonian_laird_matches_metafor(bcg):
     """rma(yi, vi, data=dat.bcg, method="DL"): tau^2 0.3088, estimate -0.7141 (SE 0.1787)."""
     y, v = bcg
-    wald = MetaAnalysis(method="DL").fit(y, v=v).summary.iloc[1]
+    wald = MetaAnalysis(method="DL").fit(y, v=v).pooled_.iloc[1]
     assert wald["tau2"] == pytest.approx(0.3088, abs=5e-5)
     assert wald["estimate"] == pytest.approx(-0.7141, abs=5e-5)
     assert wald["se"] == pytest.approx(0.1787, abs=5e-5)
@@ -62,7 +62,7 @@ def test_dersimonian_laird_matches_metafor(bcg):
 def test_fixed_effect_matches_metafor(bcg):
     """rma(yi, vi, data=dat.bcg, method="FE"): estimate -0.4303 (SE 0.0405)."""
     y, v = bcg
-    fe = MetaAnalysis().fit(y, v=v).summary.iloc[2]
+    fe = MetaAnalysis().fit(y, v=v).pooled_.iloc[2]
     assert (fe["estimate"], fe["se"]) == pytest.approx((-0.4303, 0.0405), abs=5e-5)
 
 
@@ -78,7 +78,7 @@ def test_paule_mandel_solves_its_estimating_equation(bcg):
 def test_hksj_and_t_prediction_interval_by_their_formulas(bcg):
     y, v = bcg
     fit = MetaAnalysis().fit(y, v=v)
-    row, k, tau2 = fit.summary.iloc[0], len(y), fit.tau2_
+    row, k, tau2 = fit.pooled_.iloc[0], len(y), fit.tau2_
     w = 1 / (v + tau2)
     mu = np.sum(w * y) / np.sum(w)
     scale = np.sum(w * (y - mu) ** 2) / (k - 1)
@@ -113,7 +113,7 @@ def test_logit_proportions_and_the_continuity_rule():
     assert y[1] == pytest.approx(np.log(0.5 / 40.5)) and v[1] == pytest.approx(1 / 0.5 + 1 / 40.5)
     assert y[2] == pytest.approx(np.log(50.5 / 0.5))
     pooled = MetaAnalysis(scale="logit").fit(*logit_proportion([10, 30], [100, 100]))
-    low, est, high = pooled.back_transformed().iloc[0][["ci_low", "estimate", "ci_high"]]
+    low, est, high = pooled.pooled_frame().iloc[0][["ci_low", "estimate", "ci_high"]]
     assert 0.1 < est < 0.3 and low < est < high
 
 
@@ -145,13 +145,13 @@ def test_a_study_with_four_rows_has_the_weight_of_one():
     assert chosen.tolist() == [False, False, False, True, True, True]
     y, v = logit_proportion(rows.loc[chosen, "events"], rows.loc[chosen, "n"])
     fit = MetaAnalysis().fit(y, v=v, labels=rows.loc[chosen, "study"])
-    assert fit.k_ == 3 and fit.studies["study"].tolist() == ["A", "B", "C"]
+    assert fit.k_ == 3 and fit.studies_["study"].tolist() == ["A", "B", "C"]
 
 
 def test_the_committed_reference_tables_pool_as_the_issue_requires():
     """Frequency from at least 20 studies and AIDS-or-death from at least 6, one estimate each;
     the estimates left out say why."""
-    from immune_recovery import synthesis
+    from immune_recovery.evidence import questions as synthesis
 
     frequency = synthesis.pool_frequency()
     assert frequency.fit.k_ >= 20

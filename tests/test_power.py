@@ -10,7 +10,7 @@ import statsmodels.api as sm
 from lifelines.statistics import logrank_test
 from scipy import integrate, stats
 
-from immune_recovery import power
+from immune_recovery import power, reference
 
 
 def test_schoenfeld_textbook_value():
@@ -134,11 +134,11 @@ def test_tte_design_without_inflation_is_the_one_to_one_formula():
 
 
 def test_published_rates_cite_and_compute_intervals():
-    rates = power.published_rates(["ER09", "ER30", "ER01"]).set_index("rate_id")
+    rates = reference.published_rates(["ER09", "ER30", "ER01"]).set_index("rate_id")
     assert rates.loc["ER09", "ci_source"] == "published"
     assert (rates.loc["ER09", "ci_low"], rates.loc["ER09", "ci_high"]) == (3.38, 5.74)
     assert rates.loc["ER30", "ci_source"].startswith("exact Poisson")
     assert rates.loc["ER30", "ci_low"] < 100 * 62 / 12357 < rates.loc["ER30", "ci_high"]
     assert rates.loc["ER01", "ci_source"] == "none"
     with pytest.raises(ValueError, match="ER99"):
-        power.published_rates(["ER99"])
+        reference.published_rates(["ER99"])

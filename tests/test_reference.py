@@ -8,6 +8,7 @@ import pandera.pandas as pa
 import pytest
 
 from immune_recovery import reference
+from immune_recovery.exceptions import EvidenceError
 from immune_recovery.paths import reference_dir
 
 
@@ -15,6 +16,9 @@ from immune_recovery.paths import reference_dir
 def test_every_committed_row_validates(table):
     frame = reference.load(table)
     assert len(frame) > 0
+    if table == "claims":
+        assert frame["sources"].str.len().gt(0).all(), "every claim names its evidence"
+        return
     citation = "citation" if "citation" in frame else "source"
     assert frame[citation].notna().all(), "every row keeps its citation"
     if "verification" not in frame:
@@ -35,7 +39,7 @@ def test_counts_match_the_tables_readme():
 
 
 def test_a_row_that_breaks_its_schema_is_named(tmp_path, monkeypatch):
-    frame = reference.load("inr_frequency", validate=False)
+    frame = pd.read_csv(reference_dir() / "inr_frequency.csv")
     frame.loc[0, "verification"] = "guess"
     frame.loc[1, "pct_inr"] = 140.0
     with pytest.raises(pa.errors.SchemaErrors) as err:
@@ -52,9 +56,22 @@ def test_rows_not_verified_are_never_poolable():
 def test_published_outcomes_come_from_the_one_reference_table():
     """The older published_outcomes.csv is merged away: the outcomes reports read the
     study-level inr_outcomes.csv."""
-    from immune_recovery.outcomes import published_outcomes
+    from immune_recovery.reference import published_outcomes
 
     assert not (reference_dir() / "published_outcomes.csv").exists()
     grabar = published_outcomes(["Grabar2000"]).set_index("comparison")
     assert grabar.loc["INR vs CR", "estimate"] == 1.98
     assert (grabar["verification"] == "V").all()
+
+
+def test_claims_schema_names_a_malformed_source(tmp_path):
+    claims = reference.load("claims")
+    claims.loc[0, "sources"] = "frequency-synthetic/frequency.csv proportion"
+    claims.loc[1, "claim_id"] = claims.loc[2, "claim_id"]
+    path = tmp_path / "claims.csv"
+    claims.to_csv(path, index=False)
+    with pytest.raises(EvidenceError) as err:
+        reference.load_claims(path)
+    text = str(err.value)
+    assert text.startswith("claims.csv:") and "column sources" in text
+    assert "column claim_id" in text, "all problems in one answer"

@@ -47,8 +47,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
+from . import reference
 from .conventions import CONFIRM_MAX_GAP_DAYS, DAYS_PER_MONTH, round_half_up
 from .exceptions import DefinitionError
 
@@ -277,14 +279,10 @@ def published_frequency(definition: Definition) -> tuple[str | None, str | None]
         pct, n = (definition.info.get("reported_pct_nonresponse"),
                   definition.info.get("reported_n_assessed"))
         return (None if pct is None else str(pct)), (None if n is None else str(n))
-    from .reference import load
-
-    table = load("inr_frequency").set_index("estimate_id")
-    missing = [i for i in ids if i not in table.index]
-    if missing:
-        raise DefinitionError(f"{definition.id}: frequency estimate(s) {', '.join(missing)} "
-                              "not in inr_frequency.csv")
-    rows = table.loc[ids]
+    try:
+        rows = reference.rows("inr_frequency", "estimate_id", ids)
+    except KeyError as err:
+        raise DefinitionError(f"{definition.id}: frequency estimate(s) {err.args[0]}") from None
 
     def text(values) -> str | None:
         shown = [f"{v:g}" for v in values if v == v]
@@ -293,10 +291,8 @@ def published_frequency(definition: Definition) -> tuple[str | None, str | None]
     return text(rows["pct_inr"]), text(rows["n_analysed"])
 
 
-def definitions_table(definitions: list[Definition]) -> "pd.DataFrame":  # noqa: F821
+def definitions_table(definitions: list[Definition]) -> pd.DataFrame:
     """One row per definition: id, statement, published frequency and citation."""
-    import pandas as pd
-
     return pd.DataFrame([{
         "definition": d.id,
         "rule": d.describe(),

@@ -32,6 +32,13 @@ def format_ci(estimate: object, ci_low: object = None, ci_high: object = None,
     return text
 
 
+def format_interval(low: float, high: float, percent: bool = False) -> str:
+    """An interval alone: ``17.0–27.0%`` (``percent``: proportions times 100) or ``1.65–3.74``."""
+    if percent:
+        return f"{100 * low:.1f}–{100 * high:.1f}%"
+    return f"{low:.2f}–{high:.2f}"
+
+
 def ci_column(df: pd.DataFrame, estimate: str, ci_low: str = "ci_low", ci_high: str = "ci_high",
               digits: int = 2, percent: bool = False) -> pd.Series:
     """:func:`format_ci` applied row by row to three columns of ``df`` (display only)."""

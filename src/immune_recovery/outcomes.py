@@ -441,18 +441,6 @@ def non_proportional_sentence(flagged: list[str]) -> str:
             "that does not assume proportional hazards.")
 
 
-PUBLISHED_COLUMNS = ["study_id", "citation", "comparison", "outcome", "measure", "adjusted",
-                     "estimate", "ci_low", "ci_high", "verification"]
-
-
-def published_outcomes(studies: list[str]) -> pd.DataFrame:
-    """Rows of the reference table ``inr_outcomes.csv`` for the given studies (``study_id``)."""
-    from .reference import load
-
-    table = load("inr_outcomes")
-    return table.loc[table["study_id"].isin(studies), PUBLISHED_COLUMNS].reset_index(drop=True)
-
-
 def exclusions_table(data: pd.DataFrame) -> pd.DataFrame:
     """Who entered the landmark analysis and why the others did not."""
     rows = [{"step": k.replace("_", " "), "patients": v}

@@ -355,36 +355,6 @@ DEFAULT_LOSS_TO_FOLLOWUP = 0.10
 DEFAULT_NONADHERENCE = 0.20
 DEFAULT_DROP_IN = 0.0
 
-RATE_COLUMNS = ["rate_id", "source", "population", "cd4_stratum", "outcome", "events",
-                "person_years", "rate_per_100py", "ci_low", "ci_high", "ci_source",
-                "verification"]
-
-
-def published_rates(rate_ids: list[str]) -> pd.DataFrame:
-    """Rows of ``event_rates.csv`` (per 100 person-years) with a 95% CI: the published one,
-    else the exact Poisson interval from events and person-years when both are published,
-    else none (``ci_source`` says which)."""
-    from .intervals import exact_poisson_ci
-    from .reference import load
-
-    table = load("event_rates").set_index("rate_id")
-    missing = [r for r in rate_ids if r not in table.index]
-    if missing:
-        raise ValueError(f"rate id(s) not in event_rates.csv: {', '.join(missing)}")
-    out = table.loc[rate_ids].reset_index()
-    out["ci_source"] = np.where(out["ci_low"].notna(), "published", "none")
-    computable = out["ci_low"].isna() & out["events"].notna() & out["person_years"].notna()
-    if computable.any():
-        low, high = exact_poisson_ci(out.loc[computable, "events"].to_numpy(),
-                                     out.loc[computable, "person_years"].to_numpy())
-        out.loc[computable, "ci_low"], out.loc[computable, "ci_high"] = 100 * low, 100 * high
-        out.loc[computable, "ci_source"] = "exact Poisson from events and person-years"
-        rate = 100 * out.loc[computable, "events"] / out.loc[computable, "person_years"]
-        out.loc[computable, "rate_per_100py"] = out.loc[computable, "rate_per_100py"] \
-            .fillna(rate)
-    return out[RATE_COLUMNS]
-
-
 def adherence_inflation(nonadherence: float, drop_in: float = 0.0) -> float:
     """Sample-size multiplier for non-adherence (treated not treated) and drop-in (controls
     treated) in an intention-to-treat analysis, 1 / (1 - c - d)^2 (Lachin JM, Foulkes MA.
@@ -422,7 +392,7 @@ def published_design_table(rates: pd.DataFrame, hazard_ratios: list[float],
                            loss: float = DEFAULT_LOSS_TO_FOLLOWUP,
                            nonadherence: float = DEFAULT_NONADHERENCE,
                            drop_in: float = DEFAULT_DROP_IN) -> pd.DataFrame:
-    """Sample sizes for each published control-arm rate (rows of :func:`published_rates`; at
+    """Sample sizes for each published control-arm rate (rows of :func:`~immune_recovery.reference.published_rates`; at
     its point estimate and at both CI limits where there is a CI) and hazard ratio."""
     rows = []
     for rate in rates.itertuples():
@@ -465,9 +435,9 @@ def cd4_design_table(deltas: list[float], sd: float, rho: float, alpha: float = 
 def observed_control_arms(rate_ids: list[str], design_rate_per_100py: float,
                           years: float) -> pd.DataFrame:
     """A check of the design's inputs against trials' observed control arms: each row of
-    :func:`published_rates` (ESPRIT, SILCAAT, SMART control arms) beside the design's control
+    :func:`~immune_recovery.reference.published_rates` (ESPRIT, SILCAAT, SMART control arms) beside the design's control
     rate; where only events are published, without person-years, that is said."""
-    table = published_rates(rate_ids)
+    table = reference.published_rates(rate_ids)
     table["design_rate_per_100py"] = design_rate_per_100py
     table["design_within_published_ci"] = np.where(
         table["ci_low"].notna(), (table["ci_low"] <= design_rate_per_100py)

@@ -1,6 +1,7 @@
-"""The reference database: published study-level figures in ``data/reference/``, one pandera
-schema per table (the single statement of each table's columns), and which rows may enter a
-pooled estimate.
+"""The reference database, and the only door to ``data/reference/``: published study-level
+figures and the background's claims, one pandera schema per table (the single statement of
+each table's columns), which rows may enter a pooled estimate, and the readers that pick
+published figures out of the tables (rates, outcomes, frequencies, CD4 variability).
 
 Every row keeps its citation, identifier, source URL and ``verification`` tag: ``V`` read in
 the original, ``V2`` seen only in a secondary copy. A blank number could not be read and is
@@ -10,16 +11,26 @@ never filled in. Rows that are not V or V2 are shown but never pooled (:func:`po
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+from pandera.errors import SchemaErrors
 
-from .paths import reference_dir
+from .exceptions import EvidenceError
+from .intervals import exact_poisson_ci
+from .paths import reference_dir, resolve
 
 #: Verification tags that allow a row into a pooled estimate.
 POOLABLE_VERIFICATION = ("V", "V2")
 
 _YES_NO = ["yes", "no", "partial"]
+
+#: One declared source of a claim: ``<report-id>/<table>.csv[col col ...]`` (a report's table)
+#: or ``reference/<file>.csv[col ...]`` (a table of this folder).
+SOURCE_PATTERN = re.compile(r"^\s*(?P<location>[A-Za-z0-9_.-]+)/(?P<table>[A-Za-z0-9_.-]+\.csv)"
+                            r"\[(?P<columns>[^\]]*)\]\s*$")
 
 
 def _text(required: bool = True, nullable: bool = False, **kw) -> pa.Column:
@@ -129,17 +140,62 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
         "intervention": _text(), "class": _text(), "trial": _text(), "source": _text(),
         "verification": _text(),
     }, strict=False),
+    # the background's checkable claims and the tables that hold their evidence
+    "claims": pa.DataFrameSchema({
+        "claim_id": pa.Column(str, unique=True, checks=pa.Check.str_length(min_value=1)),
+        "claim": pa.Column(str, checks=pa.Check.str_length(min_value=1)),
+        "seed_excerpt": _text(), "evidence_kind": _text(),
+        "sources": pa.Column(str, checks=pa.Check(
+            lambda s: s.map(_sources_well_formed),
+            error="every ';'-separated entry is <report-id>/<table>.csv[col col ...]")),
+        "data_needed": _text(),
+    }, strict=False),
 }
+
+
+def _sources_well_formed(text: str) -> bool:
+    entries = [e for e in str(text).split(";") if e.strip()]
+    return all((m := SOURCE_PATTERN.match(e)) is not None and m["columns"].split()
+               for e in entries)
+
+
+#: How a table is read where it differs from ``pd.read_csv``'s defaults.
+READ_OPTIONS = {"claims": {"dtype": str, "keep_default_na": False}}
 
 #: The study-level tables brought in from the shared reference (V and V2 rows only).
 STUDY_TABLES = ("inr_frequency", "inr_risk_factors", "inr_risk_factors_linear", "inr_outcomes",
                 "event_rates", "cd4_variability", "immune_therapy_trials")
 
 
-def load(table: str, validate: bool = True) -> pd.DataFrame:
-    """``data/reference/<table>.csv``, validated against its schema."""
-    frame = pd.read_csv(reference_dir() / f"{table}.csv")
-    return SCHEMAS[table].validate(frame, lazy=True) if validate else frame
+def load(table: str, path: str | Path | None = None) -> pd.DataFrame:
+    """``data/reference/<table>.csv`` (or the file ``path`` holding that table), validated
+    against its schema; every failure is raised at once (pandera ``SchemaErrors``)."""
+    path = resolve(path) if path is not None else reference_dir() / f"{table}.csv"
+    frame = pd.read_csv(path, **READ_OPTIONS.get(table, {}))
+    return SCHEMAS[table].validate(frame, lazy=True)
+
+
+def load_claims(path: str | Path | None = None) -> pd.DataFrame:
+    """``claims.csv`` (or ``path``) through its schema; a failure is an :class:`EvidenceError`
+    naming the file, and each column, check and claim that failed."""
+    try:
+        return load("claims", path)
+    except SchemaErrors as err:
+        cases = err.failure_cases
+        problems = "; ".join(f"column {r.column}: {r.check} (value {r.failure_case!r})"
+                             for r in cases.itertuples(index=False))
+        name = Path(path).name if path is not None else "claims.csv"
+        raise EvidenceError(f"{name}: {problems}") from None
+
+
+def rows(table: str, id_column: str, ids: list[str]) -> pd.DataFrame:
+    """The rows of a reference table with the given ids, in that order; a missing id is a
+    ``KeyError`` naming the ids and the table."""
+    frame = load(table).set_index(id_column)
+    missing = [i for i in ids if i not in frame.index]
+    if missing:
+        raise KeyError(f"{', '.join(missing)} not in {table}.csv")
+    return frame.loc[ids].reset_index()
 
 
 def poolable(frame: pd.DataFrame) -> pd.Series:
@@ -168,3 +224,63 @@ def published_true_ranges(var_id: str) -> dict[float, tuple[float, float]]:
     if len(found) < 2:
         raise ValueError(f"{var_id}: fewer than two 'count -> (low, high)' ranges in {value!r}")
     return {float(c): (float(lo), float(hi)) for c, lo, hi in found}
+
+
+RATE_COLUMNS = ["rate_id", "source", "population", "cd4_stratum", "outcome", "events",
+                "person_years", "rate_per_100py", "ci_low", "ci_high", "ci_source",
+                "verification"]
+
+
+def published_rates(rate_ids: list[str]) -> pd.DataFrame:
+    """Rows of ``event_rates.csv`` (per 100 person-years) with a 95% CI: the published one,
+    else the exact Poisson interval from events and person-years when both are published,
+    else none (``ci_source`` says which)."""
+    try:
+        out = rows("event_rates", "rate_id", rate_ids)
+    except KeyError as err:
+        raise ValueError(f"rate id(s) not in event_rates.csv: {err.args[0]}") from None
+    out["ci_source"] = np.where(out["ci_low"].notna(), "published", "none")
+    computable = out["ci_low"].isna() & out["events"].notna() & out["person_years"].notna()
+    if computable.any():
+        low, high = exact_poisson_ci(out.loc[computable, "events"].to_numpy(),
+                                     out.loc[computable, "person_years"].to_numpy())
+        out.loc[computable, "ci_low"], out.loc[computable, "ci_high"] = 100 * low, 100 * high
+        out.loc[computable, "ci_source"] = "exact Poisson from events and person-years"
+        rate = 100 * out.loc[computable, "events"] / out.loc[computable, "person_years"]
+        out.loc[computable, "rate_per_100py"] = out.loc[computable, "rate_per_100py"] \
+            .fillna(rate)
+    return out[RATE_COLUMNS]
+
+
+OUTCOME_COLUMNS = ["study_id", "citation", "comparison", "outcome", "measure", "adjusted",
+                   "estimate", "ci_low", "ci_high", "verification"]
+
+
+def published_outcomes(studies: list[str]) -> pd.DataFrame:
+    """Rows of ``inr_outcomes.csv`` for the given studies (``study_id``)."""
+    table = load("inr_outcomes")
+    return table.loc[table["study_id"].isin(studies), OUTCOME_COLUMNS].reset_index(drop=True)
+
+
+def published_figure(reference_row: str) -> dict[str, object]:
+    """Published value, interval and its kind for a ``table:row`` reference (event rates and
+    CD4 variability), as the simulator's calibration targets cite them."""
+    table, row_id = reference_row.split(":")
+    if table == "cd4_variability":
+        row = load("cd4_variability").set_index("var_id").loc[row_id]
+        value = str(row["value"])
+        match = re.search(r"IQR\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)", value)
+        if not match:
+            raise ValueError(f"{reference_row}: no IQR in {value!r}")
+        return {"published_value": 100 * published_cv(row_id),
+                "published_ci_low": float(match.group(1)),
+                "published_ci_high": float(match.group(2)), "published_interval": "IQR",
+                "source": row["citation"]}
+    if table == "event_rates":
+        row = published_rates([row_id]).iloc[0]
+        kind = {"published": "95% CI", "none": ""}.get(row["ci_source"],
+                                                       "95% CI from counts (exact Poisson)")
+        return {"published_value": float(row["rate_per_100py"]),
+                "published_ci_low": row["ci_low"], "published_ci_high": row["ci_high"],
+                "published_interval": kind, "source": row["source"]}
+    raise ValueError(f"unknown reference table in {reference_row!r}")

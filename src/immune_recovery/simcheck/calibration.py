@@ -25,16 +25,10 @@ from ..cohort import Cohort
 from ..conventions import DAYS_PER_YEAR, MISSING_DAY, Z95, to_days
 from ..definitions import load_catalogue
 from ..outcomes import incidence, landmark_by_definition, rate_ratios, time_varying_data
-from ..paths import reference_dir
-from ..power import published_rates
 from ..rates import rates_by_current_cd4, rates_by_relative_cd4
-from ..reference import load, published_cv
+from ..reference import load, published_cv, published_figure
 
-TARGETS_FILE = "simulation_calibration_targets.csv"
-
-
-def load_targets() -> pd.DataFrame:
-    return pd.read_csv(reference_dir() / TARGETS_FILE)
+TARGETS = "simulation_calibration_targets"
 
 
 def _proportion(numerator: int, denominator: int) -> tuple[float, float, float]:
@@ -219,34 +213,10 @@ def within_patient_cv(cohort: Cohort, result: Classification, from_years: float 
     return float(np.median(values)), float(lo), float(hi)
 
 
-def published_figure(reference_row: str) -> dict[str, object]:
-    """Published value, interval and its kind for a ``table:row`` reference (event rates and
-    CD4 variability), read from ``data/reference/`` (never copied into the targets file)."""
-    table, row_id = reference_row.split(":")
-    if table == "cd4_variability":
-        row = load("cd4_variability").set_index("var_id").loc[row_id]
-        value = str(row["value"])
-        match = re.search(r"IQR\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)", value)
-        if not match:
-            raise ValueError(f"{reference_row}: no IQR in {value!r}")
-        return {"published_value": 100 * published_cv(row_id),
-                "published_ci_low": float(match.group(1)),
-                "published_ci_high": float(match.group(2)), "published_interval": "IQR",
-                "source": row["citation"]}
-    if table == "event_rates":
-        row = published_rates([row_id]).iloc[0]
-        kind = {"published": "95% CI", "none": ""}.get(row["ci_source"],
-                                                       "95% CI from counts (exact Poisson)")
-        return {"published_value": float(row["rate_per_100py"]),
-                "published_ci_low": row["ci_low"], "published_ci_high": row["ci_high"],
-                "published_interval": kind, "source": row["source"]}
-    raise ValueError(f"unknown reference table in {reference_row!r}")
-
-
 def _resolved_targets() -> pd.DataFrame:
     """The targets with every ``reference_row`` filled from its reference table and the
     tolerance of factor-based rows computed."""
-    targets = load_targets()
+    targets = load(TARGETS)
     for index, ref in targets["reference_row"].items():
         if isinstance(ref, str) and ref:
             for column, value in published_figure(ref).items():

@@ -1,10 +1,10 @@
-"""IL-2 evidence synthesis: meta-analysis of the randomized trials' clinical effects.
+"""The IL-2 questions: meta-analysis of the randomized trials' clinical effects.
 
 Clinical inputs are the randomized IL-2 trials of the study-level table
 ``data/reference/immune_therapy_trials.csv`` (V and V2 rows, citations kept); CD4 results as
 reported come from ``data/reference/il2_trials.csv`` and are shown, not pooled. Hazard ratios are
 pooled on the log scale with the package's random-effects library
-(:mod:`immune_recovery.meta.pooling`): REML with the Hartung-Knapp-Sidik-Jonkman interval and
+(:mod:`immune_recovery.meta`): REML with the Hartung-Knapp-Sidik-Jonkman interval and
 a 95% prediction interval, with the Wald interval, the fixed effect, and DerSimonian-Laird and
 Paule-Mandel as sensitivity rows; I^2 by Higgins & Thompson's convention.
 
@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import re
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from ..conventions import Z95
-from ..paths import reference_dir
-from ..plots import PALETTE
-from .pooling import MetaAnalysis, log_ratio_from_ci
+from ..meta import MetaAnalysis, log_ratio_from_ci
+from ..reference import load, poolable
 
+#: Columns of ``meta_clinical.csv``.
 META_COLUMNS = ["endpoint", "model", "estimate", "ci_low", "ci_high", "pi_low", "pi_high",
                 "i2", "tau2", "k", "flag"]
 #: Clinical endpoints pooled, and how each trial's endpoint text begins.
@@ -39,16 +38,9 @@ ENDPOINTS = {
 NOT_ONE_TRIAL = "subgroup|extended|letter|review|pooled"
 
 
-def load_il2_trials() -> pd.DataFrame:
-    """``il2_trials.csv``: the IL-2 trials' CD4 results as reported (shown, not pooled)."""
-    return pd.read_csv(reference_dir() / "il2_trials.csv")
-
-
 def randomized_il2_trials(trials: pd.DataFrame) -> pd.DataFrame:
     """Rows of an ``immune_therapy_trials.csv`` table that are one randomized comparison of
     IL-2, read in the original or a secondary copy (V, V2)."""
-    from ..reference import poolable
-
     keep = (trials["intervention"].str.contains("IL-2", na=False)
             & trials["design"].str.contains("RCT", na=False)
             & ~trials["design"].str.contains(NOT_ONE_TRIAL, case=False, na=False)
@@ -60,8 +52,6 @@ def load_clinical_trials() -> pd.DataFrame:
     """Randomized IL-2 trials' clinical results from the study-level table
     ``immune_therapy_trials.csv``: V and V2 rows only; reviews, letters, subgroup analyses,
     pooled analyses and extended follow-up left out (they are not one randomized comparison)."""
-    from ..reference import load
-
     out = randomized_il2_trials(load("immune_therapy_trials")).copy()
     for column in ("hr", "hr_ci_low", "hr_ci_high"):
         out[column] = pd.to_numeric(out[column], errors="coerce")
@@ -101,7 +91,7 @@ def hazard_ratio_inputs(trials: pd.DataFrame, endpoint: str) -> pd.DataFrame:
 
 def pool(inputs: pd.DataFrame, endpoint: str, label: str = "") -> pd.DataFrame:
     """Pooled hazard ratios (``META_COLUMNS``) with the package's random-effects library
-    (:class:`~immune_recovery.meta.pooling.MetaAnalysis`): REML with the HKSJ interval
+    (:class:`~immune_recovery.meta.models.MetaAnalysis`): REML with the HKSJ interval
     (primary) and with the Wald interval, the fixed-effect estimate, and DerSimonian-Laird and
     Paule-Mandel as sensitivity rows. With k <= 3, tau^2 is barely estimable (flag
     ``few_studies``); with k = 1 the trial is returned as itself."""
@@ -110,7 +100,7 @@ def pool(inputs: pd.DataFrame, endpoint: str, label: str = "") -> pd.DataFrame:
     for method in ("REML", "DL", "PM"):
         fit = MetaAnalysis(method=method, scale="log").fit(
             inputs["log_hr"], se=inputs["se"], labels=inputs["trial"])
-        table = fit.back_transformed()
+        table = fit.pooled_frame()
         if method != "REML":
             table = table[table["model"].str.contains("Wald")]
         rows.append(table)
@@ -169,55 +159,3 @@ def comparable_groups(cd4: pd.DataFrame) -> pd.DataFrame:
     counts = usable.groupby("measure").size().rename("trials_with_se").reset_index()
     counts["pooled"] = counts["trials_with_se"] >= 2
     return counts
-
-
-def plot_forest(inputs: pd.DataFrame, pooled: pd.DataFrame, title: str) -> plt.Figure:
-    """Trials and pooled estimates (hazard ratio, log scale)."""
-    labels = [f"{t} ({'on ART' if a == 'yes' else 'not on ART'})"
-              for t, a in zip(inputs["trial"], inputs["on_art"], strict=True)]
-    labels += list(pooled["model"])
-    est = list(inputs["hr"]) + list(pooled["estimate"])
-    low = list(inputs["ci_low"]) + list(pooled["ci_low"])
-    high = list(inputs["ci_high"]) + list(pooled["ci_high"])
-    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(labels) + 1.3))
-    y = np.arange(len(labels))[::-1]
-    n = len(inputs)
-    for i in range(len(labels)):
-        ax.errorbar(est[i], y[i], xerr=[[est[i] - low[i]], [high[i] - est[i]]],
-                    fmt="s" if i < n else "D", color=PALETTE[0] if i < n else "#222222",
-                    capsize=2)
-        ax.annotate(f"{est[i]:.2f} ({low[i]:.2f}-{high[i]:.2f})", xy=(1.01, y[i]),
-                    xycoords=("axes fraction", "data"), va="center", fontsize=7)
-    ax.axvline(1, color="grey", linewidth=1)
-    ax.axhline(y[n - 1] - 0.5, color="#CCCCCC", linewidth=0.8)
-    ax.set_xscale("log")
-    ax.set_yticks(y, labels, fontsize=8)
-    ax.set_xlabel("Hazard ratio, IL-2 vs control (95% CI)")
-    ax.set_title(title, loc="left")
-    ax.grid(axis="y", visible=False)
-    fig.tight_layout()
-    return fig
-
-
-def plot_surrogate(trials: pd.DataFrame) -> plt.Figure:
-    """CD4 effect against clinical effect per trial: the surrogate question in one figure.
-
-    x: the CD4 gain with IL-2 as reported (difference between arms where given, else the IL-2
-    arm's change); y: the hazard ratio for opportunistic disease or death with its CI, or the
-    event counts for trials that report only counts.
-    """
-    fig, ax = plt.subplots()
-    clinical = trials[trials["clinical_endpoint"].fillna("").str.startswith(
-        ENDPOINTS["opportunistic disease or death"]) & trials["hr_ci_low"].notna()]
-    for i, row in enumerate(clinical.itertuples(index=False)):
-        x = row.cd4_difference if pd.notna(row.cd4_difference) else float(row.cd4_il2)
-        ax.errorbar(x, row.hr, yerr=[[row.hr - row.hr_ci_low], [row.hr_ci_high - row.hr]],
-                    fmt="o", color=PALETTE[i % len(PALETTE)], capsize=3,
-                    label=f"{row.trial}: {row.cd4_measure.split(' (')[0]}")
-    ax.axhline(1, color="grey", linewidth=1)
-    ax.set_yscale("log")
-    ax.set_xlabel("CD4 gain with IL-2, cells/mm³ (as reported)")
-    ax.set_ylabel("Hazard ratio, opportunistic disease or death")
-    ax.legend(frameon=False, fontsize=7, loc="upper left")
-    fig.tight_layout()
-    return fig

@@ -1,10 +1,11 @@
-"""Evidence synthesis of the published suppressed cohorts (``data/reference/`` tables).
+"""The pooled questions: evidence synthesis of the published suppressed cohorts
+(``data/reference/`` tables).
 
 Each question gathers the study-level rows of one reference table, says for every row whether
 it may enter a pooled estimate and why not (the flow of :func:`flow`), keeps **one estimate per
-study** by a stated rule (:func:`~immune_recovery.meta.pooling.one_per_study`; the others are
+study** by a stated rule (:func:`~immune_recovery.meta.effects.one_per_study`; the others are
 shown, never pooled), and pools with the random-effects library
-(:class:`~immune_recovery.meta.pooling.MetaAnalysis`: REML, HKSJ interval, prediction
+(:class:`~immune_recovery.meta.models.MetaAnalysis`: REML, HKSJ interval, prediction
 interval). Where estimates do not share a scale, the synthesis is by direction of effect with a
 sign test (SWiM guidance, Campbell et al. BMJ 2020;368:l6890).
 
@@ -15,23 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
 from scipy import stats
 
-from .conventions import Z95
-from .intervals import wilson
-from .meta.pooling import (
-    SCALES,
-    MetaAnalysis,
-    MetaRegression,
-    log_ratio_from_ci,
-    logit_proportion,
-    one_per_study,
-)
-from .plots import PALETTE
-from .reference import load, poolable
+from ..intervals import wilson
+from ..meta import MetaAnalysis, MetaRegression, log_ratio_from_ci, logit_proportion, one_per_study
+from ..reference import load, poolable
 
 #: The background's frequency claim: "10% to 20% of treated patients" fail to gain enough CD4
 #: cells "after 6-12 months" of effective HAART (seed text); the range is the claim's own.
@@ -82,7 +74,7 @@ def frequency_rows(table: pd.DataFrame | None = None) -> pd.DataFrame:
 def mark_pooled(rows: pd.DataFrame, candidates: pd.Series, order: list[tuple[str, bool]],
                 left_out: str, column: str = "pooled") -> pd.DataFrame:
     """``rows`` with ``column`` True for the one candidate per study chosen by ``order``
-    (:func:`~immune_recovery.meta.pooling.one_per_study`) and ``fate``: pooled, another
+    (:func:`~immune_recovery.meta.effects.one_per_study`) and ``fate``: pooled, another
     estimate of the same study, the row's ineligibility ``reason``, or ``left_out``."""
     rows = rows.copy()
     chosen = one_per_study(rows[candidates], "study_id", order)
@@ -108,13 +100,23 @@ class PooledQuestion:
     def pooled_rows(self) -> pd.DataFrame:
         return self.rows[self.rows["pooled"]]
 
-    def summary(self) -> pd.DataFrame:
+    def pooled_frame(self) -> pd.DataFrame:
         """Pooled estimates on the reporting scale with ``question`` and ``k``."""
         if self.fit is None:
             return pd.DataFrame()
-        out = self.fit.back_transformed()
+        out = self.fit.pooled_frame()
         out.insert(0, "question", self.question)
         return out
+
+
+@dataclass
+class DirectionQuestion:
+    """One question synthesized by direction of effect: every candidate row with its fate
+    (``used``), and the synthesis."""
+
+    question: str
+    rows: pd.DataFrame
+    synthesis: "DirectionSynthesis"
 
 
 def pool_frequency(suppressed_only: bool = False, table: pd.DataFrame | None = None
@@ -208,31 +210,6 @@ def meta_regression_table() -> tuple[pd.DataFrame, dict[str, tuple[MetaRegressio
                                                tau2_null=fit.tau2_null_, r2=fit.r2_)
                        for name, (fit, data) in fits.items()], ignore_index=True)
     return table, fits
-
-
-def plot_meta_regression(fit: MetaRegression, data: pd.DataFrame,
-                         months: tuple[float, ...] = (6, 12, 36, 72)) -> plt.Figure:
-    """Predicted prevalence by threshold for level-based rules in suppressed cohorts outside
-    Africa, one line per assessment month; the estimates as points sized by weight."""
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    thresholds = np.linspace(200, 500, 31)
-    for i, month in enumerate(months):
-        grid = pd.DataFrame({"gain_rule": 0.0, "relative_rule": 0.0,
-                             "threshold_per100": thresholds / 100, "month_per12": month / 12,
-                             "suppressed": 1.0, "africa": 0.0, "baseline_cd4_per100": 2.0})
-        pred = 1 / (1 + np.exp(-fit.predict(grid)))
-        ax.plot(thresholds, 100 * pred, color=PALETTE[i % len(PALETTE)],
-                label=f"month {month:g}")
-    level = data[data["family"] == "level"]
-    ax.scatter(level["cd4_threshold"], 100 * level["proportion"],
-               s=20 + 600 * level["weight"], facecolors="none", edgecolors="#444",
-               label="level-based estimates (size: weight)")
-    ax.set_xlabel("CD4 threshold of the definition, cells/mm³")
-    ax.set_ylabel("Non-responders, %")
-    ax.set_ylim(0, 100)
-    ax.legend(frameon=False, fontsize=8)
-    fig.tight_layout()
-    return fig
 
 
 # ---------------------------------------------------------------------------------------
@@ -341,12 +318,12 @@ class DirectionSynthesis:
 
 def direction_of_effect(factor: str, level_based_only: bool,
                         populations: tuple[str, ...] = ("yes", "partial"),
-                        table: pd.DataFrame | None = None
-                        ) -> tuple[DirectionSynthesis, pd.DataFrame]:
+                        table: pd.DataFrame | None = None, question: str = ""
+                        ) -> DirectionQuestion:
     """One row per study (level-based outcomes first, then suppressed populations, then
     estimates with a CI) among the rows with a direction in the given populations (and with a
     level-based outcome, with ``level_based_only``); their directions synthesized. ``eligible``
-    and ``reason`` are returned for this question."""
+    and ``reason`` are set for this question; ``question`` names it (default: the factor)."""
     rows = risk_factor_rows(factor, table)
     in_population = rows["suppressed_population"].isin(populations)
     level = rows["level_based"] | (not level_based_only)
@@ -360,7 +337,8 @@ def direction_of_effect(factor: str, level_based_only: bool,
     rows["no_ci"] = rows["ci_low"].isna().astype(int)
     rows = mark_pooled(rows, use, [("not_level", True), ("not_suppressed", True),
                                    ("no_ci", True)], "outside the population", column="used")
-    return DirectionSynthesis.of(rows.loc[rows["used"], "favours_claim"].astype(bool)), rows
+    synthesis = DirectionSynthesis.of(rows.loc[rows["used"], "favours_claim"].astype(bool))
+    return DirectionQuestion(question or f"{factor} (direction)", rows, synthesis)
 
 
 def harmonized_ratios(rows: pd.DataFrame) -> pd.DataFrame:
@@ -398,29 +376,6 @@ def harmonized_factors(factors: tuple[str, ...] = ("baseline_cd4", "age")
     return harmonized, scales
 
 
-def plot_harmonized(harmonized: pd.DataFrame, title: str) -> plt.Figure:
-    """Forest plot of harmonized ratios (above 1: the claimed direction), labelled with the
-    study, its contrast and outcome family; open markers: no CI printed."""
-    h = harmonized.reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(8, 0.36 * len(h) + 1.4))
-    y = np.arange(len(h))[::-1]
-    for yi, row in zip(y, h.itertuples(index=False), strict=True):
-        has_ci = np.isfinite(row.harmonized_low) and np.isfinite(row.harmonized_high)
-        if has_ci:
-            ax.plot([row.harmonized_low, row.harmonized_high], [yi, yi], color="#555", lw=1)
-        ax.scatter([row.harmonized], [yi], color=PALETTE[0] if has_ci else "white",
-                   edgecolors=PALETTE[0], zorder=3)
-    ax.axvline(1, color="#888", lw=0.8, ls="--")
-    ax.set_xscale("log")
-    labels = [f"{r.study_id}: {str(r.contrast)[:38]} ({r.outcome_family})"
-              + (" [inverted]" if r.inverted else "") for r in h.itertuples(index=False)]
-    ax.set_yticks(y, labels, fontsize=7)
-    ax.set_xlabel("Ratio, harmonized (above 1: the claimed direction; log scale)")
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
 # ---------------------------------------------------------------------------------------
 # Regression to the mean: a gain regressed on a noisy baseline
 # ---------------------------------------------------------------------------------------
@@ -438,8 +393,6 @@ def regression_to_the_mean_demo(cv: float, n: int = 20_000, seed: int = 1,
     below the median), with Wald 95% CIs: the gain-based OR moves away from 1 although the
     truth is 1 (regression to the mean); the level-based one reflects the true level.
     """
-    import statsmodels.api as sm
-
     rng = np.random.default_rng(seed)
     true_base = rng.lognormal(np.log(330), 0.35, n)
     true_gain = rng.normal(60, 90, n)  # independent of the true baseline
@@ -488,55 +441,6 @@ def flow(rows: pd.DataFrame, question: str) -> pd.DataFrame:
     return out
 
 
-def reference_flow() -> pd.DataFrame:
-    """The flow of every question the evidence report pools or synthesizes by direction."""
-    frequency, outcomes = pool_frequency(), pool_outcomes()
-    complete, stalled = pool_outcomes("CNR vs CR"), pool_stalled()
-    return pd.concat([
-        flow(frequency.rows, frequency.question),
-        flow(stalled.rows, stalled.question),
-        flow(outcomes.rows, outcomes.question),
-        flow(complete.rows, complete.question),
-        flow(direction_of_effect("baseline_cd4", True)[1],
-             "low baseline CD4 (level-based, direction)"),
-        flow(direction_of_effect("age", False)[1], "older age (direction)"),
-    ], ignore_index=True)
-
-
-def plot_forest(question: PooledQuestion, scale_label: str, reference: float | None = None,
-                band: tuple[float, float] | None = None, percent: bool = False
-                ) -> plt.Figure:
-    """Forest plot: each pooled study with its 95% CI (marker size: weight), the pooled
-    diamond (HKSJ CI) and its prediction interval, on the reporting scale."""
-    fit = question.fit
-    studies = fit.studies
-    transform = SCALES[fit.scale]
-    scale = 100 if percent else 1
-    k = len(studies)
-    fig, ax = plt.subplots(figsize=(7, 0.32 * k + 1.6))
-    z = Z95
-    for i, row in enumerate(studies.itertuples(index=False)):
-        yi = k - i
-        est, low, high = (transform(row.y), transform(row.y - z * row.se),
-                          transform(row.y + z * row.se))
-        ax.plot([scale * low, scale * high], [yi, yi], color="#555", lw=1)
-        ax.scatter([scale * est], [yi], s=15 + 400 * row.weight, color=PALETTE[0], zorder=3)
-    pooled = fit.back_transformed().iloc[0]
-    est, low, high = pooled["estimate"], pooled["ci_low"], pooled["ci_high"]
-    ax.fill([scale * low, scale * est, scale * high, scale * est], [0, 0.3, 0, -0.3],
-            color="#222")
-    if np.isfinite(pooled["pi_low"]):
-        ax.plot([scale * pooled["pi_low"], scale * pooled["pi_high"]], [-0.7, -0.7],
-                color="#b22", lw=2, label="95% prediction interval")
-        ax.legend(frameon=False, fontsize=8, loc="upper right")
-    if reference is not None:
-        ax.axvline(scale * reference, color="#888", lw=0.8, ls="--")
-    if band is not None:
-        ax.axvspan(scale * band[0], scale * band[1], color="#dde8f3", zorder=0)
-    ax.set_yticks([k - i for i in range(k)] + [0], list(studies["study"]) + ["pooled (HKSJ)"])
-    if fit.scale == "log":
-        ax.set_xscale("log")
-    ax.set_xlabel(scale_label)
-    ax.set_ylim(-1.2, k + 0.8)
-    fig.tight_layout()
-    return fig
+def flows(questions: list[PooledQuestion | DirectionQuestion]) -> pd.DataFrame:
+    """The flow (:func:`flow`) of each question, in the order given."""
+    return pd.concat([flow(q.rows, q.question) for q in questions], ignore_index=True)

@@ -1,0 +1,570 @@
+"""One evaluator per claim, registered by the claim's id (:func:`evaluates`).
+
+Each evaluator reads only its claim's declared sources (:class:`~.sources.ClaimSources`),
+adds evidence rows (role ``pooled``, ``study``, ``indirect`` or ``simulated``), decides through
+the common rules (:mod:`.rules`) and keeps the syntheses it pooled for the report's figures.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from ..conventions import Z95
+from ..formatting import format_ci, format_interval
+from ..intervals import wilson
+from . import questions
+from .decision import ClaimResult, Decision
+from .il2 import randomized_il2_trials
+from .questions import PooledQuestion
+from .rules import (
+    MEANINGFUL_HR,
+    MIN_STALLED_SHARE,
+    MIN_STUDIES,
+    RTM_CV,
+    STALLED_AFTER_MONTHS,
+    certainty,
+    decide_direction,
+    decide_pooled,
+    judge,
+)
+from .sources import ClaimSources
+
+#: Why each kind of our data is not direct evidence.
+SIMULATED_NOTE = ("simulated cohort calibrated to the published figures: a test bench, never "
+                  "decides")
+PRE_HAART_NOTE = ("1990s nucleoside therapy without viral loads: non-response cannot be "
+                  "restricted to suppressed patients (indirect)")
+
+Evaluator = Callable[[ClaimSources], ClaimResult]
+#: The evaluator of each claim id.
+EVALUATORS: dict[str, Evaluator] = {}
+
+
+def evaluates(claim_id: str) -> Callable[[Evaluator], Evaluator]:
+    """Register the decorated function as the evaluator of ``claim_id``."""
+    def register(function: Evaluator) -> Evaluator:
+        if claim_id in EVALUATORS:
+            raise ValueError(f"claim {claim_id!r} has two evaluators")
+        EVALUATORS[claim_id] = function
+        return function
+    return register
+
+
+def _num(value: object) -> float:
+    out = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+    return float(out) if pd.notna(out) else np.nan
+
+
+def _add_question(result: ClaimResult, question: PooledQuestion, source: str,
+                  scale: str, quantity: str, label: str = "pooled") -> None:
+    """The pooled estimate (HKSJ CI, with the prediction interval in the note), its studies
+    with their weights, and the other estimates of those studies."""
+    fit = question.fit
+    if fit is None:
+        return
+    p = fit.pooled_frame().iloc[0]
+    percent = scale == "proportion"
+    pi = (f"95% prediction interval {format_interval(p['pi_low'], p['pi_high'], percent)}"
+          if np.isfinite(p["pi_low"]) else "no prediction interval (k < 3)")
+    result.add(role="pooled", data=f"{label} (k = {fit.k_})", quantity=quantity,
+               estimate=p["estimate"], ci_low=p["ci_low"], ci_high=p["ci_high"], scale=scale,
+               source=source, note=f"{p['model']}; I² = {p['i2']:.0%}, τ² = {p['tau2']:.3g}; {pi}")
+    weights = dict(zip(fit.studies_["study"], fit.studies_["weight"], strict=True))
+    rows = question.rows
+    for row in rows[rows["verification"].isin(("V", "V2"))].itertuples(index=False):
+        pooled = bool(row.pooled)
+        result.add(role="study", data=row.study_id, quantity=getattr(row, "label", quantity),
+                   estimate=row.estimate_value, ci_low=row.ci_low_value,
+                   ci_high=row.ci_high_value, n=_num(getattr(row, "n_analysed", np.nan)),
+                   scale=scale, weight=weights.get(row.study_id, np.nan) if pooled else np.nan,
+                   source=source, note=("pooled" if pooled else row.fate)
+                   + f"; verification {row.verification}")
+
+
+def _frequency_values(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each frequency row's own proportion with its Wilson CI, for display."""
+    p, low, high = wilson(rows["events"].fillna(0).to_numpy(),
+                          rows["n_analysed"].fillna(0).to_numpy())
+    return rows.assign(estimate_value=p, ci_low_value=low, ci_high_value=high,
+                       label=[f"{r.cd4_rule} {r.cd4_threshold:g} at month {r.assess_month:g}"
+                              if pd.notna(r.cd4_threshold) and pd.notna(r.assess_month)
+                              else f"{r.cd4_rule}" for r in rows.itertuples(index=False)])
+
+
+def _ratio_values(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows.assign(estimate_value=rows["estimate"], ci_low_value=rows["ci_low"],
+                       ci_high_value=rows["ci_high"],
+                       label=rows["outcome"].str.replace("_", " ") + ", "
+                       + rows["measure"].fillna("") + np.where(rows["adjusted"] == "yes",
+                                                               " (adjusted)", " (crude)"))
+
+
+def _indirect_frequency(result: ClaimResult, src: ClaimSources, definitions: tuple[str, ...]
+                        ) -> None:
+    for report, label, role, note in (
+            ("frequency-cpcra002", "CPCRA 002", "indirect", PRE_HAART_NOTE),
+            ("frequency-synthetic", "Simulated cohort", "simulated", SIMULATED_NOTE)):
+        freq = src.table(f"{report}/frequency.csv")
+        rows = freq[freq["definition"].isin(definitions) & (freq["stratum"] == "overall")]
+        for row in rows.itertuples(index=False):
+            result.add(role=role, data=f"{label} ({row.definition})",
+                       quantity="non-responders at month 12", estimate=row.proportion,
+                       ci_low=row.ci_low, ci_high=row.ci_high, n=row.n_assessable,
+                       scale="proportion", source=f"{report}/frequency.csv", note=note)
+
+
+# ---------------------------------------------------------------------------------------------
+# One evidence function per claim
+# ---------------------------------------------------------------------------------------------
+
+FREQUENCY_SOURCE = "reference/inr_frequency.csv"
+OUTCOMES_SOURCE = "reference/inr_outcomes.csv"
+RISK_SOURCE = "reference/inr_risk_factors.csv"
+THERAPY_SOURCE = "reference/immune_therapy_trials.csv"
+
+
+@evaluates("frequency_10_20")
+def _frequency_10_20(src: ClaimSources) -> ClaimResult:
+    result = ClaimResult()
+    table = src.table(FREQUENCY_SOURCE)
+    question = questions.pool_frequency(table=table)
+    question.rows = _frequency_values(question.rows)
+    _add_question(result, question, FREQUENCY_SOURCE, "proportion",
+                  "non-responders, one definition per study")
+    low, high = questions.CLAIM_FREQUENCY_RANGE
+    suppressed = float((question.pooled_rows["suppressed_population"] == "yes").mean())
+    decide_pooled(
+        result, question, measure="pooled proportion of non-responders",
+        threshold_text=f"the claimed range {low:.0%}-{high:.0%} (the background's own)",
+        crosses=lambda a, b: judge(a, b, inside=(low, high)) == "uncertain",
+        verdict_of=lambda a, b: judge(a, b, inside=(low, high)),
+        indirect=(f"only {suppressed:.0%} of the pooled cohorts required viral suppression"
+                  if suppressed < 0.5 else ""))
+    sensitivity = questions.pool_frequency(suppressed_only=True, table=table)
+    result.syntheses.update(frequency=question, frequency_suppressed=sensitivity)
+    s = sensitivity.pooled_frame().iloc[0]
+    result.add(role="pooled", data=f"suppressed cohorts only (k = {int(s['k'])})",
+               quantity="sensitivity: cohorts requiring viral suppression",
+               estimate=s["estimate"], ci_low=s["ci_low"], ci_high=s["ci_high"],
+               scale="proportion", source=FREQUENCY_SOURCE,
+               note=f"{s['model']}; I² = {s['i2']:.0%}; does not decide")
+    _indirect_frequency(result, src, ("seed_gain_le100_m6_12", "seed_level_le200_m6_12"))
+    d = result.decision
+    if d is not None:
+        result.reason = (f"pooled proportion {format_ci(d.estimate, d.ci_low, d.ci_high, 1, True)}"
+                         f" from {d.k} studies, one definition each; 95% prediction interval "
+                         f"{format_interval(d.pi_low, d.pi_high, True)}. The "
+                         "meta-regression below shows how much of the spread the definition "
+                         "explains.")
+    return result
+
+
+@evaluates("late_response")
+def _late_response(src: ClaimSources) -> ClaimResult:
+    result = ClaimResult()
+    for report, label, role, note in (
+            ("trajectories-cpcra002", "CPCRA 002", "indirect", PRE_HAART_NOTE),
+            ("trajectories-actg175", "ACTG 175", "indirect", PRE_HAART_NOTE),
+            ("trajectories-synthetic", "Simulated cohort", "simulated", SIMULATED_NOTE)):
+        table = src.table(f"{report}/late_response.csv")
+        early = src.parameter(report, "early_definition")
+        table = table[table["method"] == "aalen-johansen"]
+        last = table.sort_values(["threshold", "month"]).groupby("threshold").tail(1)
+        for row in last.itertuples(index=False):
+            result.add(role=role, data=label,
+                       quantity=(f"early non-responders ({early}) below {row.threshold:g} at "
+                                 f"the assessment crossing CD4 > {row.threshold:g} by month "
+                                 f"{row.month:g} (Aalen-Johansen, death competing)"),
+                       estimate=row.cumulative_incidence, ci_low=row.ci_low,
+                       ci_high=row.ci_high, n=row.n_start, scale="proportion",
+                       source=f"{report}/late_response.csv",
+                       note=(f"{note}; n = {row.n_start} at risk at the assessment "
+                             f"({row.already_above} of {row.early_nonresponders} early "
+                             f"non-responders already above and excluded); by then "
+                             f"{row.crossings} crossed, {row.deaths} died first, "
+                             f"{row.censored} censored"))
+    result.reason = ("no published suppressed cohort in the reference tables reports the share "
+                     "of early non-responders who later cross a threshold; our trials are "
+                     "indirect (estimates among those below the threshold at the early "
+                     "assessment, with death as a competing event)")
+    return result
+
+
+@evaluates("stalled")
+def _stalled(src: ClaimSources) -> ClaimResult:
+    result = ClaimResult()
+    question = questions.pool_stalled(src.table(FREQUENCY_SOURCE))
+    result.syntheses["stalled"] = question
+    question.rows = _frequency_values(question.rows)
+    _add_question(result, question, FREQUENCY_SOURCE, "proportion",
+                  f"still below 200 cells/mm³ after {STALLED_AFTER_MONTHS}+ months suppressed")
+    decide_pooled(result, question, measure="pooled proportion still below 200",
+                   threshold_text=f"{MIN_STALLED_SHARE:.0%} of patients (ours)",
+                   crosses=lambda a, b: a <= MIN_STALLED_SHARE <= b,
+                   verdict_of=lambda a, b: judge(a, b, above=MIN_STALLED_SHARE),
+                   indirect="a level at one time is not a plateau (no slopes after year 3)")
+    for report, label, role, note in (
+            ("trajectories-cpcra002", "CPCRA 002", "indirect",
+             PRE_HAART_NOTE + "; 18 months of follow-up"),
+            ("trajectories-synthetic", "Simulated cohort", "simulated", SIMULATED_NOTE)):
+        for row in src.table(f"{report}/stalled.csv").itertuples(index=False):
+            result.add(role=role, data=label, quantity="early non-responders with a flat slope",
+                       estimate=row.proportion, ci_low=row.ci_low, ci_high=row.ci_high,
+                       n=row.patients_with_slope, scale="proportion",
+                       source=f"{report}/stalled.csv", note=note)
+    d = result.decision
+    if d is not None:
+        result.reason = (f"pooled {format_ci(d.estimate, d.ci_low, d.ci_high, 1, True)} "
+                         f"of suppressed patients remain below 200 cells/mm³ after three or more "
+                         f"years ({d.k} cohorts)")
+    return result
+
+
+@evaluates("events_inr_vs_cr")
+def _events_inr_vs_cr(src: ClaimSources) -> ClaimResult:
+    result = ClaimResult()
+    table = src.table(OUTCOMES_SOURCE)
+    question = questions.pool_outcomes(table=table)
+    question.rows = _ratio_values(question.rows)
+    _add_question(result, question, OUTCOMES_SOURCE, "ratio",
+                  "AIDS or death, immunologic non-responders vs complete responders")
+    unadjusted = float((question.pooled_rows["adjusted"] != "yes").mean())
+    decide_pooled(result, question, measure="pooled ratio of AIDS or death",
+                   threshold_text="1 (no difference)", crosses=lambda a, b: a <= 1 <= b,
+                   verdict_of=lambda a, b: judge(a, b, above=1.0),
+                   bias=(f"{unadjusted:.0%} of the pooled estimates are unadjusted"
+                         if unadjusted > 0.5 else ""))
+    death = questions.pool_outcomes(outcomes=("death",), table=table)
+    result.syntheses.update(outcomes=question, death=death)
+    d = death.pooled_frame().iloc[0]
+    result.add(role="pooled", data=f"death only (k = {int(d['k'])})",
+               quantity="sensitivity: death, non-responders vs complete responders",
+               estimate=d["estimate"], ci_low=d["ci_low"], ci_high=d["ci_high"],
+               source=OUTCOMES_SOURCE, note=f"{d['model']}; I² = {d['i2']:.0%}; does not decide")
+    for report, label, term, role, note in (
+            ("outcomes-cpcra002", "CPCRA 002", "status[cd4_nonresponder]", "indirect",
+             PRE_HAART_NOTE + "; event: death"),
+            ("outcomes-actg175", "ACTG 175", "status[cd4_nonresponder]", "indirect",
+             PRE_HAART_NOTE + "; the endpoint contains a CD4 decline"),
+            ("outcomes-synthetic", "Simulated cohort", "status[immunologic_nonresponder]",
+             "simulated", SIMULATED_NOTE)):
+        cox = src.table(f"{report}/cox.csv")
+        for r in cox[(cox["model"] == "adjusted") & (cox["term"] == term)].itertuples(index=False):
+            result.add(role=role, data=label, quantity="adjusted HR, non-responders vs responders",
+                       estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n,
+                       source=f"{report}/cox.csv", note=note + f"; {r.events} events")
+    d = result.decision
+    if d is not None:
+        result.reason = (f"pooled ratio {format_ci(d.estimate, d.ci_low, d.ci_high, 2)} "
+                         f"from {d.k} cohorts (HR, IRR and OR on one log scale)")
+    return result
+
+
+@evaluates("events_inr_vs_cnr")
+def _events_inr_vs_cnr(src: ClaimSources) -> ClaimResult:
+    result = ClaimResult()
+    table = src.table(OUTCOMES_SOURCE)
+    inr = questions.pool_outcomes("INR vs CR", table=table)
+    cnr = questions.pool_outcomes("CNR vs CR", table=table)
+    cnr.rows = _ratio_values(cnr.rows)
+    result.syntheses["complete_nonresponders"] = cnr
+    _add_question(result, cnr, OUTCOMES_SOURCE, "ratio",
+                  "AIDS or death, complete non-responders vs complete responders",
+                  label="pooled CNR vs CR")
+    if cnr.fit is None or cnr.fit.k_ < MIN_STUDIES:
+        result.reason = "fewer than three cohorts compare complete non-responders"
+        return result
+    a, b = inr.fit.primary, cnr.fit.primary
+    diff = float(a["estimate"] - b["estimate"])
+    se = float(np.hypot(a["se"], b["se"]))
+    low, high = np.exp(diff - Z95 * se), np.exp(diff + Z95 * se)
+    result.add(role="pooled", data="INR vs CNR (indirect comparison)",
+               quantity="ratio of the pooled ratios (INR vs CR) / (CNR vs CR)",
+               estimate=float(np.exp(diff)), ci_low=low, ci_high=high, source=OUTCOMES_SOURCE,
+               note="Bucher indirect comparison through the complete responders; SE = "
+                    "sqrt(SE1² + SE2²) of the HKSJ pooled log ratios")
+    result.verdict = judge(low, high, below=1.0)
+    downgrades = ["indirectness: an indirect comparison across different cohorts"]
+    if low <= 1 <= high:
+        downgrades.append("imprecision: the 95% CI crosses 1")
+    if cnr.fit.k_ <= 3:
+        downgrades.append(f"imprecision: only {cnr.fit.k_} cohorts compare complete "
+                          "non-responders")
+    result.downgrades = downgrades
+    result.certainty = certainty("high", downgrades)
+    result.decision = Decision(kind="pooled", measure="ratio INR/CNR of AIDS or death",
+                               estimate=float(np.exp(diff)), ci_low=low, ci_high=high,
+                               k=int(inr.fit.k_ + cnr.fit.k_), threshold="1 (equal rates)",
+                               rule="ratio of two pooled ratios against complete responders")
+    result.reason = (f"non-responders' rate relative to complete non-responders "
+                     f"{format_ci(np.exp(diff), low, high, 2)}")
+    rr = src.table("outcomes-synthetic/rate_ratios.csv")
+    for r in rr.itertuples(index=False):
+        result.add(role="simulated", data=f"Simulated cohort, {r.group}",
+                   quantity=f"rate ratio vs {r.reference}", estimate=r.rate_ratio,
+                   ci_low=r.ci_low, ci_high=r.ci_high, source="outcomes-synthetic/rate_ratios.csv",
+                   note=SIMULATED_NOTE)
+    return result
+
+
+def _risk_rows(result: ClaimResult, rows: pd.DataFrame,
+               family_notes: dict[str, str] | None = None) -> None:
+    """Every verified row of a risk factor, with its direction and why it was (not) used."""
+    for r in rows[rows["verification"].isin(("V", "V2"))].itertuples(index=False):
+        harmonized = ("no direction printed" if pd.isna(r.favours_claim) else
+                      "points the claimed way" if r.favours_claim else "points the other way")
+        fate = "used in the direction synthesis" if r.used else f"not used: {r.fate}"
+        extra = (family_notes or {}).get(r.outcome_family)
+        result.add(role="study", data=r.study_id,
+                   quantity=f"{r.contrast} ({r.outcome_family} outcome): {harmonized}",
+                   estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n_analysed,
+                   source=RISK_SOURCE, scale="ratio",
+                   note=fate + (f"; {extra}" if extra else "")
+                   + f"; {r.measure or 'no measure'} as printed, not harmonized; "
+                     f"population suppressed: {r.suppressed_population}; verification "
+                     f"{r.verification}")
+
+
+def _direction_claim(src: ClaimSources, factor: str, what: str, level_based_only: bool,
+                     family_notes: dict[str, str] | None = None, label: str = ""
+                     ) -> ClaimResult:
+    result = ClaimResult()
+    question = questions.direction_of_effect(factor, level_based_only,
+                                             table=src.table(RISK_SOURCE), question=label)
+    result.syntheses[factor] = question
+    ds, rows = question.synthesis, question.rows
+    _risk_rows(result, rows, family_notes)
+    partial = rows.loc[rows["used"], "suppressed_population"].eq("partial").mean() \
+        if rows["used"].any() else 0.0
+    decide_direction(result, ds, what=what,
+                      threshold_text="half of the studies (a sign test against 1/2)",
+                      indirect=(f"{partial:.0%} of the studies were only partly suppressed"
+                                if partial > 0.5 else ""))
+    if ds.k:
+        result.add(role="pooled", data=f"direction of effect (k = {ds.k})",
+                   quantity=f"share of studies in which {what}", estimate=ds.proportion,
+                   ci_low=ds.ci_low, ci_high=ds.ci_high, scale="proportion", source=RISK_SOURCE,
+                   note=f"{ds.favour} of {ds.k}; sign test p = {ds.p_sign:.3g}; SWiM "
+                        "synthesis without meta-analysis (the estimates share no scale)")
+        if result.verdict != "insufficient evidence":
+            result.reason = (f"{ds.favour} of {ds.k} studies (one row each) find that {what} "
+                             f"(share {format_ci(ds.proportion, ds.ci_low, ds.ci_high, 0, True)}, "
+                             f"sign test p = {ds.p_sign:.2g})")
+    return result
+
+
+@evaluates("predictor_low_baseline_cd4")
+def _predictor_low_baseline_cd4(src: ClaimSources) -> ClaimResult:
+    result = _direction_claim(src, "baseline_cd4", "a lower baseline CD4 goes with a lower "
+                              "follow-up level (level-based outcomes)", level_based_only=True,
+                              family_notes={"gain": "gain-based: biased by regression to the "
+                                                    "mean, not used for the verdict"},
+                              label="low baseline CD4 (level-based, direction)")
+    for report, label, term, role in (("risk-factors-actg175", "ACTG 175", "cd4_per100",
+                                       "indirect"),
+                                      ("risk-factors-cpcra002", "CPCRA 002", "cd4_per50",
+                                       "indirect")):
+        table = src.table(f"{report}/odds_ratios.csv")
+        for r in table[table["term"] == term].itertuples(index=False):
+            result.add(role=role, data=label, quantity=f"gain-based OR per higher baseline "
+                       f"({r.label})", estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high,
+                       n=r.n, source=f"{report}/odds_ratios.csv",
+                       note=PRE_HAART_NOTE + "; a gain regressed on a noisy baseline: see the "
+                            "regression-to-the-mean demonstration")
+    demo = questions.regression_to_the_mean_demo(RTM_CV)
+    result.syntheses["regression_to_the_mean"] = demo
+    for r in demo.itertuples(index=False):
+        result.add(role="simulated", data=f"no true effect, CV {RTM_CV:.0%}",
+                   quantity=f"OR per 100 cells/mm³ higher measured baseline, {r.outcome}",
+                   estimate=r.or_per100_higher_baseline, ci_low=r.ci_low, ci_high=r.ci_high,
+                   n=r.n, source=RISK_SOURCE,
+                   note="simulated with baseline having no effect on the true gain, entry "
+                        "200-500 on the measured count: the gain-based OR moves off 1 by "
+                        "regression to the mean alone")
+    result.reason += (". Gain-based outcomes point the other way because a gain regressed on a "
+                      "noisy baseline is biased (regression to the mean): with no true effect "
+                      f"and a {RTM_CV:.0%} within-person CV, a simulated ACTG 175-like cohort "
+                      "reproduces a gain-based OR well above 1 per 100 cells higher baseline.")
+    return result
+
+
+@evaluates("predictor_age")
+def _predictor_age(src: ClaimSources) -> ClaimResult:
+    result = _direction_claim(src, "age", "older age goes with non-response",
+                              level_based_only=False, label="older age (direction)")
+    for report, label, role, note in (("risk-factors-actg175", "ACTG 175", "indirect",
+                                       PRE_HAART_NOTE),
+                                      ("risk-factors-synthetic", "Simulated cohort",
+                                       "simulated", SIMULATED_NOTE)):
+        table = src.table(f"{report}/odds_ratios.csv")
+        for r in table[table["term"] == "age10"].itertuples(index=False):
+            result.add(role=role, data=label, quantity="OR of non-response per 10 years",
+                       estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n,
+                       source=f"{report}/odds_ratios.csv", note=note)
+    return result
+
+
+def _factor_claim(src: ClaimSources, factor: str, what: str, ours: dict[str, tuple[str, str]]
+                  ) -> ClaimResult:
+    """A risk-factor claim with few published rows: direction synthesis (usually
+    insufficient), and our analyses as indirect or simulated rows."""
+    result = _direction_claim(src, factor, what, level_based_only=False)
+    for report, (term, label) in ours.items():
+        table = src.table(f"{report}/odds_ratios.csv")
+        role = "simulated" if "synthetic" in report else "indirect"
+        for r in table[table["term"] == term].itertuples(index=False):
+            result.add(role=role, data=report.removeprefix("risk-factors-"), quantity=label,
+                       estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n,
+                       source=f"{report}/odds_ratios.csv",
+                       note=SIMULATED_NOTE if role == "simulated" else PRE_HAART_NOTE)
+    return result
+
+
+@evaluates("predictor_prior_oi")
+def _predictor_prior_oi(src: ClaimSources) -> ClaimResult:
+    return _factor_claim(src, "prior_aids", "a prior AIDS event / OI goes with non-response",
+                         {"risk-factors-cpcra002": ("prior_aids", "OR, prior AIDS-defining "
+                                                                  "illness"),
+                          "risk-factors-synthetic": ("prior_aids", "OR, prior AIDS/OI")})
+
+
+@evaluates("predictor_hcv")
+def _predictor_hcv(src: ClaimSources) -> ClaimResult:
+    return _factor_claim(src, "hcv", "HCV co-infection goes with non-response",
+                         {"risk-factors-synthetic": ("hcv", "OR, HCV co-infection")})
+
+
+@evaluates("predictor_duration")
+def _predictor_duration(src: ClaimSources) -> ClaimResult:
+    return _factor_claim(src, "duration_of_infection",
+                         "a longer duration of infection goes with non-response",
+                         {"risk-factors-synthetic": ("years_since_diagnosis",
+                                                     "OR per year since diagnosis")})
+
+
+@evaluates("regimen_ddi_tdf")
+def _regimen_ddi_tdf(src: ClaimSources) -> ClaimResult:
+    return _factor_claim(src, "ddi_tdf", "didanosine with tenofovir goes with non-response",
+                         {"risk-factors-synthetic": ("ddi_tdf", "OR, didanosine + tenofovir")})
+
+
+@evaluates("regimen_zdv_tmp_smx")
+def _regimen_zdv_tmp_smx(src: ClaimSources) -> ClaimResult:
+    result = _factor_claim(src, "zidovudine", "zidovudine goes with non-response",
+                           {"risk-factors-synthetic": ("zdv", "OR, zidovudine")})
+    definition = src.parameter("risk-factors-actg175", "definition_id")
+    freq = src.table("frequency-actg175/frequency.csv")
+    for r in freq[(freq["definition"] == definition)
+                  & freq["stratum"].str.startswith("arm=")].itertuples(index=False):
+        result.add(role="indirect", data=f"ACTG 175, {r.stratum.split('=', 1)[1]} arm",
+                   quantity=f"non-responders ({definition})", estimate=r.proportion,
+                   ci_low=r.ci_low, ci_high=r.ci_high, n=r.n_assessable, scale="proportion",
+                   source="frequency-actg175/frequency.csv",
+                   note=PRE_HAART_NOTE + "; randomised arms: zidovudine alone did worst, "
+                        "zidovudine with didanosine best")
+    return result
+
+
+@evaluates("intensification")
+def _intensification(src: ClaimSources) -> ClaimResult:
+    result = ClaimResult()
+    trials = src.table(THERAPY_SOURCE)
+    intensification = trials[trials["intervention"].str.contains(
+        "maraviroc|raltegravir", case=False, na=False)]
+    for r in intensification.itertuples(index=False):
+        result.add(role="study", data=r.trial, quantity=f"{r.intervention}: {r.cd4_measure}",
+                   scale="text", source=THERAPY_SOURCE,
+                   note=f"{r.design}; restricted to non-responders: {r.restricted_to_inr}; "
+                        f"CD4 difference as printed: {r.cd4_difference}; verification "
+                        f"{r.verification}")
+    result.reason = (f"{len(intensification)} intensification trials, none reporting a CD4 "
+                     "difference with a confidence interval on a common scale, so no pooled "
+                     "estimate can be formed; the individual trials are listed")
+    return result
+
+
+#: The leading number of a CD4 difference as printed ("567 (derived)", "134 / 133").
+_LEADING_NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d+)?)")
+
+
+@evaluates("il2_raises_cd4")
+def _il2_raises_cd4(src: ClaimSources) -> ClaimResult:
+    result = ClaimResult()
+    il2 = randomized_il2_trials(src.table(THERAPY_SOURCE))
+    differences = {}
+    for r in il2.itertuples(index=False):
+        match = _LEADING_NUMBER.match(str(r.cd4_difference)) if pd.notna(r.cd4_difference) \
+            else None
+        if match is None or r.trial in differences:
+            continue
+        differences[r.trial] = float(match.group(1))
+        result.add(role="study", data=r.trial, quantity=f"IL-2 minus control: {r.cd4_measure}",
+                   estimate=differences[r.trial], scale="difference", source=THERAPY_SOURCE,
+                   note=f"as printed: {r.cd4_difference}; on ART: {r.on_art}; restricted to "
+                        f"non-responders: {r.restricted_to_inr}; verification {r.verification}")
+    ds = questions.DirectionSynthesis.of(pd.Series(list(differences.values())) > 0)
+    decide_direction(result, ds, what="IL-2 raised CD4 counts", threshold_text="half of the "
+                      "trials (a sign test against 1/2)",
+                      indirect="most trials did not enrol immunologic non-responders")
+    result.add(role="pooled", data=f"direction of effect (k = {ds.k})",
+               quantity="share of randomized trials with a higher CD4 count on IL-2",
+               estimate=ds.proportion, ci_low=ds.ci_low, ci_high=ds.ci_high,
+               scale="proportion", source=THERAPY_SOURCE,
+               note=f"sign test p = {ds.p_sign:.3g}; measures differ (means, areas under the "
+                    "curve, over follow-up), so the differences are not pooled")
+    effects = src.table("il2-evidence/cd4_effects.csv")
+    for r in effects[effects["ci_low"].notna()].itertuples(index=False):
+        result.add(role="study", data=r.trial, quantity=f"IL-2 minus control: {r.measure}",
+                   estimate=_num(r.difference), ci_low=_num(r.ci_low), ci_high=_num(r.ci_high),
+                   scale="difference", source="il2-evidence/cd4_effects.csv",
+                   note="CI computed by the il2-evidence report; shown, not used for the verdict")
+    result.reason = (f"{ds.favour} of {ds.k} randomized trials report a higher CD4 count on "
+                     f"IL-2 (sign test p = {ds.p_sign:.2g}); magnitudes are on different scales")
+    return result
+
+
+@evaluates("il2_most_promising")
+def _il2_most_promising(src: ClaimSources) -> ClaimResult:
+    result = ClaimResult()
+    meta = src.table("il2-evidence/meta_clinical.csv")
+    rows = meta[meta["endpoint"] == "opportunistic disease or death (trials on ART)"]
+    for r in rows.itertuples(index=False):
+        primary = r.model == "random effects (REML), HKSJ CI"
+        result.add(role="pooled" if primary else "study",
+                   data=f"ESPRIT + SILCAAT, {r.model} (k = {r.k})",
+                   quantity="HR of opportunistic disease or death, IL-2 vs control",
+                   estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high,
+                   source="il2-evidence/meta_clinical.csv",
+                   note=("decides" if primary else "sensitivity, does not decide")
+                   + f"; I² = {r.i2:.0%}; with k = {r.k}, τ² can hardly be estimated")
+    trials = randomized_il2_trials(src.table(THERAPY_SOURCE))
+    for r in trials[trials["hr"].notna()].itertuples(index=False):
+        result.add(role="study", data=r.trial, quantity=f"HR of {r.clinical_endpoint}",
+                   estimate=_num(r.hr), ci_low=_num(r.hr_ci_low), ci_high=_num(r.hr_ci_high),
+                   source=THERAPY_SOURCE, note=f"on ART: {r.on_art}; restricted to "
+                   f"non-responders: {r.restricted_to_inr}; verification {r.verification}")
+    pooled = result.rows("pooled")
+    if not pooled:
+        result.reason = "no pooled clinical estimate"
+        return result
+    p = pooled[0]
+    result.verdict = judge(p["ci_low"], p["ci_high"], below=1.0, contradicted_above=MEANINGFUL_HR)
+    downgrades = ["indirectness: neither trial enrolled immunologic non-responders",
+                  "risk of bias: open-label trials; hazard ratios read in a secondary copy (V2)"]
+    if p["ci_low"] <= MEANINGFUL_HR and p["ci_high"] >= 1:
+        downgrades.append("imprecision: the 95% CI includes both 1 and a meaningful benefit")
+    result.downgrades = downgrades
+    result.certainty = certainty("high", downgrades)
+    result.decision = Decision(
+        kind="pooled", measure="pooled HR of opportunistic disease or death",
+        estimate=p["estimate"], ci_low=p["ci_low"], ci_high=p["ci_high"], k=2,
+        threshold=f"1, and a meaningful benefit HR ≤ {MEANINGFUL_HR} (ours)",
+        rule="supported if the CI lies below 1; contradicted if it excludes a meaningful benefit")
+    result.reason = (f"ESPRIT and SILCAAT raised CD4 counts, yet the pooled HR is "
+                     f"{format_ci(p['estimate'], p['ci_low'], p['ci_high'], 2)}; a CD4 gain "
+                     "was no surrogate for clinical benefit")
+    return result
