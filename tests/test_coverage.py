@@ -125,7 +125,7 @@ def test_a_curve_lifelines_refuses_is_recorded_and_counted(monkeypatch):
         return pd.DataFrame([{"n_start": 5, "cumulative_incidence": np.nan, "ci_low": np.nan,
                               "ci_high": np.nan, "note": lateresponse.NOT_ESTIMABLE}])
 
-    monkeypatch.setattr(lateresponse, "late_response", refused)
+    monkeypatch.setattr(coverage, "late_response", refused)  # the name coverage calls
     rows = coverage.replicate(0, SEED, N)
     late = rows[rows["estimand"].str.startswith("late_ci")]
     assert late["estimate"].isna().all()

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from immune_recovery import DataChecksumError, load_cohort, patient_table
-from immune_recovery.datasets import CONVERTERS, read_manifest
 from immune_recovery.checksums import sha256_file
+from immune_recovery.datasets import CONVERTERS, read_manifest
 from immune_recovery.datasets.sources import verify
 
 from .conftest import require_dataset

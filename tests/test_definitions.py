@@ -11,7 +11,7 @@ from immune_recovery.definitions import (
     load_catalogue,
     load_definitions_file,
     parse_definition,
-    resolve_definitions,
+    select_definitions,
 )
 from immune_recovery.exceptions import DefinitionError
 from immune_recovery.paths import reference_dir
@@ -60,10 +60,10 @@ def test_user_file_and_errors(tmp_path):
     defs = load_definitions_file(good)
     assert defs["w20"].target_days == 140 and defs["w20"].window_days == 45
     assert defs["combo"].combine == "any_of" and defs["combo"].vl_sustained_from_days == 183
-    assert [x.id for x in resolve_definitions(["w20", "grabar2000_gain_m6"], good)] == [
+    assert [x.id for x in select_definitions(True, good, ["w20", "grabar2000_gain_m6"])] == [
         "w20", "grabar2000_gain_m6"]
     with pytest.raises(DefinitionError, match="unknown definition id"):
-        resolve_definitions(["nope"])
+        select_definitions(ids=["nope"])
     bad = tmp_path / "bad.yaml"
     for text, message in [
         ("- id: a\n  cd4_rule: gain_xx\n  cd4_threshold: 5\n  assessment_month: 6\n",

@@ -23,8 +23,12 @@ from immune_recovery.overview import table_one, table_one_frame  # noqa: E402
 from immune_recovery.plots import kaplan_meier  # noqa: E402
 from immune_recovery.reporting import notebook  # noqa: E402
 from immune_recovery.reporting.build import QUOTED_ABSOLUTE_PATH  # noqa: E402
-from immune_recovery.reporting.outputcheck import (Secrets, check_site,  # noqa: E402
-                                                   check_table, figure_text)
+from immune_recovery.reporting.outputcheck import (  # noqa: E402
+    Secrets,
+    check_site,
+    check_table,
+    figure_text,
+)
 from immune_recovery.reporting.provenance import public_value  # noqa: E402
 
 

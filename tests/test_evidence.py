@@ -9,11 +9,10 @@ import pandas as pd
 import pytest
 
 from immune_recovery import evidence
-from immune_recovery.evidence import questions
+from immune_recovery.evidence import presentation, questions
 from immune_recovery.exceptions import EvidenceError
 from immune_recovery.formatting import format_ci, readable
 from immune_recovery.paths import project_root
-
 
 # --- the committed claims against the committed reports ------------------------------------
 
@@ -59,6 +58,24 @@ def test_every_claim_has_a_verdict_from_pooled_evidence_or_says_why_not(claims, 
         pooled = result.evidence[(result.evidence["claim_id"] == row.claim_id)
                                  & (result.evidence["role"] == "pooled")]
         assert row.estimate in set(pooled["estimate"]), "the verdict rests on a pooled row"
+
+
+def test_the_figures_and_flows_draw_on_the_fits_the_verdicts_used(claims, store):
+    """The assessment keeps the syntheses its verdicts rest on; the report's forest plots and
+    flows read these, not a second pooling."""
+    result = evidence.assess_claims(claims, store)
+    syntheses = result.syntheses
+    verdicts = result.verdicts.set_index("claim_id")
+    frequency = syntheses["frequency"].fit.pooled_frame().iloc[0]
+    assert verdicts.loc["frequency_10_20", "estimate"] == frequency["estimate"]
+    assert verdicts.loc["stalled", "k"] == syntheses["stalled"].fit.k_
+    assert verdicts.loc["predictor_age", "k"] == syntheses["age"].synthesis.k
+    flows = evidence.flows([syntheses[n] for n in ("frequency", "baseline_cd4")])
+    pooled = flows[flows["step"].str.startswith("pooled")]
+    assert list(pooled["rows"]) == [syntheses["frequency"].fit.k_,
+                                    syntheses["baseline_cd4"].synthesis.k]
+    presented = presentation.evidence_table(result)
+    assert presented["display"].str.len().gt(0).any() and not result.evidence["display"].any()
 
 
 def test_simulated_and_indirect_rows_never_decide(claims, store):
@@ -170,6 +187,14 @@ def test_undeclared_reads_are_refused(tmp_path):
 ])
 def test_judge(low, high, kwargs, verdict):
     assert evidence.judge(low, high, **kwargs) == verdict
+
+
+@pytest.mark.parametrize("low, high, verdict", [(0.5, 0.9, "supported"),
+                                                (0.8, 1.3, "contradicted"),
+                                                (0.7, 1.3, "uncertain")])
+def test_a_benefit_claim_is_contradicted_only_when_a_meaningful_benefit_is_excluded(
+        low, high, verdict):
+    assert evidence.judge(low, high, below=1.0, contradicted_above=0.75) == verdict
 
 
 def test_certainty_loses_one_level_per_downgrade():

@@ -163,3 +163,22 @@ def test_the_committed_reference_tables_pool_as_the_issue_requires():
     assert misprint.empty or not misprint["pooled"].any()
     flow = synthesis.flow(frequency.rows, "f").set_index("step")
     assert flow.loc["pooled (one per study)", "rows"] == frequency.fit.k_
+
+
+def test_one_results_type_holds_studies_and_pooled_rows_on_both_scales(bcg):
+    """summary_frame(): study rows with their CIs and weights, then the pooled rows, on the
+    analysis scale (y) and the reporting scale (estimate), as statsmodels' CombineResults."""
+    y, v = bcg
+    fit = MetaAnalysis(scale="log").fit(y, v=v, labels=[f"t{i}" for i in range(len(y))])
+    frame = fit.summary_frame()
+    studies, pooled = frame[frame["row"] == "study"], frame[frame["row"] == "pooled"]
+    assert len(studies) == len(y) and list(pooled["label"]) == list(fit.pooled_["model"])
+    assert np.allclose(studies["y"], y) and np.allclose(studies["estimate"], np.exp(y))
+    z = stats.norm.isf(0.025)
+    assert np.allclose(studies["ci_low"], np.exp(y - z * np.sqrt(v)))
+    assert studies["weight"].sum() == pytest.approx(1.0)
+    reported = fit.pooled_frame()
+    assert np.allclose(pooled["estimate"], reported["estimate"])
+    assert np.allclose(pooled["ci_high"], reported["ci_high"])
+    assert np.allclose(pooled["y"], np.log(reported["estimate"]))
+    assert pooled["weight"].isna().all() and studies["tau2"].isna().all()

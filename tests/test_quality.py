@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from immune_recovery import load_cohort
 from immune_recovery.quality import check_table
-from immune_recovery.simulate.messy import make_messy_example
 from immune_recovery.schemas import RULE_TABLE
+from immune_recovery.simulate.messy import make_messy_example
 
 
 def test_every_rule_is_listed_with_the_ledger_counts(tmp_path):

@@ -12,8 +12,8 @@ import pytest
 
 from immune_recovery.exceptions import ParameterError
 from immune_recovery.paths import project_root
-from immune_recovery.reporting import build, site, stale
-from immune_recovery.reporting.spec import load_spec
+from immune_recovery.reporting import build, cohort_site, site, stale
+from immune_recovery.reporting.spec import all_specs, load_spec, notebook_defaults
 
 PARAMS = """\
 notebook: {notebook}
@@ -58,6 +58,30 @@ def test_spec_errors_name_the_file_and_key(tmp_path, monkeypatch):
     bad.write_text(PARAMS.format(notebook="scratch").replace("group: cohorts", "group: misc"))
     with pytest.raises(ParameterError, match="group 'misc' is not one of"):
         load_spec(bad)
+    bad.write_text(PARAMS.format(notebook="scratch").replace("value: 3", "valeu: 3"))
+    with pytest.raises(ParameterError, match="parameter.s. valeu not in the parameters cell"):
+        load_spec(bad)
+    assert spec.effective_parameters == {"value": 3}, "the file's value over the default"
+
+
+def test_parameters_are_stated_once():
+    """The notebook's parameters cell states each default; a parameter file and the cohort
+    site state only what they change, and the report shows the effective parameters."""
+    restated = {s.id: [k for k, v in s.parameters.items()
+                       if notebook_defaults(s.notebook_path).get(k, object()) == v]
+                for s in all_specs()}
+    assert not {k: v for k, v in restated.items() if v}, restated
+    per_run = {"encoding", "sep", "examples_file", "time_varying"}  # values of the run
+    for kind, notebook, _ in cohort_site.KINDS:
+        defaults = notebook_defaults(project_root() / "notebooks" / f"{notebook}.ipynb")
+        for present in ({"tblBAS", "tblLAB_CD4"}, {"tblBAS", "tblLAB_CD4", "tblLAB_RNA",
+                                                    "tblLTFU"}):
+            stated = cohort_site._parameters(kind, "c", present, "d.yaml", "2020-01-01", 10, "",
+                                             ("c", "", ""))
+            assert set(stated) <= set(defaults), kind
+            assert {k for k, v in stated.items() if defaults[k] == v} <= per_run, kind
+    trajectories = next(s for s in all_specs() if s.id == "trajectories-synthetic")
+    assert trajectories.effective_parameters["mixed_formula"] == "sqrt_cd4 ~ years"
 
 
 @pytest.mark.slow

@@ -7,16 +7,17 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from immune_recovery import load_cohort, patient_table
+from immune_recovery import load_cohort, patient_table, riskfactors
 from immune_recovery.classify import classify
+from immune_recovery.conventions import Z95
 from immune_recovery.covariates import analysis_frame, design_matrix, term_label, tidy_term
 from immune_recovery.definitions import select_definitions
 from immune_recovery.outcomes import CoxModel
 from immune_recovery.paths import project_root
-from immune_recovery.results import RESULT_COLUMNS
-from immune_recovery import riskfactors
+from immune_recovery.results import COEFFICIENT_COLUMNS, RESULT_COLUMNS
 from immune_recovery.riskfactors import NonResponseModel, model_frame, truth_comparison
 from immune_recovery.simulate.truth import load_truth
+from immune_recovery.trajectories import fit_mixed_model
 
 from .conftest import require_dataset
 
@@ -72,6 +73,32 @@ def test_one_encoder_and_one_result_shape_for_logistic_and_cox_models():
                  family=sm.families.Binomial()).fit()
     assert logistic["estimate"].to_numpy() == pytest.approx(
         np.exp(glm.params.drop("const").to_numpy()), rel=1e-6)
+
+
+def test_one_results_protocol_gives_the_model_scale_with_its_standard_error():
+    """coefficients(): each term on the model's own scale with SE and CI, the summary's numbers
+    on the log scale, for the logistic, Cox and mixed models (what the coverage study reads)."""
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "time_years": rng.exponential(2, 200),
+                          "event": rng.integers(0, 2, 200)})
+    frame["nonresponder"] = (rng.random(200) < 1 / (1 + np.exp(-frame["x"]))).astype(int)
+    for model in (NonResponseModel(["x"]).fit(frame), CoxModel(["x"], "m").fit(frame)):
+        c, summary = model.coefficients(), model.summary.set_index("term")
+        assert list(c.columns) == COEFFICIENT_COLUMNS and list(c.index) == ["x"]
+        assert np.exp(c["coef"]).to_numpy() == pytest.approx(summary["estimate"].to_numpy())
+        assert np.exp(c["coef_ci_low"]).to_numpy() == pytest.approx(summary["ci_low"].to_numpy())
+        assert (c["coef_ci_high"] - c["coef"]).to_numpy() == pytest.approx(
+            (Z95 * c["se"]).to_numpy(), rel=1e-4)
+    long = pd.DataFrame({"PATIENT": np.repeat(np.arange(40), 5), "years": np.tile(
+        np.arange(5.0), 40)})
+    long["sqrt_cd4"] = 15 + 0.5 * long["years"] + rng.normal(0, 1, len(long)) + np.repeat(
+        rng.normal(0, 2, 40), 5)
+    mixed = fit_mixed_model(long, "sqrt_cd4 ~ years", "~1")
+    c = mixed.coefficients().loc["years"]
+    row = mixed.summary.set_index("term").loc["years"]
+    assert (c["coef"], c["se"], c["coef_ci_low"]) == pytest.approx(
+        (row["estimate"], row["se"], row["ci_low"]))
+    assert mixed.n_ == 40
 
 
 @pytest.mark.slow

@@ -8,11 +8,9 @@ from .cohort import Cohort, load_cohort
 from .exceptions import (
     ConvergenceWarning,
     DataChecksumError,
-    DataQualityWarning,
     DefinitionError,
     ImmuneRecoveryError,
     InputError,
-    SmallCountWarning,
 )
 
 __version__ = "0.1.0"
@@ -25,9 +23,7 @@ __all__ = [
     "baseline_rna",
     "ConvergenceWarning",
     "DataChecksumError",
-    "DataQualityWarning",
     "DefinitionError",
     "ImmuneRecoveryError",
     "InputError",
-    "SmallCountWarning",
 ]

@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 BLOCK = 1 << 20
 
 
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
+@lru_cache(maxsize=None)
+def _sha256(path: Path, mtime_ns: int, size: int) -> str:
     digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
+    with path.open("rb") as handle:
         for block in iter(lambda: handle.read(BLOCK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes (remembered for a file of unchanged time and size)."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    return _sha256(path, stat.st_mtime_ns, stat.st_size)
 
 
 def files_under(path: Path, suffixes: tuple[str, ...] | None = None) -> list[Path]:
@@ -41,3 +49,12 @@ def tree_sha256(paths: Iterable[Path], root: Path) -> str:
     for path in sorted(paths, key=lambda p: p.relative_to(root).as_posix()):
         digest.update(f"{path.relative_to(root).as_posix()}\0{sha256_file(path)}\n".encode())
     return digest.hexdigest()
+
+
+def folder_sha256(path: Path, root: Path | None = None) -> str:
+    """The one folder hash: :func:`tree_sha256` of every file under ``path`` (or of the file
+    itself; hidden files and ``__pycache__`` left out), paths relative to ``root`` (default:
+    ``path`` itself, so that a folder's hash does not depend on where it lies)."""
+    path = Path(path)
+    root = root or (path if path.is_dir() else path.parent)
+    return tree_sha256(files_under(path), root)

@@ -55,6 +55,7 @@ from .cohort import Cohort
 from .conventions import BASELINE_WINDOW_DAYS, CD4_ABSOLUTE_UNIT, MISSING_DAY, from_days
 from .definitions import Definition
 from .measurements import PatientSeries, first_row_at_or_after
+from .timing import Stopwatch
 
 GROUPS = ("complete_responder", "immunologic_nonresponder", "virologic_nonresponder",
           "complete_nonresponder", "cd4_responder", "cd4_nonresponder", "not_assessable")
@@ -212,20 +213,6 @@ class Classification:
         return pd.DataFrame.from_dict(rows, orient="index", columns=list(GROUPS))
 
 
-class _Clock:
-    """Seconds per named phase, accumulated between laps (``time.perf_counter``)."""
-
-    def __init__(self) -> None:
-        import time
-
-        self._now = time.perf_counter
-        self._last = self._now()
-        self.totals: dict[str, float] = {}
-
-    def lap(self, phase: str) -> None:
-        now = self._now()
-        self.totals[phase] = self.totals.get(phase, 0.0) + now - self._last
-        self._last = now
 
 
 def _take(values: np.ndarray, positions: np.ndarray, fill) -> np.ndarray:
@@ -428,7 +415,7 @@ def classify(cohort: Cohort | PreparedCohort, definitions: list[Definition],
     (default: the machine's cores); the result does not depend on ``threads``.
     ``result.timings`` holds the seconds spent per phase (prepare, baseline, picks, viral-load
     rules, assembly), for the benchmark."""
-    clock = _Clock()
+    clock = Stopwatch()
     prep = cohort if isinstance(cohort, PreparedCohort) else prepare(cohort)
     clock.lap("prepare")
     n = prep.n

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from .disclosure import DEFAULT_MIN_CELL
-from .exceptions import ImmuneRecoveryError, ParameterError
+from .exceptions import ImmuneRecoveryError, InputError, InputErrors, ParameterError
+from .timing import Stopwatch
+
+# Each command imports its analysis inside its own function: start-up time ("immune-recovery
+# --help" must not load pandas, numba and lifelines for every subcommand).
 
 EXIT_INPUT = 2
 
@@ -40,7 +44,6 @@ def _load(args: argparse.Namespace):
     """The cohort of ``args.folder`` with the reading options; with many unreadable values,
     all of them go to the ``--errors`` file (the message shows the first ones)."""
     from .cohort import load_cohort
-    from .exceptions import InputError, InputErrors
 
     errors = Path(args.errors)
     errors.unlink(missing_ok=True)  # never a stale list from an earlier run
@@ -154,9 +157,9 @@ def _simulate(args: argparse.Namespace) -> int:
 
 @command("definitions")
 def _definitions(args: argparse.Namespace) -> int:
-    from .definitions import catalogue_entries, definitions_table, resolve_definitions
+    from .definitions import catalogue_entries, definitions_table, select_definitions
 
-    table = definitions_table(resolve_definitions(None, args.definitions_file))
+    table = definitions_table(select_definitions(not args.definitions_file, args.definitions_file))
     for row in table.itertuples(index=False):
         reported = f" [published: {row.reported_pct}%]" if row.reported_pct else ""
         print(f"{row.definition}: {row.rule}{reported}")
@@ -170,9 +173,10 @@ def _definitions(args: argparse.Namespace) -> int:
 @command("classify")
 def _classify(args: argparse.Namespace) -> int:
     from .classify import classify
-    from .definitions import resolve_definitions
+    from .definitions import select_definitions
 
-    definitions = resolve_definitions(args.definition, args.definitions_file)
+    definitions = select_definitions(not args.definitions_file, args.definitions_file,
+                                     args.definition)
     if args.partitions:
         from .partitioned import classify_partitioned
 
@@ -193,19 +197,17 @@ def _classify(args: argparse.Namespace) -> int:
 
 @command("power")
 def _power(args: argparse.Namespace) -> int:
-    import time
-
     from .power import simulated_power, with_analytic_tte
 
     grid = [{"n_per_arm": n, "hazard_ratio": hr} for hr in args.hazard_ratio
             for n in args.n_per_arm]
-    started = time.perf_counter()
+    watch = Stopwatch()
     table = simulated_power("tte", grid, seed=args.seed, replicates=args.replicates,
                             n_workers=args.workers, backend=args.backend, scheduler=args.scheduler,
                             progress=not args.no_progress, control_rate=args.control_rate,
                             accrual_years=args.accrual_years, followup_years=args.followup_years)
     table = with_analytic_tte(table, args.control_rate, args.accrual_years, args.followup_years)
-    seconds = time.perf_counter() - started
+    seconds = watch.seconds
     if args.out:
         table.to_csv(args.out, index=False, float_format="%.10g")
     print(table.to_string(index=False))
@@ -216,8 +218,6 @@ def _power(args: argparse.Namespace) -> int:
 
 @command("coverage")
 def _coverage(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from .simcheck import coverage
 
     if args.params:

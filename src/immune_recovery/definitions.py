@@ -251,25 +251,6 @@ def load_definitions_file(path: str | Path) -> dict[str, Definition]:
     return out
 
 
-def resolve_definitions(ids: list[str] | None = None, definitions_file: str | Path | None = None
-                        ) -> list[Definition]:
-    """Definitions by id from the catalogue and an optional user file (user wins on a clash).
-
-    With no ids: every definition of the user file if given, else the whole catalogue.
-    """
-    catalogue = load_catalogue()
-    user = load_definitions_file(definitions_file) if definitions_file else {}
-    known = {**catalogue, **user}
-    if not ids:
-        return list(user.values()) if user else list(catalogue.values())
-    missing = [i for i in ids if i not in known]
-    if missing:
-        raise DefinitionError(
-            f"unknown definition id(s): {', '.join(missing)} "
-            "(see 'immune-recovery definitions' for the catalogue)")
-    return [known[i] for i in ids]
-
-
 def published_frequency(definition: Definition) -> tuple[str | None, str | None]:
     """(percent, number assessed) as published for a catalogue definition, as text: read from
     ``inr_frequency.csv`` for the estimates its entry names (several joined by "; "), else the
@@ -304,14 +285,23 @@ def definitions_table(definitions: list[Definition]) -> pd.DataFrame:
 
 
 def select_definitions(include_catalogue: bool = True,
-                       definitions_file: str | Path | None = None) -> list[Definition]:
-    """The catalogue (optionally) followed by every definition of a user file."""
-    chosen = list(load_catalogue().values()) if include_catalogue else []
-    if definitions_file:
-        user = load_definitions_file(definitions_file)
-        clash = sorted(set(user) & {d.id for d in chosen})
-        if clash:
-            raise DefinitionError(f"{Path(definitions_file).name}: ids already in the "
-                                  f"catalogue: {', '.join(clash)}")
-        chosen += list(user.values())
-    return chosen
+                       definitions_file: str | Path | None = None,
+                       ids: list[str] | None = None) -> list[Definition]:
+    """The one loader of definitions: the catalogue (with ``include_catalogue``) followed by
+    every definition of a user file; or, given ``ids``, those definitions in that order, looked
+    up in the catalogue and the file. A user id that is also a catalogue id is an error."""
+    catalogue = load_catalogue()
+    user = load_definitions_file(definitions_file) if definitions_file else {}
+    clash = sorted(set(user) & set(catalogue))
+    if clash:
+        raise DefinitionError(f"{Path(definitions_file).name}: ids already in the "
+                              f"catalogue: {', '.join(clash)}")
+    if not ids:
+        return [*(catalogue.values() if include_catalogue else ()), *user.values()]
+    known = {**catalogue, **user}
+    missing = [i for i in ids if i not in known]
+    if missing:
+        raise DefinitionError(
+            f"unknown definition id(s): {', '.join(missing)} "
+            "(see 'immune-recovery definitions' for the catalogue)")
+    return [known[i] for i in ids]

@@ -37,12 +37,17 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
+from patsy import build_design_matrices, dmatrix
 from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
+from .baseline import patient_table
 from .classify import REASONS, Classification, nonresponder_flags
 from .conventions import DAYS_PER_YEAR, Z95
+from .covariates import analysis_frame
 from .estimable import separated, too_few_events
 from .exceptions import ConvergenceWarning
+from .outcomes import time_varying_cox, time_varying_data
+from .trajectories import cd4_long, fit_mixed_model
 
 #: Reasons that mean "not assessable for a reason drop-out cannot explain": left out of IPCW.
 NOT_DROPOUT = ("no_baseline_cd4", "zero_baseline", "rna_limit_above_cutoff")
@@ -150,10 +155,6 @@ def ipcw_tables(cohort, result: Classification, definition_ids: list[str],
                 covariates: tuple[str, ...] = IPCW_COVARIATES
                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """:func:`ipcw_frequency` for several definitions of one classified cohort, stacked."""
-    from .baseline import patient_table
-    from .covariates import analysis_frame
-    from .trajectories import cd4_long
-
     patients = analysis_frame(patient_table(cohort))
     long = cd4_long(cohort, patients)
     parts = [ipcw_frequency(result, d, patients, long, covariates) for d in definition_ids]
@@ -236,8 +237,6 @@ def pattern_mixture_slope(data: pd.DataFrame, time: str, pattern: pd.Series,
 
     Rows: each pattern's slope and the pattern-weighted marginal slope, on the square-root
     scale per unit of ``time``; ``patients`` per pattern."""
-    from .trajectories import fit_mixed_model
-
     frame = data.assign(pattern=data["PATIENT"].map(pattern).to_numpy())
     levels = sorted(frame["pattern"].unique())
     shares = frame.drop_duplicates("PATIENT")["pattern"].value_counts().reindex(levels)
@@ -273,8 +272,6 @@ def fitted_trajectory(mixed, data: pd.DataFrame, grid: pd.DataFrame, time: str
                       ) -> np.ndarray:
     """Subject-specific fitted sqrt CD4 (fixed effects + BLUPs of a ``MixedModelFit``) at the
     rows of ``grid`` (``PATIENT``, ``time`` and the fixed-effect covariates)."""
-    from patsy import build_design_matrices, dmatrix
-
     fit = mixed.best
     rhs = mixed.formula.split("~", 1)[1]
     info = dmatrix(rhs, data, return_type="dataframe").design_info
@@ -297,8 +294,6 @@ def two_stage_death(mixed, data: pd.DataFrame, patients: pd.DataFrame, time: str
     ``time_per_year`` units per year) is split into intervals of ``step``; each carries the
     fitted value at its midpoint. Returns the tidy rows of
     :func:`~immune_recovery.outcomes.time_varying_cox`."""
-    from .outcomes import time_varying_cox
-
     ids = pd.Index(data["PATIENT"].unique())
     p = patients.reindex(ids)
     end = (p["death_date"].fillna(p["followup_end"]) - p["t0"]).dt.days / DAYS_PER_YEAR
@@ -331,8 +326,6 @@ def association_comparison(mixed, data: pd.DataFrame, cohort, patients: pd.DataF
     carried forward (time-varying Cox on the measured counts), two-stage (fitted trajectory)
     and, if given, a published joint model. Columns: ``method``, ``log_hr``, ``ci_low``,
     ``ci_high`` (log scale), ``hr``, ``events``, ``source``."""
-    from .outcomes import time_varying_cox, time_varying_data
-
     locf = time_varying_cox(time_varying_data(cohort, patients, event="death"),
                             ["current_sqrt_cd4", *adjust], "LOCF", patients, references)
     two = two_stage_death(mixed, data, patients, time, time_per_year, step, adjust, references)

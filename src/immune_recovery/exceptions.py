@@ -142,14 +142,6 @@ class ParameterError(ImmuneRecoveryError):
     """A report or command parameter with a value outside what is allowed."""
 
 
-class DataQualityWarning(UserWarning):
-    """Rows were excluded from an analysis; the exclusion ledger says which and why."""
-
-
-class SmallCountWarning(UserWarning):
-    """An estimate rests on very few events or patients."""
-
-
 class ConvergenceWarning(UserWarning):
     """A model fit did not converge; its estimates must not reach a report."""
 

@@ -15,19 +15,21 @@ def _finite(value: object) -> bool:
 
 
 def format_ci(estimate: object, ci_low: object = None, ci_high: object = None,
-              digits: int = 2, percent: bool = False) -> str:
+              digits: int = 2, percent: bool = False, dash: str = "–",
+              unit: str | None = None) -> str:
     """An estimate with its 95% CI, e.g. ``0.50 (0.33–0.76)`` or ``18.5% (17.8–19.1)``.
 
-    ``percent=True`` multiplies proportions by 100. A missing estimate gives an empty string;
-    a missing interval gives the estimate alone.
+    ``percent=True`` multiplies proportions by 100 and writes ``unit`` (default ``%``) after
+    the estimate; ``dash`` separates the limits. A missing estimate gives an empty string; a
+    missing interval gives the estimate alone.
     """
     if not _finite(estimate):
         return ""
     scale = 100.0 if percent else 1.0
-    suffix = "%" if percent else ""
+    suffix = unit if unit is not None else ("%" if percent else "")
     text = f"{float(estimate) * scale:.{digits}f}{suffix}"  # type: ignore[arg-type]
     if _finite(ci_low) and _finite(ci_high):
-        text += (f" ({float(ci_low) * scale:.{digits}f}–"  # type: ignore[arg-type]
+        text += (f" ({float(ci_low) * scale:.{digits}f}{dash}"  # type: ignore[arg-type]
                  f"{float(ci_high) * scale:.{digits}f})")  # type: ignore[arg-type]
     return text
 

@@ -13,9 +13,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .classify import REASONS, Classification, nonresponder_flags
 from . import disclosure
+from .classify import REASONS, Classification, nonresponder_flags
 from .definitions import Definition, parse_definition, published_frequency
+from .formatting import format_ci
 from .intervals import cohen_kappa, wilson
 from .plots import legend
 
@@ -62,7 +63,7 @@ def with_published(frequency: pd.DataFrame, definitions: list[Definition]) -> pd
     overall["published_n"] = overall["definition"].map(lambda i: published[i][1])
     overall["percent"] = 100 * overall["proportion"]
     overall["percent_ci"] = [
-        "" if np.isnan(p) else f"{100 * p:.1f} ({100 * lo:.1f}-{100 * hi:.1f})"
+        format_ci(p, lo, hi, 1, percent=True, dash="-", unit="")
         for p, lo, hi in zip(overall["proportion"], overall["ci_low"], overall["ci_high"],
                              strict=True)]
     out = overall[["definition", "rule", "n_assessable", "n_nonresponders", "percent_ci",
@@ -213,7 +214,7 @@ def by_stratum(frequency: pd.DataFrame, min_assessable: int = 20) -> pd.DataFram
     shown = disclosure.protect(frequency)["proportion"]
     data["cell"] = [
         "" if n < min_assessable else s if isinstance(s, str)
-        else f"{100 * p:.0f} ({100 * lo:.0f}-{100 * hi:.0f})"
+        else format_ci(p, lo, hi, 0, percent=True, dash="-", unit="")
         for n, p, lo, hi, s in zip(data["n_assessable"], data["proportion"], data["ci_low"],
                                    data["ci_high"], shown, strict=True)]
     table = data.pivot(index="definition", columns="stratum", values="cell")

@@ -33,7 +33,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from lifelines import AalenJohansenFitter, KaplanMeierFitter
+from lifelines.exceptions import StatError
 
+from .classify import nonresponder_flags
 from .conventions import CONFIRM_MAX_GAP_DAYS, DAYS_PER_YEAR
 from .disclosure import figures as disclosed
 from .plots import PALETTE, legend
@@ -58,8 +60,6 @@ def early_nonresponders(result, definition_id: str) -> pd.DataFrame:
     """Early non-responders of one definition (its frequency numerator), indexed by patient:
     ``start_years`` (T0 to the assessed count, where follow-up for late response starts) and
     ``assessed_cd4`` (cells/mm³)."""
-    from .classify import nonresponder_flags
-
     _, numerator = nonresponder_flags(result, definition_id)
     res = result.results[definition_id]
     years = (res.assessed_day - result.t0) / DAYS_PER_YEAR
@@ -141,8 +141,6 @@ def aalen_johansen(data: pd.DataFrame, cause: int = CROSSED, alpha: float = 0.05
 def _estimable(fit, *args, **kwargs):
     """``(fit(*args, **kwargs), "")``, or ``(None, NOT_ESTIMABLE)`` when lifelines refuses
     the curve."""
-    from lifelines.exceptions import StatError
-
     try:
         return fit(*args, **kwargs), ""
     except StatError:

@@ -16,19 +16,29 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter
+import statsmodels.api as sm
+from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.exceptions import ConvergenceError
+from lifelines.statistics import proportional_hazard_test
+from lifelines.utils import restricted_mean_survival_time
 
+from . import disclosure
+from .baseline import rna_copies
 from .classify import Classification
 from .cohort import Cohort
-from . import disclosure
-from .conventions import BASELINE_WINDOW_DAYS, DAYS_PER_YEAR
+from .conventions import BASELINE_WINDOW_DAYS, DAYS_PER_YEAR, Z95
 from .covariates import design_matrix, term_label
 from .estimable import separated, too_few_events
 from .events import event_dates
 from .intervals import exact_poisson_ci, rate_ratio_ci
-from .results import RESULT_COLUMNS, empty_estimates, estimates_table, not_estimable_table
-
+from .plots import forest
+from .results import (
+    RESULT_COLUMNS,
+    coefficients_table,
+    empty_estimates,
+    estimates_table,
+    not_estimable_table,
+)
 
 
 def landmark_data(cohort: Cohort, patients: pd.DataFrame, status: pd.Series,
@@ -194,11 +204,20 @@ class CoxModel:
             estimate=summary["exp(coef)"], ci_low=ci[:, 0], ci_high=ci[:, 1],
             p=summary["p"], n=self.n_, events=self.events_)
 
+    def coefficients(self) -> pd.DataFrame:
+        """Log hazard ratios with SE, CI (at 1 - ``alpha``) and p, by term (the results
+        protocol, :class:`~immune_recovery.results.ModelResult`); NaN when not estimable."""
+        if self.not_estimable_:
+            nan = np.full(len(self.terms_), np.nan)
+            return coefficients_table(self.terms_, nan, nan, nan, nan, nan)
+        f = self.fitter_
+        ci = f.confidence_intervals_.to_numpy()
+        return coefficients_table(f.params_.index, f.params_, f.standard_errors_, ci[:, 0],
+                                  ci[:, 1], f.summary["p"])
+
     def proportional_hazards(self) -> pd.DataFrame:
         """Schoenfeld-residual test of proportional hazards per term (rank-transformed
         time): ``model, term, test_statistic, p`` (empty when the model is not estimable)."""
-        from lifelines.statistics import proportional_hazard_test
-
         if self.fitter_ is None or self.not_estimable_:
             return pd.DataFrame(columns=["model", "term", "test_statistic", "p"])
         test = proportional_hazard_test(self.fitter_, self.frame_, time_transform="rank")
@@ -224,8 +243,6 @@ def time_varying_data(cohort: Cohort, patients: pd.DataFrame, event: str = "ade_
     Columns: ``PATIENT``, ``start``, ``stop``, ``event``, ``current_sqrt_cd4``,
     ``current_viremic``.
     """
-    from .baseline import rna_copies
-
     t0 = patients["t0"]
     when = event_dates(cohort, patients, event)
     end = when.where(when.notna() & (when <= patients["followup_end"]), patients["followup_end"])
@@ -277,8 +294,6 @@ def time_varying_cox(data: pd.DataFrame, covariates: list[str], model: str,
     """Cox model with time-varying covariates on counting-process data (statsmodels
     ``PHReg`` with entry times, Breslow ties) on the package's design
     (:func:`~immune_recovery.covariates.design_matrix`); tidy rows like :class:`CoxModel`."""
-    import statsmodels.api as sm
-
     frame = data
     extra = [c for c in covariates if c not in data]
     if extra:
@@ -335,8 +350,6 @@ def time_split_cox(data: pd.DataFrame, covariates: list[str], split: list[str],
     columns keep one HR. Episode-split counting-process data, statsmodels ``PHReg`` with entry
     times (Breslow ties). Rows in the one result shape; terms ``column @ interval`` (an
     interval in which no patient with a non-zero value has an event is left out)."""
-    import statsmodels.api as sm
-
     design = design_matrix(data, covariates, references)
     used = design.attrs["references"]
     frame = pd.concat([design, data[["time_years", "event"]]], axis=1).dropna()
@@ -378,9 +391,6 @@ def rmst(time: np.ndarray, event: np.ndarray, horizon: float) -> tuple[float, fl
     ``KaplanMeierFitter`` and ``restricted_mean_survival_time``) and its Greenwood-type
     variance, sum over event times t_j <= horizon of A_j^2 d_j / (n_j (n_j - d_j)) with A_j
     the area under the curve from t_j to the horizon (the estimator of R ``survRM2``)."""
-    from lifelines import KaplanMeierFitter
-    from lifelines.utils import restricted_mean_survival_time
-
     kmf = KaplanMeierFitter().fit(time, event)
     mean = float(restricted_mean_survival_time(kmf, t=horizon))
     table = kmf.event_table
@@ -404,8 +414,6 @@ def rmst_difference(data: pd.DataFrame, reference: str, horizon_years: float | N
     Columns: ``group``, ``patients``, ``events``, ``horizon_years``, ``rmst_years``,
     ``difference_years`` (group minus reference; negative = less event-free time),
     ``ci_low``, ``ci_high``."""
-    from .conventions import Z95
-
     groups = sorted(data[group].dropna().unique(), key=str)
     if horizon_years is None:
         horizon_years = float(data.groupby(group)["time_years"].max().min())
@@ -468,8 +476,6 @@ def combine(tables: list[pd.DataFrame]) -> pd.DataFrame:
 
 def forest_of(cox: pd.DataFrame):
     """Forest plot of every term of every model in a ``cox.csv`` table."""
-    from .plots import forest
-
     table = cox.assign(row_label=cox["model"] + ": " + cox["label"])
     return forest(table, "estimate", "ci_low", "ci_high", label="row_label",
                   xlabel="Hazard ratio (95% CI)")

@@ -12,14 +12,13 @@ import numpy as np
 import pandas as pd
 from tableone import TableOne
 
+from . import disclosure
 from .baseline import CD4_BAND_LABELS
 from .cohort import Cohort
-from .events import aids_events
 from .conventions import DAYS_PER_MONTH, DAYS_PER_YEAR
-from . import disclosure
 from .disclosure import figures as disclosed
+from .events import aids_events
 from .plots import kaplan_meier, legend
-
 
 BASE_CONTINUOUS = {"age": "Age, years", "baseline_cd4": "Baseline CD4, cells/mm3",
                    "baseline_log10_rna": "Baseline HIV RNA, log10 copies/mL"}

@@ -16,6 +16,9 @@ import logging
 import os
 from typing import Any, Callable, Sequence
 
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 
 
@@ -33,17 +36,16 @@ def run_tasks(function: Callable[..., Any], tasks: Sequence[dict], n_workers: in
         return _run_dask(function, tasks, n_workers, address, progress, description)
     if backend != "joblib":
         raise ValueError(f"backend must be 'joblib' or 'dask', not {backend!r}")
-    from joblib import Parallel, delayed
 
     iterator: Sequence[dict] = tasks
     if progress:
-        from tqdm.auto import tqdm
 
         iterator = tqdm(tasks, desc=description, unit="task")
     return Parallel(n_jobs=n_workers)(delayed(function)(**task) for task in iterator)
 
 
 def _run_dask(function, tasks, n_workers, address, progress, description) -> list[Any]:
+    # start-up time: dask.distributed takes seconds to import and serves only this backend
     from dask.distributed import Client, LocalCluster, as_completed
 
     if address is not None:
@@ -60,7 +62,6 @@ def _run_dask(function, tasks, n_workers, address, progress, description) -> lis
 def _submit(client, function, tasks, progress, description, as_completed) -> list[Any]:
     futures = [client.submit(function, pure=False, **task) for task in tasks]
     if progress:
-        from tqdm.auto import tqdm
 
         for _ in tqdm(as_completed(futures), total=len(futures), desc=description, unit="task"):
             pass

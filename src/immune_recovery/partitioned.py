@@ -17,6 +17,10 @@ from typing import Iterator
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from .classify import classify
 from .cohort import Cohort
@@ -47,8 +51,6 @@ def _table_files(folder: Path) -> dict[str, Path]:
 
 def patient_partitions(folder: str | Path, n_partitions: int) -> list[np.ndarray]:
     """The patients of ``tblBAS`` split into ``n_partitions`` groups in file order."""
-    import pyarrow.parquet as pq
-
     patients = pq.read_table(Path(folder) / "tblBAS.parquet", columns=["PATIENT"])
     ids = patients.column("PATIENT").to_numpy(zero_copy_only=False).astype(str)
     return [part for part in np.array_split(ids, n_partitions) if len(part)]
@@ -57,10 +59,6 @@ def patient_partitions(folder: str | Path, n_partitions: int) -> list[np.ndarray
 def iter_partitions(folder: str | Path, n_partitions: int
                     ) -> Iterator[tuple[int, dict[str, pd.DataFrame]]]:
     """Yield ``(index, {table: rows of this partition's patients})``."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.dataset as ds
-
     folder = Path(folder)
     files = _table_files(folder)
     parts = patient_partitions(folder, n_partitions)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
 #: The installed package's folder.
 PACKAGE = Path(__file__).resolve().parent
 

@@ -10,6 +10,7 @@ from lifelines.plotting import add_at_risk_counts
 
 from . import disclosure
 from .disclosure import figures as disclosed
+from .formatting import format_ci
 
 PALETTE = ["#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB"]
 
@@ -61,7 +62,7 @@ def forest(table: pd.DataFrame, estimate: str, low: str, high: str, label: str =
     ax.grid(axis="y", visible=False)
     for yi, e, l_, h in zip(y, est, lo, hi, strict=True):
         if np.isfinite(e):
-            ax.annotate(f"{e:.2f} ({l_:.2f}-{h:.2f})", xy=(1.01, yi),
+            ax.annotate(format_ci(e, l_, h, dash="-"), xy=(1.01, yi),
                         xycoords=("axes fraction", "data"), va="center", fontsize=7)
     fig.tight_layout()
     return fig

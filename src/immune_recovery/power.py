@@ -28,10 +28,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
+
+from . import reference
+from .baseline import patient_table
+from .classify import GROUPS
+from .conventions import MISSING_DAY
+from .measurements import PatientSeries
+from .outcomes import incidence, landmark_by_definition
+from .parallel import run_tasks
 
 SAMPLE_SIZE_COLUMNS = ["endpoint", "effect", "alpha", "power", "events_needed",
                        "patients_needed"]
@@ -227,8 +236,6 @@ def simulated_power(task: str, grid: list[dict], seed: int, replicates: int,
     ``$DASK_SCHEDULER_ADDRESS``) runs the batches on Dask (see :mod:`immune_recovery.parallel`).
     Each batch has its own seed, so the result does not depend on backend or worker count.
     """
-    from .parallel import run_tasks
-
     alpha = fixed.pop("alpha", 0.05)
     function = {"cd4": _cd4_task, "tte": _tte_task}[task]
     streams = np.random.SeedSequence(seed).spawn(len(grid))
@@ -259,12 +266,6 @@ def enrolment_pool(cohort, result, definition_id: str, followup_days: int = 336,
     follow-up count is the one closest to ``followup_days`` later (within ``window_days``).
     The event rate is that of ``event`` after enrolment among the same non-responders.
     """
-    from .baseline import patient_table
-    from .classify import GROUPS
-    from .conventions import MISSING_DAY
-    from .measurements import PatientSeries
-    from .outcomes import incidence, landmark_by_definition
-
     res = result.results[definition_id]
     inr = res.group == GROUPS.index("immunologic_nonresponder")
     cd4 = cohort.absolute_cd4()
@@ -317,8 +318,6 @@ def with_analytic_tte(table: pd.DataFrame, control_rate: float, accrual_years: f
 
 
 def plot_power(cd4: pd.DataFrame, tte: pd.DataFrame):
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharey=True)
     for ax, table, title in ((axes[0], cd4, f"CD4 +{cd4['delta'].iloc[0]:g} cells/mm³"),
                              (axes[1], tte, f"HR {tte['hazard_ratio'].iloc[0]:g}")):

@@ -1,4 +1,4 @@
-"""One shape for every table of model estimates.
+"""One shape for every table of model estimates, and one results protocol for the models.
 
 Every model and table of estimates in the package returns the columns
 :data:`RESULT_COLUMNS` — ``term, label, measure, estimate, ci_low, ci_high, p, n`` — followed
@@ -8,11 +8,18 @@ names a categorical level ``var[level]``), ``label`` how a reader would write it
 what ``estimate`` is (:data:`MEASURES`), ``n`` the number of patients the model used. The
 table states its residual degrees of freedom (``n`` minus the terms) for disclosure control
 (:mod:`immune_recovery.disclosure`).
+
+Every cohort model (:class:`ModelResult`: the logistic model of non-response, the Cox models,
+the linear mixed models) gives ``summary``, that table on the reporting scale (OR, HR or the
+coefficient), and ``coefficients()``, each term on the model's own scale (log OR, log HR,
+slope) with its standard error, CI and p (:data:`COEFFICIENT_COLUMNS`), so that a caller such
+as the coverage study never reaches into the fitting library's internals.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -53,6 +60,31 @@ def not_estimable_table(reason: str, **shape) -> pd.DataFrame:
     out = estimates_table(estimate=np.nan, ci_low=np.nan, ci_high=np.nan, p=np.nan, **shape)
     out["note"] = reason
     return out
+
+
+#: Columns of :meth:`ModelResult.coefficients` (indexed by ``term``).
+COEFFICIENT_COLUMNS = ["coef", "se", "coef_ci_low", "coef_ci_high", "p"]
+
+
+class ModelResult(Protocol):
+    """The results protocol of the cohort models (see the module docstring)."""
+
+    n_: int
+
+    @property
+    def summary(self) -> pd.DataFrame: ...
+
+    def coefficients(self) -> pd.DataFrame: ...
+
+
+def coefficients_table(term: Sequence[str], coef, se, ci_low, ci_high, p) -> pd.DataFrame:
+    """Coefficients on the model's own scale, indexed by ``term``
+    (:data:`COEFFICIENT_COLUMNS`)."""
+    return pd.DataFrame({"coef": np.asarray(coef, float), "se": np.asarray(se, float),
+                         "coef_ci_low": np.asarray(ci_low, float),
+                         "coef_ci_high": np.asarray(ci_high, float),
+                         "p": np.asarray(p, float)},
+                        index=pd.Index(list(term), name="term"))
 
 
 def empty_estimates(leading: Sequence[str] = (), extras: Sequence[str] = ()) -> pd.DataFrame:

@@ -20,12 +20,13 @@ import pandas as pd
 import statsmodels.api as sm
 from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
-from .classify import Classification, nonresponder_flags
+from .classify import Classification, classify, nonresponder_flags
+from .conventions import BASELINE_WINDOW_DAYS
 from .covariates import available, design_matrix, term_label
 from .estimable import separated, too_few_events
 from .plots import forest
 from .reference import published_cv  # noqa: F401  (re-exported: reports cite it here)
-from .results import estimates_table, not_estimable_table
+from .results import coefficients_table, estimates_table, not_estimable_table
 
 
 def model_frame(result: Classification, definition_id: str, patients: pd.DataFrame
@@ -109,6 +110,18 @@ class NonResponseModel:
             ci_high=np.exp(ci[1].to_numpy()), p=self.result_.pvalues.drop("const").to_numpy(),
             n=self.n_)
 
+    def coefficients(self) -> pd.DataFrame:
+        """Log odds ratios with SE, Wald CI (at 1 - ``alpha``) and p, by term (the results
+        protocol, :class:`~immune_recovery.results.ModelResult`); NaN when not estimable."""
+        if self.not_estimable_:
+            nan = np.full(len(self.terms_), np.nan)
+            return coefficients_table(self.terms_, nan, nan, nan, nan, nan)
+        fit = self.result_
+        ci = fit.conf_int(self.alpha).drop("const")
+        params = fit.params.drop("const")
+        return coefficients_table(params.index, params, fit.bse.drop("const"), ci[0], ci[1],
+                                  fit.pvalues.drop("const"))
+
     def plot(self, marker: pd.Series | None = None, marker_name: str = "true") -> plt.Figure:
         table = self.summary
         column = None
@@ -156,8 +169,6 @@ def baseline_window_counts(cohort, patients: pd.DataFrame) -> pd.DataFrame:
     """Per patient, the absolute CD4 counts in the baseline window: ``n_baseline_counts``,
     ``mean_baseline_cd4`` (cells/mm³) and ``within_ss`` (sum of squared deviations from the
     patient's mean, for the pooled within-person variance)."""
-    from .conventions import BASELINE_WINDOW_DAYS
-
     cd4 = cohort.absolute_cd4()
     before, after = BASELINE_WINDOW_DAYS
     days = cd4["days_since_t0"]
@@ -303,8 +314,6 @@ def gain_vs_level(cohort, patients: pd.DataFrame, gain_result: Classification,
                   references: dict[str, str] | None = None) -> pd.DataFrame:
     """The baseline CD4 terms of the same model under a gain-based definition (already
     classified) and a level-based one, side by side (:func:`compare_definitions`)."""
-    from .classify import classify
-
     level_result = classify(cohort, [level_definition])
     models = {name: NonResponseModel(covariates, references).fit(model_frame(res, name, patients))
               for name, res in ((gain_id, gain_result), (level_definition.id, level_result))}

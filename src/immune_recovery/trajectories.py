@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
+from patsy import build_design_matrices, dmatrix
 from scipy import stats
 
 from .cohort import Cohort
@@ -26,7 +27,7 @@ from .disclosure import figures as disclosed
 from .exceptions import ConvergenceWarning
 from .intervals import wilson
 from .plots import PALETTE, legend
-from .results import estimates_table
+from .results import coefficients_table, estimates_table
 
 OPTIMISERS = ("powell", "lbfgs", "bfgs", "cg")
 
@@ -136,6 +137,20 @@ class MixedModelFit:
         return pd.DataFrame(rows)
 
     @property
+    def n_(self) -> int:
+        """Patients (groups) of the best fit."""
+        return int(self.best.model.n_groups)
+
+    def coefficients(self) -> pd.DataFrame:
+        """Fixed effects of the best fit with SE, Wald 95% CI and p, by term (the results
+        protocol, :class:`~immune_recovery.results.ModelResult`)."""
+        fit = self.best
+        fe, se = fit.fe_params.to_numpy(), fit.bse_fe.to_numpy()
+        return coefficients_table([tidy_term(t) for t in fit.fe_params.index], fe, se,
+                                  fe - Z95 * se, fe + Z95 * se,
+                                  fit.pvalues.reindex(fit.fe_params.index))
+
+    @property
     def summary(self) -> pd.DataFrame:
         """Fixed effects of the best fit in the one result shape (measure ``coefficient``,
         on the model's scale, Wald 95% CIs), with ``se``; ``n`` is the number of patients."""
@@ -217,8 +232,6 @@ def predicted_level(fit: MixedModelFit, data: pd.DataFrame, at_years: float,
 
 def _fixed_design(fit: MixedModelFit, data: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
     """Fixed-effects design row for new data, coded as in the fitting ``data``."""
-    from patsy import build_design_matrices, dmatrix
-
     rhs = fit.formula.split("~", 1)[1]
     info = dmatrix(rhs, data, return_type="dataframe").design_info
     (matrix,) = build_design_matrices([info], frame, return_type="dataframe")

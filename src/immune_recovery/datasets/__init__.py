@@ -2,9 +2,11 @@
 
 ``make data`` calls :func:`build_all`, which for every data set in ``data/manifest``
 fetches and verifies the source file (:mod:`.sources`), converts it to HICDEP tables and
-writes them to ``data/hicdep/<dataset>/``. The folder's ``.stamp`` file lists the sha256 of
-every table; it is rewritten (and the tables replaced) only when a table's content changed,
-so Make does not rebuild reports after a rebuild that changed nothing.
+writes them to ``data/hicdep/<dataset>/``. The recipe is the package's one
+(:mod:`immune_recovery.staleness`): the folder's ``.stamp`` records the key of its tables (the
+one folder hash); the folder is replaced (staged, then renamed) and the stamp rewritten only
+when a table's content changed, so Make does not rebuild reports after a rebuild that changed
+nothing.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..checksums import folder_sha256
 from ..exceptions import ParameterError
 from ..hicdep import write_tables
 from ..paths import hicdep_dir
+from ..simulate import write_simulated_cohort
+from ..simulate.messy import make_messy_example
+from ..staleness import is_current, publish_staged, record
 from . import actg175, actg320, cpcra002
-from ..checksums import sha256_file
 from .sources import SourceFile, fetch, read_manifest
 
 Converter = Callable[[Path], dict[str, pd.DataFrame]]
@@ -33,15 +38,12 @@ CONVERTERS: dict[str, Converter] = {
 
 STAMP = ".stamp"
 
-def _synthetic(out: Path) -> None:
-    from ..simulate import write_simulated_cohort
 
+def _synthetic(out: Path) -> None:
     write_simulated_cohort(out, 20_000, seed=1)
 
 
 def _messy(out: Path) -> None:
-    from ..simulate.messy import make_messy_example
-
     make_messy_example(out, n_patients=300, seed=5)
 
 
@@ -57,34 +59,18 @@ def dataset_path(name: str) -> Path:
     return hicdep_dir() / name
 
 
-def folder_checksums(folder: Path) -> str:
-    """``<sha256>  <file>`` lines for every table file in ``folder``, sorted by name."""
-    lines = [f"{sha256_file(p)}  {p.name}" for p in sorted(folder.iterdir())
-             if p.is_file() and not p.name.startswith(".")]
-    return "\n".join(lines) + "\n"
-
-
 def replace_if_changed(staging: Path, target: Path) -> bool:
-    """Move ``staging`` to ``target`` unless ``target`` already holds the same files.
+    """Publish ``staging`` as ``target`` unless ``target`` already holds the same tables.
 
     Returns True when ``target`` was (re)written.
     """
-    new_sums = folder_checksums(staging)
-    stamp = target / STAMP
-    if stamp.is_file() and stamp.read_text() == new_sums and folder_checksums(target) == new_sums:
+    key = folder_sha256(staging)
+    if is_current(target / STAMP, key) and folder_sha256(target) == key:
         shutil.rmtree(staging)
         return False
-    (staging / STAMP).write_text(new_sums)
+    record(staging / STAMP, key)
     staging.chmod(0o755)
-    if target.exists():
-        trash = target.with_name(target.name + ".old")
-        shutil.rmtree(trash, ignore_errors=True)
-        target.rename(trash)
-        staging.rename(target)
-        shutil.rmtree(trash)
-    else:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging.rename(target)
+    publish_staged(staging, target)
     return True
 
 

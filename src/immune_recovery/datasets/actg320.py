@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.io import arff
 
-from ._common import trial_ltfu, art_rows, birth_dates, nominal_dates
+from ._common import art_rows, birth_dates, nominal_dates, trial_ltfu
 
 DAY0 = "1996-01-01"
 ARMS = {0: "2 NRTIs", 1: "2 NRTIs + IDV"}

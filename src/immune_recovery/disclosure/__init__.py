@@ -38,9 +38,22 @@ Control is off (``min_cell`` 0) for the bundled public trials and the simulated 
 
 from __future__ import annotations
 
-from .rules import (DEFAULT_MIN_CELL, DEFAULT_MIN_DOF, DERIVED, MODEL, SECONDARY,
-                    DisclosureError, Rules, check_min_cell, count_text, legend, min_cell,
-                    rules, set_min_cell, small)
+from .rules import (
+                    DEFAULT_MIN_CELL,
+                    DEFAULT_MIN_DOF,
+                    DERIVED,
+                    MODEL,
+                    SECONDARY,
+                    DisclosureError,
+                    Rules,
+                    check_min_cell,
+                    count_text,
+                    legend,
+                    min_cell,
+                    rules,
+                    set_min_cell,
+                    small,
+)
 from .tables import Layout, declare, protect, publish
 
 __all__ = ["DEFAULT_MIN_CELL", "DEFAULT_MIN_DOF", "DERIVED", "DisclosureError", "Layout",

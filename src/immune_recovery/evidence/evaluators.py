@@ -203,10 +203,10 @@ def _stalled(src: ClaimSources) -> ClaimResult:
     _add_question(result, question, FREQUENCY_SOURCE, "proportion",
                   f"still below 200 cells/mm³ after {STALLED_AFTER_MONTHS}+ months suppressed")
     decide_pooled(result, question, measure="pooled proportion still below 200",
-                   threshold_text=f"{MIN_STALLED_SHARE:.0%} of patients (ours)",
-                   crosses=lambda a, b: a <= MIN_STALLED_SHARE <= b,
-                   verdict_of=lambda a, b: judge(a, b, above=MIN_STALLED_SHARE),
-                   indirect="a level at one time is not a plateau (no slopes after year 3)")
+                  threshold_text=f"{MIN_STALLED_SHARE:.0%} of patients (ours)",
+                  crosses=lambda a, b: a <= MIN_STALLED_SHARE <= b,
+                  verdict_of=lambda a, b: judge(a, b, above=MIN_STALLED_SHARE),
+                  indirect="a level at one time is not a plateau (no slopes after year 3)")
     for report, label, role, note in (
             ("trajectories-cpcra002", "CPCRA 002", "indirect",
              PRE_HAART_NOTE + "; 18 months of follow-up"),
@@ -234,10 +234,10 @@ def _events_inr_vs_cr(src: ClaimSources) -> ClaimResult:
                   "AIDS or death, immunologic non-responders vs complete responders")
     unadjusted = float((question.pooled_rows["adjusted"] != "yes").mean())
     decide_pooled(result, question, measure="pooled ratio of AIDS or death",
-                   threshold_text="1 (no difference)", crosses=lambda a, b: a <= 1 <= b,
-                   verdict_of=lambda a, b: judge(a, b, above=1.0),
-                   bias=(f"{unadjusted:.0%} of the pooled estimates are unadjusted"
-                         if unadjusted > 0.5 else ""))
+                  threshold_text="1 (no difference)", crosses=lambda a, b: a <= 1 <= b,
+                  verdict_of=lambda a, b: judge(a, b, above=1.0),
+                  bias=(f"{unadjusted:.0%} of the pooled estimates are unadjusted"
+                        if unadjusted > 0.5 else ""))
     death = questions.pool_outcomes(outcomes=("death",), table=table)
     result.syntheses.update(outcomes=question, death=death)
     d = death.pooled_frame().iloc[0]
@@ -341,9 +341,9 @@ def _direction_claim(src: ClaimSources, factor: str, what: str, level_based_only
     partial = rows.loc[rows["used"], "suppressed_population"].eq("partial").mean() \
         if rows["used"].any() else 0.0
     decide_direction(result, ds, what=what,
-                      threshold_text="half of the studies (a sign test against 1/2)",
-                      indirect=(f"{partial:.0%} of the studies were only partly suppressed"
-                                if partial > 0.5 else ""))
+                     threshold_text="half of the studies (a sign test against 1/2)",
+                     indirect=(f"{partial:.0%} of the studies were only partly suppressed"
+                               if partial > 0.5 else ""))
     if ds.k:
         result.add(role="pooled", data=f"direction of effect (k = {ds.k})",
                    quantity=f"share of studies in which {what}", estimate=ds.proportion,
@@ -508,8 +508,8 @@ def _il2_raises_cd4(src: ClaimSources) -> ClaimResult:
                         f"non-responders: {r.restricted_to_inr}; verification {r.verification}")
     ds = questions.DirectionSynthesis.of(pd.Series(list(differences.values())) > 0)
     decide_direction(result, ds, what="IL-2 raised CD4 counts", threshold_text="half of the "
-                      "trials (a sign test against 1/2)",
-                      indirect="most trials did not enrol immunologic non-responders")
+                     "trials (a sign test against 1/2)",
+                     indirect="most trials did not enrol immunologic non-responders")
     result.add(role="pooled", data=f"direction of effect (k = {ds.k})",
                quantity="share of randomized trials with a higher CD4 count on IL-2",
                estimate=ds.proportion, ci_low=ds.ci_low, ci_high=ds.ci_high,

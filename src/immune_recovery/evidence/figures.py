@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ..formatting import format_ci
 from ..meta import MetaRegression
 from ..plots import PALETTE
 from . import il2
@@ -78,7 +79,7 @@ def plot_trials_forest(inputs: pd.DataFrame, pooled: pd.DataFrame, title: str) -
         ax.errorbar(est[i], y[i], xerr=[[est[i] - low[i]], [high[i] - est[i]]],
                     fmt="s" if i < n else "D", color=PALETTE[0] if i < n else "#222222",
                     capsize=2)
-        ax.annotate(f"{est[i]:.2f} ({low[i]:.2f}-{high[i]:.2f})", xy=(1.01, y[i]),
+        ax.annotate(format_ci(est[i], low[i], high[i], dash="-"), xy=(1.01, y[i]),
                     xycoords=("axes fraction", "data"), va="center", fontsize=7)
     ax.axvline(1, color="grey", linewidth=1)
     ax.axhline(y[n - 1] - 0.5, color="#CCCCCC", linewidth=0.8)

@@ -116,7 +116,7 @@ def decide_pooled(result: ClaimResult, question: PooledQuestion, *,
     result.verdict = verdict_of(p["ci_low"], p["ci_high"])
     v2 = float((question.pooled_rows["verification"] == "V2").mean())
     result.downgrades = pooled_downgrades(fit, crosses, v2_share=v2, indirect=indirect,
-                                           bias=bias)
+                                          bias=bias)
     result.certainty = certainty(start, result.downgrades)
     result.decision = Decision(kind="pooled", measure=measure, estimate=p["estimate"],
                                ci_low=p["ci_low"], ci_high=p["ci_high"], pi_low=p["pi_low"],

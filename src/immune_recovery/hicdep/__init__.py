@@ -12,8 +12,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import (DATE_FORMAT, FORMATS, find_table_file, read_folder, read_raw_table,
-                 unread_files, write_tables)
+from .io import (
+    DATE_FORMAT,
+    FORMATS,
+    find_table_file,
+    read_folder,
+    read_raw_table,
+    unread_files,
+    write_tables,
+)
 from .ledger import LEDGER_COLUMNS, ExclusionLedger
 from .parse import parse_table
 from .validate import validate_table, validate_tables

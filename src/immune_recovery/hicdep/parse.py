@@ -16,10 +16,10 @@ Conventions of real exports, each stated in the notices with its count:
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
-
-import re
 
 from ..exceptions import InputError
 from ..schemas import TableSpec

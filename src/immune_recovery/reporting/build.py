@@ -12,24 +12,32 @@ Usage: ``python -m immune_recovery.reporting.build params/<report-id>.yaml``.
 from __future__ import annotations
 
 import datetime as dt
-from html import escape as html_escape
 import json
 import os
 import re
 import shutil
 import sys
 import time
+from html import escape as html_escape
 from pathlib import Path
 
 import nbformat
 
 from ..exceptions import ImmuneRecoveryError
 from ..paths import build_dir, checkout_root, project_root, relative_to_root, reports_dir
-from .provenance import (LOCAL_PATH, code_identity, git_commit, input_checksums,
-                         package_versions, public_value)
-from .stale import build_key, input_hashes
+from ..staleness import key_of, publish_staged
+from ..timing import Stopwatch
 from .kernel import running_interpreter_kernel
+from .provenance import (
+    LOCAL_PATH,
+    code_identity,
+    git_commit,
+    input_checksums,
+    package_versions,
+    public_value,
+)
 from .spec import ReportSpec, load_spec
+from .stale import input_hashes
 from .style import REPORT_CSS
 
 CELL_TIMEOUT_SECONDS = 1800
@@ -89,6 +97,7 @@ def start_with_retry(start, *args, **kwargs):
 
 
 def _execute(spec: ReportSpec, output: Path) -> None:
+    # start-up time: imported only when a report is executed or rendered
     import papermill
 
     try:
@@ -169,6 +178,7 @@ def _page(spec: ReportSpec, body: str, code: str, built_at: str) -> str:
 
 def render_html(notebook: Path, html: Path, spec: ReportSpec, code: str, built_at: str) -> None:
     """HTML for reviewers: no prompts, code folded away, no scripts; header and footer."""
+    # start-up time: imported only when a report is executed or rendered
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(extra_template_basedirs=[str(TEMPLATES)],
@@ -198,14 +208,14 @@ def write_report_json(spec: ReportSpec, folder: Path, commit: str | None, built_
         "question": spec.question,
         "notebook": f"notebooks/{spec.notebook}.ipynb",
         "params_file": spec.params_file,
-        "parameters": public_value(spec.parameters),
+        "parameters": public_value(spec.effective_parameters),
         "depends_on": list(spec.depends_on),
         "make_target": spec.make_target,
         "outputs": outputs,
         "inputs": input_checksums(list(spec.data)),
         "packages": package_versions(),
         "hashes": hashes,
-        "build_key": build_key(hashes),
+        "build_key": key_of(hashes),
         "source_sha256": hashes["source"],
         "git_commit": commit,
         "built_at": built_at,
@@ -213,17 +223,6 @@ def write_report_json(spec: ReportSpec, folder: Path, commit: str | None, built_
     path = folder / "report.json"
     path.write_text(json.dumps(record, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return path
-
-
-def publish(staged: Path, target: Path) -> None:
-    """Replace ``target`` by ``staged`` with renames (same file system)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    staged.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def build_report(params_file: str | Path) -> Path:
@@ -256,7 +255,7 @@ def build_spec(spec: ReportSpec, final_root: Path, hashes: dict,
     finally:
         os.environ.pop("IMMUNE_RECOVERY_REPORTS_DIR", None)
     target = final_root / spec.id
-    publish(staged, target)
+    publish_staged(staged, target)
     return target
 
 
@@ -266,14 +265,14 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m immune_recovery.reporting.build params/<report-id>.yaml",
               file=sys.stderr)
         return 2
-    started = time.perf_counter()
+    watch = Stopwatch()
     try:
         target = build_report(argv[0])
     except ImmuneRecoveryError as err:
         print(f"report build failed: {err}", file=sys.stderr)
         return 1
     print(f"{target.relative_to(project_root()).as_posix()}: built in "
-          f"{time.perf_counter() - started:.1f} s")
+          f"{watch.seconds:.1f} s")
     return 0
 
 

@@ -28,8 +28,6 @@ HICDEP folder, and writes ``DIR/index.html``, ``DIR/manifest.json`` and one fold
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import shutil
@@ -42,15 +40,17 @@ import pandas as pd
 import yaml
 from tqdm.auto import tqdm
 
+from ..checksums import folder_sha256, sha256_file
 from ..disclosure import DEFAULT_MIN_CELL, check_min_cell
 from ..exceptions import InputError, ParameterError
 from ..hicdep import read_folder, unread_files, validate_tables
 from ..paths import notebooks_dir, write_if_changed
+from ..staleness import is_current, key_of, record
 from .build import build_spec
 from .outputcheck import Secrets, SiteCheck, check_site
 from .site import build_site
 from .spec import load_spec
-from .stale import build_key, source_sha256
+from .stale import source_sha256
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 #: (report kind, notebook, index group) in build order.
@@ -61,8 +61,7 @@ KINDS = (("data-quality", "data_quality", "data-quality"),
          ("outcomes", "outcomes", "outcomes"),
          ("trajectories", "trajectories", "trajectories"))
 #: Definitions the reports lean on (catalogue ids): the background's and Grabar's.
-EARLY_LEVEL, GAIN, EARLY_GAIN = ("seed_level_le200_m6_12", "seed_gain_le100_m6_12",
-                                 "grabar2000_gain_m6")
+EARLY_LEVEL, GAIN = ("seed_level_le200_m6_12", "seed_gain_le100_m6_12")
 
 
 @dataclass
@@ -87,49 +86,37 @@ class SiteResult:
 
 def _parameters(kind: str, cohort: str, present: set[str], definitions: str, close: str,
                 min_cell: int, examples_file: str, export: tuple[str, str, str]) -> dict:
-    """The notebook parameters of one report for a generic HICDEP cohort (``export``: the
+    """The notebook parameters of one report for a generic HICDEP cohort: only what differs
+    from the notebook's own defaults (stated once, in its parameters cell; ``export``: the
     original folder, encoding and separator, read by the data-quality report)."""
-    has_rna = "tblLAB_RNA" in present
-    common = {"cohort_path": cohort, "min_cell": min_cell}
+    common = {"cohort_path": cohort, "min_cell": min_cell, "close_date": close}
     if kind == "data-quality":
         return {**common, "cohort_path": export[0], "encoding": export[1], "sep": export[2],
-                "close_date": close, "show_examples": bool(examples_file),
-                "examples_file": examples_file}
-    common["close_date"] = close
+                "show_examples": bool(examples_file), "examples_file": examples_file}
     if kind == "cohort-overview":
-        return {**common, "group": "", "extra_continuous": {}, "extra_categorical": {},
-                "endpoint_label": "Primary endpoint"}
-    defs = {"definitions_file": definitions}
+        return {**common, "group": ""}  # a cohort has no randomized arms
+    common |= {"dataset": "cohort", "definitions_file": definitions}
     if kind == "frequency":
-        return {**common, **defs, "dataset": "cohort", "include_catalogue": True,
-                "strata": ["baseline_cd4_band", "sex"],
+        return {**common, "strata": ["baseline_cd4_band", "sex"],
                 "grids": [{"rule": "level_lt", "label": "CD4 below",
                            "thresholds": [200, 350, 500], "months": [6, 12, 24],
-                           "vl_rule": "sustained" if has_rna else "none", "vl_cutoff": 50,
-                           "vl_sustained_from_month": 6}],
-                "ipcw_definitions": [GAIN, EARLY_LEVEL], "min_assessable": 20}
+                           "vl_rule": "sustained" if "tblLAB_RNA" in present else "none",
+                           "vl_cutoff": 50, "vl_sustained_from_month": 6}],
+                "ipcw_definitions": [GAIN, EARLY_LEVEL]}
     if kind == "risk-factors":
-        return {**common, **defs, "dataset": "cohort", "definition_id": GAIN,
-                "covariates": ["cd4_per100", "log10_rna", "age10", "female", "prior_aids"],
-                "references": {}, "level_definition_id": EARLY_LEVEL,
-                "across_covariates": ["cd4_per100", "age10", "female"],
-                "compare_with_truth": False}
+        return {**common, "covariates": ["cd4_per100", "log10_rna", "age10", "female",
+                                         "prior_aids"], "references": {},
+                "level_definition_id": EARLY_LEVEL,
+                "across_covariates": ["cd4_per100", "age10", "female"]}
     if kind == "outcomes":
-        events = {"tblLTFU", "tblDIS"} & present
-        return {**common, **defs, "dataset": "cohort",
-                "status_definition": EARLY_GAIN if events else "",
-                "absent_reason": "" if events else (
-                    "This cohort has neither tblLTFU (deaths) nor tblDIS (AIDS-defining "
-                    "events): there are no clinical outcomes to analyse."),
-                "event": "ade_or_death", "event_label": "New AIDS-defining event or death",
-                "reference_group": "complete_responder" if has_rna else "cd4_responder",
-                "adjust": ["cd4_per100", "age10"], "time_varying": bool(events)}
-    return {**common, **defs, "dataset": "cohort", "early_definition": EARLY_LEVEL,
-            "mixed_formula": "sqrt_cd4 ~ years", "re_formula": "~years",
-            "mixed_max_patients": 600, "piecewise_knots": [0.5, 2.0], "plateau_years": 5.0,
-            "bin_months": 6, "late_thresholds": [200, 350, 500],
-            "late_months": [12, 24, 36, 48, 60], "stalled_after_years": 2.0,
-            "compare_with_truth": False, "dropout_pattern_cuts": [1.0, 3.0]}
+        events = bool({"tblLTFU", "tblDIS"} & present)
+        return {**common, "time_varying": events,
+                **({} if "tblLAB_RNA" in present else {"reference_group": "cd4_responder"}),
+                **({} if events else {
+                    "status_definition": "", "absent_reason": (
+                        "This cohort has neither tblLTFU (deaths) nor tblDIS (AIDS-defining "
+                        "events): there are no clinical outcomes to analyse.")})}
+    return common
 
 
 TITLES = {"data-quality": "Data quality", "cohort-overview": "Cohort overview",
@@ -145,14 +132,6 @@ QUESTIONS = {
     "outcomes": "Do non-responders have more AIDS-defining events or deaths than "
                 "responders?",
     "trajectories": "Do early non-responders respond later, and where do counts plateau?"}
-
-
-def _sha256_folder(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
 
 
 @dataclass
@@ -181,17 +160,18 @@ def _copy_cohort(cohort_dir: Path, out: Path, encoding: str | None, sep: str | N
     close = pd.Timestamp(close_date) if close_date else pd.Timestamp.today().normalize()
     _, ledger, _ = validate_tables(raw, close, files=files, unreadable="missing",
                                    date_format=date_format)
-    digest = _sha256_folder(cohort_dir) + f"|{encoding}|{sep}|{date_format}"
+    digest = key_of({"export": folder_sha256(cohort_dir), "encoding": encoding, "sep": sep,
+                     "date_format": date_format})
     copy = out / "cohort"
-    stamp = copy / ".source"
-    if not (stamp.is_file() and stamp.read_text() == digest):
+    stamp = copy / ".source.json"
+    if not is_current(stamp, digest):
         shutil.rmtree(copy, ignore_errors=True)
         copy.mkdir(parents=True)
         for name, frame in raw.items():
             frame = frame.copy()
             frame.attrs = {}
             frame.to_parquet(copy / f"{name}.parquet", index=False)
-        stamp.write_text(digest)
+        record(stamp, digest)
     return Export(copy, set(raw), digest, "; ".join(ledger.critical()))
 
 
@@ -275,11 +255,10 @@ def _build(cohort_dir: Path, name: str, out: Path, work: Path,
         path = params_dir / f"{report_id}.yaml"
         write_if_changed(path, yaml.safe_dump(spec, sort_keys=False))
         notebook_path = notebooks_dir() / f"{notebook}.ipynb"
-        hashes = {"notebook": hashlib.sha256(notebook_path.read_bytes()).hexdigest(),
-                  "params": hashlib.sha256(path.read_bytes()).hexdigest(),
-                  "data": hashlib.sha256((export.digest + definitions).encode()).hexdigest(),
+        hashes = {"notebook": sha256_file(notebook_path), "params": sha256_file(path),
+                  "data": key_of({"export": export.digest, "definitions": definitions}),
                   "source": source, "depends_on": {}}
-        if _recorded_key(out / report_id) == build_key(hashes):
+        if is_current(out / report_id / "report.json", key_of(hashes), field="build_key"):
             result.unchanged.append(report_id)
         else:
             jobs_todo.append((str(path), str(out), hashes, str(work / "staging"), report_id))
@@ -321,13 +300,6 @@ def _check(out: Path, result: SiteResult, min_cell: int, cohort_dir: Path, work:
             result.failed.setdefault(finding.report or "site",
                                      finding.describe(with_value=False))
     result.checked = check
-
-
-def _recorded_key(folder: Path) -> str | None:
-    try:
-        return json.loads((folder / "report.json").read_text()).get("build_key")
-    except (OSError, ValueError):
-        return None
 
 
 def _run(todo: list, jobs: int, progress: bool, result: SiteResult) -> None:

@@ -149,7 +149,8 @@ class Report:
         self.spec: ReportSpec | None = load_spec(params) if params.is_file() else None
 
     def header(self) -> Markdown:
-        """Title, question, how to rerun, and the parameters, from ``params/<id>.yaml``."""
+        """Title, question, how to rerun, and the effective parameters (the notebook's defaults
+        updated by ``params/<id>.yaml``)."""
         if self.spec is None:
             return Markdown(f"# {self.id}")
         spec = self.spec
@@ -158,7 +159,7 @@ class Report:
                  f"notebook `notebooks/{spec.notebook}.ipynb`).", "",
                  "| parameter | value |", "|---|---|"]
         lines += [f"| `{k}` | `{_table_text(public_value(v))}` |"
-                  for k, v in spec.parameters.items() if k != "notes"]
+                  for k, v in spec.effective_parameters.items() if k != "notes"]
         if disclosure.rules().on:
             lines += ["", disclosure.legend()]
         return Markdown("\n".join(lines))
@@ -217,17 +218,3 @@ def _table_text(value: object) -> str:
     """A parameter value on one Markdown table line (long text shortened)."""
     text = " ".join(str(value).split()).replace("|", "\\|")
     return text if len(text) <= 100 else text[:97] + "..."
-
-
-class Timer:
-    """Wall time since creation (for run-time notes; never part of a compared output)."""
-
-    def __init__(self) -> None:
-        import time
-
-        self._clock = time.perf_counter
-        self._start = self._clock()
-
-    @property
-    def seconds(self) -> float:
-        return self._clock() - self._start

@@ -31,15 +31,14 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from PIL import Image
 
 from ..checksums import sha256_file
 from ..disclosure import Rules
-from ..hicdep import read_folder
 from ..disclosure.figures import TRAILING_COUNT
 from ..disclosure.tables import IDENTIFIER_COLUMN, Layout, disclosive_cells
+from ..hicdep import read_folder
 
 RECORD = "disclosure.json"
 PUBLISHED_SUFFIXES = {".html", ".csv", ".png", ".ipynb", ".json", ".md"}

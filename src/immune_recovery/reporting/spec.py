@@ -14,12 +14,20 @@ Each file describes one report variant::
 The file is read as YAML (``data`` and ``depends_on`` are space-separated lists and may be
 folded over several lines); the Makefile's rules are generated from it by
 :mod:`immune_recovery.reporting.stale`.
+
+**Parameters are stated once.** The notebook's ``parameters`` cell states every parameter and
+its default (:func:`notebook_defaults`); a parameter file states only what this variant
+changes, and a parameter the notebook does not have is an error. The report shows the
+effective parameters (:attr:`ReportSpec.effective_parameters`).
 """
 
 from __future__ import annotations
 
+import ast
+import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +61,34 @@ class ReportSpec:
     @property
     def make_target(self) -> str:
         return self.rerun or f"make report-{self.id}"
+
+    @property
+    def effective_parameters(self) -> dict[str, Any]:
+        """The notebook's defaults (``report_id`` aside) updated with this file's
+        parameters: what the report runs with."""
+        defaults = notebook_defaults(self.notebook_path)
+        return {**{k: v for k, v in defaults.items() if k != "report_id"}, **self.parameters}
+
+
+def notebook_defaults(path: Path) -> dict[str, Any]:
+    """The parameters a notebook's ``parameters`` cell states, with their default values
+    (each a ``name = <literal>`` line)."""
+    return dict(_defaults(str(path), Path(path).stat().st_mtime_ns))
+
+
+@lru_cache(maxsize=None)
+def _defaults(path: str, mtime_ns: int) -> tuple[tuple[str, Any], ...]:
+    cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+    cell = next((c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])),
+                None)
+    if cell is None:
+        raise ParameterError(f"{Path(path).name}: no cell tagged 'parameters'")
+    out = []
+    for node in ast.parse("".join(cell["source"])).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name):
+            out.append((node.targets[0].id, ast.literal_eval(node.value)))
+    return tuple(out)
 
 
 def _words(value: Any, key: str, path: Path) -> tuple[str, ...]:
@@ -105,6 +141,11 @@ def load_spec(path: str | Path) -> ReportSpec:
     if not spec.notebook_path.is_file():
         raise ParameterError(f"{path.name}: notebook {spec.notebook!r} not found at "
                              f"notebooks/{spec.notebook}.ipynb")
+    known = notebook_defaults(spec.notebook_path)
+    unknown = sorted(set(parameters) - set(known))
+    if unknown:
+        raise ParameterError(f"{path.name}: parameter(s) {', '.join(unknown)} not in the "
+                             f"parameters cell of notebooks/{spec.notebook}.ipynb")
     return spec
 
 

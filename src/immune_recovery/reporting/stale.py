@@ -1,6 +1,7 @@
 """Which reports are stale, decided by content rather than by file times.
 
-A report's **build key** is the sha256 of its inputs' hashes (:func:`input_hashes`): its
+The recipe is the package's one (:mod:`immune_recovery.staleness`). A report's **build key**
+is the key of its inputs' hashes (:func:`input_hashes`): its
 notebook, its parameter file, every file of its data inputs, the package source tree, and the
 build keys of the reports it reads (``depends_on``), so that a change anywhere upstream reaches
 it. ``report.json`` records the hashes and the key it was built with; a report is current when
@@ -17,29 +18,17 @@ files; prints the stale reports).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sys
-from functools import lru_cache
 from pathlib import Path
 
-from ..checksums import files_under, sha256_file, tree_sha256
+from ..checksums import folder_sha256, sha256_file
 from ..paths import PACKAGE, build_dir, checkout_root, project_root, write_if_changed
+from ..staleness import key_of, recorded_key
 from .spec import ReportSpec, all_specs
 
 #: The package source whose hash every report records (everything under it but caches).
 SOURCE_ROOT = ("src", "immune_recovery")
-
-
-@lru_cache(maxsize=None)
-def _file_hash(path: Path, mtime_ns: int, size: int) -> str:
-    return sha256_file(path)
-
-
-def _hash(path: Path) -> str:
-    stat = path.stat()
-    return _file_hash(path, stat.st_mtime_ns, stat.st_size)
 
 
 def source_sha256(root: Path | None = None) -> str:
@@ -47,33 +36,17 @@ def source_sha256(root: Path | None = None) -> str:
     ``src/immune_recovery`` in a checkout, of the installed package otherwise."""
     root = root or checkout_root()
     if root is None:  # installed from a wheel
-        return tree_sha256(files_under(PACKAGE), PACKAGE.parent)
-    package = root.joinpath(*SOURCE_ROOT)
-    return tree_sha256(files_under(package), root)
+        return folder_sha256(PACKAGE, PACKAGE.parent)
+    return folder_sha256(root.joinpath(*SOURCE_ROOT), root)
 
 
 def data_sha256(paths: tuple[str, ...], root: Path | None = None) -> str:
-    """sha256 over every file of the given data inputs (files or folders, hidden files such
-    as Make's ``.stamp`` left out), with their project-relative paths."""
+    """The key of the data inputs: each file or folder's hash (:func:`~immune_recovery.
+    checksums.folder_sha256`; hidden files such as Make's ``.stamp`` left out) by its
+    project-relative name."""
     root = root or project_root()
-    digest = hashlib.sha256()
-    for entry in paths:
-        path = root / entry
-        files = files_under(path)
-        if not files:
-            digest.update(f"{entry}\0missing\n".encode())
-        for file in files:
-            try:
-                name = file.relative_to(root).as_posix()
-            except ValueError:  # a researcher's cohort outside the project
-                name = file.relative_to(path).as_posix()
-            digest.update(f"{name}\0{_hash(file)}\n".encode())
-    return digest.hexdigest()
-
-
-def build_key(hashes: dict) -> str:
-    """The one sha256 that stands for a report's input hashes."""
-    return hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()
+    return key_of({entry: folder_sha256(root / entry) if (root / entry).exists() else "missing"
+                   for entry in paths})
 
 
 def input_hashes(spec: ReportSpec, specs: dict[str, ReportSpec] | None = None,
@@ -88,24 +61,21 @@ def input_hashes(spec: ReportSpec, specs: dict[str, ReportSpec] | None = None,
             if dep not in specs:
                 upstream[dep] = "missing"
                 continue
-            keys[dep] = build_key(input_hashes(specs[dep], specs, root, keys))
+            keys[dep] = key_of(input_hashes(specs[dep], specs, root, keys))
         upstream[dep] = keys[dep]
     return {
-        "notebook": _hash(spec.notebook_path),
-        "params": _hash(root / spec.params_file),
+        "notebook": sha256_file(spec.notebook_path),
+        "params": sha256_file(root / spec.params_file),
         "data": data_sha256(spec.data, root),
         "source": source_sha256(root),
         "depends_on": upstream,
     }
 
 
-def recorded_key(report_id: str, root: Path | None = None) -> str | None:
+def report_key(report_id: str, root: Path | None = None) -> str | None:
     """The build key ``reports/<id>/report.json`` was built with (None if absent)."""
-    path = (root or project_root()) / "reports" / report_id / "report.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8")).get("build_key")
-    except (OSError, ValueError, AttributeError):
-        return None
+    return recorded_key((root or project_root()) / "reports" / report_id / "report.json",
+                        "build_key")
 
 
 def current_keys(root: Path | None = None) -> dict[str, str]:
@@ -114,14 +84,14 @@ def current_keys(root: Path | None = None) -> dict[str, str]:
     keys: dict[str, str] = {}
     for report_id, spec in specs.items():
         if report_id not in keys:
-            keys[report_id] = build_key(input_hashes(spec, specs, root, keys))
+            keys[report_id] = key_of(input_hashes(spec, specs, root, keys))
     return keys
 
 
 def stale_reports(root: Path | None = None) -> list[str]:
     """Report ids whose recorded build key differs from the current one."""
     return sorted(rid for rid, key in current_keys(root).items()
-                  if recorded_key(rid, root) != key)
+                  if report_key(rid, root) != key)
 
 
 def makefile_rules(specs: list[ReportSpec]) -> str:
@@ -157,7 +127,7 @@ def write_keys(root: Path | None = None) -> list[str]:
     for spec in specs:
         path = out / "keys" / f"{spec.id}.key"
         write_if_changed(path, keys[spec.id] + "\n")
-        if recorded_key(spec.id, root) == keys[spec.id]:
+        if report_key(spec.id, root) == keys[spec.id]:
             os.utime(path, (0, 0))
         else:
             stale.append(spec.id)

@@ -11,22 +11,21 @@ tolerance otherwise, the IQR for the within-patient CV.
 
 from __future__ import annotations
 
-import re
-
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 from lifelines import CoxPHFitter
 from statsmodels.stats.proportion import proportion_confint
 
-from ..baseline import patient_table
+from ..baseline import patient_table, rna_copies
 from ..classify import Classification, classify, prepare
 from ..cohort import Cohort
 from ..conventions import DAYS_PER_YEAR, MISSING_DAY, Z95, to_days
 from ..definitions import load_catalogue
 from ..outcomes import incidence, landmark_by_definition, rate_ratios, time_varying_data
 from ..rates import rates_by_current_cd4, rates_by_relative_cd4
-from ..reference import load, published_cv, published_figure
+from ..reference import load, published_figure
 
 TARGETS = "simulation_calibration_targets"
 
@@ -172,8 +171,6 @@ def within_patient_cv(cohort: Cohort, result: Classification, from_years: float 
     from then on, at least ``min_counts`` counts over more than ``min_span_years``, and a
     least-squares slope under ``max_slope_fraction`` of the mean per year. CI of the median by
     binomial order statistics."""
-    from ..baseline import rna_copies
-
     n = len(result.patients)
     t0 = result.t0
     cd4 = cohort.absolute_cd4()
@@ -303,8 +300,6 @@ def plot_calibration(table: pd.DataFrame) -> "plt.Figure":  # noqa: F821
     """One panel per kind of statistic: the published interval (dark grey: 95% CI or IQR) or
     the tolerance where none was published (light grey), the published value (red x) and the
     simulated value with its 95% CI (blue; hollow where the target is not met)."""
-    import matplotlib.pyplot as plt
-
     kinds = list(dict.fromkeys(table["statistic"]))
     heights = [table["statistic"].eq(k).sum() for k in kinds]
     fig, axes = plt.subplots(len(kinds), 1, figsize=(7.5, 0.4 * sum(heights) + 1.2 * len(kinds)),

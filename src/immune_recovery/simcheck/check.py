@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..classify import Classification
-from ..classify import nonresponder_flags
+from ..classify import Classification, nonresponder_flags
 from ..conventions import Z95
 from ..intervals import cohen_kappa, wilson
 

@@ -48,17 +48,46 @@ Aalen-Johansen) is the interval's width / (2 x 1.96).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
+import shutil
 import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
+from lifelines import CoxPHFitter
 
+from .. import staleness
+from ..baseline import patient_table
+from ..classify import cd4_nonresponse, classify, nonresponder_flags
+from ..cohort import Cohort
 from ..conventions import DAYS_PER_YEAR, Z95
+from ..covariates import analysis_frame
+from ..definitions import load_catalogue
 from ..exceptions import ParameterError
+from ..intervals import wilson
+from ..lateresponse import death_years, early_nonresponders, late_response
+from ..outcomes import CoxModel, landmark_by_definition
+from ..parallel import run_tasks
+from ..paths import resolve
+from ..plots import PALETTE
+from ..reporting.spec import load_spec
+from ..reporting.stale import source_sha256
+from ..results import ModelResult
+from ..riskfactors import NonResponseModel, model_frame
+from ..simulate import SimulationParams, chunk_plan, simulate_cohort
+from ..simulate.model import (
+    admin_years,
+    draw_latent,
+    is_viremic,
+    latent_from_parts,
+    latent_sqrt_cd4,
+)
+from ..staleness import key_of
+from ..timing import Stopwatch
+from ..trajectories import cd4_long, fit_mixed_model, sample_patients
 
 #: Definitions whose frequency is estimated (catalogue ids).
 FREQUENCY_DEFINITIONS = ("seed_gain_le100_m6_12", "seed_level_le200_m6_12",
@@ -131,9 +160,6 @@ def _row(estimand: str, estimate: float, ci_low: float, ci_high: float, n: int,
 
 
 def _frequency_rows(result) -> list[dict]:
-    from ..classify import nonresponder_flags
-    from ..intervals import wilson
-
     rows = []
     for definition in FREQUENCY_DEFINITIONS:
         denominator, numerator = nonresponder_flags(result, definition)
@@ -144,48 +170,41 @@ def _frequency_rows(result) -> list[dict]:
 
 
 def _odds_ratio_rows(result, frame: pd.DataFrame) -> list[dict]:
-    from ..riskfactors import NonResponseModel, model_frame
-
     model = NonResponseModel(["cd4_per100", "age10"]).fit(
         model_frame(result, LEVEL_DEFINITION, frame))
-    fit = model.result_
-    ci = fit.conf_int()
-    return [_row(f"log_or_{term}", float(fit.params[term]), float(ci.loc[term, 0]),
-                 float(ci.loc[term, 1]), model.n_, se=float(fit.bse[term]))
-            for term in ("cd4_per100", "age10")]
+    return [_coefficient_row(f"log_or_{term}", model, term) for term in ("cd4_per100", "age10")]
+
+
+def _coefficient_row(estimand: str, model: ModelResult, term: str) -> dict:
+    """One estimand from a model's coefficient on its own scale (the results protocol)."""
+    c = model.coefficients().loc[term]
+    return _row(estimand, float(c["coef"]), float(c["coef_ci_low"]), float(c["coef_ci_high"]),
+                model.n_, se=float(c["se"]))
 
 
 def _hazard_ratio_row(cohort, frame: pd.DataFrame, result) -> dict:
-    from ..outcomes import CoxModel, landmark_by_definition
-
     data = landmark_by_definition(cohort, frame, result, LANDMARK_DEFINITION)
     data = data[data["status"].isin(["immunologic_nonresponder", "complete_responder"])]
     data = data.assign(inr=(data["status"] == "immunologic_nonresponder").astype(int))
-    fit = CoxModel(["inr"], model="unadjusted").fit(data).fitter_
-    row = fit.summary.loc["inr"]
-    return _row("log_hr_inr_vs_cr", float(row["coef"]), float(row["coef lower 95%"]),
-                float(row["coef upper 95%"]), len(data), se=float(row["se(coef)"]))
+    model = CoxModel(["inr"], model="unadjusted").fit(data)
+    c = model.coefficients().loc["inr"]
+    return _row("log_hr_inr_vs_cr", float(c["coef"]), float(c["coef_ci_low"]),
+                float(c["coef_ci_high"]), len(data), se=float(c["se"]))
 
 
 def _slope_row(long: pd.DataFrame, seed: int) -> dict:
-    from ..trajectories import fit_mixed_model, sample_patients
-
     start, stop = SLOPE_WINDOW_YEARS
     data = long[(long["years"] >= start) & (long["years"] <= stop)]
     counts = data.groupby("PATIENT")["years"].transform("size")
     data = sample_patients(data[counts >= 2], SLOPE_PATIENTS, seed=seed)
     data = data.assign(years=data["years"] - start)
-    best = fit_mixed_model(data, "sqrt_cd4 ~ years", "~years", methods=("lbfgs",)).best
-    if not best.converged:  # the slower optimiser only where the fast one failed
-        best = fit_mixed_model(data, "sqrt_cd4 ~ years", "~years", methods=("powell",)).best
-    estimate, se = float(best.fe_params["years"]), float(best.bse_fe["years"])
-    return _row("slope_sqrt_cd4", estimate, estimate - Z95 * se, estimate + Z95 * se,
-                int(best.model.n_groups), se=se)
+    fit = fit_mixed_model(data, "sqrt_cd4 ~ years", "~years", methods=("lbfgs",))
+    if not fit.best.converged:  # the slower optimiser only where the fast one failed
+        fit = fit_mixed_model(data, "sqrt_cd4 ~ years", "~years", methods=("powell",))
+    return _coefficient_row("slope_sqrt_cd4", fit, "years")
 
 
 def _late_rows(long: pd.DataFrame, frame: pd.DataFrame, result) -> list[dict]:
-    from ..lateresponse import death_years, early_nonresponders, late_response
-
     early = early_nonresponders(result, LEVEL_DEFINITION)
     rows = []
     for estimand, confirm in (("late_ci_one_count", 1), ("late_ci_confirmed", 2)):
@@ -203,14 +222,6 @@ def replicate(index: int, seed: int, n_patients: int) -> pd.DataFrame:
     late-response curve lifelines refuses, see
     :data:`~immune_recovery.lateresponse.NOT_ESTIMABLE`), it is NaN and ``error`` says why;
     the summary counts these. Any other failure stops the study."""
-    from ..baseline import patient_table
-    from ..classify import classify
-    from ..cohort import Cohort
-    from ..covariates import analysis_frame
-    from ..definitions import load_catalogue
-    from ..simulate import simulate_cohort
-    from ..trajectories import cd4_long
-
     own_seed = replicate_seed(seed, index)
     sim = simulate_cohort(n_patients, own_seed)
     cohort = Cohort.from_tables(sim.tables, name=f"replicate-{index}")
@@ -235,8 +246,6 @@ def run(replicates: int, n_patients: int, seed: int, n_workers: int = 1,
         ) -> pd.DataFrame:
     """Every replicate's rows, in replicate order (the same on any number of workers, with
     joblib or Dask; ``scheduler``: a Dask scheduler address)."""
-    from ..parallel import run_tasks
-
     tasks = [{"index": i, "seed": seed, "n_patients": n_patients} for i in range(replicates)]
     parts = run_tasks(replicate, tasks, n_workers=n_workers, backend=backend,
                       scheduler=scheduler, progress=progress, description="replicates")
@@ -248,14 +257,6 @@ def run(replicates: int, n_patients: int, seed: int, n_workers: int = 1,
 def _truth_chunk(rng: np.random.Generator, n: int, p) -> pd.DataFrame:
     """Latent quantities of ``n`` patients, drawn as the simulator draws a chunk
     (:func:`~immune_recovery.simulate.model.draw_latent`)."""
-    from ..simulate.model import (
-        admin_years,
-        draw_latent,
-        is_viremic,
-        latent_from_parts,
-        latent_sqrt_cd4,
-    )
-
     latent = draw_latent(rng, n, p)
     pt, grid, events = latent.pt, latent.grid, latent.events
     monthly = latent_from_parts(pt, latent.parts, p) ** 2
@@ -279,8 +280,6 @@ def truth_population(n_patients: int, seed: int, params=None) -> pd.DataFrame:
     """Latent quantities of a truth population, chunk by chunk with the simulator's own chunk
     plan (:func:`~immune_recovery.simulate.chunk_plan`): the same seed gives the patients of
     the simulated cohort of that seed."""
-    from ..simulate import SimulationParams, chunk_plan
-
     params = params or SimulationParams()
     return pd.concat([_truth_chunk(np.random.default_rng(stream), size, params)
                       for _, size, stream in chunk_plan(n_patients, seed)], ignore_index=True)
@@ -288,8 +287,6 @@ def truth_population(n_patients: int, seed: int, params=None) -> pd.DataFrame:
 
 def _rule_met(definition, cd4: np.ndarray, baseline: np.ndarray) -> np.ndarray:
     """The definition's CD4 rule on latent counts (the classifier's own rule)."""
-    from ..classify import cd4_nonresponse
-
     if any(c.rule == "never_above" for c in definition.criteria):
         raise ParameterError(f"coverage truth: {definition.id} needs the running maximum")
     return cd4_nonresponse(definition, baseline, cd4)
@@ -297,10 +294,7 @@ def _rule_met(definition, cd4: np.ndarray, baseline: np.ndarray) -> np.ndarray:
 
 def population_truth(population: pd.DataFrame) -> pd.DataFrame:
     """The true value of every estimand (``estimand, truth, truth_se, truth_n``)."""
-    import statsmodels.api as sm
-    from lifelines import CoxPHFitter
 
-    from ..definitions import load_catalogue
 
     catalogue = load_catalogue()
     pop = population
@@ -457,8 +451,6 @@ def coverage_sentences(summary: pd.DataFrame) -> list[str]:
 def plot_coverage(summary: pd.DataFrame) -> plt.Figure:
     """Coverage with a 95% Monte Carlo interval per estimand, the band and 95% marked; and the
     standardized bias (bias / empirical SE)."""
-    from ..plots import PALETTE
-
     n = len(summary)
     y = np.arange(n)[::-1]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 0.42 * n + 1.8), sharey=True,
@@ -483,22 +475,16 @@ def plot_coverage(summary: pd.DataFrame) -> plt.Figure:
 # --- the Make product ------------------------------------------------------------------------
 
 def product_key(settings: dict, root: Path | None = None) -> str:
-    """sha256 of the settings and the package source: the product is stale when either
-    changed."""
-    from ..reporting.stale import source_sha256
-
-    text = json.dumps(settings, sort_keys=True) + source_sha256(root)
-    return hashlib.sha256(text.encode()).hexdigest()
+    """The key of the settings and the package source (:mod:`immune_recovery.staleness`): the
+    product is stale when either changed."""
+    return key_of({"settings": settings, "source": source_sha256(root)})
 
 
 def settings_from_spec(params_file: str | Path) -> tuple[dict, Path]:
     """The study settings (replicates, patients, seed, truth_patients) and the product folder
     from a report parameter file's ``parameters``."""
-    from ..paths import resolve
-    from ..reporting.spec import load_spec
-
     spec = load_spec(Path(params_file))
-    p = spec.parameters
+    p = spec.effective_parameters
     missing = [k for k in ("replicates", "patients", "seed", "product") if k not in p]
     if missing:
         raise ParameterError(f"{params_file}: parameters lack {', '.join(missing)}")
@@ -509,37 +495,33 @@ def settings_from_spec(params_file: str | Path) -> tuple[dict, Path]:
 
 
 def is_current(out: Path, settings: dict) -> bool:
-    path = out / "settings.json"
-    if not all((out / f).is_file() for f in PRODUCT_FILES):
-        return False
-    recorded = json.loads(path.read_text())
-    return recorded.get("key") == product_key(settings)
+    """True when the product in ``out`` was built with these settings and this source."""
+    return staleness.is_current(out / "settings.json", product_key(settings),
+                                [out / f for f in PRODUCT_FILES])
 
 
 def build_product(out: Path, settings: dict, n_workers: int = 1, scheduler: str | None = None,
                   progress: bool = False) -> dict:
     """Run the study and write :data:`PRODUCT_FILES` into ``out``; returns the settings
     written (with ``key`` and ``seconds``, which the report shows)."""
-    import time
-
-    started = time.perf_counter()
+    watch = Stopwatch()
     table = run(settings["replicates"], settings["patients"], settings["seed"],
                 n_workers=n_workers, scheduler=scheduler, progress=progress)
     truth = population_truth(truth_population(settings["truth_patients"],
                                               settings["seed"] + 1))
-    out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "replicates.csv", index=False, float_format="%.10g")
-    truth.to_csv(out / "truth.csv", index=False, float_format="%.10g")
-    record = {**settings, "key": product_key(settings),
-              "seconds": round(time.perf_counter() - started), "workers": n_workers}
-    (out / "settings.json").write_text(json.dumps(record, indent=2) + "\n")
-    return record
+    staged = out.with_name(f".{out.name}.staging")
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    table.to_csv(staged / "replicates.csv", index=False, float_format="%.10g")
+    truth.to_csv(staged / "truth.csv", index=False, float_format="%.10g")
+    written = staleness.record(staged / "settings.json", product_key(settings), {
+        **settings, "seconds": round(watch.seconds), "workers": n_workers})
+    staleness.publish_staged(staged, out)
+    return written
 
 
 def load_product(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Replicate rows, truth and the settings (as a two-column table) of a product folder."""
-    from ..paths import resolve
-
     folder = resolve(folder)
     missing = [f for f in PRODUCT_FILES if not (folder / f).is_file()]
     if missing:

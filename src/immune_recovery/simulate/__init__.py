@@ -13,15 +13,21 @@ and ``truth.json`` (every parameter and the true effect sizes).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
-import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
+from ..timing import Stopwatch
 from .params import SimulationParams
 from .tables import simulate_chunk, simulate_chunk_columns
 
@@ -103,9 +109,6 @@ MALLOC_SETTINGS = {-3: 256 * 2**20,   # M_MMAP_THRESHOLD: map only arrays above 
 def tune_malloc() -> bool:
     """Apply :data:`MALLOC_SETTINGS` to this process (a worker's initializer); False where the
     C library is not glibc (nothing changes)."""
-    import ctypes
-    import ctypes.util
-
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt
@@ -120,8 +123,6 @@ def _in_order(jobs, workers: int):
     if workers <= 1:
         yield from map(_chunk_job, jobs)
         return
-    from collections import deque
-    from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=workers, initializer=tune_malloc) as pool:
         pending: deque = deque()
@@ -164,15 +165,12 @@ def write_simulated_cohort(out: str | Path, n_patients: int, seed: int,
     :data:`CHUNK_SIZE`) only, not on ``workers``. Returns a
     summary: patients, rows per table, seconds, patients per second.
     """
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"format must be csv or parquet, got {fmt!r}")
     params = params or SimulationParams()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+    watch = Stopwatch()
     rows = dict.fromkeys(TABLE_ORDER, 0)
     writers: dict[str, object] = {}
     schemas: dict[str, object] = {}
@@ -193,7 +191,7 @@ def write_simulated_cohort(out: str | Path, n_patients: int, seed: int,
     finally:
         for writer in writers.values():
             writer.close()
-    seconds = time.perf_counter() - started
+    seconds = watch.seconds
     (out / "truth.json").write_text(json.dumps({
         "n_patients": n_patients,
         "seed": seed,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..conventions import DAYS_PER_YEAR
 from .model import (
@@ -124,8 +125,6 @@ class Chunk:
         """Each table (and ``"truth"``) as a ``pyarrow.Table``; dates become ``date32`` in the
         tables named True in ``dates_as_days`` (CSV writes them as YYYY-MM-DD) and stay
         ``timestamp[ns]`` otherwise (as pandas writes them to Parquet)."""
-        import pyarrow as pa
-
         ids = pa.array(self.ids)
 
         def table(name: str, t: ChunkTable) -> pa.Table:
