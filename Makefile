@@ -20,6 +20,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 BROWSER_STAMP := $(VENV)/.browser
+R_STAMP := $(VENV)/.r
 KERNEL := immune-recovery
 SRC_STAMP := build/src.stamp
 SRC_FILES := $(shell find src -type f \( -name '*.py' -o -name '*.typed' \) 2>/dev/null)
@@ -130,7 +131,7 @@ cohort-report: $(VENV_STAMP)
 ## test: unit tests, then nbval on the committed executed notebooks (outputs go to build/nbval), each on TEST_WORKERS processes
 TEST_WORKERS ?= 2
 .PHONY: test
-test: $(VENV_STAMP) $(BROWSER_STAMP) data
+test: $(VENV_STAMP) $(BROWSER_STAMP) $(R_STAMP) data
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile tests
 	IMMUNE_RECOVERY_REPORTS_DIR=$(CURDIR)/build/nbval $(PY) -m pytest -p no:cacheprovider \
 	  -p tests.nbval_kernel_retry -n $(TEST_WORKERS) --dist loadfile \
@@ -148,6 +149,15 @@ $(BROWSER_STAMP): | $(VENV_STAMP)
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 	chromium --version
+	touch $@
+
+# Debian's R with metafor (and lme4 for its GLMM): tests/test_metafor.py runs metafor itself.
+R_PACKAGES := r-base-core r-cran-metafor r-cran-metadat r-cran-lme4
+$(R_STAMP): | $(VENV_STAMP)
+	@Rscript -e 'library(metafor); library(metadat); library(lme4)' >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $(R_PACKAGES); }
+	Rscript -e 'cat("metafor", as.character(packageVersion("metafor")), "\n")'
 	touch $@
 
 ## screenshots: refresh the README's screenshots (docs/screenshots/) from the browser test

@@ -34,7 +34,7 @@ ONE_HOME = {
     "SOURCE_PATTERN": "reference", "load_claims": "reference", "Stopwatch": "timing",
     "folder_sha256": "checksums", "key_of": "staleness", "publish_staged": "staleness",
     "format_ci": "formatting", "format_interval": "formatting", "judge": "evidence.rules",
-    "certainty": "evidence.rules", "MetaAnalysis": "meta.models", "plot_forest": "meta.forest",
+    "certainty": "evidence.rules", "MetaAnalysis": "meta.models", "plot_forest": "meta.plots",
     "select_definitions": "definitions", "coefficients_table": "results",
 }
 

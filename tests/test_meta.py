@@ -58,7 +58,10 @@ def test_pooled_estimates_match_the_formulas(clinical):
         np.exp(fixed))
     assert table.loc["random effects (DL), Wald CI", "tau2"] == pytest.approx(tau2_dl)
     assert table.loc["random effects (PM), Wald CI", "tau2"] == pytest.approx(tau2_pm, rel=1e-4)
-    assert table.loc["fixed effect (inverse variance)", "i2"] == pytest.approx((q - (k - 1)) / q)
+    # I^2 from each estimator's tau^2: under DerSimonian-Laird it is the Q-based one
+    assert table.loc["random effects (DL), Wald CI", "i2"] == pytest.approx((q - (k - 1)) / q)
+    assert table.loc["random effects (REML), modified HKSJ CI", "ci_high"] >= table.loc[
+        "random effects (REML), Wald CI", "ci_high"]
     wr = 1 / (v + tau2_dl)
     assert table.loc["random effects (DL), Wald CI", "estimate"] == pytest.approx(
         np.exp(np.sum(wr * y) / wr.sum()))

@@ -10,12 +10,15 @@ import statsmodels.api as sm
 from scipy import stats
 
 from immune_recovery.meta import (
+    MIN_STUDIES_PREDICTION,
+    BinomialNormalMetaAnalysis,
     MetaAnalysis,
     MetaRegression,
-    i_squared,
+    MultilevelMetaAnalysis,
+    i_squared_q,
     logit_proportion,
     one_per_study,
-    tau2_statsmodels,
+    tau2_estimate,
 )
 
 # metafor's dat.bcg (Colditz et al. 1994): BCG vaccine trials, TB cases / non-cases.
@@ -69,7 +72,7 @@ def test_fixed_effect_matches_metafor(bcg):
 def test_paule_mandel_solves_its_estimating_equation(bcg):
     """Paule-Mandel: the generalised Q at tau^2 equals k - 1."""
     y, v = bcg
-    tau2 = tau2_statsmodels(y, v, "PM")
+    tau2 = tau2_estimate(y, v, method="PM")
     w = 1 / (v + tau2)
     mu = np.sum(w * y) / np.sum(w)
     assert np.sum(w * (y - mu) ** 2) == pytest.approx(len(y) - 1, rel=1e-6)
@@ -89,12 +92,36 @@ def test_hksj_and_t_prediction_interval_by_their_formulas(bcg):
     assert (row["pi_low"], row["pi_high"]) == pytest.approx((mu - half, mu + half))
 
 
-def test_i_squared_is_higgins_thompson_for_every_estimator(bcg):
+def test_i_squared_from_tau2_and_the_q_based_alternative(bcg):
+    """I^2 = tau^2 / (tau^2 + s^2) with metafor's typical variance s^2, so it follows the
+    estimator; the Q-based I^2 (kept as i2_q) is the same for every estimator, and equals the
+    tau^2-based one under DerSimonian-Laird."""
     y, v = bcg
-    values = {m: MetaAnalysis(method=m).fit(y, v=v).primary["i2"] for m in ("REML", "DL", "PM")}
-    q = MetaAnalysis().fit(y, v=v).primary["q"]
-    assert set(np.round(list(values.values()), 12)) == {round((q - 12) / q, 12)}
-    assert i_squared(5.0, 10) == 0.0, "truncated at 0 when Q < df"
+    fits = {m: MetaAnalysis(method=m).fit(y, v=v).primary for m in ("REML", "DL", "PM")}
+    q = fits["REML"]["q"]
+    assert {round(f["i2_q"], 12) for f in fits.values()} == {round((q - 12) / q, 12)}
+    assert fits["DL"]["i2"] == pytest.approx(fits["DL"]["i2_q"])
+    w = 1 / v
+    s2 = (len(y) - 1) * w.sum() / (w.sum() ** 2 - (w ** 2).sum())
+    tau2 = fits["REML"]["tau2"]
+    assert fits["REML"]["i2"] == pytest.approx(tau2 / (tau2 + s2))
+    assert fits["REML"]["h2"] == pytest.approx((tau2 + s2) / s2)
+    assert i_squared_q(5.0, 10) == 0.0, "truncated at 0 when Q < df"
+
+
+def test_no_prediction_interval_below_the_named_minimum(bcg):
+    y, v = bcg
+    few = MetaAnalysis().fit(y[:MIN_STUDIES_PREDICTION - 1], v=v[:MIN_STUDIES_PREDICTION - 1])
+    enough = MetaAnalysis().fit(y[:MIN_STUDIES_PREDICTION], v=v[:MIN_STUDIES_PREDICTION])
+    assert np.isnan(few.primary["pi_low"]) and np.isfinite(enough.primary["pi_low"])
+
+
+def test_the_modified_hksj_interval_is_never_narrower_than_wald(bcg):
+    y, v = bcg
+    for k in (2, 3, 13):
+        wald = MetaAnalysis(test="z").fit(y[:k], v=v[:k]).primary
+        adhoc = MetaAnalysis(test="adhoc").fit(y[:k], v=v[:k]).primary
+        assert adhoc["ci_high"] - adhoc["ci_low"] >= wald["ci_high"] - wald["ci_low"]
 
 
 def test_single_study_is_returned_as_itself():
@@ -182,3 +209,37 @@ def test_one_results_type_holds_studies_and_pooled_rows_on_both_scales(bcg):
     assert np.allclose(pooled["ci_high"], reported["ci_high"])
     assert np.allclose(pooled["y"], np.log(reported["estimate"]))
     assert pooled["weight"].isna().all() and studies["tau2"].isna().all()
+
+
+def test_meta_regression_refuses_or_flags_what_it_cannot_identify(bcg):
+    y, v = bcg
+    X = pd.DataFrame({"a": np.arange(13.0), "b": 2 * np.arange(13.0)})
+    with pytest.raises(ValueError, match="collinear"):
+        MetaRegression().fit(y, v, X)
+    with pytest.raises(ValueError, match="3 estimates cannot estimate 3 coefficients"):
+        MetaRegression().fit(y[:3], v[:3], pd.DataFrame({"a": [1.0, 2, 4], "b": [0.0, 1, 0]}))
+    studies = ["s1"] * 7 + ["s2"] * 6
+    fit = MetaRegression().fit(y, v, BCG[["ablat"]].astype(float), studies=studies)
+    assert fit.flag_ == "not identified: 2 studies for 2 coefficients"
+    assert MetaRegression().fit(y, v, BCG[["ablat"]].astype(float)).flag_ == ""
+
+
+def test_multilevel_with_one_estimate_per_study_is_the_two_level_model(bcg):
+    y, v = bcg
+    ml = MultilevelMetaAnalysis().fit(y, v, [f"s{i}" for i in range(len(y))])
+    uni = MetaAnalysis(test="z").fit(y, v=v).primary
+    assert ml.flag_.startswith("one estimate per study")
+    assert ml.sigma2_[0] == pytest.approx(uni["tau2"], rel=1e-6)
+    assert ml.coefficients.loc[0, "estimate"] == pytest.approx(uni["estimate"], rel=1e-6)
+    assert ml.coefficients.loc[0, "se"] == pytest.approx(uni["se"], rel=1e-6)
+
+
+def test_binomial_normal_model_without_heterogeneity_is_the_common_proportion():
+    """Equal proportions: tau^2 = 0 and mu is the logit of the pooled proportion, its SE the
+    binomial one, sqrt(1 / (N p (1 - p)))."""
+    x, n = np.array([10, 20, 30, 0]), np.array([100, 200, 300, 1])
+    fit = BinomialNormalMetaAnalysis().fit(x, n)
+    p = x.sum() / n.sum()
+    assert fit.tau2_ == 0.0
+    assert fit.mu_ == pytest.approx(np.log(p / (1 - p)), abs=1e-6)
+    assert fit.se_ == pytest.approx(np.sqrt(1 / (n.sum() * p * (1 - p))), rel=1e-4)

@@ -17,7 +17,7 @@ import os
 from typing import Any, Callable, Sequence
 
 from joblib import Parallel, delayed
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 

@@ -16,6 +16,7 @@ import pandas as pd
 from ..conventions import Z95
 from ..formatting import format_ci, format_interval
 from ..intervals import wilson
+from ..meta import MIN_STUDIES_PREDICTION
 from . import questions
 from .decision import ClaimResult, Decision
 from .il2 import randomized_il2_trials
@@ -69,7 +70,8 @@ def _add_question(result: ClaimResult, question: PooledQuestion, source: str,
     p = fit.pooled_frame().iloc[0]
     percent = scale == "proportion"
     pi = (f"95% prediction interval {format_interval(p['pi_low'], p['pi_high'], percent)}"
-          if np.isfinite(p["pi_low"]) else "no prediction interval (k < 3)")
+          if np.isfinite(p["pi_low"]) else
+          f"no prediction interval (k < {MIN_STUDIES_PREDICTION})")
     result.add(role="pooled", data=f"{label} (k = {fit.k_})", quantity=quantity,
                estimate=p["estimate"], ci_low=p["ci_low"], ci_high=p["ci_high"], scale=scale,
                source=source, note=f"{p['model']}; I² = {p['i2']:.0%}, τ² = {p['tau2']:.3g}; {pi}")
@@ -152,6 +154,22 @@ def _frequency_10_20(src: ClaimSources) -> ClaimResult:
                estimate=s["estimate"], ci_low=s["ci_low"], ci_high=s["ci_high"],
                scale="proportion", source=FREQUENCY_SOURCE,
                note=f"{s['model']}; I² = {s['i2']:.0%}; does not decide")
+    every = questions.pool_frequency_multilevel(table)
+    c = every.pooled_frame().iloc[0]
+    result.add(role="pooled", data=f"every estimate, multilevel (k = {every.k_} estimates of "
+                                   f"{every.studies_} studies)",
+               quantity="sensitivity: no tie-breaking rule, study/estimate random effects",
+               estimate=c["estimate"], ci_low=c["ci_low"], ci_high=c["ci_high"],
+               scale="proportion", source=FREQUENCY_SOURCE,
+               note=f"{c['model']}; σ² between studies {c['sigma2_study']:.3g}, between "
+                    f"definitions within a study {c['sigma2_estimate']:.3g}; does not decide")
+    glmm = questions.pool_frequency_glmm(question)
+    g = glmm.pooled_frame().iloc[0]
+    result.add(role="pooled", data=f"binomial-normal model (k = {glmm.k_})",
+               quantity="sensitivity: exact binomial likelihood, no continuity correction",
+               estimate=g["estimate"], ci_low=g["ci_low"], ci_high=g["ci_high"],
+               scale="proportion", source=FREQUENCY_SOURCE,
+               note=f"{g['model']}; τ² = {g['tau2']:.3g}; does not decide")
     _indirect_frequency(result, src, ("seed_gain_le100_m6_12", "seed_level_le200_m6_12"))
     d = result.decision
     if d is not None:

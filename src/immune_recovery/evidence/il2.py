@@ -92,8 +92,10 @@ def hazard_ratio_inputs(trials: pd.DataFrame, endpoint: str) -> pd.DataFrame:
 def pool(inputs: pd.DataFrame, endpoint: str, label: str = "") -> pd.DataFrame:
     """Pooled hazard ratios (``META_COLUMNS``) with the package's random-effects library
     (:class:`~immune_recovery.meta.models.MetaAnalysis`): REML with the HKSJ interval
-    (primary) and with the Wald interval, the fixed-effect estimate, and DerSimonian-Laird and
-    Paule-Mandel as sensitivity rows. With k <= 3, tau^2 is barely estimable (flag
+    (primary) and with the Wald interval, the modified HKSJ interval (never narrower than the
+    Wald one; with k = 2 the HKSJ interval is only as wide as the chance agreement of the two
+    trials allows), the fixed-effect estimate, and DerSimonian-Laird and Paule-Mandel as
+    sensitivity rows. With k <= 3, tau^2 is barely estimable (flag
     ``few_studies``); with k = 1 the trial is returned as itself."""
     rows = []
     endpoint_label = endpoint + (f" ({label})" if label else "")
@@ -106,6 +108,9 @@ def pool(inputs: pd.DataFrame, endpoint: str, label: str = "") -> pd.DataFrame:
         rows.append(table)
         if fit.k_ == 1:
             break
+        if method == "REML":
+            rows.append(MetaAnalysis(scale="log", test="adhoc").fit(
+                inputs["log_hr"], se=inputs["se"]).pooled_frame().iloc[[0]])
     out = pd.concat(rows, ignore_index=True).drop_duplicates("model")
     out.insert(0, "endpoint", endpoint_label)
     return out[META_COLUMNS].reset_index(drop=True)

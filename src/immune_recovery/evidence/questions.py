@@ -22,7 +22,15 @@ import statsmodels.api as sm
 from scipy import stats
 
 from ..intervals import wilson
-from ..meta import MetaAnalysis, MetaRegression, log_ratio_from_ci, logit_proportion, one_per_study
+from ..meta import (
+    BinomialNormalMetaAnalysis,
+    MetaAnalysis,
+    MetaRegression,
+    MultilevelMetaAnalysis,
+    log_ratio_from_ci,
+    logit_proportion,
+    one_per_study,
+)
 from ..reference import load, poolable
 
 #: The background's frequency claim: "10% to 20% of treated patients" fail to gain enough CD4
@@ -139,6 +147,23 @@ def pool_frequency(suppressed_only: bool = False, table: pd.DataFrame | None = N
     return PooledQuestion(f"non-response frequency ({label})", rows, fit, rule)
 
 
+def pool_frequency_multilevel(table: pd.DataFrame | None = None) -> MultilevelMetaAnalysis:
+    """Every eligible frequency estimate, several per study, pooled on the logit scale with
+    random effects for the study and for the estimate within it (no tie-breaking rule)."""
+    rows = frequency_rows(table)
+    every = rows[rows["eligible"]]
+    y, v = logit_proportion(every["events"], every["n_analysed"])
+    return MultilevelMetaAnalysis(scale="logit").fit(y, v, every["study_id"])
+
+
+def pool_frequency_glmm(question: PooledQuestion) -> BinomialNormalMetaAnalysis:
+    """The one-per-study estimates of ``question`` under the binomial-normal model (exact
+    binomial likelihood, no continuity correction)."""
+    pooled = question.pooled_rows
+    return BinomialNormalMetaAnalysis().fit(pooled["events"], pooled["n_analysed"],
+                                            labels=pooled["study_id"])
+
+
 #: "Stalled" below 200 cells/mm³ after this many months of suppression (three years, the
 #: long-term cohorts' own horizon, Engsig 2014).
 STALLED_AFTER_MONTHS = 36
@@ -173,9 +198,10 @@ def definition_meta_regression(table: pd.DataFrame | None = None, with_baseline:
                                ) -> tuple[MetaRegression, pd.DataFrame]:
     """Logit prevalence on the definition (rule family, threshold, month), the viral-load
     requirement (suppressed population), region (sub-Saharan Africa) and, with
-    ``with_baseline``, the median baseline CD4; tau^2 by REML jointly. Every eligible estimate
-    enters (definitions vary within studies, which is what the question is about); estimates
-    of one study are treated as independent, which overstates precision (stated)."""
+    ``with_baseline``, the median baseline CD4; tau^2 by REML jointly, Knapp-Hartung tests.
+    Every eligible estimate enters (definitions vary within studies, which is what the
+    question is about); estimates of one study are treated as independent, which overstates
+    precision (stated), and a model with no more studies than coefficients is flagged."""
     rows = frequency_rows(table)
     use = rows["eligible"] & rows["family"].isin(["gain", "level", "relative"]) \
         & rows["cd4_threshold"].notna() & rows["assess_month"].notna() \
@@ -195,7 +221,7 @@ def definition_meta_regression(table: pd.DataFrame | None = None, with_baseline:
         X["baseline_cd4_per100"] = data["baseline_cd4_median"] / 100
     X = X.loc[:, X.nunique() > 1]
     y, v = logit_proportion(data["events"], data["n_analysed"])
-    fit = MetaRegression().fit(y, v, X)
+    fit = MetaRegression(test="knha").fit(y, v, X, studies=data["study_id"])
     data = data.assign(y=y, v=v, weight=fit.weights_ / fit.weights_.sum())
     return fit, data
 
@@ -203,12 +229,15 @@ def definition_meta_regression(table: pd.DataFrame | None = None, with_baseline:
 def meta_regression_table() -> tuple[pd.DataFrame, dict[str, tuple[MetaRegression,
                                                                      pd.DataFrame]]]:
     """Both meta-regressions (without and with the median baseline CD4) as one coefficient
-    table with each model's k, residual and null tau^2 and share explained; and the fits."""
+    table (Knapp-Hartung t tests) with each model's estimates k and studies, residual tau^2
+    with its Q-profile CI, null tau^2, share explained and ``flag`` (``not identified`` when
+    there are no more studies than coefficients); and the fits."""
     fits = {"definition, suppression, region": definition_meta_regression(),
             "... and median baseline CD4": definition_meta_regression(with_baseline=True)}
-    table = pd.concat([fit.coefficients.assign(model=name, k=len(data), tau2=fit.tau2_,
-                                               tau2_null=fit.tau2_null_, r2=fit.r2_)
-                       for name, (fit, data) in fits.items()], ignore_index=True)
+    table = pd.concat([fit.coefficients.assign(
+        model=name, k=len(data), studies=data["study_id"].nunique(), tau2=fit.tau2_,
+        tau2_ci_low=fit.tau2_ci_[0], tau2_ci_high=fit.tau2_ci_[1], tau2_null=fit.tau2_null_,
+        r2=fit.r2_, flag=fit.flag_) for name, (fit, data) in fits.items()], ignore_index=True)
     return table, fits
 
 

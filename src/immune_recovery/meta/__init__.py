@@ -1,8 +1,11 @@
 """Meta-analysis: a general library with nothing question-specific in it.
 
-Effect sizes on their analysis scale (:mod:`.effects`), tau^2 and heterogeneity
-(:mod:`.heterogeneity`), the random-effects model and meta-regression with one results type
-(:mod:`.models`), and the forest plot (:mod:`.forest`). As in R metafor, the pieces live apart.
+Effect sizes on their analysis scale (:mod:`.effects`); tau^2, its Q-profile CI and
+heterogeneity (:mod:`.heterogeneity`); the random-effects model with its diagnostics and
+meta-regression, one results type (:mod:`.models`); the three-level model for several
+estimates per study (:mod:`.multilevel`); the binomial-normal model for proportions
+(:mod:`.glmm`); forest, funnel and influence plots (:mod:`.plots`). As in R metafor, the pieces
+live apart; tests/test_metafor.py checks every feature against metafor itself.
 """
 
 from __future__ import annotations
@@ -14,12 +17,27 @@ from .effects import (  # noqa: F401 (the library's public names)
     logit_proportion,
     one_per_study,
 )
-from .forest import plot_forest  # noqa: F401
+from .glmm import BinomialNormalMetaAnalysis  # noqa: F401
 from .heterogeneity import (  # noqa: F401
     TAU2_METHODS,
     cochran_q,
+    generalized_q,
+    h_squared,
     i_squared,
+    i_squared_q,
+    tau2_estimate,
+    tau2_qprofile,
     tau2_reml,
-    tau2_statsmodels,
+    typical_variance,
 )
-from .models import FRAME_COLUMNS, POOLED_COLUMNS, MetaAnalysis, MetaRegression  # noqa: F401
+from .models import (  # noqa: F401
+    FRAME_COLUMNS,
+    MIN_STUDIES_PREDICTION,
+    POOLED_COLUMNS,
+    TESTS,
+    MetaAnalysis,
+    MetaRegression,
+    TrimFill,
+)
+from .multilevel import MultilevelMetaAnalysis  # noqa: F401
+from .plots import plot_forest, plot_funnel, plot_influence  # noqa: F401
