@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 import pytest
 
 from immune_recovery import evidence
@@ -26,6 +27,11 @@ def store() -> evidence.TableStore:
     return evidence.TableStore(project_root() / "reports")
 
 
+@pytest.fixture(scope="module")
+def assessment(claims, store) -> evidence.Assessment:
+    return evidence.assess_claims(claims, store)
+
+
 def test_every_claim_source_exists_in_the_manifest(claims, store):
     checked = evidence.check_sources(claims, store)
     assert len(checked) >= len(claims)
@@ -42,8 +48,8 @@ def test_claims_cover_the_background(claims):
     assert set(claims["claim_id"]) == set(evidence.EVALUATORS)
 
 
-def test_every_claim_has_a_verdict_from_pooled_evidence_or_says_why_not(claims, store):
-    result = evidence.assess_claims(claims, store)
+def test_every_claim_has_a_verdict_from_pooled_evidence_or_says_why_not(claims, assessment):
+    result = assessment
     assert list(result.verdicts["claim_id"]) == list(claims["claim_id"])
     assert set(result.verdicts["verdict"]) <= set(evidence.VERDICTS)
     data_needed = claims.set_index("claim_id")["data_needed"]
@@ -60,10 +66,10 @@ def test_every_claim_has_a_verdict_from_pooled_evidence_or_says_why_not(claims, 
         assert row.estimate in set(pooled["estimate"]), "the verdict rests on a pooled row"
 
 
-def test_the_figures_and_flows_draw_on_the_fits_the_verdicts_used(claims, store):
+def test_the_figures_and_flows_draw_on_the_fits_the_verdicts_used(assessment):
     """The assessment keeps the syntheses its verdicts rest on; the report's forest plots and
     flows read these, not a second pooling."""
-    result = evidence.assess_claims(claims, store)
+    result = assessment
     syntheses = result.syntheses
     verdicts = result.verdicts.set_index("claim_id")
     frequency = syntheses["frequency"].fit.pooled_frame().iloc[0]
@@ -78,10 +84,10 @@ def test_the_figures_and_flows_draw_on_the_fits_the_verdicts_used(claims, store)
     assert presented["display"].str.len().gt(0).any() and not result.evidence["display"].any()
 
 
-def test_simulated_and_indirect_rows_never_decide(claims, store):
+def test_simulated_and_indirect_rows_never_decide(assessment):
     """Our analyses (other reports' tables, except the IL-2 report's syntheses of published
     trials) are indirect or simulated rows; the simulated cohort is never pooled."""
-    result = evidence.assess_claims(claims, store)
+    result = assessment
     ev = result.evidence
     ours = ~ev["source"].str.startswith("reference/") & ~ev["source"].str.startswith("il2-")
     assert set(ev.loc[ours, "role"]) <= {"indirect", "simulated"}
@@ -90,9 +96,9 @@ def test_simulated_and_indirect_rows_never_decide(claims, store):
     assert len(simulated) and simulated["note"].str.len().gt(0).all()
 
 
-def test_numbers_are_read_not_typed(claims, store):
+def test_numbers_are_read_not_typed(assessment):
     """The evidence row for ESPRIT carries the value of the reference table."""
-    result = evidence.assess_claims(claims, store)
+    result = assessment
     trials = pd.read_csv(project_root() / "data/reference/immune_therapy_trials.csv")
     esprit = trials[(trials["trial"] == "ESPRIT") & trials["hr_ci_high"].notna()].iloc[0]
     row = result.evidence[(result.evidence["claim_id"] == "il2_most_promising")
@@ -100,8 +106,8 @@ def test_numbers_are_read_not_typed(claims, store):
     assert row["estimate"] == float(esprit["hr"]) and row["ci_high"] == esprit["hr_ci_high"]
 
 
-def test_baseline_cd4_verdict_rests_on_level_based_outcomes(claims, store):
-    result = evidence.assess_claims(claims, store)
+def test_baseline_cd4_verdict_rests_on_level_based_outcomes(assessment):
+    result = assessment
     ev = result.evidence[result.evidence["claim_id"] == "predictor_low_baseline_cd4"]
     used = ev[ev["note"].str.startswith("used in the direction synthesis")]
     assert len(used) >= 3
@@ -263,6 +269,53 @@ def test_direction_synthesis_sign_test():
     assert (ds.k, ds.favour) == (10, 9)
     assert ds.p_sign == pytest.approx(2 * (10 + 1) / 2 ** 10)
     assert ds.ci_low > 0.5
+
+
+def test_the_direction_interval_agrees_with_the_exact_sign_test():
+    """4 of 4: the exact sign test gives p = 0.125, so the exact (Clopper-Pearson) interval
+    must include one half (0.40-1.00); the Wilson interval (0.51-1.00) did not."""
+    ds = questions.DirectionSynthesis.of(pd.Series([True] * 4))
+    assert ds.p_sign == pytest.approx(0.125)
+    assert ds.ci_low == pytest.approx(0.025 ** 0.25) and ds.ci_high == 1.0
+    assert evidence.judge(ds.ci_low, ds.ci_high, above=0.5) == "uncertain"
+
+
+def test_a_study_group_is_pooled_once(assessment):
+    """Studies that share patients (study_groups.csv) enter a pooled estimate once: the two
+    CoRIS analyses, and Engsig 2014 with the cohorts it contains."""
+    result = assessment
+    for name in ("frequency", "outcomes", "stalled", "complete_nonresponders"):
+        pooled = result.syntheses[name].pooled_rows
+        assert pooled["study_group"].is_unique, name
+    outcomes = result.syntheses["outcomes"].rows
+    coris = outcomes[outcomes["study_group"] == "CoRIS"]
+    assert len(coris) >= 2 and coris["pooled"].sum() <= 1
+
+
+def test_the_indirect_comparison_counts_no_study_twice_and_carries_the_t(assessment):
+    result = assessment
+    cnr = result.syntheses["complete_nonresponders"]
+    groups = frozenset(cnr.pooled_rows["study_group"])
+    inr = questions.pool_outcomes(exclude_groups=groups)
+    assert not set(inr.pooled_rows["study_group"]) & groups
+    a, b = inr.fit.primary, cnr.fit.primary
+    df = min(inr.fit.k_, cnr.fit.k_) - 1
+    half = stats.t.isf(0.025, df) * np.hypot(a["se"], b["se"])
+    verdict = result.verdicts.set_index("claim_id").loc["events_inr_vs_cnr"]
+    assert verdict["ci_high"] == pytest.approx(np.exp(a["estimate"] - b["estimate"] + half))
+    assert verdict["k"] == inr.fit.k_ + cnr.fit.k_
+    assert verdict["downgrades"].count("imprecision") <= 1, "one downgrade per domain"
+
+
+def test_il2_verdict_rests_on_the_common_effect_with_the_cochrane_review_beside_it(assessment):
+    result = assessment
+    verdict = result.verdicts.set_index("claim_id").loc["il2_most_promising"]
+    rows = result.evidence[result.evidence["claim_id"] == "il2_most_promising"]
+    deciding = rows[rows["role"] == "pooled"]
+    assert len(deciding) == 1 and "fixed effect" in deciding["data"].iloc[0]
+    assert verdict["ci_low"] == deciding["ci_low"].iloc[0]
+    assert rows["data"].str.startswith("Cochrane 2017").any()
+    assert rows["data"].str.startswith("ILSTIM").any(), "the trial in non-responders is shown"
 
 
 # --- formatting ------------------------------------------------------------------------------

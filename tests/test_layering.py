@@ -197,7 +197,8 @@ def test_the_meta_analysis_library_knows_nothing_of_the_evidence():
 def test_the_assessment_computes_and_never_formats():
     edges = graph()
     presentation = {"evidence.presentation", "evidence.figures", "plots", "reporting"}
-    for module in ("evidence.assessment", "evidence.evaluators", "evidence.rules",
+    for module in ("evidence.assessment", "evidence.evaluators", "evidence.therapy",
+                   "evidence.registry", "evidence.rules",
                    "evidence.questions", "evidence.decision", "evidence.sources"):
         assert not {t for t in edges[module] if t in presentation
                     or t.startswith("reporting.")}, module

@@ -189,7 +189,7 @@ def test_the_committed_reference_tables_pool_as_the_issue_requires():
     misprint = outcomes.rows[outcomes.rows["reason"].str.contains("misprint")]
     assert misprint.empty or not misprint["pooled"].any()
     flow = synthesis.flow(frequency.rows, "f").set_index("step")
-    assert flow.loc["pooled (one per study)", "rows"] == frequency.fit.k_
+    assert flow.loc["pooled (one per study group)", "rows"] == frequency.fit.k_
 
 
 def test_one_results_type_holds_studies_and_pooled_rows_on_both_scales(bcg):

@@ -3,6 +3,7 @@ its schema, and only V / V2 rows may enter a pooled estimate."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pytest
@@ -19,6 +20,9 @@ def test_every_committed_row_validates(table):
     if table == "claims":
         assert frame["sources"].str.len().gt(0).all(), "every claim names its evidence"
         return
+    if table == "study_groups":
+        assert frame["reason"].str.len().gt(0).all(), "every grouping says why"
+        return
     citation = "citation" if "citation" in frame else "source"
     assert frame[citation].notna().all(), "every row keeps its citation"
     if "verification" not in frame:
@@ -31,9 +35,10 @@ def test_every_committed_row_validates(table):
 
 def test_counts_match_the_tables_readme():
     readme = (reference_dir() / "README.md").read_text(encoding="utf-8")
-    for table, rows in (("inr_frequency", 58), ("inr_risk_factors", 69),
-                        ("inr_outcomes", 56), ("event_rates", 42), ("cd4_variability", 16),
-                        ("immune_therapy_trials", 45), ("inr_risk_factors_linear", 7)):
+    for table, rows in (("inr_frequency", 79), ("inr_risk_factors", 98),
+                        ("inr_outcomes", 59), ("event_rates", 42), ("cd4_variability", 16),
+                        ("immune_therapy_trials", 65), ("inr_risk_factors_linear", 29),
+                        ("late_response", 50)):
         assert len(reference.load(table)) == rows
         assert f"`{table}.csv` | {rows} rows" in readme
 
@@ -75,3 +80,33 @@ def test_claims_schema_names_a_malformed_source(tmp_path):
     text = str(err.value)
     assert text.startswith("claims.csv:") and "column sources" in text
     assert "column claim_id" in text, "all problems in one answer"
+
+
+def test_the_second_extraction_is_in_whole_and_the_first_unchanged():
+    """Every row of the shared tables' first extraction is still here as it was; the new rows
+    (second extraction) are V or V2; late_response.csv is new."""
+    first = {"inr_frequency": 58, "inr_risk_factors": 69, "inr_outcomes": 56,
+             "immune_therapy_trials": 45, "inr_risk_factors_linear": 7}
+    for table, old in first.items():
+        frame = reference.load(table)
+        assert len(frame) > old and reference.poolable(frame).all(), table
+    late = reference.load("late_response")
+    assert late["study_id"].nunique() == 15 and set(late["measure"]) <= set(
+        reference.LATE_MEASURES)
+
+
+def test_text_printed_in_a_number_is_kept_as_text_and_never_made_a_number():
+    frame = reference.load("inr_frequency").set_index("estimate_id")
+    row = frame.loc["paserm_croi_range"]
+    assert np.isnan(row["assess_month"]) and row["assess_month_printed"] == "12-36"
+    late = reference.load("late_response")
+    assert late["years_from_art_start_printed"].notna().sum() == 20
+    assert late.loc[late["estimate_printed"].notna(), "estimate"].isna().all()
+
+
+def test_studies_sharing_patients_share_a_group():
+    groups = reference.study_groups(pd.DataFrame({"study_id": [
+        "Pacheco2015", "CoRISMD_lowCD4", "Engsig2010", "Engsig2014", "wu2022_meta", "X1"]}))
+    assert groups["study_group"].tolist() == ["CoRIS", "CoRIS", *["ART-CC/COHERE (Engsig 2014)"]
+                                              * 2, "wu2022_meta", "X1"]
+    assert groups["meta_analysis"].tolist() == [False] * 4 + [True, False]

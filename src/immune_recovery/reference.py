@@ -26,6 +26,16 @@ from .paths import reference_dir, resolve
 POOLABLE_VERIFICATION = ("V", "V2")
 
 _YES_NO = ["yes", "no", "partial"]
+#: What ``late_response.csv`` measures (its README).
+LATE_MEASURES = ["proportion_crossing", "proportion_still_below", "slope_per_year",
+                 "median_cd4", "proportion_plateau", "median_time_to_threshold_weeks"]
+#: How a study relates to others that share its patients (``study_groups.csv``).
+RELATIONS = ["same cohort", "contains others", "contained in", "meta-analysis"]
+#: Columns where the source printed text in a number's place (a range "12-36", "<=5 (last
+#: follow-up)", "mean 7.5"): the text is kept in ``<column>_printed`` and the number left blank
+#: (never a midpoint or a guess).
+PRINTED_AS_TEXT = {"inr_frequency": ("assess_month",),
+                   "late_response": ("years_from_art_start", "estimate")}
 
 #: One declared source of a claim: ``<report-id>/<table>.csv[col col ...]`` (a report's table)
 #: or ``reference/<file>.csv[col ...]`` (a table of this folder).
@@ -140,6 +150,26 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
         "intervention": _text(), "class": _text(), "trial": _text(), "source": _text(),
         "verification": _text(),
     }, strict=False),
+    "late_response": pa.DataFrameSchema({
+        "estimate_id": _ids("estimate"), "study_id": _text(), "citation": _text(),
+        "pmid_doi_or_url": _text(nullable=True), "region": _text(nullable=True),
+        "n_analysed": _number(minimum=1),
+        "suppressed_population": pa.Column(str, nullable=True, checks=pa.Check.isin(_YES_NO)),
+        "early_definition": _text(), "later_threshold": _text(nullable=True),
+        "years_from_art_start": _number(minimum=0),
+        "measure": pa.Column(str, checks=pa.Check.isin(LATE_MEASURES)),
+        "estimate": _number(), "ci_low": _number(), "ci_high": _number(),
+        "n_event": _number(minimum=0),
+        "competing_death_handled": pa.Column(str, nullable=True,
+                                             checks=pa.Check.isin(["yes", "no", "unclear"])),
+        "source_url": _text(nullable=True), "verification": _VERIFICATION,
+        "note": _text(nullable=True),
+    }, strict=False),
+    # the project's own: which studies share patients (one estimate per group is pooled)
+    "study_groups": pa.DataFrameSchema({
+        "study_id": _ids("study"), "study_group": _text(),
+        "relation": pa.Column(str, checks=pa.Check.isin(RELATIONS)), "reason": _text(),
+    }, strict=True),
     # the background's checkable claims and the tables that hold their evidence
     "claims": pa.DataFrameSchema({
         "claim_id": pa.Column(str, unique=True, checks=pa.Check.str_length(min_value=1)),
@@ -164,7 +194,7 @@ READ_OPTIONS = {"claims": {"dtype": str, "keep_default_na": False}}
 
 #: The study-level tables brought in from the shared reference (V and V2 rows only).
 STUDY_TABLES = ("inr_frequency", "inr_risk_factors", "inr_risk_factors_linear", "inr_outcomes",
-                "event_rates", "cd4_variability", "immune_therapy_trials")
+                "event_rates", "cd4_variability", "immune_therapy_trials", "late_response")
 
 
 def load(table: str, path: str | Path | None = None) -> pd.DataFrame:
@@ -172,6 +202,10 @@ def load(table: str, path: str | Path | None = None) -> pd.DataFrame:
     against its schema; every failure is raised at once (pandera ``SchemaErrors``)."""
     path = resolve(path) if path is not None else reference_dir() / f"{table}.csv"
     frame = pd.read_csv(path, **READ_OPTIONS.get(table, {}))
+    for column in PRINTED_AS_TEXT.get(table, ()):
+        number = pd.to_numeric(frame[column], errors="coerce")
+        frame[f"{column}_printed"] = frame[column].where(number.isna() & frame[column].notna())
+        frame[column] = number
     return SCHEMAS[table].validate(frame, lazy=True)
 
 
@@ -196,6 +230,17 @@ def rows(table: str, id_column: str, ids: list[str]) -> pd.DataFrame:
     if missing:
         raise KeyError(f"{', '.join(missing)} not in {table}.csv")
     return frame.loc[ids].reset_index()
+
+
+def study_groups(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ``study_group`` (studies sharing patients share it; a study in no group
+    is its own) and ``meta_analysis`` (True for a pooled analysis of other studies, an
+    external comparison never pooled with them), from ``study_groups.csv``."""
+    groups = load("study_groups").set_index("study_id")
+    out = frame.copy()
+    out["study_group"] = out["study_id"].map(groups["study_group"]).fillna(out["study_id"])
+    out["meta_analysis"] = out["study_id"].map(groups["relation"]).eq("meta-analysis")
+    return out
 
 
 def poolable(frame: pd.DataFrame) -> pd.Series:

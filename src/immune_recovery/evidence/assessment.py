@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import EvidenceError
+from . import evaluators, therapy  # noqa: F401 (importing them registers the evaluators)
 from .decision import EVIDENCE_COLUMNS, ClaimResult
-from .evaluators import EVALUATORS
+from .registry import EVALUATORS
 from .sources import ClaimSources, TableStore, check_sources, parse_sources
 
 #: Columns of the verdicts table: one row per claim.

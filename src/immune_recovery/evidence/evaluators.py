@@ -1,4 +1,6 @@
-"""One evaluator per claim, registered by the claim's id (:func:`evaluates`).
+"""Evaluators of the cohort claims (frequency, late response, stalling, outcomes, predictors),
+each registered by its claim's id (:func:`~.registry.evaluates`); the therapy claims are in
+:mod:`.therapy`.
 
 Each evaluator reads only its claim's declared sources (:class:`~.sources.ClaimSources`),
 adds evidence rows (role ``pooled``, ``study``, ``indirect`` or ``simulated``), decides through
@@ -7,22 +9,18 @@ the common rules (:mod:`.rules`) and keeps the syntheses it pooled for the repor
 
 from __future__ import annotations
 
-import re
-from typing import Callable
-
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from ..conventions import Z95
 from ..formatting import format_ci, format_interval
 from ..intervals import wilson
 from ..meta import MIN_STUDIES_PREDICTION
 from . import questions
 from .decision import ClaimResult, Decision
-from .il2 import randomized_il2_trials
 from .questions import PooledQuestion
+from .registry import PRE_HAART_NOTE, SIMULATED_NOTE, evaluates, number
 from .rules import (
-    MEANINGFUL_HR,
     MIN_STALLED_SHARE,
     MIN_STUDIES,
     RTM_CV,
@@ -33,31 +31,6 @@ from .rules import (
     judge,
 )
 from .sources import ClaimSources
-
-#: Why each kind of our data is not direct evidence.
-SIMULATED_NOTE = ("simulated cohort calibrated to the published figures: a test bench, never "
-                  "decides")
-PRE_HAART_NOTE = ("1990s nucleoside therapy without viral loads: non-response cannot be "
-                  "restricted to suppressed patients (indirect)")
-
-Evaluator = Callable[[ClaimSources], ClaimResult]
-#: The evaluator of each claim id.
-EVALUATORS: dict[str, Evaluator] = {}
-
-
-def evaluates(claim_id: str) -> Callable[[Evaluator], Evaluator]:
-    """Register the decorated function as the evaluator of ``claim_id``."""
-    def register(function: Evaluator) -> Evaluator:
-        if claim_id in EVALUATORS:
-            raise ValueError(f"claim {claim_id!r} has two evaluators")
-        EVALUATORS[claim_id] = function
-        return function
-    return register
-
-
-def _num(value: object) -> float:
-    out = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
-    return float(out) if pd.notna(out) else np.nan
 
 
 def _add_question(result: ClaimResult, question: PooledQuestion, source: str,
@@ -81,7 +54,7 @@ def _add_question(result: ClaimResult, question: PooledQuestion, source: str,
         pooled = bool(row.pooled)
         result.add(role="study", data=row.study_id, quantity=getattr(row, "label", quantity),
                    estimate=row.estimate_value, ci_low=row.ci_low_value,
-                   ci_high=row.ci_high_value, n=_num(getattr(row, "n_analysed", np.nan)),
+                   ci_high=row.ci_high_value, n=number(getattr(row, "n_analysed", np.nan)),
                    scale=scale, weight=weights.get(row.study_id, np.nan) if pooled else np.nan,
                    source=source, note=("pooled" if pooled else row.fate)
                    + f"; verification {row.verification}")
@@ -126,9 +99,6 @@ def _indirect_frequency(result: ClaimResult, src: ClaimSources, definitions: tup
 FREQUENCY_SOURCE = "reference/inr_frequency.csv"
 OUTCOMES_SOURCE = "reference/inr_outcomes.csv"
 RISK_SOURCE = "reference/inr_risk_factors.csv"
-THERAPY_SOURCE = "reference/immune_therapy_trials.csv"
-
-
 @evaluates("frequency_10_20")
 def _frequency_10_20(src: ClaimSources) -> ClaimResult:
     result = ClaimResult()
@@ -286,7 +256,6 @@ def _events_inr_vs_cr(src: ClaimSources) -> ClaimResult:
 def _events_inr_vs_cnr(src: ClaimSources) -> ClaimResult:
     result = ClaimResult()
     table = src.table(OUTCOMES_SOURCE)
-    inr = questions.pool_outcomes("INR vs CR", table=table)
     cnr = questions.pool_outcomes("CNR vs CR", table=table)
     cnr.rows = _ratio_values(cnr.rows)
     result.syntheses["complete_nonresponders"] = cnr
@@ -296,28 +265,36 @@ def _events_inr_vs_cnr(src: ClaimSources) -> ClaimResult:
     if cnr.fit is None or cnr.fit.k_ < MIN_STUDIES:
         result.reason = "fewer than three cohorts compare complete non-responders"
         return result
+    # the two pools must not share a study group, or the indirect comparison counts it twice
+    inr = questions.pool_outcomes("INR vs CR", table=table,
+                                  exclude_groups=frozenset(cnr.pooled_rows["study_group"]))
     a, b = inr.fit.primary, cnr.fit.primary
     diff = float(a["estimate"] - b["estimate"])
     se = float(np.hypot(a["se"], b["se"]))
-    low, high = np.exp(diff - Z95 * se), np.exp(diff + Z95 * se)
+    df = min(inr.fit.k_, cnr.fit.k_) - 1  # the HKSJ t uncertainty carried (conservative)
+    quantile = stats.t.isf(0.025, df)
+    low, high = np.exp(diff - quantile * se), np.exp(diff + quantile * se)
     result.add(role="pooled", data="INR vs CNR (indirect comparison)",
                quantity="ratio of the pooled ratios (INR vs CR) / (CNR vs CR)",
                estimate=float(np.exp(diff)), ci_low=low, ci_high=high, source=OUTCOMES_SOURCE,
-               note="Bucher indirect comparison through the complete responders; SE = "
-                    "sqrt(SE1² + SE2²) of the HKSJ pooled log ratios")
+               note=f"Bucher indirect comparison through the complete responders; SE = "
+                    f"sqrt(SE1² + SE2²) of the HKSJ pooled log ratios, t with {df} df (the "
+                    f"smaller pool's); the {inr.fit.k_} INR and {cnr.fit.k_} CNR study groups "
+                    "do not overlap")
     result.verdict = judge(low, high, below=1.0)
     downgrades = ["indirectness: an indirect comparison across different cohorts"]
-    if low <= 1 <= high:
-        downgrades.append("imprecision: the 95% CI crosses 1")
-    if cnr.fit.k_ <= 3:
-        downgrades.append(f"imprecision: only {cnr.fit.k_} cohorts compare complete "
-                          "non-responders")
+    imprecise = (["the 95% CI crosses 1"] if low <= 1 <= high else []) + (
+        [f"only {cnr.fit.k_} cohorts compare complete non-responders"]
+        if cnr.fit.k_ <= 3 else [])
+    if imprecise:
+        downgrades.append("imprecision: " + "; ".join(imprecise))
     result.downgrades = downgrades
     result.certainty = certainty("high", downgrades)
     result.decision = Decision(kind="pooled", measure="ratio INR/CNR of AIDS or death",
                                estimate=float(np.exp(diff)), ci_low=low, ci_high=high,
                                k=int(inr.fit.k_ + cnr.fit.k_), threshold="1 (equal rates)",
-                               rule="ratio of two pooled ratios against complete responders")
+                               rule="ratio of two pooled ratios against complete responders, "
+                                    "no study group in both")
     result.reason = (f"non-responders' rate relative to complete non-responders "
                      f"{format_ci(np.exp(diff), low, high, 2)}")
     rr = src.table("outcomes-synthetic/rate_ratios.csv")
@@ -484,105 +461,4 @@ def _regimen_zdv_tmp_smx(src: ClaimSources) -> ClaimResult:
                    source="frequency-actg175/frequency.csv",
                    note=PRE_HAART_NOTE + "; randomised arms: zidovudine alone did worst, "
                         "zidovudine with didanosine best")
-    return result
-
-
-@evaluates("intensification")
-def _intensification(src: ClaimSources) -> ClaimResult:
-    result = ClaimResult()
-    trials = src.table(THERAPY_SOURCE)
-    intensification = trials[trials["intervention"].str.contains(
-        "maraviroc|raltegravir", case=False, na=False)]
-    for r in intensification.itertuples(index=False):
-        result.add(role="study", data=r.trial, quantity=f"{r.intervention}: {r.cd4_measure}",
-                   scale="text", source=THERAPY_SOURCE,
-                   note=f"{r.design}; restricted to non-responders: {r.restricted_to_inr}; "
-                        f"CD4 difference as printed: {r.cd4_difference}; verification "
-                        f"{r.verification}")
-    result.reason = (f"{len(intensification)} intensification trials, none reporting a CD4 "
-                     "difference with a confidence interval on a common scale, so no pooled "
-                     "estimate can be formed; the individual trials are listed")
-    return result
-
-
-#: The leading number of a CD4 difference as printed ("567 (derived)", "134 / 133").
-_LEADING_NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d+)?)")
-
-
-@evaluates("il2_raises_cd4")
-def _il2_raises_cd4(src: ClaimSources) -> ClaimResult:
-    result = ClaimResult()
-    il2 = randomized_il2_trials(src.table(THERAPY_SOURCE))
-    differences = {}
-    for r in il2.itertuples(index=False):
-        match = _LEADING_NUMBER.match(str(r.cd4_difference)) if pd.notna(r.cd4_difference) \
-            else None
-        if match is None or r.trial in differences:
-            continue
-        differences[r.trial] = float(match.group(1))
-        result.add(role="study", data=r.trial, quantity=f"IL-2 minus control: {r.cd4_measure}",
-                   estimate=differences[r.trial], scale="difference", source=THERAPY_SOURCE,
-                   note=f"as printed: {r.cd4_difference}; on ART: {r.on_art}; restricted to "
-                        f"non-responders: {r.restricted_to_inr}; verification {r.verification}")
-    ds = questions.DirectionSynthesis.of(pd.Series(list(differences.values())) > 0)
-    decide_direction(result, ds, what="IL-2 raised CD4 counts", threshold_text="half of the "
-                     "trials (a sign test against 1/2)",
-                     indirect="most trials did not enrol immunologic non-responders")
-    result.add(role="pooled", data=f"direction of effect (k = {ds.k})",
-               quantity="share of randomized trials with a higher CD4 count on IL-2",
-               estimate=ds.proportion, ci_low=ds.ci_low, ci_high=ds.ci_high,
-               scale="proportion", source=THERAPY_SOURCE,
-               note=f"sign test p = {ds.p_sign:.3g}; measures differ (means, areas under the "
-                    "curve, over follow-up), so the differences are not pooled")
-    effects = src.table("il2-evidence/cd4_effects.csv")
-    for r in effects[effects["ci_low"].notna()].itertuples(index=False):
-        result.add(role="study", data=r.trial, quantity=f"IL-2 minus control: {r.measure}",
-                   estimate=_num(r.difference), ci_low=_num(r.ci_low), ci_high=_num(r.ci_high),
-                   scale="difference", source="il2-evidence/cd4_effects.csv",
-                   note="CI computed by the il2-evidence report; shown, not used for the verdict")
-    result.reason = (f"{ds.favour} of {ds.k} randomized trials report a higher CD4 count on "
-                     f"IL-2 (sign test p = {ds.p_sign:.2g}); magnitudes are on different scales")
-    return result
-
-
-@evaluates("il2_most_promising")
-def _il2_most_promising(src: ClaimSources) -> ClaimResult:
-    result = ClaimResult()
-    meta = src.table("il2-evidence/meta_clinical.csv")
-    rows = meta[meta["endpoint"] == "opportunistic disease or death (trials on ART)"]
-    for r in rows.itertuples(index=False):
-        primary = r.model == "random effects (REML), HKSJ CI"
-        result.add(role="pooled" if primary else "study",
-                   data=f"ESPRIT + SILCAAT, {r.model} (k = {r.k})",
-                   quantity="HR of opportunistic disease or death, IL-2 vs control",
-                   estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high,
-                   source="il2-evidence/meta_clinical.csv",
-                   note=("decides" if primary else "sensitivity, does not decide")
-                   + f"; I² = {r.i2:.0%}; with k = {r.k}, τ² can hardly be estimated")
-    trials = randomized_il2_trials(src.table(THERAPY_SOURCE))
-    for r in trials[trials["hr"].notna()].itertuples(index=False):
-        result.add(role="study", data=r.trial, quantity=f"HR of {r.clinical_endpoint}",
-                   estimate=_num(r.hr), ci_low=_num(r.hr_ci_low), ci_high=_num(r.hr_ci_high),
-                   source=THERAPY_SOURCE, note=f"on ART: {r.on_art}; restricted to "
-                   f"non-responders: {r.restricted_to_inr}; verification {r.verification}")
-    pooled = result.rows("pooled")
-    if not pooled:
-        result.reason = "no pooled clinical estimate"
-        return result
-    p = pooled[0]
-    result.verdict = judge(p["ci_low"], p["ci_high"], below=1.0, contradicted_above=MEANINGFUL_HR)
-    downgrades = ["indirectness: neither trial enrolled immunologic non-responders",
-                  "risk of bias: open-label trials; hazard ratios read in a secondary copy (V2)"]
-    if p["ci_low"] <= MEANINGFUL_HR and p["ci_high"] >= 1:
-        downgrades.append("imprecision: the 95% CI includes both 1 and a meaningful benefit")
-    result.downgrades = downgrades
-    result.certainty = certainty("high", downgrades)
-    result.decision = Decision(
-        kind="pooled", measure="pooled HR of opportunistic disease or death",
-        estimate=p["estimate"], ci_low=p["ci_low"], ci_high=p["ci_high"], k=2,
-        threshold=f"1, and a meaningful benefit HR ≤ {MEANINGFUL_HR} (ours)",
-        rule="supported if the CI lies below 1; contradicted if it excludes a meaningful benefit")
-    result.reason = (f"ESPRIT and SILCAAT raised CD4 counts, yet the pooled HR is "
-                     f"{format_ci(p['estimate'], p['ci_low'], p['ci_high'], 2)}; a CD4 gain "
-                     "was no surrogate for clinical benefit")
     return result

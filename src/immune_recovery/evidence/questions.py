@@ -21,7 +21,6 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from ..intervals import wilson
 from ..meta import (
     BinomialNormalMetaAnalysis,
     MetaAnalysis,
@@ -31,7 +30,7 @@ from ..meta import (
     logit_proportion,
     one_per_study,
 )
-from ..reference import load, poolable
+from ..reference import load, poolable, study_groups
 
 #: The background's frequency claim: "10% to 20% of treated patients" fail to gain enough CD4
 #: cells "after 6-12 months" of effective HAART (seed text); the range is the claim's own.
@@ -44,9 +43,8 @@ FAMILY_DISTANCE = {"gain": 0.0, "level": 1.0, "relative": 1.0, "other": 2.0}
 FAMILIES = {"gain_lt": "gain", "gain_le": "gain", "level_lt": "level", "level_le": "level",
             "never_above": "level", "rel_gain_lt": "relative", "other": "other"}
 
-#: Rows that are reviews of other studies (pooling them with their own studies would count
-#: patients twice).
-REVIEWS = ("Kelly2016_SR", "MA2024_poorCD4")
+#: Why a row of a meta-analysis of other studies is not pooled (``study_groups.csv``).
+META_ANALYSIS = "a meta-analysis of other studies (an external comparison)"
 
 #: Preference among outcomes for "AIDS or death" (the claim's "new AIDS-defining event or
 #: death"): the composite first, then death, then AIDS alone.
@@ -62,7 +60,7 @@ def frequency_rows(table: pd.DataFrame | None = None) -> pd.DataFrame:
     """``inr_frequency.csv`` with what the synthesis needs: ``family``, ``events`` (printed
     count, else round(percent x n / 100), marked ``events_derived``), ``proportion``,
     ``distance`` to the claim's wording, ``eligible`` and the ``reason`` when not."""
-    t = (load("inr_frequency") if table is None else table).copy()
+    t = study_groups(load("inr_frequency") if table is None else table)
     t["family"] = t["cd4_rule"].map(FAMILIES).fillna("other")
     t["events_derived"] = t["n_inr"].isna() & t["pct_inr"].notna() & t["n_analysed"].notna()
     t["events"] = t["n_inr"].where(~t["events_derived"],
@@ -72,8 +70,10 @@ def frequency_rows(table: pd.DataFrame | None = None) -> pd.DataFrame:
     outside = np.maximum(low - t["assess_month"], 0) + np.maximum(t["assess_month"] - high, 0)
     t["distance"] = outside.fillna(np.inf) + t["family"].map(FAMILY_DISTANCE)
     reason = np.select(
-        [~poolable(t), t["n_analysed"].isna(), t["pct_inr"].isna() & t["n_inr"].isna()],
-        ["not verified (V/V2)", "no denominator printed", "no proportion printed"], "")
+        [~poolable(t), t["meta_analysis"], t["n_analysed"].isna(),
+         t["pct_inr"].isna() & t["n_inr"].isna()],
+        ["not verified (V/V2)", META_ANALYSIS, "no denominator printed", "no proportion printed"],
+        "")
     t["reason"] = reason
     t["eligible"] = t["reason"] == ""
     return t
@@ -85,7 +85,7 @@ def mark_pooled(rows: pd.DataFrame, candidates: pd.Series, order: list[tuple[str
     (:func:`~immune_recovery.meta.effects.one_per_study`) and ``fate``: pooled, another
     estimate of the same study, the row's ineligibility ``reason``, or ``left_out``."""
     rows = rows.copy()
-    chosen = one_per_study(rows[candidates], "study_id", order)
+    chosen = one_per_study(rows[candidates], "study_group", order)
     rows[column] = False
     rows.loc[chosen.index, column] = chosen
     reason = rows["reason"].where(rows["reason"] != "", left_out) if "reason" in rows else left_out
@@ -140,7 +140,8 @@ def pool_frequency(suppressed_only: bool = False, table: pd.DataFrame | None = N
     pooled = rows[rows["pooled"]]
     y, v = logit_proportion(pooled["events"], pooled["n_analysed"])
     fit = MetaAnalysis(scale="logit").fit(y, v=v, labels=pooled["study_id"])
-    rule = ("one estimate per study: the definition closest to the claim's wording (months "
+    rule = ("one estimate per study group (studies sharing patients count once): the "
+            "definition closest to the claim's wording (months "
             "outside 6-12, plus 0 for a gain rule, 1 for level or relative rules, 2 for "
             "others), ties broken by the longest follow-up")
     label = "suppressed cohorts only" if suppressed_only else "all cohorts"
@@ -149,11 +150,12 @@ def pool_frequency(suppressed_only: bool = False, table: pd.DataFrame | None = N
 
 def pool_frequency_multilevel(table: pd.DataFrame | None = None) -> MultilevelMetaAnalysis:
     """Every eligible frequency estimate, several per study, pooled on the logit scale with
-    random effects for the study and for the estimate within it (no tie-breaking rule)."""
+    random effects for the study group and for the estimate within it (no tie-breaking
+    rule)."""
     rows = frequency_rows(table)
     every = rows[rows["eligible"]]
     y, v = logit_proportion(every["events"], every["n_analysed"])
-    return MultilevelMetaAnalysis(scale="logit").fit(y, v, every["study_id"])
+    return MultilevelMetaAnalysis(scale="logit").fit(y, v, every["study_group"])
 
 
 def pool_frequency_glmm(question: PooledQuestion) -> BinomialNormalMetaAnalysis:
@@ -250,14 +252,14 @@ def outcome_rows(comparison: str = "INR vs CR", table: pd.DataFrame | None = Non
                  ) -> pd.DataFrame:
     """``inr_outcomes.csv`` rows of one comparison with ``log_ratio`` and ``se`` from the CI,
     ``eligible`` and ``reason``."""
-    t = (load("inr_outcomes") if table is None else table)
+    t = study_groups(load("inr_outcomes") if table is None else table)
     t = t[t["comparison"] == comparison].copy()
     has_ci = t["estimate"].notna() & t["ci_low"].notna() & t["ci_high"].notna()
     consistent = has_ci & (t["ci_low"] <= t["estimate"]) & (t["estimate"] <= t["ci_high"])
     t["reason"] = np.select(
-        [~poolable(t), t["study_id"].isin(REVIEWS), t["estimate"].isna(), ~has_ci,
+        [~poolable(t), t["meta_analysis"], t["estimate"].isna(), ~has_ci,
          ~consistent, ~t["outcome"].isin(OUTCOME_PREFERENCE)],
-        ["not verified (V/V2)", "a review of other studies", "no estimate printed",
+        ["not verified (V/V2)", META_ANALYSIS, "no estimate printed",
          "no confidence interval printed", "CI does not contain the estimate (misprint)",
          "outcome is not AIDS or death"], "")
     t["eligible"] = t["reason"] == ""
@@ -272,10 +274,16 @@ def outcome_rows(comparison: str = "INR vs CR", table: pd.DataFrame | None = Non
 
 
 def pool_outcomes(comparison: str = "INR vs CR", outcomes: tuple[str, ...] = OUTCOME_PREFERENCE,
-                  table: pd.DataFrame | None = None) -> PooledQuestion:
-    """Ratio of AIDS or death (HR, IRR, OR on the log scale), one estimate per study: the
-    preferred outcome (:data:`OUTCOME_PREFERENCE`), then adjusted, then a hazard ratio."""
+                  table: pd.DataFrame | None = None,
+                  exclude_groups: frozenset[str] = frozenset()) -> PooledQuestion:
+    """Ratio of AIDS or death (HR, IRR, OR on the log scale), one estimate per study group: the
+    preferred outcome (:data:`OUTCOME_PREFERENCE`), then adjusted, then a hazard ratio; study
+    groups in ``exclude_groups`` are left out (the other pool of an indirect comparison)."""
     rows = outcome_rows(comparison, table)
+    excluded = rows["study_group"].isin(exclude_groups)
+    rows["reason"] = rows["reason"].where(~(excluded & rows["eligible"]),
+                                          "in the other pool of an indirect comparison")
+    rows["eligible"] &= ~excluded
     candidates = rows["eligible"] & rows["outcome"].isin(outcomes)
     rows = mark_pooled(rows, candidates,
                        [("outcome_rank", True), ("unadjusted", True), ("not_hr", True)],
@@ -283,7 +291,8 @@ def pool_outcomes(comparison: str = "INR vs CR", outcomes: tuple[str, ...] = OUT
     pooled = rows[rows["pooled"]]
     fit = MetaAnalysis(scale="log").fit(pooled["log_ratio"], se=pooled["se"],
                                         labels=pooled["study_id"]) if len(pooled) else None
-    rule = ("one estimate per study: " + " > ".join(outcomes) + ", adjusted before crude, "
+    rule = ("one estimate per study group (studies sharing patients count once): "
+            + " > ".join(outcomes) + ", adjusted before crude, "
             "hazard ratios before other ratios; HR, IRR and OR pooled on one log scale")
     name = "AIDS or death" if outcomes == OUTCOME_PREFERENCE else \
         ", ".join(o.replace("_", " ") for o in outcomes)
@@ -303,7 +312,7 @@ def risk_factor_rows(factor: str, table: pd.DataFrame | None = None) -> pd.DataF
     recovery = the hazard of reaching a level, inverted; other) and the harmonized direction:
     ``favours_claim`` is True when the row says the claimed exposure (lower baseline CD4,
     older age...) goes with non-response (the table's ``direction`` column)."""
-    t = (load("inr_risk_factors") if table is None else table)
+    t = study_groups(load("inr_risk_factors") if table is None else table)
     t = t[t["factor"] == factor].copy()
     definition = t["outcome_definition"].fillna("")
     t["outcome_family"] = "other"
@@ -311,17 +320,18 @@ def risk_factor_rows(factor: str, table: pd.DataFrame | None = None) -> pd.DataF
         t.loc[definition.str.startswith(prefix), "outcome_family"] = family
     t["level_based"] = t["outcome_family"].isin(["level", "recovery"])
     t["favours_claim"] = t["direction"].map({"yes": True, "no": False})
-    t["reason"] = np.select([~poolable(t), t["favours_claim"].isna()],
-                            ["not verified (V/V2)", "no direction printed"], "")
+    t["reason"] = np.select([~poolable(t), t["meta_analysis"], t["favours_claim"].isna()],
+                            ["not verified (V/V2)", META_ANALYSIS, "no direction printed"], "")
     t["eligible"] = t["reason"] == ""
     return t
 
 
 @dataclass
 class DirectionSynthesis:
-    """Synthesis without meta-analysis by direction of effect: studies (one each) whose
-    estimate points the claimed way, the proportion with its Wilson 95% CI, and the two-sided
-    sign (binomial) test against 1/2."""
+    """Synthesis without meta-analysis by direction of effect: studies (one per study group)
+    whose estimate points the claimed way, the proportion with its exact (Clopper-Pearson) 95%
+    CI, and the two-sided exact sign (binomial) test against 1/2, so that the interval and the
+    test agree (the Wilson interval excluded 1/2 at 4 of 4 where the test gives p = 0.125)."""
 
     k: int
     favour: int
@@ -335,9 +345,9 @@ class DirectionSynthesis:
         k, favour = int(favours.size), int(favours.sum())
         if k == 0:
             return cls(0, 0, np.nan, np.nan, np.nan, np.nan)
-        p, low, high = wilson(np.array([favour]), np.array([k]))
-        return cls(k, favour, float(p[0]), float(low[0]), float(high[0]),
-                   float(stats.binomtest(favour, k, 0.5).pvalue))
+        test = stats.binomtest(favour, k, 0.5)
+        ci = test.proportion_ci(method="exact")
+        return cls(k, favour, favour / k, float(ci.low), float(ci.high), float(test.pvalue))
 
     def as_row(self, question: str) -> dict:
         return {"question": question, "k": self.k, "favour_claim": self.favour,
@@ -458,14 +468,13 @@ def flow(rows: pd.DataFrame, question: str) -> pd.DataFrame:
     verified = poolable(rows)
     eligible = rows["eligible"]
     pooled = rows.get("pooled", rows.get("used", pd.Series(False, index=rows.index)))
-    steps = [("rows of the reference table on this question", len(rows),
-              rows["study_id"].nunique()),
-             ("verified (V or V2)", int(verified.sum()), rows.loc[verified, "study_id"].nunique()),
-             ("eligible for this question", int(eligible.sum()),
-              rows.loc[eligible, "study_id"].nunique()),
-             ("pooled (one per study)", int(pooled.sum()),
-              rows.loc[pooled.astype(bool), "study_id"].nunique())]
-    out = pd.DataFrame(steps, columns=["step", "rows", "studies"])
+    used = pooled.astype(bool)
+    steps = [("rows of the reference table on this question", rows),
+             ("verified (V or V2)", rows[verified]),
+             ("eligible for this question", rows[eligible]),
+             ("pooled (one per study group)", rows[used])]
+    out = pd.DataFrame([(step, len(r), r["study_id"].nunique(), r["study_group"].nunique())
+                        for step, r in steps], columns=["step", "rows", "studies", "study_groups"])
     out.insert(0, "question", question)
     return out
 

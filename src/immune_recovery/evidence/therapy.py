@@ -1,0 +1,140 @@
+"""Evaluators of the therapy claims: intensification, and IL-2's CD4 and clinical effects."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from ..formatting import format_ci
+from . import questions
+from .decision import ClaimResult, Decision
+from .il2 import randomized_il2_trials
+from .registry import evaluates, number
+from .rules import MEANINGFUL_HR, certainty, decide_direction, judge
+from .sources import ClaimSources
+
+THERAPY_SOURCE = "reference/immune_therapy_trials.csv"
+#: The IL-2 clinical verdict rests on the common-effect model: with two trials tau^2 cannot be
+#: estimated and the HKSJ interval depends on their chance agreement (Q = 0.035; Cochrane
+#: Handbook 10.10.4.1 on random effects with very few studies).
+IL2_DECIDING_MODEL = "fixed effect (inverse variance)"
+
+
+@evaluates("intensification")
+def _intensification(src: ClaimSources) -> ClaimResult:
+    result = ClaimResult()
+    trials = src.table(THERAPY_SOURCE)
+    intensification = trials[trials["intervention"].str.contains(
+        "maraviroc|raltegravir", case=False, na=False)]
+    for r in intensification.itertuples(index=False):
+        result.add(role="study", data=r.trial, quantity=f"{r.intervention}: {r.cd4_measure}",
+                   scale="text", source=THERAPY_SOURCE,
+                   note=f"{r.design}; restricted to non-responders: {r.restricted_to_inr}; "
+                        f"CD4 difference as printed: {r.cd4_difference}; verification "
+                        f"{r.verification}")
+    result.reason = (f"{len(intensification)} intensification trials, none reporting a CD4 "
+                     "difference with a confidence interval on a common scale, so no pooled "
+                     "estimate can be formed; the individual trials are listed")
+    return result
+
+
+#: The leading number of a CD4 difference as printed ("567 (derived)", "134 / 133").
+_LEADING_NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d+)?)")
+
+
+@evaluates("il2_raises_cd4")
+def _il2_raises_cd4(src: ClaimSources) -> ClaimResult:
+    result = ClaimResult()
+    il2 = randomized_il2_trials(src.table(THERAPY_SOURCE))
+    differences = {}
+    for r in il2.itertuples(index=False):
+        match = _LEADING_NUMBER.match(str(r.cd4_difference)) if pd.notna(r.cd4_difference) \
+            else None
+        if match is None or r.trial in differences:
+            continue
+        differences[r.trial] = float(match.group(1))
+        result.add(role="study", data=r.trial, quantity=f"IL-2 minus control: {r.cd4_measure}",
+                   estimate=differences[r.trial], scale="difference", source=THERAPY_SOURCE,
+                   note=f"as printed: {r.cd4_difference}; on ART: {r.on_art}; restricted to "
+                        f"non-responders: {r.restricted_to_inr}; verification {r.verification}")
+    ds = questions.DirectionSynthesis.of(pd.Series(list(differences.values())) > 0)
+    decide_direction(result, ds, what="IL-2 raised CD4 counts", threshold_text="half of the "
+                     "trials (a sign test against 1/2)",
+                     indirect="most trials did not enrol immunologic non-responders")
+    result.add(role="pooled", data=f"direction of effect (k = {ds.k})",
+               quantity="share of randomized trials with a higher CD4 count on IL-2",
+               estimate=ds.proportion, ci_low=ds.ci_low, ci_high=ds.ci_high,
+               scale="proportion", source=THERAPY_SOURCE,
+               note=f"sign test p = {ds.p_sign:.3g}; measures differ (means, areas under the "
+                    "curve, over follow-up), so the differences are not pooled")
+    effects = src.table("il2-evidence/cd4_effects.csv")
+    for r in effects[effects["ci_low"].notna()].itertuples(index=False):
+        result.add(role="study", data=r.trial, quantity=f"IL-2 minus control: {r.measure}",
+                   estimate=number(r.difference), ci_low=number(r.ci_low), ci_high=number(r.ci_high),
+                   scale="difference", source="il2-evidence/cd4_effects.csv",
+                   note="CI computed by the il2-evidence report; shown, not used for the verdict")
+    result.reason = (f"{ds.favour} of {ds.k} randomized trials report a higher CD4 count on "
+                     f"IL-2 (sign test p = {ds.p_sign:.2g}); magnitudes are on different scales")
+    return result
+
+
+@evaluates("il2_most_promising")
+def _il2_most_promising(src: ClaimSources) -> ClaimResult:
+    result = ClaimResult()
+    meta = src.table("il2-evidence/meta_clinical.csv")
+    rows = meta[meta["endpoint"] == "opportunistic disease or death (trials on ART)"]
+    for r in rows.itertuples(index=False):
+        primary = r.model == IL2_DECIDING_MODEL
+        result.add(role="pooled" if primary else "study",
+                   data=f"ESPRIT + SILCAAT, {r.model} (k = {r.k})",
+                   quantity="HR of opportunistic disease or death, IL-2 vs control",
+                   estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high,
+                   source="il2-evidence/meta_clinical.csv",
+                   note=("decides: with two trials tau² cannot be estimated, so the common "
+                         "effect is the defensible model" if primary
+                         else "sensitivity, does not decide")
+                   + f"; I² = {r.i2:.0%}")
+    table = src.table(THERAPY_SOURCE)
+    trials = randomized_il2_trials(table)
+    for r in table[table["trial"].str.startswith("Cochrane 2017")
+                   & table["clinical_endpoint"].str.contains("mortality|opportunistic",
+                                                            na=False)].itertuples(index=False):
+        result.add(role="study", data=r.trial, quantity=f"{r.clinical_endpoint}, IL-2 vs "
+                   "control", estimate=number(r.hr), ci_low=number(r.hr_ci_low),
+                   ci_high=number(r.hr_ci_high), source=THERAPY_SOURCE,
+                   note=f"external comparison: {r.design}, not pooled with its own trials; "
+                        f"verification {r.verification}")
+    for r in trials[trials["restricted_to_inr"] == "yes"].itertuples(index=False):
+        result.add(role="study", data=r.trial, quantity="the randomized IL-2 trial restricted "
+                   "to immunologic non-responders", scale="text", source=THERAPY_SOURCE,
+                   note=f"{r.design}; clinical endpoint: {r.clinical_endpoint}; CD4 "
+                        f"difference as printed: {r.cd4_difference}; verification "
+                        f"{r.verification}")
+    for r in trials[trials["hr"].notna()].itertuples(index=False):
+        result.add(role="study", data=r.trial, quantity=f"HR of {r.clinical_endpoint}",
+                   estimate=number(r.hr), ci_low=number(r.hr_ci_low), ci_high=number(r.hr_ci_high),
+                   source=THERAPY_SOURCE, note=f"on ART: {r.on_art}; restricted to "
+                   f"non-responders: {r.restricted_to_inr}; verification {r.verification}")
+    pooled = result.rows("pooled")
+    if not pooled:
+        result.reason = "no pooled clinical estimate"
+        return result
+    p = pooled[0]
+    result.verdict = judge(p["ci_low"], p["ci_high"], below=1.0, contradicted_above=MEANINGFUL_HR)
+    downgrades = ["indirectness: neither trial enrolled immunologic non-responders",
+                  "risk of bias: open-label trials; hazard ratios read in a secondary copy (V2)"]
+    if p["ci_low"] <= MEANINGFUL_HR and p["ci_high"] >= 1:
+        downgrades.append("imprecision: the 95% CI includes both 1 and a meaningful benefit")
+    result.downgrades = downgrades
+    result.certainty = certainty("high", downgrades)
+    result.decision = Decision(
+        kind="pooled", measure="pooled HR of opportunistic disease or death",
+        estimate=p["estimate"], ci_low=p["ci_low"], ci_high=p["ci_high"], k=2,
+        threshold=f"1, and a meaningful benefit HR ≤ {MEANINGFUL_HR} (ours)",
+        rule="supported if the CI lies below 1; contradicted if it excludes a meaningful benefit")
+    result.reason = (f"ESPRIT and SILCAAT raised CD4 counts, yet the common-effect HR is "
+                     f"{format_ci(p['estimate'], p['ci_low'], p['ci_high'], 2)} (the Cochrane "
+                     "2017 review: mortality RR 0.97); a CD4 gain was no surrogate for "
+                     "clinical benefit")
+    return result
