@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 import pytest
+from scipy import stats
 
-from immune_recovery import evidence
+from immune_recovery import evidence, reference
 from immune_recovery.evidence import presentation, questions
 from immune_recovery.exceptions import EvidenceError
 from immune_recovery.formatting import format_ci, readable
@@ -286,18 +286,28 @@ def test_a_study_group_is_pooled_once(assessment):
     result = assessment
     for name in ("frequency", "outcomes", "stalled", "complete_nonresponders"):
         pooled = result.syntheses[name].pooled_rows
-        assert pooled["study_group"].is_unique, name
+        assert pooled["pool_group"].is_unique, name
     outcomes = result.syntheses["outcomes"].rows
     coris = outcomes[outcomes["study_group"] == "CoRIS"]
     assert len(coris) >= 2 and coris["pooled"].sum() <= 1
 
 
+def test_a_collaboration_and_its_cohorts_count_once_but_its_cohorts_apart_stay_apart():
+    rows = pd.DataFrame({"study_id": ["Engsig2014", "Engsig2010", "UKCHIC2010", "X"],
+                         "v": [1, 2, 3, 4]})
+    rows = reference.study_groups(rows)
+    everyone = pd.Series(True, index=rows.index)
+    assert questions.pool_groups(rows, everyone).nunique() == 2
+    without = rows["study_id"] != "Engsig2014"
+    assert questions.pool_groups(rows, without)[without].nunique() == 3
+
+
 def test_the_indirect_comparison_counts_no_study_twice_and_carries_the_t(assessment):
     result = assessment
     cnr = result.syntheses["complete_nonresponders"]
-    groups = frozenset(cnr.pooled_rows["study_group"])
+    groups = frozenset(cnr.pooled_rows["pool_group"])
     inr = questions.pool_outcomes(exclude_groups=groups)
-    assert not set(inr.pooled_rows["study_group"]) & groups
+    assert not set(inr.pooled_rows["pool_group"]) & groups
     a, b = inr.fit.primary, cnr.fit.primary
     df = min(inr.fit.k_, cnr.fit.k_) - 1
     half = stats.t.isf(0.025, df) * np.hypot(a["se"], b["se"])

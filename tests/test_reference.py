@@ -107,6 +107,7 @@ def test_text_printed_in_a_number_is_kept_as_text_and_never_made_a_number():
 def test_studies_sharing_patients_share_a_group():
     groups = reference.study_groups(pd.DataFrame({"study_id": [
         "Pacheco2015", "CoRISMD_lowCD4", "Engsig2010", "Engsig2014", "wu2022_meta", "X1"]}))
-    assert groups["study_group"].tolist() == ["CoRIS", "CoRIS", *["ART-CC/COHERE (Engsig 2014)"]
-                                              * 2, "wu2022_meta", "X1"]
+    assert groups["study_group"].tolist() == ["CoRIS", "CoRIS", "Danish HIV Cohort",
+                                              "ART-CC/COHERE (Engsig 2014)", "wu2022_meta", "X1"]
+    assert groups["contained_in"].tolist()[2] == "ART-CC/COHERE (Engsig 2014)"
     assert groups["meta_analysis"].tolist() == [False] * 4 + [True, False]

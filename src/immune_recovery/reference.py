@@ -168,6 +168,7 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
     # the project's own: which studies share patients (one estimate per group is pooled)
     "study_groups": pa.DataFrameSchema({
         "study_id": _ids("study"), "study_group": _text(),
+        "contained_in": _text(nullable=True),
         "relation": pa.Column(str, checks=pa.Check.isin(RELATIONS)), "reason": _text(),
     }, strict=True),
     # the background's checkable claims and the tables that hold their evidence
@@ -233,12 +234,14 @@ def rows(table: str, id_column: str, ids: list[str]) -> pd.DataFrame:
 
 
 def study_groups(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with ``study_group`` (studies sharing patients share it; a study in no group
-    is its own) and ``meta_analysis`` (True for a pooled analysis of other studies, an
+    """``frame`` with ``study_group`` (analyses of the same cohort share it; a study in no
+    group is its own), ``contained_in`` (the collaboration that pools this cohort among
+    others, or blank) and ``meta_analysis`` (True for a pooled analysis of other studies, an
     external comparison never pooled with them), from ``study_groups.csv``."""
     groups = load("study_groups").set_index("study_id")
     out = frame.copy()
     out["study_group"] = out["study_id"].map(groups["study_group"]).fillna(out["study_id"])
+    out["contained_in"] = out["study_id"].map(groups["contained_in"])
     out["meta_analysis"] = out["study_id"].map(groups["relation"]).eq("meta-analysis")
     return out
 

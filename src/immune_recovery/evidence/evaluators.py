@@ -267,7 +267,7 @@ def _events_inr_vs_cnr(src: ClaimSources) -> ClaimResult:
         return result
     # the two pools must not share a study group, or the indirect comparison counts it twice
     inr = questions.pool_outcomes("INR vs CR", table=table,
-                                  exclude_groups=frozenset(cnr.pooled_rows["study_group"]))
+                                  exclude_groups=frozenset(cnr.pooled_rows["pool_group"]))
     a, b = inr.fit.primary, cnr.fit.primary
     diff = float(a["estimate"] - b["estimate"])
     se = float(np.hypot(a["se"], b["se"]))

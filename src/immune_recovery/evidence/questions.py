@@ -79,13 +79,24 @@ def frequency_rows(table: pd.DataFrame | None = None) -> pd.DataFrame:
     return t
 
 
+def pool_groups(rows: pd.DataFrame, candidates: pd.Series) -> pd.Series:
+    """Each row's group for one question: its study group, or the collaboration that contains
+    its cohort when that collaboration is itself among the question's candidates. So a cohort
+    and a collaboration pooling it count once, while two cohorts of one collaboration stay
+    apart where the collaboration is not in the question."""
+    present = set(rows.loc[candidates, "study_group"])
+    inside = rows["contained_in"].isin(present)
+    return rows["study_group"].where(~inside, rows["contained_in"])
+
+
 def mark_pooled(rows: pd.DataFrame, candidates: pd.Series, order: list[tuple[str, bool]],
                 left_out: str, column: str = "pooled") -> pd.DataFrame:
     """``rows`` with ``column`` True for the one candidate per study chosen by ``order``
     (:func:`~immune_recovery.meta.effects.one_per_study`) and ``fate``: pooled, another
     estimate of the same study, the row's ineligibility ``reason``, or ``left_out``."""
     rows = rows.copy()
-    chosen = one_per_study(rows[candidates], "study_group", order)
+    rows["pool_group"] = pool_groups(rows, candidates)
+    chosen = one_per_study(rows[candidates], "pool_group", order)
     rows[column] = False
     rows.loc[chosen.index, column] = chosen
     reason = rows["reason"].where(rows["reason"] != "", left_out) if "reason" in rows else left_out
@@ -280,7 +291,8 @@ def pool_outcomes(comparison: str = "INR vs CR", outcomes: tuple[str, ...] = OUT
     preferred outcome (:data:`OUTCOME_PREFERENCE`), then adjusted, then a hazard ratio; study
     groups in ``exclude_groups`` are left out (the other pool of an indirect comparison)."""
     rows = outcome_rows(comparison, table)
-    excluded = rows["study_group"].isin(exclude_groups)
+    excluded = rows["study_group"].isin(exclude_groups) | rows["contained_in"].isin(
+        exclude_groups)
     rows["reason"] = rows["reason"].where(~(excluded & rows["eligible"]),
                                           "in the other pool of an indirect comparison")
     rows["eligible"] &= ~excluded
@@ -473,7 +485,8 @@ def flow(rows: pd.DataFrame, question: str) -> pd.DataFrame:
              ("verified (V or V2)", rows[verified]),
              ("eligible for this question", rows[eligible]),
              ("pooled (one per study group)", rows[used])]
-    out = pd.DataFrame([(step, len(r), r["study_id"].nunique(), r["study_group"].nunique())
+    group = "pool_group" if "pool_group" in rows else "study_group"
+    out = pd.DataFrame([(step, len(r), r["study_id"].nunique(), r[group].nunique())
                         for step, r in steps], columns=["step", "rows", "studies", "study_groups"])
     out.insert(0, "question", question)
     return out
