@@ -326,6 +326,26 @@ def test_il2_verdict_rests_on_the_common_effect_with_the_cochrane_review_beside_
     assert verdict["ci_low"] == deciding["ci_low"].iloc[0]
     assert rows["data"].str.startswith("Cochrane 2017").any()
     assert rows["data"].str.startswith("ILSTIM").any(), "the trial in non-responders is shown"
+    mortality = rows[rows["data"].str.startswith("Cochrane 2017")
+                     & rows["quantity"].str.contains("mortality")].iloc[0]
+    printed = format_ci(mortality["estimate"], mortality["ci_low"], mortality["ci_high"], 2)
+    assert f"mortality RR {printed}" in verdict["reason"], "the review's RR is read, not typed"
+    assert verdict["k"] == 2
+
+
+def test_the_meta_regression_sentence_reads_the_fits_and_refuses_a_flagged_model():
+    _, fits = questions.meta_regression_table()
+    first, data = fits["definition, suppression, region"]
+    text = presentation.meta_regression_sentence(fits)
+    assert f"**{first.r2_:.0%}**" in text and f"{len(data)} estimates" in text
+    flagged, flagged_data = fits["... and median baseline CD4"]
+    flagged.flag_ = "not identified: 6 studies for 7 coefficients"
+    text = presentation.meta_regression_sentence(fits)
+    assert "not identified: 6 studies for 7 coefficients, so it is not read" in text
+    first.coefficients.loc[first.coefficients["term"] == "month_per12", ["ci_low", "ci_high"]] \
+        = [0.1, 0.2]
+    text = presentation.meta_regression_sentence(fits)
+    assert "a later assessment raise the proportion" in text and "lowers it" not in text
 
 
 # --- formatting ------------------------------------------------------------------------------

@@ -85,3 +85,30 @@ def claims_markdown(assessment: Assessment, claims: pd.DataFrame) -> str:
                       for r in rows.itertuples(index=False)]
         sections.append("\n".join(lines))
     return "\n\n".join(sections)
+
+
+#: How the meta-regression's definition terms read in a sentence.
+_TERMS = {"threshold_per100": "a higher threshold", "gain_rule": "a gain rule",
+          "month_per12": "a later assessment"}
+
+
+def meta_regression_sentence(fits: dict) -> str:
+    """The share of tau^2 each meta-regression explains and which way the definition terms
+    move the proportion (from their signs and Knapp-Hartung CIs); a model flagged as not
+    identified says so instead of being read."""
+    (name, (first, data)), *others = fits.items()
+    text = (f"Share of the between-study variance τ² explained by the {name}: "
+            f"**{first.r2_:.0%}** (τ² {first.tau2_null_:.2f} → {first.tau2_:.2f}, "
+            f"{len(data)} estimates).")
+    for other_name, (fit, other_data) in others:
+        text += (f" With the {other_name.removeprefix('... and ')} as well: " + (
+            f"{fit.flag_}, so it is not read" if fit.flag_ else f"{fit.r2_:.0%}")
+            + f" ({len(other_data)} estimates).")
+    c = first.coefficients.set_index("term")
+    up = [w for t, w in _TERMS.items() if t in c.index and c.loc[t, "ci_low"] > 0]
+    down = [w for t, w in _TERMS.items() if t in c.index and c.loc[t, "ci_high"] < 0]
+    if up or down:
+        text += " On the logit scale, with 95% CIs excluding 0: " + "; ".join(
+            part for part in (" and ".join(up) + " raise the proportion" if up else "",
+                              " and ".join(down) + " lowers it" if down else "") if part) + "."
+    return text

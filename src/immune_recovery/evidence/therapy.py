@@ -16,7 +16,7 @@ from .sources import ClaimSources
 
 THERAPY_SOURCE = "reference/immune_therapy_trials.csv"
 #: The IL-2 clinical verdict rests on the common-effect model: with two trials tau^2 cannot be
-#: estimated and the HKSJ interval depends on their chance agreement (Q = 0.035; Cochrane
+#: estimated and the HKSJ interval depends on how closely they happen to agree (Cochrane
 #: Handbook 10.10.4.1 on random effects with very few studies).
 IL2_DECIDING_MODEL = "fixed effect (inverse variance)"
 
@@ -97,9 +97,10 @@ def _il2_most_promising(src: ClaimSources) -> ClaimResult:
                    + f"; I² = {r.i2:.0%}")
     table = src.table(THERAPY_SOURCE)
     trials = randomized_il2_trials(table)
-    for r in table[table["trial"].str.startswith("Cochrane 2017")
-                   & table["clinical_endpoint"].str.contains("mortality|opportunistic",
-                                                            na=False)].itertuples(index=False):
+    cochrane = table[table["trial"].str.startswith("Cochrane 2017")
+                     & table["clinical_endpoint"].str.contains("mortality|opportunistic",
+                                                              na=False)]
+    for r in cochrane.itertuples(index=False):
         result.add(role="study", data=r.trial, quantity=f"{r.clinical_endpoint}, IL-2 vs "
                    "control", estimate=number(r.hr), ci_low=number(r.hr_ci_low),
                    ci_high=number(r.hr_ci_high), source=THERAPY_SOURCE,
@@ -130,11 +131,15 @@ def _il2_most_promising(src: ClaimSources) -> ClaimResult:
     result.certainty = certainty("high", downgrades)
     result.decision = Decision(
         kind="pooled", measure="pooled HR of opportunistic disease or death",
-        estimate=p["estimate"], ci_low=p["ci_low"], ci_high=p["ci_high"], k=2,
+        estimate=p["estimate"], ci_low=p["ci_low"], ci_high=p["ci_high"],
+        k=int(rows.loc[rows["model"] == IL2_DECIDING_MODEL, "k"].iloc[0]),
         threshold=f"1, and a meaningful benefit HR ≤ {MEANINGFUL_HR} (ours)",
         rule="supported if the CI lies below 1; contradicted if it excludes a meaningful benefit")
+    mortality = cochrane[cochrane["clinical_endpoint"].str.contains("mortality")]
+    review = "".join(f" (the Cochrane 2017 review: mortality RR "
+                     f"{format_ci(number(r.hr), number(r.hr_ci_low), number(r.hr_ci_high), 2)})"
+                     for r in mortality.head(1).itertuples(index=False))
     result.reason = (f"ESPRIT and SILCAAT raised CD4 counts, yet the common-effect HR is "
-                     f"{format_ci(p['estimate'], p['ci_low'], p['ci_high'], 2)} (the Cochrane "
-                     "2017 review: mortality RR 0.97); a CD4 gain was no surrogate for "
-                     "clinical benefit")
+                     f"{format_ci(p['estimate'], p['ci_low'], p['ci_high'], 2)}{review}; a CD4 "
+                     "gain was no surrogate for clinical benefit")
     return result
