@@ -382,3 +382,27 @@ def test_harmonized_ratios_point_the_claimed_way_above_one():
     assert h.loc["d", "harmonized"] == 0.8, "points the other way: stays below 1"
     scales = questions.shared_scales(h.reset_index(), min_studies=2).set_index("scale")
     assert scales.loc["OR: x", "studies"] == 2 and scales.loc["OR: x", "poolable"]
+
+
+#: Claims answered on a pooled estimate since the second extraction (issue 31): before, the
+#: five factors were "insufficient evidence" or a vote count, and IL-2's CD4 effect a vote.
+POOLED_SINCE_SECOND_EXTRACTION = ("predictor_prior_oi", "predictor_hcv", "predictor_duration",
+                                  "regimen_ddi_tdf", "regimen_zdv_tmp_smx", "il2_raises_cd4")
+
+
+def test_factors_and_il2_cd4_rest_on_pooled_estimates(assessment):
+    v = assessment.verdicts.set_index("claim_id")
+    for claim in POOLED_SINCE_SECOND_EXTRACTION:
+        assert v.loc[claim, "verdict"] != "insufficient evidence", claim
+        assert v.loc[claim, "measure"].startswith("pooled"), claim
+        assert v.loc[claim, "k"] >= 3, claim
+        assert claim != "predictor_hcv" or v.loc[claim, "ci_low"] > 1  # HCV: 5 cohorts agree
+    answered = v["verdict"] != "insufficient evidence"
+    by_votes = v["measure"].fillna("").str.startswith("share of studies")
+    assert (answered & ~by_votes).sum() >= 11  # 15 claims: 11 pooled, 2 by direction
+
+
+def test_a_claim_left_insufficient_says_which_data_would_decide(assessment):
+    v = assessment.verdicts.set_index("claim_id")
+    for claim in v.index[v["verdict"] == "insufficient evidence"]:
+        assert "Data that would decide it" in v.loc[claim, "reason"], claim

@@ -20,8 +20,8 @@ def test_every_committed_row_validates(table):
     if table == "claims":
         assert frame["sources"].str.len().gt(0).all(), "every claim names its evidence"
         return
-    if table == "study_groups":
-        assert frame["reason"].str.len().gt(0).all(), "every grouping says why"
+    if table in ("study_groups", "harmonization"):
+        assert frame["reason"].str.len().gt(0).all(), "every grouping and choice says why"
         return
     citation = "citation" if "citation" in frame else "source"
     assert frame[citation].notna().all(), "every row keeps its citation"

@@ -171,6 +171,15 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
         "contained_in": _text(nullable=True),
         "relation": pa.Column(str, checks=pa.Check.isin(RELATIONS)), "reason": _text(),
     }, strict=True),
+    # the project's own: which published row answers which pooled question, and how it is turned
+    "harmonization": pa.DataFrameSchema({
+        "question": _text(), "estimate_id": _text(),
+        "source_table": pa.Column(str, checks=pa.Check.isin(
+            ["inr_risk_factors", "inr_risk_factors_linear", "immune_therapy_trials"])),
+        "role": pa.Column(str, checks=pa.Check.isin(["pool", "exclude"])),
+        "invert": pa.Column(str, checks=pa.Check.isin(_YES_NO[:2])),
+        "p_printed": _text(nullable=True), "reason": _text(),
+    }, strict=True, unique=["question", "estimate_id"]),
     # the background's checkable claims and the tables that hold their evidence
     "claims": pa.DataFrameSchema({
         "claim_id": pa.Column(str, unique=True, checks=pa.Check.str_length(min_value=1)),

@@ -16,7 +16,7 @@ from scipy import stats
 from ..formatting import format_ci, format_interval
 from ..intervals import wilson
 from ..meta import MIN_STUDIES_PREDICTION
-from . import questions
+from . import harmonized, questions
 from .decision import ClaimResult, Decision
 from .questions import PooledQuestion
 from .registry import PRE_HAART_NOTE, SIMULATED_NOTE, evaluates, number
@@ -99,6 +99,12 @@ def _indirect_frequency(result: ClaimResult, src: ClaimSources, definitions: tup
 FREQUENCY_SOURCE = "reference/inr_frequency.csv"
 OUTCOMES_SOURCE = "reference/inr_outcomes.csv"
 RISK_SOURCE = "reference/inr_risk_factors.csv"
+LATE_SOURCE = "reference/late_response.csv"
+#: The rows of late_response.csv whose group was selected on a poor *early response* (the
+#: tables' README lists them; the others are baseline strata): a share crossing later, or
+#: still below (whose complement is the share crossing).
+EARLY_POOR_RESPONDER_ROWS = ("gilson2010_disc8_conc12", "nakanjako2008_so6_still_m12",
+                             "nakanjako2008_so6_still_m24", "gilson2010ref16_disc_w48_cross_y2")
 @evaluates("frequency_10_20")
 def _frequency_10_20(src: ClaimSources) -> ClaimResult:
     result = ClaimResult()
@@ -175,10 +181,23 @@ def _late_response(src: ClaimSources) -> ClaimResult:
                              f"non-responders already above and excluded); by then "
                              f"{row.crossings} crossed, {row.deaths} died first, "
                              f"{row.censored} censored"))
-    result.reason = ("no published suppressed cohort in the reference tables reports the share "
-                     "of early non-responders who later cross a threshold; our trials are "
-                     "indirect (estimates among those below the threshold at the early "
-                     "assessment, with death as a competing event)")
+    early = src.table(LATE_SOURCE).set_index("estimate_id").loc[list(EARLY_POOR_RESPONDER_ROWS)]
+    shares = []
+    for row_id, r in early.iterrows():
+        crossing = r["measure"] == "proportion_crossing"
+        share = r["estimate"] / 100 if crossing else 1 - r["estimate"] / 100
+        shares.append(f"{share:.0%} by year {r['years_from_art_start']:g} ({r['study_id']})")
+        result.add(role="study", data=r["study_id"],
+                   quantity=f"{r['early_definition']}: later {r['later_threshold']}",
+                   estimate=share, n=r["n_analysed"], scale="proportion", source=LATE_SOURCE,
+                   note=("as printed" if crossing else "complement of the share still below "
+                         "(DERIVED)") + "; the group's size is not printed (n is the cohort's), "
+                         f"so no CI; verification {r['verification']}")
+    result.reason = (f"{early['study_id'].nunique()} published groups of early poor responders "
+                     f"report a later crossing ({'; '.join(shares)}), none with the size of the group followed, "
+                     "so no CI and no pooled estimate can be formed; our trials are indirect "
+                     "(estimates among those below the threshold at the early assessment, with "
+                     "death as a competing event)")
     return result
 
 
@@ -403,11 +422,57 @@ def _predictor_age(src: ClaimSources) -> ClaimResult:
     return result
 
 
-def _factor_claim(src: ClaimSources, factor: str, what: str, ours: dict[str, tuple[str, str]]
-                  ) -> ClaimResult:
-    """A risk-factor claim with few published rows: direction synthesis (usually
-    insufficient), and our analyses as indirect or simulated rows."""
-    result = _direction_claim(src, factor, what, level_based_only=False)
+HARMONIZATION_SOURCE = "reference/harmonization.csv"
+
+
+def harmonized_question(src: ClaimSources, question_id: str) -> PooledQuestion:
+    """One question of :mod:`.harmonized`, pooled from the claim's declared tables."""
+    plan = src.table(HARMONIZATION_SOURCE)
+    names = plan.loc[plan["question"] == question_id, "source_table"].unique()
+    tables = {name: src.table(f"reference/{name}.csv") for name in names}
+    return harmonized.pool_harmonized(question_id, plan, tables)
+
+
+def decide_harmonized(result: ClaimResult, src: ClaimSources, question_id: str, *,
+                      start: str = "high", indirect: str = "", label: str = "pooled"
+                      ) -> PooledQuestion:
+    """Pool one harmonized question, add its rows and decide the claim on it: the CI against
+    no effect (1 for ratios, 0 for differences) on the claimed side. Indirectness is named when
+    most pooled estimates come from populations not restricted to suppressed patients."""
+    q = harmonized.QUESTIONS[question_id]
+    question = harmonized_question(src, question_id)
+    result.syntheses[question_id] = question
+    scale = "ratio" if q.scale == "log" else "difference"
+    _add_question(result, question, HARMONIZATION_SOURCE, scale, q.measure, label)
+    pooled = question.pooled_rows
+    unsuppressed = float(pooled["suppressed_population"].isin(["no", "partial"]).mean()) \
+        if len(pooled) else 0.0
+    reasons = [indirect] if indirect else []
+    off_art = pooled.loc[pooled["suppressed_population"] == harmonized.OFF_ART, "study_id"]
+    if len(off_art):
+        reasons.append(f"{len(off_art)} of {len(pooled)} pooled trials gave the therapy "
+                       f"without ART ({', '.join(off_art)})")
+    if unsuppressed > 0.5:
+        reasons.append(f"{unsuppressed:.0%} of the pooled estimates come from populations not "
+                       "restricted to suppressed patients")
+    side = q.judge_kwargs()
+    threshold = side[q.claimed]
+    decide_pooled(result, question, measure=f"pooled {q.measure}", start=start,
+                  threshold_text=(f"{threshold:g} (no effect)" if threshold == q.null else
+                                  f"{threshold:g} cells/mm³ (a gain that matters)"),
+                  crosses=lambda a, b: judge(a, b, **side) == "uncertain",
+                  verdict_of=lambda a, b: judge(a, b, **side), indirect="; ".join(reasons))
+    d = result.decision
+    if d is not None:
+        digits = 2 if q.scale == "log" else 0
+        result.reason = (f"pooled {q.measure}: {format_ci(d.estimate, d.ci_low, d.ci_high, digits)}"
+                         f" from {d.k} studies (one per study group; rows chosen and turned in "
+                         "harmonization.csv)")
+    return question
+
+
+def _ours(result: ClaimResult, src: ClaimSources, ours: dict[str, tuple[str, str]]) -> None:
+    """Our analyses of the 1990s trials (indirect) and the simulated cohort for a factor."""
     for report, (term, label) in ours.items():
         table = src.table(f"{report}/odds_ratios.csv")
         role = "simulated" if "synthetic" in report else "indirect"
@@ -416,41 +481,63 @@ def _factor_claim(src: ClaimSources, factor: str, what: str, ours: dict[str, tup
                        estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n,
                        source=f"{report}/odds_ratios.csv",
                        note=SIMULATED_NOTE if role == "simulated" else PRE_HAART_NOTE)
-    return result
+
+
+#: GRADE's starting certainty: prognostic factors from cohorts start high (Iorio et al., BMJ
+#: 2015;350:h870); the effect of an exposure estimated mostly in cohorts starts low.
+PROGNOSIS_START, EXPOSURE_START = "high", "low"
 
 
 @evaluates("predictor_prior_oi")
 def _predictor_prior_oi(src: ClaimSources) -> ClaimResult:
-    return _factor_claim(src, "prior_aids", "a prior AIDS event / OI goes with non-response",
-                         {"risk-factors-cpcra002": ("prior_aids", "OR, prior AIDS-defining "
-                                                                  "illness"),
-                          "risk-factors-synthetic": ("prior_aids", "OR, prior AIDS/OI")})
+    result = ClaimResult()
+    decide_harmonized(result, src, "prior_aids", start=PROGNOSIS_START,
+                      indirect="WHO stage III-IV stands in for prior AIDS in one cohort; odds "
+                               "ratios and inverted recovery hazards share one scale")
+    _ours(result, src, {"risk-factors-cpcra002": ("prior_aids", "OR, prior AIDS-defining "
+                                                                "illness"),
+                        "risk-factors-synthetic": ("prior_aids", "OR, prior AIDS/OI")})
+    return result
 
 
 @evaluates("predictor_hcv")
 def _predictor_hcv(src: ClaimSources) -> ClaimResult:
-    return _factor_claim(src, "hcv", "HCV co-infection goes with non-response",
-                         {"risk-factors-synthetic": ("hcv", "OR, HCV co-infection")})
+    result = ClaimResult()
+    decide_harmonized(result, src, "hcv", start=PROGNOSIS_START,
+                      indirect="odds ratios and inverted recovery hazards share one scale")
+    gain = harmonized_question(src, "hcv_gain")
+    result.syntheses["hcv_gain"] = gain
+    _add_question(result, gain, HARMONIZATION_SOURCE, "difference",
+                  harmonized.QUESTIONS["hcv_gain"].measure, "secondary, does not decide")
+    _ours(result, src, {"risk-factors-synthetic": ("hcv", "OR, HCV co-infection")})
+    return result
 
 
 @evaluates("predictor_duration")
 def _predictor_duration(src: ClaimSources) -> ClaimResult:
-    return _factor_claim(src, "duration_of_infection",
-                         "a longer duration of infection goes with non-response",
-                         {"risk-factors-synthetic": ("years_since_diagnosis",
-                                                     "OR per year since diagnosis")})
+    result = ClaimResult()
+    decide_harmonized(result, src, "duration", start=PROGNOSIS_START,
+                      indirect="time from infection to ART stands in for duration of infection")
+    _ours(result, src, {"risk-factors-synthetic": ("years_since_diagnosis",
+                                                   "OR per year since diagnosis")})
+    return result
 
 
 @evaluates("regimen_ddi_tdf")
 def _regimen_ddi_tdf(src: ClaimSources) -> ClaimResult:
-    return _factor_claim(src, "ddi_tdf", "didanosine with tenofovir goes with non-response",
-                         {"risk-factors-synthetic": ("ddi_tdf", "OR, didanosine + tenofovir")})
+    result = ClaimResult()
+    decide_harmonized(result, src, "ddi_tdf", start=EXPOSURE_START)
+    _ours(result, src, {"risk-factors-synthetic": ("ddi_tdf", "OR, didanosine + tenofovir")})
+    return result
 
 
 @evaluates("regimen_zdv_tmp_smx")
 def _regimen_zdv_tmp_smx(src: ClaimSources) -> ClaimResult:
-    result = _factor_claim(src, "zidovudine", "zidovudine goes with non-response",
-                           {"risk-factors-synthetic": ("zdv", "OR, zidovudine")})
+    result = ClaimResult()
+    decide_harmonized(result, src, "zidovudine", start=EXPOSURE_START,
+                      indirect="zidovudine alone: no published estimate of its combination "
+                               "with TMP/SMX")
+    _ours(result, src, {"risk-factors-synthetic": ("zdv", "OR, zidovudine")})
     definition = src.parameter("risk-factors-actg175", "definition_id")
     freq = src.table("frequency-actg175/frequency.csv")
     for r in freq[(freq["definition"] == definition)

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from ..formatting import format_ci
-from ..meta import MetaRegression
+from ..meta import MetaRegression, plot_forest
 from ..plots import PALETTE
-from . import il2
+from . import harmonized, il2
 
 
 def plot_meta_regression(fit: MetaRegression, data: pd.DataFrame,
@@ -114,3 +114,24 @@ def plot_surrogate(trials: pd.DataFrame) -> plt.Figure:
     ax.legend(frameon=False, fontsize=7, loc="upper left")
     fig.tight_layout()
     return fig
+
+
+def harmonized_forests(syntheses: dict[str, object]
+                       ) -> list[tuple[str, plt.Figure, str, str]]:
+    """The forest plot of each question of :mod:`.harmonized` pooled from two or more
+    studies, as (name, figure, caption, alt text), in the order of ``harmonized.QUESTIONS``."""
+    out = []
+    for name, q in harmonized.QUESTIONS.items():
+        question = syntheses.get(name)
+        if question is None or question.fit is None or question.fit.k_ < 2:
+            continue
+        ratio = q.scale == "log"
+        label = q.measure + (" (log scale)" if ratio else "")
+        fig = plot_forest(question.fit, label, reference=q.null)
+        caption = (f"{q.title[0].upper()}{q.title[1:]}: {q.measure} (k = {question.fit.k_}; "
+                   + ("above 1: non-response commoner with the exposure" if ratio else
+                      "the difference in CD4 cells/mm³") + f"). Selection rule: {question.rule}.")
+        alt = (f"Forest plot of the published {q.measure} for {q.title}, one estimate per "
+               "study group, with the pooled estimate.")
+        out.append((name, fig, caption, alt))
+    return out

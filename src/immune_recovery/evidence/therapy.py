@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
-import pandas as pd
-
 from ..formatting import format_ci
-from . import questions
 from .decision import ClaimResult, Decision
+from .evaluators import decide_harmonized
 from .il2 import randomized_il2_trials
 from .registry import evaluates, number
-from .rules import MEANINGFUL_HR, certainty, decide_direction, judge
+from .rules import MEANINGFUL_HR, certainty, judge
 from .sources import ClaimSources
 
 THERAPY_SOURCE = "reference/immune_therapy_trials.csv"
@@ -19,63 +15,35 @@ THERAPY_SOURCE = "reference/immune_therapy_trials.csv"
 #: estimated and the HKSJ interval depends on how closely they happen to agree (Cochrane
 #: Handbook 10.10.4.1 on random effects with very few studies).
 IL2_DECIDING_MODEL = "fixed effect (inverse variance)"
+#: GRADE's starting certainty for randomized trials.
+TRIALS_START = "high"
 
 
 @evaluates("intensification")
 def _intensification(src: ClaimSources) -> ClaimResult:
     result = ClaimResult()
-    trials = src.table(THERAPY_SOURCE)
-    intensification = trials[trials["intervention"].str.contains(
-        "maraviroc|raltegravir", case=False, na=False)]
-    for r in intensification.itertuples(index=False):
-        result.add(role="study", data=r.trial, quantity=f"{r.intervention}: {r.cd4_measure}",
-                   scale="text", source=THERAPY_SOURCE,
-                   note=f"{r.design}; restricted to non-responders: {r.restricted_to_inr}; "
-                        f"CD4 difference as printed: {r.cd4_difference}; verification "
-                        f"{r.verification}")
-    result.reason = (f"{len(intensification)} intensification trials, none reporting a CD4 "
-                     "difference with a confidence interval on a common scale, so no pooled "
-                     "estimate can be formed; the individual trials are listed")
+    # a claim of no benefit: supported when the CI excludes a gain that matters, contradicted
+    # when it excludes no gain (harmonized.MEANINGFUL_CD4_GAIN)
+    decide_harmonized(result, src, "intensification", start=TRIALS_START,
+                      indirect="small pilot trials of different drugs")
     return result
-
-
-#: The leading number of a CD4 difference as printed ("567 (derived)", "134 / 133").
-_LEADING_NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d+)?)")
 
 
 @evaluates("il2_raises_cd4")
 def _il2_raises_cd4(src: ClaimSources) -> ClaimResult:
     result = ClaimResult()
-    il2 = randomized_il2_trials(src.table(THERAPY_SOURCE))
-    differences = {}
-    for r in il2.itertuples(index=False):
-        match = _LEADING_NUMBER.match(str(r.cd4_difference)) if pd.notna(r.cd4_difference) \
-            else None
-        if match is None or r.trial in differences:
-            continue
-        differences[r.trial] = float(match.group(1))
-        result.add(role="study", data=r.trial, quantity=f"IL-2 minus control: {r.cd4_measure}",
-                   estimate=differences[r.trial], scale="difference", source=THERAPY_SOURCE,
-                   note=f"as printed: {r.cd4_difference}; on ART: {r.on_art}; restricted to "
-                        f"non-responders: {r.restricted_to_inr}; verification {r.verification}")
-    ds = questions.DirectionSynthesis.of(pd.Series(list(differences.values())) > 0)
-    decide_direction(result, ds, what="IL-2 raised CD4 counts", threshold_text="half of the "
-                     "trials (a sign test against 1/2)",
-                     indirect="most trials did not enrol immunologic non-responders")
-    result.add(role="pooled", data=f"direction of effect (k = {ds.k})",
-               quantity="share of randomized trials with a higher CD4 count on IL-2",
-               estimate=ds.proportion, ci_low=ds.ci_low, ci_high=ds.ci_high,
-               scale="proportion", source=THERAPY_SOURCE,
-               note=f"sign test p = {ds.p_sign:.3g}; measures differ (means, areas under the "
-                    "curve, over follow-up), so the differences are not pooled")
+    decide_harmonized(result, src, "il2_cd4", start=TRIALS_START,
+                      indirect="no pooled trial enrolled immunologic non-responders; CD4 "
+                               "differences at different times and as areas under the curve "
+                               "share one scale")
     effects = src.table("il2-evidence/cd4_effects.csv")
     for r in effects[effects["ci_low"].notna()].itertuples(index=False):
         result.add(role="study", data=r.trial, quantity=f"IL-2 minus control: {r.measure}",
-                   estimate=number(r.difference), ci_low=number(r.ci_low), ci_high=number(r.ci_high),
-                   scale="difference", source="il2-evidence/cd4_effects.csv",
-                   note="CI computed by the il2-evidence report; shown, not used for the verdict")
-    result.reason = (f"{ds.favour} of {ds.k} randomized trials report a higher CD4 count on "
-                     f"IL-2 (sign test p = {ds.p_sign:.2g}); magnitudes are on different scales")
+                   estimate=number(r.difference), ci_low=number(r.ci_low),
+                   ci_high=number(r.ci_high), scale="difference",
+                   source="il2-evidence/cd4_effects.csv",
+                   note="CI computed by the il2-evidence report from the older IL-2 table; "
+                        "shown, not pooled")
     return result
 
 

@@ -16,6 +16,7 @@ from .effects import (  # noqa: F401 (the library's public names)
     log_ratio_from_ci,
     logit_proportion,
     one_per_study,
+    se_from_p,
 )
 from .glmm import BinomialNormalMetaAnalysis  # noqa: F401
 from .heterogeneity import (  # noqa: F401

@@ -3,7 +3,8 @@
 Proportions are pooled on the logit scale (:func:`logit_proportion`): logit(x / n) with variance
 1/x + 1/(n - x); when x = 0 or x = n, 0.5 is added to x and to n - x (the usual continuity
 rule, R metafor's ``escalc(add=1/2, to="only0")``). Ratios are pooled on the log scale with the
-SE read from their CI (:func:`log_ratio_from_ci`).
+SE read from their CI (:func:`log_ratio_from_ci`); an estimate printed with a P value but no
+CI gets its SE from the P value (:func:`se_from_p`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ..conventions import z_quantile
 
@@ -38,6 +40,15 @@ def log_ratio_from_ci(estimate, ci_low, ci_high, level: float = 0.95
     z = z_quantile(level)
     return (np.log(np.asarray(estimate, float)),
             (np.log(np.asarray(ci_high, float)) - np.log(np.asarray(ci_low, float))) / (2 * z))
+
+
+def se_from_p(estimate, p) -> np.ndarray:
+    """SE of an estimate on its analysis scale (a log ratio, a mean difference) from its
+    two-sided P value of a Wald test against 0: SE = |estimate| / z(1 - P/2) (Altman & Bland,
+    BMJ 2011;343:d2090). A P printed as a bound ("< 0.001") enters as the bound, which gives the
+    largest SE consistent with it (a conservative interval)."""
+    z = stats.norm.isf(np.asarray(p, float) / 2)
+    return np.abs(np.asarray(estimate, float)) / z
 
 
 def one_per_study(rows: pd.DataFrame, study: str, order: Sequence[tuple[str, bool]]
