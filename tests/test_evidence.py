@@ -406,3 +406,38 @@ def test_a_claim_left_insufficient_says_which_data_would_decide(assessment):
     v = assessment.verdicts.set_index("claim_id")
     for claim in v.index[v["verdict"] == "insufficient evidence"]:
         assert "Data that would decide it" in v.loc[claim, "reason"], claim
+
+
+def test_every_verdict_row_states_its_estimand_k_model_and_rule(assessment):
+    v = assessment.verdicts
+    answered = v[v["verdict"] != "insufficient evidence"]
+    assert answered["estimand"].str.len().gt(0).all()
+    assert answered["model"].str.len().gt(0).all()
+    assert answered["rule"].str.len().gt(0).all()
+    assert (answered["studies"] >= answered["k"]).all()  # study groups gather studies
+    frequency = v.set_index("claim_id").loc["frequency_10_20"]
+    assert frequency["studies"] > frequency["k"]  # collaborations and their cohorts count once
+
+
+def test_votes_read_from_abstracts_are_downgraded_for_reporting_bias(assessment):
+    age = assessment.verdicts.set_index("claim_id").loc["predictor_age"]
+    assert "reporting bias" in age["downgrades"]
+
+
+def test_frequency_is_judged_on_claim_matched_cohorts(assessment):
+    """The verdict's estimand is the claim's: suppressed cohorts at 6-12 months with a gain or
+    level rule, not an average over every definition and month (the cross-definition pool is a
+    sensitivity row)."""
+    frequency = assessment.syntheses["frequency"]
+    rows = frequency.pooled_rows
+    assert (rows["suppressed_population"] == "yes").all()
+    assert rows["assess_month"].between(*questions.CLAIM_MONTHS).all()
+    assert rows["family"].isin(questions.CLAIM_FAMILIES).all()
+    crude = assessment.syntheses["frequency_all"]
+    assert crude.fit.k_ > frequency.fit.k_
+    ev = assessment.evidence
+    predictions = ev[(ev["claim_id"] == "frequency_10_20")
+                     & ev["data"].str.startswith("meta-regression prediction")]
+    assert len(predictions) == len(questions.CLAIM_DEFINITIONS)
+    assert (predictions["ci_low"] < predictions["estimate"]).all()
+    assert ev.loc[ev["claim_id"] == "frequency_10_20", "data"].eq("wu2022_meta").any()

@@ -10,10 +10,11 @@ import pytest
 from scipy import stats
 
 from immune_recovery import reference
-from immune_recovery.evidence import harmonized
+from immune_recovery.evidence import harmonized, questions, rules
 from immune_recovery.meta import MetaAnalysis, se_from_p
 
-SOURCE_TABLES = ("inr_risk_factors", "inr_risk_factors_linear", "immune_therapy_trials")
+SOURCE_TABLES = ("inr_frequency", "inr_risk_factors", "inr_risk_factors_linear",
+                 "immune_therapy_trials")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def _source_row(tables, table: str, row_id: str) -> pd.Series:
 
 
 def test_every_row_of_the_plan_exists_and_every_question_is_known(plan, tables):
-    assert set(plan["question"]) == set(harmonized.QUESTIONS)
+    assert set(plan["question"]) == set(harmonized.QUESTIONS) | set(questions.STALLED_QUESTIONS)
     for r in plan.itertuples(index=False):
         ids = tables[r.source_table][harmonized.ID_COLUMNS[r.source_table]]
         assert r.estimate_id in set(ids), f"{r.estimate_id} not in {r.source_table}"
@@ -106,3 +107,36 @@ def test_a_claim_of_no_benefit_is_judged_against_a_gain_that_matters():
     q = harmonized.QUESTIONS["intensification"]
     kwargs = q.judge_kwargs()
     assert kwargs == {"below": harmonized.MEANINGFUL_CD4_GAIN, "contradicted_above": 0.0}
+
+
+def test_stalled_is_pooled_on_one_denominator(plan):
+    """Cohorts restricted to a low baseline (Engsig, O'Connor: 15-19%) are no longer pooled
+    with all suppressed patients (Kroeze, Taramasso, Kaufmann: 1.5-7%)."""
+    stalled = questions.pool_stalled(plan=plan)
+    assert sorted(stalled.pooled_rows["study_id"]) == ["kaufmann2002", "kroeze2018_paser",
+                                                        "taramasso2023_genoa"]
+    low = questions.pool_stalled(plan=plan, question="stalled_low_baseline")
+    assert set(low.rows.loc[low.rows["eligible"], "pool_group"]) == {
+        "ART-CC/COHERE (Engsig 2014)"}  # one group: the Danish and UK CHIC cohorts are inside it
+    assert low.pooled_rows["estimate_id"].tolist() == ["engsig2014_le200_m36"]
+
+
+def test_risk_of_bias_weighs_studies_by_their_features():
+    rows = pd.DataFrame({"study_id": ["a", "b", "c"], "verification": ["V2", "V", "V"],
+                         "adjusted": ["yes", "no", rules.RANDOMIZED]})
+    assert rules.bias_flags(rows).tolist() == ["secondary copy", "unadjusted", ""]
+    fit = MetaAnalysis().fit([0.1, 0.2, 0.3], se=[0.1, 0.1, 0.5], labels=["a", "b", "c"])
+    assert "studies at high risk carry" in rules.risk_of_bias(fit, rows)  # a, b: most weight
+    light = MetaAnalysis().fit([0.1, 0.2, 0.3], se=[0.5, 0.5, 0.05], labels=["a", "b", "c"])
+    assert rules.risk_of_bias(light, rows) == ""
+
+
+def test_publication_bias_needs_ten_studies_and_asymmetry():
+    rng = np.random.default_rng(5)
+    se = np.linspace(0.05, 0.6, 14)
+    asymmetric = MetaAnalysis(scale="log").fit(0.1 + 1.5 * se + rng.normal(0, 0.02, 14), se=se)
+    assert rules.publication_bias(asymmetric).startswith("Egger's test p")
+    few = MetaAnalysis(scale="log").fit(0.1 + 1.5 * se[:9], se=se[:9])
+    assert rules.publication_bias(few) == ""
+    proportions = MetaAnalysis(scale="logit").fit(0.1 + 1.5 * se, se=se)
+    assert rules.publication_bias(proportions) == ""

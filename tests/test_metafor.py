@@ -147,6 +147,9 @@ def meta_regression(y, v, ablat) -> dict[tuple[str, str], np.ndarray]:
                 (f, "ci"): np.concatenate([c["ci_low"], c["ci_high"]]), (f, "p"): c["p"],
                 (f, "tau2"): reg.tau2_, (f, "tau2_ci"): list(reg.tau2_ci_), (f, "r2"): reg.r2_,
                 (f, "qm"): [reg.qm_, reg.qm_p_], (f, "qe"): reg.qe_, (f, "i2"): reg.i2_}
+        pred = reg.predict_frame(pd.DataFrame({"ablat": [10.0, 30.0, 50.0]}))
+        out[(f, "predict")] = np.concatenate([pred["pred"], pred["se"], pred["ci_low"],
+                                              pred["ci_high"]])
     return out
 
 

@@ -175,9 +175,12 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "harmonization": pa.DataFrameSchema({
         "question": _text(), "estimate_id": _text(),
         "source_table": pa.Column(str, checks=pa.Check.isin(
-            ["inr_risk_factors", "inr_risk_factors_linear", "immune_therapy_trials"])),
+            ["inr_frequency", "inr_risk_factors", "inr_risk_factors_linear",
+             "immune_therapy_trials"])),
         "role": pa.Column(str, checks=pa.Check.isin(["pool", "exclude"])),
         "invert": pa.Column(str, checks=pa.Check.isin(_YES_NO[:2])),
+        "design": pa.Column(str, checks=pa.Check.isin(["randomized", "observational",
+                                                       "single-arm"])),
         "p_printed": _text(nullable=True), "reason": _text(),
     }, strict=True, unique=["question", "estimate_id"]),
     # the background's checkable claims and the tables that hold their evidence

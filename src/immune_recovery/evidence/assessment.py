@@ -15,9 +15,9 @@ from .registry import EVALUATORS
 from .sources import ClaimSources, TableStore, check_sources, parse_sources
 
 #: Columns of the verdicts table: one row per claim.
-VERDICT_COLUMNS = ["claim_id", "claim", "verdict", "certainty", "measure", "estimate", "ci_low",
-                   "ci_high", "pi_low", "pi_high", "k", "i2", "tau2", "threshold", "downgrades",
-                   "reason", "sources"]
+VERDICT_COLUMNS = ["claim_id", "claim", "verdict", "certainty", "estimand", "measure",
+                   "estimate", "ci_low", "ci_high", "pi_low", "pi_high", "k", "studies", "i2",
+                   "tau2", "model", "threshold", "rule", "downgrades", "reason", "sources"]
 
 
 @dataclass
@@ -40,12 +40,14 @@ def _verdict_row(claim, result: ClaimResult) -> dict:
     d = result.decision
     decided = {} if d is None else {
         "measure": d.measure, "estimate": d.estimate, "ci_low": d.ci_low, "ci_high": d.ci_high,
-        "pi_low": d.pi_low, "pi_high": d.pi_high, "k": d.k, "i2": d.i2, "tau2": d.tau2,
-        "threshold": d.threshold}
+        "pi_low": d.pi_low, "pi_high": d.pi_high, "k": d.k, "studies": d.studies,
+        "i2": d.i2, "tau2": d.tau2, "model": d.model, "threshold": d.threshold,
+        "rule": d.rule}
     return {"claim_id": claim.claim_id, "claim": claim.claim, "verdict": result.verdict,
-            "certainty": result.certainty, "measure": "", "estimate": np.nan, "ci_low": np.nan,
-            "ci_high": np.nan, "pi_low": np.nan, "pi_high": np.nan, "k": 0, "i2": np.nan,
-            "tau2": np.nan, "threshold": "", **decided,
+            "certainty": result.certainty, "estimand": claim.evidence_kind, "measure": "",
+            "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "pi_low": np.nan,
+            "pi_high": np.nan, "k": 0, "studies": 0, "i2": np.nan, "tau2": np.nan, "model": "",
+            "threshold": "", "rule": "", **decided,
             "downgrades": "; ".join(result.downgrades) or ("none" if result.certainty else ""),
             "reason": result.reason.rstrip(".") + ".", "sources": claim.sources}
 

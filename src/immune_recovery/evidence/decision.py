@@ -22,8 +22,9 @@ EVIDENCE_COLUMNS = ["claim_id", "role", "data", "quantity", "estimate", "ci_low"
 class Decision:
     """The estimate a verdict rests on: a pooled estimate (``kind = "pooled"``) or a synthesis
     by direction of effect, its 95% CI (and prediction interval, I^2 and tau^2 where pooled),
-    the number of studies, the decision threshold in words, and the selection or decision
-    rule."""
+    ``k`` the study groups (studies sharing patients count once) and ``studies`` the studies
+    behind them, the decision threshold in words, the selection or decision rule and the
+    ``model`` that gave the interval."""
 
     kind: str
     measure: str
@@ -33,6 +34,8 @@ class Decision:
     k: int
     threshold: str
     rule: str
+    model: str = ""
+    studies: int = 0
     pi_low: float = np.nan
     pi_high: float = np.nan
     i2: float = np.nan

@@ -100,6 +100,7 @@ FREQUENCY_SOURCE = "reference/inr_frequency.csv"
 OUTCOMES_SOURCE = "reference/inr_outcomes.csv"
 RISK_SOURCE = "reference/inr_risk_factors.csv"
 LATE_SOURCE = "reference/late_response.csv"
+HARMONIZATION_SOURCE = "reference/harmonization.csv"
 #: The rows of late_response.csv whose group was selected on a poor *early response* (the
 #: tables' README lists them; the others are baseline strata): a share crossing later, or
 #: still below (whose complement is the share crossing).
@@ -109,27 +110,45 @@ EARLY_POOR_RESPONDER_ROWS = ("gilson2010_disc8_conc12", "nakanjako2008_so6_still
 def _frequency_10_20(src: ClaimSources) -> ClaimResult:
     result = ClaimResult()
     table = src.table(FREQUENCY_SOURCE)
-    question = questions.pool_frequency(table=table)
+    question = questions.pool_frequency(table=table, matched=True)
     question.rows = _frequency_values(question.rows)
     _add_question(result, question, FREQUENCY_SOURCE, "proportion",
-                  "non-responders, one definition per study")
+                  "non-responders, claim-matched: suppressed, 6-12 months, gain or level rule")
     low, high = questions.CLAIM_FREQUENCY_RANGE
-    suppressed = float((question.pooled_rows["suppressed_population"] == "yes").mean())
     decide_pooled(
-        result, question, measure="pooled proportion of non-responders",
+        result, question, measure="pooled proportion of non-responders (claim-matched)",
         threshold_text=f"the claimed range {low:.0%}-{high:.0%} (the background's own)",
         crosses=lambda a, b: judge(a, b, inside=(low, high)) == "uncertain",
-        verdict_of=lambda a, b: judge(a, b, inside=(low, high)),
-        indirect=(f"only {suppressed:.0%} of the pooled cohorts required viral suppression"
-                  if suppressed < 0.5 else ""))
+        verdict_of=lambda a, b: judge(a, b, inside=(low, high)))
+    crude = questions.pool_frequency(table=table)
     sensitivity = questions.pool_frequency(suppressed_only=True, table=table)
-    result.syntheses.update(frequency=question, frequency_suppressed=sensitivity)
-    s = sensitivity.pooled_frame().iloc[0]
-    result.add(role="pooled", data=f"suppressed cohorts only (k = {int(s['k'])})",
-               quantity="sensitivity: cohorts requiring viral suppression",
-               estimate=s["estimate"], ci_low=s["ci_low"], ci_high=s["ci_high"],
-               scale="proportion", source=FREQUENCY_SOURCE,
-               note=f"{s['model']}; I² = {s['i2']:.0%}; does not decide")
+    result.syntheses.update(frequency=question, frequency_all=crude,
+                            frequency_suppressed=sensitivity)
+    for label, synthesis in (("every cohort, any definition and month (a cross-definition "
+                              "average)", crude),
+                             ("suppressed cohorts, any definition and month", sensitivity)):
+        s = synthesis.pooled_frame().iloc[0]
+        result.add(role="pooled", data=f"{label} (k = {int(s['k'])})",
+                   quantity="sensitivity: the estimand widened", estimate=s["estimate"],
+                   ci_low=s["ci_low"], ci_high=s["ci_high"], scale="proportion",
+                   source=FREQUENCY_SOURCE, note=f"{s['model']}; I² = {s['i2']:.0%}; does not "
+                                                 "decide")
+    regression, _ = questions.definition_meta_regression(table)
+    for r in questions.claim_predictions(regression).itertuples(index=False):
+        result.add(role="pooled", data=f"meta-regression prediction: {r.definition}",
+                   quantity="predicted proportion at a claim definition (suppressed, outside "
+                            "sub-Saharan Africa)", estimate=r.estimate, ci_low=r.ci_low,
+                   ci_high=r.ci_high, scale="proportion", source=FREQUENCY_SOURCE,
+                   note="Knapp-Hartung CI of the mean prediction; does not decide")
+    external = table[table["study_id"].isin(questions.EXTERNAL_FREQUENCY)
+                     & table["suppressed_population"].eq("yes")]
+    for r in external.itertuples(index=False):
+        result.add(role="study", data=r.study_id,
+                   quantity=f"{r.cd4_rule} {r.cd4_threshold:g} at month {r.assess_month:g} "
+                            "(pooled by another meta-analysis)",
+                   estimate=r.pct_inr / 100, n=r.n_analysed, scale="proportion",
+                   source=FREQUENCY_SOURCE, note="external comparison, never pooled with its "
+                                                 f"own studies; verification {r.verification}")
     every = questions.pool_frequency_multilevel(table)
     c = every.pooled_frame().iloc[0]
     result.add(role="pooled", data=f"every estimate, multilevel (k = {every.k_} estimates of "
@@ -149,11 +168,14 @@ def _frequency_10_20(src: ClaimSources) -> ClaimResult:
     _indirect_frequency(result, src, ("seed_gain_le100_m6_12", "seed_level_le200_m6_12"))
     d = result.decision
     if d is not None:
-        result.reason = (f"pooled proportion {format_ci(d.estimate, d.ci_low, d.ci_high, 1, True)}"
-                         f" from {d.k} studies, one definition each; 95% prediction interval "
-                         f"{format_interval(d.pi_low, d.pi_high, True)}. The "
-                         "meta-regression below shows how much of the spread the definition "
-                         "explains.")
+        c = crude.pooled_frame().iloc[0]
+        result.reason = (f"claim-matched (suppressed cohorts, 6-12 months, gain or level rule) "
+                         f"pooled proportion {format_ci(d.estimate, d.ci_low, d.ci_high, 1, True)}"
+                         f" from {d.k} study groups; 95% prediction interval "
+                         f"{format_interval(d.pi_low, d.pi_high, True)}. The cross-definition "
+                         f"average of every cohort ({format_ci(c['estimate'], c['ci_low'], c['ci_high'], 1, True)}, "
+                         f"k = {int(c['k'])}) does not decide; the meta-regression predicts the "
+                         "claim's example definitions apart")
     return result
 
 
@@ -201,14 +223,28 @@ def _late_response(src: ClaimSources) -> ClaimResult:
     return result
 
 
+def _first_estimate(question: PooledQuestion) -> str:
+    """The pooled estimate of a question on proportions, formatted (or "none")."""
+    if question.fit is None:
+        return "none"
+    p = question.fit.pooled_frame().iloc[0]
+    return format_ci(p["estimate"], p["ci_low"], p["ci_high"], 1, True)
+
+
 @evaluates("stalled")
 def _stalled(src: ClaimSources) -> ClaimResult:
     result = ClaimResult()
-    question = questions.pool_stalled(src.table(FREQUENCY_SOURCE))
-    result.syntheses["stalled"] = question
-    question.rows = _frequency_values(question.rows)
+    table, plan = src.table(FREQUENCY_SOURCE), src.table(HARMONIZATION_SOURCE)
+    question = questions.pool_stalled(table, plan)
+    low = questions.pool_stalled(table, plan, "stalled_low_baseline")
+    result.syntheses.update(stalled=question, stalled_low_baseline=low)
+    question.rows, low.rows = _frequency_values(question.rows), _frequency_values(low.rows)
     _add_question(result, question, FREQUENCY_SOURCE, "proportion",
-                  f"still below 200 cells/mm³ after {STALLED_AFTER_MONTHS}+ months suppressed")
+                  f"still below 200 cells/mm³ after {STALLED_AFTER_MONTHS}+ months suppressed "
+                  "(all suppressed patients)")
+    _add_question(result, low, FREQUENCY_SOURCE, "proportion",
+                  f"still below 200 cells/mm³ after {STALLED_AFTER_MONTHS}+ months among "
+                  "patients starting at or below 200", "another denominator, does not decide")
     decide_pooled(result, question, measure="pooled proportion still below 200",
                   threshold_text=f"{MIN_STALLED_SHARE:.0%} of patients (ours)",
                   crosses=lambda a, b: a <= MIN_STALLED_SHARE <= b,
@@ -226,8 +262,10 @@ def _stalled(src: ClaimSources) -> ClaimResult:
     d = result.decision
     if d is not None:
         result.reason = (f"pooled {format_ci(d.estimate, d.ci_low, d.ci_high, 1, True)} "
-                         f"of suppressed patients remain below 200 cells/mm³ after three or more "
-                         f"years ({d.k} cohorts)")
+                         f"of all suppressed patients remain below 200 cells/mm³ after three or "
+                         f"more years ({d.k} cohorts, one denominator); among patients starting "
+                         f"at or below 200 the one study group gives "
+                         f"{_first_estimate(low)} (another denominator, shown apart)")
     return result
 
 
@@ -239,12 +277,9 @@ def _events_inr_vs_cr(src: ClaimSources) -> ClaimResult:
     question.rows = _ratio_values(question.rows)
     _add_question(result, question, OUTCOMES_SOURCE, "ratio",
                   "AIDS or death, immunologic non-responders vs complete responders")
-    unadjusted = float((question.pooled_rows["adjusted"] != "yes").mean())
     decide_pooled(result, question, measure="pooled ratio of AIDS or death",
                   threshold_text="1 (no difference)", crosses=lambda a, b: a <= 1 <= b,
-                  verdict_of=lambda a, b: judge(a, b, above=1.0),
-                  bias=(f"{unadjusted:.0%} of the pooled estimates are unadjusted"
-                        if unadjusted > 0.5 else ""))
+                  verdict_of=lambda a, b: judge(a, b, above=1.0))
     death = questions.pool_outcomes(outcomes=("death",), table=table)
     result.syntheses.update(outcomes=question, death=death)
     d = death.pooled_frame().iloc[0]
@@ -312,6 +347,10 @@ def _events_inr_vs_cnr(src: ClaimSources) -> ClaimResult:
     result.decision = Decision(kind="pooled", measure="ratio INR/CNR of AIDS or death",
                                estimate=float(np.exp(diff)), ci_low=low, ci_high=high,
                                k=int(inr.fit.k_ + cnr.fit.k_), threshold="1 (equal rates)",
+                               studies=int(inr.pooled_rows["study_id"].nunique()
+                                           + cnr.pooled_rows["study_id"].nunique()),
+                               model=f"Bucher indirect comparison of two REML-HKSJ pools, t "
+                                     f"with {df} df",
                                rule="ratio of two pooled ratios against complete responders, "
                                     "no study group in both")
     result.reason = (f"non-responders' rate relative to complete non-responders "
@@ -354,8 +393,10 @@ def _direction_claim(src: ClaimSources, factor: str, what: str, level_based_only
     _risk_rows(result, rows, family_notes)
     partial = rows.loc[rows["used"], "suppressed_population"].eq("partial").mean() \
         if rows["used"].any() else 0.0
+    used = rows[rows["used"]]
     decide_direction(result, ds, what=what,
                      threshold_text="half of the studies (a sign test against 1/2)",
+                     direction_only_share=float(used["no_ci"].mean()) if len(used) else 0.0,
                      indirect=(f"{partial:.0%} of the studies were only partly suppressed"
                                if partial > 0.5 else ""))
     if ds.k:
@@ -420,9 +461,6 @@ def _predictor_age(src: ClaimSources) -> ClaimResult:
                        estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n,
                        source=f"{report}/odds_ratios.csv", note=note)
     return result
-
-
-HARMONIZATION_SOURCE = "reference/harmonization.csv"
 
 
 def harmonized_question(src: ClaimSources, question_id: str) -> PooledQuestion:

@@ -4,7 +4,7 @@ The published estimates of one factor come on different outcomes (non-response, 
 of *reaching* a level), contrasts (exposed vs not, or the reverse) and measures. Which row
 answers a question, and how it is turned, is a curated decision stated once per row in
 ``data/reference/harmonization.csv`` (question, row id, table, ``pool`` / ``exclude``,
-``invert``, a P value as printed where the row has no CI, and the reason), never a rule
+``invert``, the ``design`` (a randomized comparison needs no adjustment), a P value as printed where the row has no CI, and the reason), never a rule
 guessed from the text; the tests check it against the tables (every id exists, every P value
 is quoted from its row).
 
@@ -29,6 +29,7 @@ from ..conventions import Z95
 from ..meta import MetaAnalysis, log_ratio_from_ci, se_from_p
 from ..reference import study_groups
 from .questions import META_ANALYSIS, PooledQuestion, mark_pooled
+from .rules import RANDOMIZED
 
 #: The first number in a cell that holds text ("210 (DERIVED)", "raltegravir 3.09; HIBC 9.43").
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
@@ -42,7 +43,7 @@ ON_ART, OFF_ART = "trial on ART", "trial off ART"
 #: ``published_definitions.csv``). An intervention whose CI excludes it does not restore
 #: recovery.
 MEANINGFUL_CD4_GAIN = 50.0
-ID_COLUMNS = {"inr_risk_factors": "estimate_id", "inr_risk_factors_linear": "estimate_id",
+ID_COLUMNS = {"inr_frequency": "estimate_id", "inr_risk_factors": "estimate_id", "inr_risk_factors_linear": "estimate_id",
               "immune_therapy_trials": "trial_id"}
 
 
@@ -123,16 +124,17 @@ def _source_rows(plan: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.Data
             table = table.assign(study_id=table["trial"], estimate=table["cd4_difference"],
                                  ci_low=table["cd4_diff_ci_low"],
                                  ci_high=table["cd4_diff_ci_high"], p_value=np.nan,
-                                 n_analysed=np.nan,
+                                 n_analysed=np.nan, adjusted=RANDOMIZED,
                                  suppressed_population=np.where(table["on_art"] == "yes",
                                                                 ON_ART, OFF_ART))
         keep = ["estimate_id", "study_id", "estimate", "ci_low", "ci_high", "p_value",
-                "n_analysed", "suppressed_population", "verification"]
+                "n_analysed", "suppressed_population", "adjusted", "verification"]
         parts.append(rows.merge(table[keep], on="estimate_id", how="left", validate="1:1"))
     out = pd.concat(parts, ignore_index=True)
     for column in ("estimate", "ci_low", "ci_high"):
         out[column] = out[column].map(first_number)
     out["p"] = out["p_printed"].map(p_value).fillna(out["p_value"].map(p_value))
+    out["adjusted"] = out["adjusted"].where(out["design"] != RANDOMIZED, RANDOMIZED)
     return out
 
 

@@ -36,6 +36,15 @@ from ..reference import load, poolable, study_groups
 #: cells "after 6-12 months" of effective HAART (seed text); the range is the claim's own.
 CLAIM_FREQUENCY_RANGE = (0.10, 0.20)
 CLAIM_MONTHS = (6.0, 12.0)
+#: The claim's own examples of "not gaining enough": a gain rule ("> 100 cells/mm3 increase
+#: over baseline") or a level rule ("an increase to > 200-300 cells/mm3").
+CLAIM_FAMILIES = ("gain", "level")
+#: Meta-analyses of other studies whose frequency rows are shown as external comparisons.
+EXTERNAL_FREQUENCY = ("wu2022_meta",)
+#: The claim's example definitions at which the meta-regression predicts (rule family, CD4
+#: threshold, month), in suppressed cohorts outside sub-Saharan Africa.
+CLAIM_DEFINITIONS = (("gain", 100.0, 6.0), ("gain", 100.0, 12.0), ("level", 200.0, 6.0),
+                     ("level", 200.0, 12.0), ("level", 300.0, 6.0), ("level", 300.0, 12.0))
 
 #: Closeness of a definition to the claim's wording ("fail to gain enough CD4 cells"): a
 #: gain-based rule is closest, then level-based and relative rules, then others (ours).
@@ -138,24 +147,41 @@ class DirectionQuestion:
     synthesis: "DirectionSynthesis"
 
 
-def pool_frequency(suppressed_only: bool = False, table: pd.DataFrame | None = None
-                   ) -> PooledQuestion:
-    """Proportion of non-responders, one estimate per study (closest to the claim's wording,
-    then the longest follow-up), pooled on the logit scale."""
+def claim_matched(rows: pd.DataFrame) -> pd.Series:
+    """Rows that measure what the frequency claim is about: a suppressed population, assessed
+    within the claim's 6-12 months, with a gain or level rule (the claim's own examples)."""
+    low, high = CLAIM_MONTHS
+    return (rows["suppressed_population"] == "yes") & rows["assess_month"].between(low, high) \
+        & rows["family"].isin(CLAIM_FAMILIES)
+
+
+def pool_frequency(suppressed_only: bool = False, table: pd.DataFrame | None = None,
+                   matched: bool = False) -> PooledQuestion:
+    """Proportion of non-responders, one estimate per study group (closest to the claim's
+    wording, then the longest follow-up, then the larger denominator), pooled on the logit
+    scale; ``matched`` keeps only the claim-matched rows (:func:`claim_matched`), the
+    estimand the verdict is about."""
     rows = frequency_rows(table)
     candidates = rows["eligible"].copy()
     if suppressed_only:
         candidates &= rows["suppressed_population"] == "yes"
-    rows = mark_pooled(rows, candidates, [("distance", True), ("assess_month", False)],
-                       "not a suppressed population")
+    if matched:
+        candidates &= claim_matched(rows)
+    rows = mark_pooled(rows, candidates, [("distance", True), ("assess_month", False),
+                                          ("n_analysed", False)],
+                       "outside the claim's population, months or definitions" if matched
+                       else "not a suppressed population")
     pooled = rows[rows["pooled"]]
     y, v = logit_proportion(pooled["events"], pooled["n_analysed"])
     fit = MetaAnalysis(scale="logit").fit(y, v=v, labels=pooled["study_id"])
-    rule = ("one estimate per study group (studies sharing patients count once): the "
+    rule = (("suppressed cohorts assessed at 6-12 months with a gain or level rule; "
+             if matched else "")
+            + "one estimate per study group (studies sharing patients count once): the "
             "definition closest to the claim's wording (months "
             "outside 6-12, plus 0 for a gain rule, 1 for level or relative rules, 2 for "
-            "others), ties broken by the longest follow-up")
-    label = "suppressed cohorts only" if suppressed_only else "all cohorts"
+            "others), ties broken by the longest follow-up, then the larger denominator")
+    label = ("claim-matched" if matched else
+             "suppressed cohorts only" if suppressed_only else "all cohorts")
     return PooledQuestion(f"non-response frequency ({label})", rows, fit, rule)
 
 
@@ -183,28 +209,47 @@ STALLED_AFTER_MONTHS = 36
 STALLED_THRESHOLD = 200.0
 
 
-def pool_stalled(table: pd.DataFrame | None = None) -> PooledQuestion:
+#: The questions of ``harmonization.csv`` that choose the "stalled" rows by denominator: all
+#: suppressed patients (decides), and patients starting at or below 200 (shown apart).
+STALLED_QUESTIONS = ("stalled", "stalled_low_baseline")
+
+
+def pool_stalled(table: pd.DataFrame | None = None, plan: pd.DataFrame | None = None,
+                 question: str = "stalled") -> PooledQuestion:
     """Proportion of suppressed patients still below 200 cells/mm³ after
-    :data:`STALLED_AFTER_MONTHS` or more months (level-based estimates of suppressed cohorts),
-    one per study (the longest follow-up), pooled on the logit scale."""
+    :data:`STALLED_AFTER_MONTHS` or more months, on **one denominator**: the level-based
+    estimates of suppressed cohorts that ``harmonization.csv`` assigns to ``question`` (all
+    suppressed patients, or those starting at or below 200), one per study group (the longest
+    follow-up), pooled on the logit scale."""
+    if question not in STALLED_QUESTIONS:
+        raise ValueError(f"question must be one of {STALLED_QUESTIONS}")
     rows = frequency_rows(table)
+    plan = load("harmonization") if plan is None else plan
+    chosen = plan[plan["question"] == question].set_index("estimate_id")
+    role = rows["estimate_id"].map(chosen["role"])
     long_term = rows["eligible"] & (rows["family"] == "level") \
         & (rows["cd4_threshold"] == STALLED_THRESHOLD) \
         & (rows["assess_month"] >= STALLED_AFTER_MONTHS) \
         & (rows["suppressed_population"] == "yes")
-    rows["reason"] = rows["reason"].where(
-        rows["reason"] != "", np.where(long_term, "", "not a long-term level-200 estimate in a "
-                                       "suppressed cohort"))
-    rows["eligible"] = long_term
-    rows = mark_pooled(rows, long_term, [("assess_month", False)], "")
+    use = long_term & role.eq("pool")
+    rows["reason"] = np.select(
+        [rows["reason"] != "", ~long_term, ~use],
+        [rows["reason"], "not a long-term level-200 estimate in a suppressed cohort",
+         rows["estimate_id"].map(chosen["reason"]).fillna(
+             "denominator not assigned in harmonization.csv")], "")
+    rows["eligible"] = use
+    rows = mark_pooled(rows, use, [("assess_month", False), ("n_analysed", False)], "")
     pooled = rows[rows["pooled"]]
     fit = None
     if len(pooled):
         y, v = logit_proportion(pooled["events"], pooled["n_analysed"])
         fit = MetaAnalysis(scale="logit").fit(y, v=v, labels=pooled["study_id"])
-    return PooledQuestion("stalled below 200 cells/mm³", rows, fit,
+    denominator = ("all suppressed patients" if question == "stalled" else
+                   "patients starting at or below 200")
+    return PooledQuestion(f"stalled below 200 cells/mm³ ({denominator})", rows, fit,
                           f"CD4 below {STALLED_THRESHOLD:g} after {STALLED_AFTER_MONTHS}+ months "
-                          "of suppression; the longest follow-up per study")
+                          f"of suppression, denominator: {denominator} (harmonization.csv); "
+                          "the longest follow-up per study group, then the largest")
 
 
 def definition_meta_regression(table: pd.DataFrame | None = None, with_baseline: bool = False
@@ -234,9 +279,23 @@ def definition_meta_regression(table: pd.DataFrame | None = None, with_baseline:
         X["baseline_cd4_per100"] = data["baseline_cd4_median"] / 100
     X = X.loc[:, X.nunique() > 1]
     y, v = logit_proportion(data["events"], data["n_analysed"])
-    fit = MetaRegression(test="knha").fit(y, v, X, studies=data["study_id"])
+    fit = MetaRegression(test="knha", scale="logit").fit(y, v, X, studies=data["study_id"])
     data = data.assign(y=y, v=v, weight=fit.weights_ / fit.weights_.sum())
     return fit, data
+
+
+def claim_predictions(fit: MetaRegression) -> pd.DataFrame:
+    """The meta-regression's predicted proportion with its CI at each of the claim's example
+    definitions (:data:`CLAIM_DEFINITIONS`), in suppressed cohorts outside sub-Saharan
+    Africa."""
+    X = pd.DataFrame([{"gain_rule": float(family == "gain"), "relative_rule": 0.0,
+                       "threshold_per100": threshold / 100, "month_per12": month / 12,
+                       "suppressed": 1.0, "africa": 0.0}
+                      for family, threshold, month in CLAIM_DEFINITIONS])
+    out = fit.predict_frame(X)
+    out.insert(0, "definition", [f"{family} < {threshold:g} at month {month:g}"
+                                 for family, threshold, month in CLAIM_DEFINITIONS])
+    return out
 
 
 def meta_regression_table() -> tuple[pd.DataFrame, dict[str, tuple[MetaRegression,

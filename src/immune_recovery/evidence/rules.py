@@ -22,6 +22,7 @@ indirectness and imprecision, each with its reason.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from .decision import ClaimResult, Decision
 from .questions import STALLED_AFTER_MONTHS, DirectionSynthesis, PooledQuestion
@@ -39,13 +40,27 @@ INCONSISTENCY_I2 = 0.5
 #: "Stalled": at least this share of suppressed patients still below 200 cells/mm³ after
 #: :data:`STALLED_AFTER_MONTHS` months or more is a share that matters clinically (ours).
 MIN_STALLED_SHARE = 0.05
+#: Risk of bias is downgraded when studies at high risk carry more than this share of the
+#: weight (GRADE: "most information is from studies at high risk of bias", Guyatt et al., J
+#: Clin Epidemiol 2011;64:407-415).
+HIGH_RISK_WEIGHT = 0.5
+#: Egger's test needs at least ten studies (Cochrane Handbook 13.3.5.4) and reads asymmetry
+#: at p < 0.10 (Egger et al., BMJ 1997;315:629-634).
+MIN_STUDIES_EGGER = 10
+EGGER_ALPHA = 0.10
+#: A direction-of-effect synthesis is downgraded for reporting bias when more than half of
+#: its directions were read without an estimate and CI (abstracts name a factor more often
+#: when it is significant).
+MAX_DIRECTION_ONLY_SHARE = 0.5
+#: ``adjusted`` of a randomized comparison (needs no adjustment).
+RANDOMIZED = "randomized"
 #: Measurement variability used in the regression-to-the-mean demonstration: the
 #: within-subject CV of CD4 counts, cd4_variability.csv row CV01 (Hughes 1994: 25%).
 RTM_CV = 0.25
 
 __all__ = ["CERTAINTY", "INCONSISTENCY_I2", "MEANINGFUL_HR", "MIN_STALLED_SHARE", "MIN_STUDIES",
            "RTM_CV", "STALLED_AFTER_MONTHS", "certainty", "decide_direction", "decide_pooled",
-           "judge", "pooled_downgrades"]
+           "judge", "pooled_downgrades", "studies_behind"]
 
 
 def judge(low: float, high: float, *, above: float | None = None, below: float | None = None,
@@ -73,18 +88,57 @@ def certainty(start: str, downgrades: list[str]) -> str:
     return CERTAINTY[min(CERTAINTY.index(start) + len(downgrades), len(CERTAINTY) - 1)]
 
 
-def pooled_downgrades(fit, crosses, *, v2_share: float = 0.0, indirect: str = "",
-                       bias: str = "") -> list[str]:
-    """Downgrades of a pooled estimate: risk of bias, inconsistency (I^2, or a prediction
-    interval crossing the threshold), indirectness, imprecision (CI crossing the threshold,
-    or fewer than MIN_STUDIES studies)."""
+def bias_flags(rows: pd.DataFrame) -> pd.Series:
+    """Per pooled row, the features the reference tables carry that put its estimate at high
+    risk of bias ("" where none): read only in a secondary copy (V2), and an unadjusted
+    association from an observational study (``adjusted`` not "yes"; randomized comparisons
+    need none)."""
+    flags = pd.Series([[] for _ in range(len(rows))], index=rows.index)
+    for row, v2 in (rows["verification"] == "V2").items():
+        if v2:
+            flags[row].append("secondary copy")
+    if "adjusted" in rows:
+        for row, adjusted in rows["adjusted"].items():
+            if adjusted not in ("yes", RANDOMIZED):
+                flags[row].append("unadjusted")
+    return flags.map(", ".join)
+
+
+def risk_of_bias(fit, rows: pd.DataFrame) -> str:
+    """The risk-of-bias downgrade's reason, or "": studies at high risk (:func:`bias_flags`)
+    carrying more than :data:`HIGH_RISK_WEIGHT` of the random-effects weight."""
+    flags = bias_flags(rows)
+    weights = dict(zip(fit.studies_["study"], fit.studies_["weight"], strict=True))
+    flagged = rows.loc[flags != "", "study_id"]
+    share = float(sum(weights.get(s, 0.0) for s in flagged))
+    if share <= HIGH_RISK_WEIGHT:
+        return ""
+    named = "; ".join(f"{s}: {f}" for s, f in zip(rows["study_id"], flags, strict=True) if f)
+    return f"studies at high risk carry {share:.0%} of the weight ({named})"
+
+
+def publication_bias(fit) -> str:
+    """The publication-bias downgrade's reason, or "": Egger's regression test at
+    p < :data:`EGGER_ALPHA` where at least :data:`MIN_STUDIES_EGGER` studies compare groups
+    (not for proportions, whose funnel plots mislead: Hunter et al., J Clin Epidemiol
+    2014;67:897-903)."""
+    if fit.scale == "logit" or fit.k_ < MIN_STUDIES_EGGER:
+        return ""
+    test = fit.regtest()
+    return (f"Egger's test p = {test['p']:.2g} (funnel asymmetry; k = {fit.k_})"
+            if test["p"] < EGGER_ALPHA else "")
+
+
+def pooled_downgrades(fit, crosses, *, rows: pd.DataFrame, indirect: str = "") -> list[str]:
+    """GRADE's five domains for a pooled estimate, each downgrade naming its reason once:
+    risk of bias (:func:`risk_of_bias`), inconsistency (I^2, or a prediction interval crossing
+    the threshold), indirectness, imprecision (CI crossing the threshold, or fewer than
+    MIN_STUDIES studies) and publication bias (:func:`publication_bias`)."""
     p = fit.pooled_frame().iloc[0]
     out = []
+    bias = risk_of_bias(fit, rows)
     if bias:
         out.append(f"risk of bias: {bias}")
-    elif v2_share > 0.5:
-        out.append(f"risk of bias: {v2_share:.0%} of the pooled estimates were read only in a "
-                   "secondary copy (V2)")
     if fit.k_ > 1 and (p["i2"] > INCONSISTENCY_I2 or crosses(p["pi_low"], p["pi_high"])):
         why = [f"I² = {p['i2']:.0%}"] if p["i2"] > INCONSISTENCY_I2 else []
         if crosses(p["pi_low"], p["pi_high"]):
@@ -98,12 +152,24 @@ def pooled_downgrades(fit, crosses, *, v2_share: float = 0.0, indirect: str = ""
         if fit.k_ < MIN_STUDIES:
             why.append(f"only {fit.k_} stud{'y' if fit.k_ == 1 else 'ies'}")
         out.append("imprecision: " + "; ".join(why))
+    published = publication_bias(fit)
+    if published:
+        out.append(f"publication bias: {published}")
     return out
+
+
+def studies_behind(question: PooledQuestion) -> int:
+    """The studies behind a pooled question's study groups: every eligible study in a group
+    that was pooled (a collaboration and the cohorts inside it are one group, several
+    studies)."""
+    rows = question.rows
+    groups = rows.loc[rows["pooled"], "pool_group"]
+    return int(rows.loc[rows["eligible"] & rows["pool_group"].isin(groups), "study_id"].nunique())
 
 
 def decide_pooled(result: ClaimResult, question: PooledQuestion, *,
                    threshold_text: str, crosses, verdict_of, start: str = "high",
-                   indirect: str = "", bias: str = "", measure: str) -> None:
+                   indirect: str = "", measure: str) -> None:
     """Verdict and certainty from a pooled estimate."""
     fit = question.fit
     if fit is None or fit.k_ < MIN_STUDIES:
@@ -114,18 +180,20 @@ def decide_pooled(result: ClaimResult, question: PooledQuestion, *,
         return
     p = fit.pooled_frame().iloc[0]
     result.verdict = verdict_of(p["ci_low"], p["ci_high"])
-    v2 = float((question.pooled_rows["verification"] == "V2").mean())
-    result.downgrades = pooled_downgrades(fit, crosses, v2_share=v2, indirect=indirect,
-                                          bias=bias)
+    result.downgrades = pooled_downgrades(fit, crosses, rows=question.pooled_rows,
+                                          indirect=indirect)
     result.certainty = certainty(start, result.downgrades)
     result.decision = Decision(kind="pooled", measure=measure, estimate=p["estimate"],
                                ci_low=p["ci_low"], ci_high=p["ci_high"], pi_low=p["pi_low"],
                                pi_high=p["pi_high"], k=int(fit.k_), i2=p["i2"], tau2=p["tau2"],
-                               threshold=threshold_text, rule=question.rule)
+                               threshold=threshold_text, rule=question.rule,
+                               model=str(p["model"]),
+                               studies=studies_behind(question))
 
 
 def decide_direction(result: ClaimResult, ds: DirectionSynthesis, *,
-                      threshold_text: str, indirect: str = "", what: str) -> None:
+                      threshold_text: str, indirect: str = "", what: str,
+                      direction_only_share: float = 0.0) -> None:
     """Verdict and certainty from a direction-of-effect synthesis (claim: more than half of
     the studies point the claimed way)."""
     if ds.k < MIN_STUDIES:
@@ -137,6 +205,10 @@ def decide_direction(result: ClaimResult, ds: DirectionSynthesis, *,
     downgrades = []
     if indirect:
         downgrades.append(f"indirectness: {indirect}")
+    if direction_only_share > MAX_DIRECTION_ONLY_SHARE:
+        downgrades.append(f"reporting bias: {direction_only_share:.0%} of the directions were "
+                          "read without an estimate and CI, mostly from abstracts, which name "
+                          "a factor more often when it is significant")
     if ds.ci_low <= 0.5 or ds.p_sign >= 0.05:
         downgrades.append(f"imprecision: {ds.k} studies; sign test p = {ds.p_sign:.2g}"
                           + ("; the 95% CI of the share pointing the claimed way includes "
@@ -145,6 +217,8 @@ def decide_direction(result: ClaimResult, ds: DirectionSynthesis, *,
     result.certainty = certainty("low", downgrades)
     result.decision = Decision(kind="direction of effect", measure=f"share of studies: {what}",
                                estimate=ds.proportion, ci_low=ds.ci_low, ci_high=ds.ci_high,
-                               k=ds.k, threshold=threshold_text,
+                               k=ds.k, threshold=threshold_text, studies=ds.k,
+                               model="exact sign test (binomial) on the directions, "
+                                     "Clopper-Pearson CI",
                                rule=f"{ds.favour} of {ds.k} point the claimed way; sign test "
                                     f"p = {ds.p_sign:.3g}")

@@ -101,6 +101,8 @@ def _il2_most_promising(src: ClaimSources) -> ClaimResult:
         kind="pooled", measure="pooled HR of opportunistic disease or death",
         estimate=p["estimate"], ci_low=p["ci_low"], ci_high=p["ci_high"],
         k=int(rows.loc[rows["model"] == IL2_DECIDING_MODEL, "k"].iloc[0]),
+        studies=int(rows.loc[rows["model"] == IL2_DECIDING_MODEL, "k"].iloc[0]),
+        model=IL2_DECIDING_MODEL,
         threshold=f"1, and a meaningful benefit HR ≤ {MEANINGFUL_HR} (ours)",
         rule="supported if the CI lies below 1; contradicted if it excludes a meaningful benefit")
     mortality = cochrane[cochrane["clinical_endpoint"].str.contains("mortality")]

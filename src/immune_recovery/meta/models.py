@@ -364,10 +364,12 @@ class MetaRegression:
     level: float = 0.95
     method: str = "REML"
     test: str = "z"
+    scale: str = "identity"
 
     def __post_init__(self) -> None:
         _check("method", self.method, TAU2_METHODS)
         _check("test", self.test, TESTS)
+        _check("scale", self.scale, tuple(SCALES))
 
     def fit(self, y: Sequence[float], v: Sequence[float], X: pd.DataFrame,
             studies: Sequence[str] | None = None) -> MetaRegression:
@@ -428,6 +430,20 @@ class MetaRegression:
         """Predicted mean effect (analysis scale) for moderator rows ``X``."""
         design = np.column_stack([np.ones(len(X)), X[self.design_columns_].to_numpy(float)])
         return design @ self.coefficients["estimate"].to_numpy()
+
+    def predict_frame(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Predicted mean effect for moderator rows ``X`` with its SE and CI (the model's test:
+        t with k - p df, or z), analysis scale, as metafor ``predict(..., newmods=)``;
+        ``estimate``, ``ci_low``, ``ci_high`` on the reporting scale."""
+        design = np.column_stack([np.ones(len(X)), X[self.design_columns_].to_numpy(float)])
+        pred = design @ self.coefficients["estimate"].to_numpy()
+        se = np.sqrt(np.einsum("ij,jk,ik->i", design, self.vb_, design))
+        quantile = (stats.norm.isf((1 - self.level) / 2) if np.isinf(self.df_)
+                    else stats.t.isf((1 - self.level) / 2, self.df_))
+        back = SCALES[self.scale]
+        return pd.DataFrame({"pred": pred, "se": se, "estimate": back(pred),
+                             "ci_low": back(pred - quantile * se),
+                             "ci_high": back(pred + quantile * se)}, index=X.index)
 
     def summary_frame(self) -> pd.DataFrame:
         """The coefficients: term, estimate, se, ci_low, ci_high, p, statistic, df (analysis
