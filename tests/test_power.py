@@ -142,3 +142,22 @@ def test_published_rates_cite_and_compute_intervals():
     assert rates.loc["ER01", "ci_source"] == "none"
     with pytest.raises(ValueError, match="ER99"):
         reference.published_rates(["ER99"])
+
+
+def test_published_design_names_the_observed_effect_and_never_pairs_patients_with_a_rate():
+    """The observed IL-2 hazard ratio is a scenario of its own; the patients needed at the
+    rate's CI limits are not in columns a table formatter would read as a CI of the rate."""
+    from immune_recovery.evidence import il2
+    observed = il2.observed_clinical_effect()
+    (hr, label), = observed.items()
+    assert 0.8 < hr < 1.0 and label.startswith("observed")
+    rates = reference.published_rates(["ER09"])
+    table = power.published_design_table(rates, [0.7], 2.0, 3.0, observed=observed)
+    assert list(table["scenario"]) == ["assumed", label]
+    assert not any(c.endswith(("ci_low", "ci_high")) for c in table.columns)
+    assert table["patients_needed"].iloc[1] > 10 * table["patients_needed"].iloc[0]
+
+
+def test_the_design_comparison_puts_the_clinical_endpoint_first():
+    sizes = power.sample_size_table([25, 50], 100.0, 0.5, [0.7], 0.05, 2.0, 3.0)
+    assert not power.design_comparison(sizes)["endpoint"].iloc[0].startswith("CD4")

@@ -174,3 +174,23 @@ def test_regression_to_the_mean_sentence_reads_the_table():
     assert "Regression to the mean alone would give" in text and "published CV 25%" in text
     no_lambda = riskfactors.regression_to_the_mean_sentence(table.iloc[:2])
     assert "cannot be separated" in no_lambda
+
+
+def test_oldham_is_free_of_regression_to_the_mean():
+    """With no true dependence of the change on the level and equal variances, the change
+    regressed on the baseline is biased but Oldham's correlation is not; with a true
+    dependence it is positive."""
+    rng = np.random.default_rng(11)
+    n = 4000
+    true = rng.normal(350, 100, n)
+    baseline = true + rng.normal(0, 60, n)
+    follow = true + rng.normal(0, 60, n)  # no change at all: equal variances
+    r, low, high = riskfactors.oldham(pd.Series(baseline), pd.Series(follow))
+    assert low < 0 < high
+    slope = np.polyfit(baseline, follow - baseline, 1)[0]
+    assert slope < -0.1  # the change score's spurious slope
+    rising = true + 0.4 * (true - 350) + rng.normal(0, 60, n)
+    r, low, high = riskfactors.oldham(pd.Series(baseline), pd.Series(rising))
+    assert low > 0
+    table = riskfactors.regression_to_the_mean(*rtm_cohort(), ["age10"])
+    assert riskfactors.OLDHAM in set(table["analysis"])

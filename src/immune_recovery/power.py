@@ -335,9 +335,10 @@ def plot_power(cd4: pd.DataFrame, tte: pd.DataFrame):
 
 
 def design_comparison(sizes: pd.DataFrame) -> pd.DataFrame:
-    """Smallest CD4 effect and the hazard ratios, with patients needed, side by side."""
-    keep = sizes[sizes["endpoint"].str.startswith("CD4")].head(2)
-    return pd.concat([keep, sizes[~sizes["endpoint"].str.startswith("CD4")]],
+    """The clinical endpoint's hazard ratios (primary) and the two smallest CD4 effects
+    (secondary), with patients needed, side by side."""
+    cd4 = sizes["endpoint"].str.startswith("CD4")
+    return pd.concat([sizes[~cd4], sizes[cd4].head(2)],
                      ignore_index=True)[["endpoint", "effect", "events_needed",
                                          "patients_needed"]]
 
@@ -390,20 +391,26 @@ def published_design_table(rates: pd.DataFrame, hazard_ratios: list[float],
                            power: float = 0.8, allocation: float = 1.0,
                            loss: float = DEFAULT_LOSS_TO_FOLLOWUP,
                            nonadherence: float = DEFAULT_NONADHERENCE,
-                           drop_in: float = DEFAULT_DROP_IN) -> pd.DataFrame:
-    """Sample sizes for each published control-arm rate (rows of :func:`~immune_recovery.reference.published_rates`; at
-    its point estimate and at both CI limits where there is a CI) and hazard ratio."""
+                           drop_in: float = DEFAULT_DROP_IN,
+                           observed: dict[float, str] | None = None) -> pd.DataFrame:
+    """Sample sizes for each published control-arm rate (rows of
+    :func:`~immune_recovery.reference.published_rates`; at its point estimate and at both CI
+    limits of the rate where there is a CI: ``patients_if_rate_low`` / ``_high``) and hazard
+    ratio; ``observed`` names hazard ratios that were observed in trials (``scenario``), the
+    others are assumed."""
     rows = []
+    observed = observed or {}
     for rate in rates.itertuples():
-        for hr in hazard_ratios:
+        for hr in [*hazard_ratios, *observed]:
             row = {"rate_id": rate.rate_id, "endpoint": rate.outcome,
                    "control_rate_per_100py": rate.rate_per_100py, "hazard_ratio": hr,
-                   "allocation": f"{allocation:g}:1"}
+                   "scenario": observed.get(hr, "assumed"), "allocation": f"{allocation:g}:1"}
             row.update(tte_design(hr, rate.rate_per_100py / 100, accrual_years, followup_years,
                                   alpha, power, allocation, loss, nonadherence, drop_in))
-            for limit in ("ci_low", "ci_high"):
+            for limit, name in (("ci_low", "patients_if_rate_low"),
+                                ("ci_high", "patients_if_rate_high")):
                 value = getattr(rate, limit)
-                row[f"patients_at_{limit}"] = (
+                row[name] = (
                     tte_design(hr, value / 100, accrual_years, followup_years, alpha, power,
                                allocation, loss, nonadherence, drop_in)["patients_needed"]
                     if value == value else np.nan)

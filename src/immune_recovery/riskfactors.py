@@ -21,7 +21,7 @@ import statsmodels.api as sm
 from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
 from .classify import Classification, classify, nonresponder_flags
-from .conventions import BASELINE_WINDOW_DAYS
+from .conventions import BASELINE_WINDOW_DAYS, Z95
 from .covariates import available, design_matrix, term_label
 from .estimable import separated, too_few_events
 from .plots import forest
@@ -256,7 +256,26 @@ def regression_to_the_mean(frame: pd.DataFrame, counts: pd.DataFrame, covariates
                  row("change score, patients with 2+ baseline counts: mean of counts",
                      averaged[3], *averaged[:3],
                      "baseline = mean of the window's counts (less measurement error)")]
+    rows.append(row(OLDHAM, len(data), *oldham(data["baseline_cd4"], data["assessed_cd4"]),
+                    "positive: patients at a higher true level gain more; free of regression "
+                    "to the mean when both counts have equal variance (Oldham 1962), "
+                    "unadjusted"))
     return pd.DataFrame(rows, columns=RTM_COLUMNS)
+
+
+#: The name of Oldham's row in :func:`regression_to_the_mean`.
+OLDHAM = "Oldham: correlation of the gain with the mean of baseline and follow-up"
+
+
+def oldham(baseline: pd.Series, follow_up: pd.Series) -> tuple[float, float, float]:
+    """Oldham's correlation (J Chronic Dis 1962;15:969-977) of the change with the mean of the
+    two counts, with its Fisher-z 95% CI: unlike the change regressed on the baseline, it is
+    not biased by regression to the mean (given equal variances), so a value off 0 means the
+    change depends on the true level."""
+    n = len(baseline)
+    r = float(np.corrcoef(follow_up - baseline, (follow_up + baseline) / 2)[0, 1])
+    half = Z95 / np.sqrt(n - 3)
+    return r, float(np.tanh(np.arctanh(r) - half)), float(np.tanh(np.arctanh(r) + half))
 
 
 def with_assessed(frame: pd.DataFrame, result: Classification, definition_id: str

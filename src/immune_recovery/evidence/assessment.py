@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import EvidenceError
-from . import evaluators, therapy  # noqa: F401 (importing them registers the evaluators)
+from . import evaluators, factors, therapy  # noqa: F401 (importing them registers the evaluators)
 from .decision import EVIDENCE_COLUMNS, ClaimResult
 from .registry import EVALUATORS
 from .sources import ClaimSources, TableStore, check_sources, parse_sources

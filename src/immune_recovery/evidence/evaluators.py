@@ -16,7 +16,8 @@ from scipy import stats
 from ..formatting import format_ci, format_interval
 from ..intervals import wilson
 from ..meta import MIN_STUDIES_PREDICTION
-from . import harmonized, questions
+from ..riskfactors import OLDHAM
+from . import questions
 from .decision import ClaimResult, Decision
 from .questions import PooledQuestion
 from .registry import PRE_HAART_NOTE, SIMULATED_NOTE, evaluates, number
@@ -33,7 +34,7 @@ from .rules import (
 from .sources import ClaimSources
 
 
-def _add_question(result: ClaimResult, question: PooledQuestion, source: str,
+def add_question(result: ClaimResult, question: PooledQuestion, source: str,
                   scale: str, quantity: str, label: str = "pooled") -> None:
     """The pooled estimate (HKSJ CI, with the prediction interval in the note), its studies
     with their weights, and the other estimates of those studies."""
@@ -112,7 +113,7 @@ def _frequency_10_20(src: ClaimSources) -> ClaimResult:
     table = src.table(FREQUENCY_SOURCE)
     question = questions.pool_frequency(table=table, matched=True)
     question.rows = _frequency_values(question.rows)
-    _add_question(result, question, FREQUENCY_SOURCE, "proportion",
+    add_question(result, question, FREQUENCY_SOURCE, "proportion",
                   "non-responders, claim-matched: suppressed, 6-12 months, gain or level rule")
     low, high = questions.CLAIM_FREQUENCY_RANGE
     decide_pooled(
@@ -239,10 +240,10 @@ def _stalled(src: ClaimSources) -> ClaimResult:
     low = questions.pool_stalled(table, plan, "stalled_low_baseline")
     result.syntheses.update(stalled=question, stalled_low_baseline=low)
     question.rows, low.rows = _frequency_values(question.rows), _frequency_values(low.rows)
-    _add_question(result, question, FREQUENCY_SOURCE, "proportion",
+    add_question(result, question, FREQUENCY_SOURCE, "proportion",
                   f"still below 200 cells/mm³ after {STALLED_AFTER_MONTHS}+ months suppressed "
                   "(all suppressed patients)")
-    _add_question(result, low, FREQUENCY_SOURCE, "proportion",
+    add_question(result, low, FREQUENCY_SOURCE, "proportion",
                   f"still below 200 cells/mm³ after {STALLED_AFTER_MONTHS}+ months among "
                   "patients starting at or below 200", "another denominator, does not decide")
     decide_pooled(result, question, measure="pooled proportion still below 200",
@@ -275,7 +276,7 @@ def _events_inr_vs_cr(src: ClaimSources) -> ClaimResult:
     table = src.table(OUTCOMES_SOURCE)
     question = questions.pool_outcomes(table=table)
     question.rows = _ratio_values(question.rows)
-    _add_question(result, question, OUTCOMES_SOURCE, "ratio",
+    add_question(result, question, OUTCOMES_SOURCE, "ratio",
                   "AIDS or death, immunologic non-responders vs complete responders")
     decide_pooled(result, question, measure="pooled ratio of AIDS or death",
                   threshold_text="1 (no difference)", crosses=lambda a, b: a <= 1 <= b,
@@ -291,7 +292,7 @@ def _events_inr_vs_cr(src: ClaimSources) -> ClaimResult:
             ("outcomes-cpcra002", "CPCRA 002", "status[cd4_nonresponder]", "indirect",
              PRE_HAART_NOTE + "; event: death"),
             ("outcomes-actg175", "ACTG 175", "status[cd4_nonresponder]", "indirect",
-             PRE_HAART_NOTE + "; the endpoint contains a CD4 decline"),
+             ACTG175_ENDPOINT_NOTE + "; averaged over time (see the rows by period)"),
             ("outcomes-synthetic", "Simulated cohort", "status[immunologic_nonresponder]",
              "simulated", SIMULATED_NOTE)):
         cox = src.table(f"{report}/cox.csv")
@@ -299,11 +300,36 @@ def _events_inr_vs_cr(src: ClaimSources) -> ClaimResult:
             result.add(role=role, data=label, quantity="adjusted HR, non-responders vs responders",
                        estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n,
                        source=f"{report}/cox.csv", note=note + f"; {r.events} events")
+    _actg175_periods(result, src)
     d = result.decision
     if d is not None:
         result.reason = (f"pooled ratio {format_ci(d.estimate, d.ci_low, d.ci_high, 2)} "
                          f"from {d.k} cohorts (HR, IRR and OR on one log scale)")
     return result
+
+
+#: ACTG 175's endpoint includes a decline of CD4 by half, partly non-response by definition.
+ACTG175_ENDPOINT_NOTE = (PRE_HAART_NOTE + "; the endpoint includes a CD4 decline of at least "
+                         "50% (partly non-response by definition)")
+
+
+def _actg175_periods(result: ClaimResult, src: ClaimSources) -> None:
+    """ACTG 175's hazard ratio by period (the averaged HR hides a falling effect) and the
+    difference in restricted mean event-free time, as indirect rows."""
+    split = src.table("outcomes-actg175/time_split.csv")
+    for r in split[split["term"].str.startswith("status[")].itertuples(index=False):
+        result.add(role="indirect", data="ACTG 175, by period", quantity=r.label,
+                   estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n,
+                   source="outcomes-actg175/time_split.csv",
+                   note=ACTG175_ENDPOINT_NOTE + f"; time-split Cox model, {r.events} events")
+    rmst = src.table("outcomes-actg175/rmst.csv")
+    for r in rmst[rmst["difference_years"].notna()].itertuples(index=False):
+        result.add(role="indirect", data="ACTG 175, restricted mean time",
+                   quantity=f"{r.group}: difference in event-free years over "
+                            f"{r.horizon_years:.1f} years", estimate=r.difference_years,
+                   ci_low=r.ci_low, ci_high=r.ci_high, n=r.patients, scale="difference",
+                   source="outcomes-actg175/rmst.csv",
+                   note=ACTG175_ENDPOINT_NOTE + "; needs no proportional hazards")
 
 
 @evaluates("events_inr_vs_cnr")
@@ -313,7 +339,7 @@ def _events_inr_vs_cnr(src: ClaimSources) -> ClaimResult:
     cnr = questions.pool_outcomes("CNR vs CR", table=table)
     cnr.rows = _ratio_values(cnr.rows)
     result.syntheses["complete_nonresponders"] = cnr
-    _add_question(result, cnr, OUTCOMES_SOURCE, "ratio",
+    add_question(result, cnr, OUTCOMES_SOURCE, "ratio",
                   "AIDS or death, complete non-responders vs complete responders",
                   label="pooled CNR vs CR")
     if cnr.fit is None or cnr.fit.k_ < MIN_STUDIES:
@@ -443,8 +469,35 @@ def _predictor_low_baseline_cd4(src: ClaimSources) -> ClaimResult:
     result.reason += (". Gain-based outcomes point the other way because a gain regressed on a "
                       "noisy baseline is biased (regression to the mean): with no true effect "
                       f"and a {RTM_CV:.0%} within-person CV, a simulated ACTG 175-like cohort "
-                      "reproduces a gain-based OR well above 1 per 100 cells higher baseline.")
+                      "reproduces a gain-based OR well above 1 per 100 cells higher baseline"
+                      + _regression_to_the_mean_rows(result, src))
     return result
+
+
+def _regression_to_the_mean_rows(result: ClaimResult, src: ClaimSources) -> str:
+    """Our trials' analyses free of regression to the mean (Oldham's correlation; the
+    change-score slope corrected for measurement error) as indirect rows, and a sentence on
+    ACTG 175's."""
+    sentence = ""
+    for report, label in (("risk-factors-actg175", "ACTG 175"),
+                          ("risk-factors-cpcra002", "CPCRA 002")):
+        table = src.table(f"{report}/regression_to_the_mean.csv")
+        wanted = table["analysis"].eq(OLDHAM) | table["analysis"].str.startswith(
+            "change-score slope corrected")
+        for r in table[wanted].itertuples(index=False):
+            result.add(role="indirect", data=label, quantity=r.analysis, estimate=r.estimate,
+                       ci_low=r.ci_low, ci_high=r.ci_high, n=r.patients, scale="difference",
+                       source=f"{report}/regression_to_the_mean.csv",
+                       note=PRE_HAART_NOTE + f"; {r.note}")
+        oldham = table[table["analysis"] == OLDHAM]
+        if label == "ACTG 175" and len(oldham):
+            o = oldham.iloc[0]
+            sentence = (f". Free of regression to the mean, ACTG 175's gain still rises with the "
+                        f"level (Oldham's r {format_ci(o['estimate'], o['ci_low'], o['ci_high'])}"
+                        ", indirect: no viral loads)" if o["ci_low"] > 0 else
+                        f". Free of regression to the mean, ACTG 175's Oldham r is "
+                        f"{format_ci(o['estimate'], o['ci_low'], o['ci_high'])} (indirect)")
+    return sentence
 
 
 @evaluates("predictor_age")
@@ -460,130 +513,4 @@ def _predictor_age(src: ClaimSources) -> ClaimResult:
             result.add(role=role, data=label, quantity="OR of non-response per 10 years",
                        estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n,
                        source=f"{report}/odds_ratios.csv", note=note)
-    return result
-
-
-def harmonized_question(src: ClaimSources, question_id: str) -> PooledQuestion:
-    """One question of :mod:`.harmonized`, pooled from the claim's declared tables."""
-    plan = src.table(HARMONIZATION_SOURCE)
-    names = plan.loc[plan["question"] == question_id, "source_table"].unique()
-    tables = {name: src.table(f"reference/{name}.csv") for name in names}
-    return harmonized.pool_harmonized(question_id, plan, tables)
-
-
-def decide_harmonized(result: ClaimResult, src: ClaimSources, question_id: str, *,
-                      start: str = "high", indirect: str = "", label: str = "pooled"
-                      ) -> PooledQuestion:
-    """Pool one harmonized question, add its rows and decide the claim on it: the CI against
-    no effect (1 for ratios, 0 for differences) on the claimed side. Indirectness is named when
-    most pooled estimates come from populations not restricted to suppressed patients."""
-    q = harmonized.QUESTIONS[question_id]
-    question = harmonized_question(src, question_id)
-    result.syntheses[question_id] = question
-    scale = "ratio" if q.scale == "log" else "difference"
-    _add_question(result, question, HARMONIZATION_SOURCE, scale, q.measure, label)
-    pooled = question.pooled_rows
-    unsuppressed = float(pooled["suppressed_population"].isin(["no", "partial"]).mean()) \
-        if len(pooled) else 0.0
-    reasons = [indirect] if indirect else []
-    off_art = pooled.loc[pooled["suppressed_population"] == harmonized.OFF_ART, "study_id"]
-    if len(off_art):
-        reasons.append(f"{len(off_art)} of {len(pooled)} pooled trials gave the therapy "
-                       f"without ART ({', '.join(off_art)})")
-    if unsuppressed > 0.5:
-        reasons.append(f"{unsuppressed:.0%} of the pooled estimates come from populations not "
-                       "restricted to suppressed patients")
-    side = q.judge_kwargs()
-    threshold = side[q.claimed]
-    decide_pooled(result, question, measure=f"pooled {q.measure}", start=start,
-                  threshold_text=(f"{threshold:g} (no effect)" if threshold == q.null else
-                                  f"{threshold:g} cells/mm³ (a gain that matters)"),
-                  crosses=lambda a, b: judge(a, b, **side) == "uncertain",
-                  verdict_of=lambda a, b: judge(a, b, **side), indirect="; ".join(reasons))
-    d = result.decision
-    if d is not None:
-        digits = 2 if q.scale == "log" else 0
-        result.reason = (f"pooled {q.measure}: {format_ci(d.estimate, d.ci_low, d.ci_high, digits)}"
-                         f" from {d.k} studies (one per study group; rows chosen and turned in "
-                         "harmonization.csv)")
-    return question
-
-
-def _ours(result: ClaimResult, src: ClaimSources, ours: dict[str, tuple[str, str]]) -> None:
-    """Our analyses of the 1990s trials (indirect) and the simulated cohort for a factor."""
-    for report, (term, label) in ours.items():
-        table = src.table(f"{report}/odds_ratios.csv")
-        role = "simulated" if "synthetic" in report else "indirect"
-        for r in table[table["term"] == term].itertuples(index=False):
-            result.add(role=role, data=report.removeprefix("risk-factors-"), quantity=label,
-                       estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n,
-                       source=f"{report}/odds_ratios.csv",
-                       note=SIMULATED_NOTE if role == "simulated" else PRE_HAART_NOTE)
-
-
-#: GRADE's starting certainty: prognostic factors from cohorts start high (Iorio et al., BMJ
-#: 2015;350:h870); the effect of an exposure estimated mostly in cohorts starts low.
-PROGNOSIS_START, EXPOSURE_START = "high", "low"
-
-
-@evaluates("predictor_prior_oi")
-def _predictor_prior_oi(src: ClaimSources) -> ClaimResult:
-    result = ClaimResult()
-    decide_harmonized(result, src, "prior_aids", start=PROGNOSIS_START,
-                      indirect="WHO stage III-IV stands in for prior AIDS in one cohort; odds "
-                               "ratios and inverted recovery hazards share one scale")
-    _ours(result, src, {"risk-factors-cpcra002": ("prior_aids", "OR, prior AIDS-defining "
-                                                                "illness"),
-                        "risk-factors-synthetic": ("prior_aids", "OR, prior AIDS/OI")})
-    return result
-
-
-@evaluates("predictor_hcv")
-def _predictor_hcv(src: ClaimSources) -> ClaimResult:
-    result = ClaimResult()
-    decide_harmonized(result, src, "hcv", start=PROGNOSIS_START,
-                      indirect="odds ratios and inverted recovery hazards share one scale")
-    gain = harmonized_question(src, "hcv_gain")
-    result.syntheses["hcv_gain"] = gain
-    _add_question(result, gain, HARMONIZATION_SOURCE, "difference",
-                  harmonized.QUESTIONS["hcv_gain"].measure, "secondary, does not decide")
-    _ours(result, src, {"risk-factors-synthetic": ("hcv", "OR, HCV co-infection")})
-    return result
-
-
-@evaluates("predictor_duration")
-def _predictor_duration(src: ClaimSources) -> ClaimResult:
-    result = ClaimResult()
-    decide_harmonized(result, src, "duration", start=PROGNOSIS_START,
-                      indirect="time from infection to ART stands in for duration of infection")
-    _ours(result, src, {"risk-factors-synthetic": ("years_since_diagnosis",
-                                                   "OR per year since diagnosis")})
-    return result
-
-
-@evaluates("regimen_ddi_tdf")
-def _regimen_ddi_tdf(src: ClaimSources) -> ClaimResult:
-    result = ClaimResult()
-    decide_harmonized(result, src, "ddi_tdf", start=EXPOSURE_START)
-    _ours(result, src, {"risk-factors-synthetic": ("ddi_tdf", "OR, didanosine + tenofovir")})
-    return result
-
-
-@evaluates("regimen_zdv_tmp_smx")
-def _regimen_zdv_tmp_smx(src: ClaimSources) -> ClaimResult:
-    result = ClaimResult()
-    decide_harmonized(result, src, "zidovudine", start=EXPOSURE_START,
-                      indirect="zidovudine alone: no published estimate of its combination "
-                               "with TMP/SMX")
-    _ours(result, src, {"risk-factors-synthetic": ("zdv", "OR, zidovudine")})
-    definition = src.parameter("risk-factors-actg175", "definition_id")
-    freq = src.table("frequency-actg175/frequency.csv")
-    for r in freq[(freq["definition"] == definition)
-                  & freq["stratum"].str.startswith("arm=")].itertuples(index=False):
-        result.add(role="indirect", data=f"ACTG 175, {r.stratum.split('=', 1)[1]} arm",
-                   quantity=f"non-responders ({definition})", estimate=r.proportion,
-                   ci_low=r.ci_low, ci_high=r.ci_high, n=r.n_assessable, scale="proportion",
-                   source="frequency-actg175/frequency.csv",
-                   note=PRE_HAART_NOTE + "; randomised arms: zidovudine alone did worst, "
-                        "zidovudine with didanosine best")
     return result

@@ -116,6 +116,25 @@ def pool(inputs: pd.DataFrame, endpoint: str, label: str = "") -> pd.DataFrame:
     return out[META_COLUMNS].reset_index(drop=True)
 
 
+#: The IL-2 clinical verdict rests on the common-effect model: with two trials tau^2 cannot be
+#: estimated and the HKSJ interval depends on how closely they happen to agree (Cochrane
+#: Handbook 10.10.4.1 on random effects with very few studies).
+IL2_DECIDING_MODEL = "fixed effect (inverse variance)"
+CLINICAL_ENDPOINT = "opportunistic disease or death"
+
+
+def observed_clinical_effect(trials: pd.DataFrame | None = None) -> dict[float, str]:
+    """The one observed effect of an immune-based therapy on clinical events: the IL-2 trials'
+    pooled hazard ratio of opportunistic disease or death (:data:`IL2_DECIDING_MODEL`), as a
+    design scenario ``{hazard ratio: label}``."""
+    summary = clinical_summary(load_clinical_trials() if trials is None else trials)
+    row = summary[(summary["endpoint"] == f"{CLINICAL_ENDPOINT} (trials on ART)")
+                  & (summary["model"] == IL2_DECIDING_MODEL)].iloc[0]
+    return {round(float(row["estimate"]), 2):
+            f"observed: IL-2 trials on ART (k = {int(row['k'])}), {IL2_DECIDING_MODEL}, "
+            f"95% CI {row['ci_low']:.2f}-{row['ci_high']:.2f}"}
+
+
 def clinical_summary(trials: pd.DataFrame) -> pd.DataFrame:
     """``meta_clinical.csv``: opportunistic disease or death (all trials, then trials on ART
     only) and death, each pooled three ways."""

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from ..formatting import format_ci
 from .decision import ClaimResult, Decision
-from .evaluators import decide_harmonized
-from .il2 import randomized_il2_trials
+from .factors import decide_harmonized
+from .il2 import IL2_DECIDING_MODEL, randomized_il2_trials
 from .registry import evaluates, number
 from .rules import MEANINGFUL_HR, certainty, judge
 from .sources import ClaimSources
 
 THERAPY_SOURCE = "reference/immune_therapy_trials.csv"
-#: The IL-2 clinical verdict rests on the common-effect model: with two trials tau^2 cannot be
-#: estimated and the HKSJ interval depends on how closely they happen to agree (Cochrane
-#: Handbook 10.10.4.1 on random effects with very few studies).
-IL2_DECIDING_MODEL = "fixed effect (inverse variance)"
 #: GRADE's starting certainty for randomized trials.
 TRIALS_START = "high"
 
