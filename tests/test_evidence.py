@@ -75,7 +75,7 @@ def test_the_figures_and_flows_draw_on_the_fits_the_verdicts_used(assessment):
     frequency = syntheses["frequency"].fit.pooled_frame().iloc[0]
     assert verdicts.loc["frequency_10_20", "estimate"] == frequency["estimate"]
     assert verdicts.loc["stalled", "k"] == syntheses["stalled"].fit.k_
-    assert verdicts.loc["predictor_age", "k"] == syntheses["age"].synthesis.k
+    assert verdicts.loc["predictor_age", "k"] == syntheses["age_extremes"].fit.k_
     flows = evidence.flows([syntheses[n] for n in ("frequency", "baseline_cd4")])
     pooled = flows[flows["step"].str.startswith("pooled")]
     assert list(pooled["rows"]) == [syntheses["frequency"].fit.k_,
@@ -386,8 +386,9 @@ def test_harmonized_ratios_point_the_claimed_way_above_one():
 
 #: Claims answered on a pooled estimate since the second extraction (issue 31): before, the
 #: five factors were "insufficient evidence" or a vote count, and IL-2's CD4 effect a vote.
-POOLED_SINCE_SECOND_EXTRACTION = ("predictor_prior_oi", "predictor_hcv", "predictor_duration",
-                                  "regimen_ddi_tdf", "regimen_zdv_tmp_smx", "il2_raises_cd4")
+POOLED_SINCE_SECOND_EXTRACTION = ("predictor_age", "predictor_prior_oi", "predictor_hcv",
+                                  "predictor_duration", "regimen_ddi_tdf", "regimen_zdv_tmp_smx",
+                                  "il2_raises_cd4")
 
 
 def test_factors_and_il2_cd4_rest_on_pooled_estimates(assessment):
@@ -399,7 +400,7 @@ def test_factors_and_il2_cd4_rest_on_pooled_estimates(assessment):
         assert claim != "predictor_hcv" or v.loc[claim, "ci_low"] > 1  # HCV: 5 cohorts agree
     answered = v["verdict"] != "insufficient evidence"
     by_votes = v["measure"].fillna("").str.startswith("share of studies")
-    assert (answered & ~by_votes).sum() >= 11  # 15 claims: 11 pooled, 2 by direction
+    assert (answered & ~by_votes).sum() >= 12  # 15 claims: 12 pooled, 1 by direction
 
 
 def test_a_claim_left_insufficient_says_which_data_would_decide(assessment):
@@ -419,9 +420,15 @@ def test_every_verdict_row_states_its_estimand_k_model_and_rule(assessment):
     assert frequency["studies"] > frequency["k"]  # collaborations and their cohorts count once
 
 
-def test_votes_read_from_abstracts_are_downgraded_for_reporting_bias(assessment):
-    age = assessment.verdicts.set_index("claim_id").loc["predictor_age"]
-    assert "reporting bias" in age["downgrades"]
+def test_votes_read_from_abstracts_are_downgraded_for_reporting_bias():
+    from immune_recovery.evidence.decision import ClaimResult
+    from immune_recovery.evidence.rules import decide_direction
+    votes = questions.DirectionSynthesis.of(pd.Series([True] * 9))
+    for share, downgraded in ((0.8, True), (0.2, False)):
+        result = ClaimResult()
+        decide_direction(result, votes, threshold_text="1/2", what="x",
+                         direction_only_share=share)
+        assert any(d.startswith("reporting bias") for d in result.downgrades) == downgraded
 
 
 def test_frequency_is_judged_on_claim_matched_cohorts(assessment):
@@ -441,3 +448,16 @@ def test_frequency_is_judged_on_claim_matched_cohorts(assessment):
     assert len(predictions) == len(questions.CLAIM_DEFINITIONS)
     assert (predictions["ci_low"] < predictions["estimate"]).all()
     assert ev.loc[ev["claim_id"] == "frequency_10_20", "data"].eq("wu2022_meta").any()
+
+
+def test_actg175_is_shown_by_period_beside_its_averaged_hazard_ratio(assessment):
+    """The averaged HR hides an effect that falls over time; the rows by period and the
+    restricted mean time need no proportional hazards, and every ACTG 175 row says that its
+    endpoint contains a CD4 decline."""
+    ev = assessment.evidence
+    actg = ev[(ev["claim_id"] == "events_inr_vs_cr") & ev["data"].str.startswith("ACTG 175")]
+    periods = actg[actg["data"] == "ACTG 175, by period"]
+    assert len(periods) == 2 and periods["estimate"].iloc[0] > periods["estimate"].iloc[1]
+    assert (actg["data"] == "ACTG 175, restricted mean time").any()
+    assert actg["note"].str.contains("CD4 decline of at least 50%").all()
+    assert set(actg["role"]) == {"indirect"}

@@ -408,7 +408,7 @@ def _risk_rows(result: ClaimResult, rows: pd.DataFrame,
                      f"{r.verification}")
 
 
-def _direction_claim(src: ClaimSources, factor: str, what: str, level_based_only: bool,
+def direction_claim(src: ClaimSources, factor: str, what: str, level_based_only: bool,
                      family_notes: dict[str, str] | None = None, label: str = ""
                      ) -> ClaimResult:
     result = ClaimResult()
@@ -440,7 +440,7 @@ def _direction_claim(src: ClaimSources, factor: str, what: str, level_based_only
 
 @evaluates("predictor_low_baseline_cd4")
 def _predictor_low_baseline_cd4(src: ClaimSources) -> ClaimResult:
-    result = _direction_claim(src, "baseline_cd4", "a lower baseline CD4 goes with a lower "
+    result = direction_claim(src, "baseline_cd4", "a lower baseline CD4 goes with a lower "
                               "follow-up level (level-based outcomes)", level_based_only=True,
                               family_notes={"gain": "gain-based: biased by regression to the "
                                                     "mean, not used for the verdict"},
@@ -498,19 +498,3 @@ def _regression_to_the_mean_rows(result: ClaimResult, src: ClaimSources) -> str:
                         f". Free of regression to the mean, ACTG 175's Oldham r is "
                         f"{format_ci(o['estimate'], o['ci_low'], o['ci_high'])} (indirect)")
     return sentence
-
-
-@evaluates("predictor_age")
-def _predictor_age(src: ClaimSources) -> ClaimResult:
-    result = _direction_claim(src, "age", "older age goes with non-response",
-                              level_based_only=False, label="older age (direction)")
-    for report, label, role, note in (("risk-factors-actg175", "ACTG 175", "indirect",
-                                       PRE_HAART_NOTE),
-                                      ("risk-factors-synthetic", "Simulated cohort",
-                                       "simulated", SIMULATED_NOTE)):
-        table = src.table(f"{report}/odds_ratios.csv")
-        for r in table[table["term"] == "age10"].itertuples(index=False):
-            result.add(role=role, data=label, quantity="OR of non-response per 10 years",
-                       estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n,
-                       source=f"{report}/odds_ratios.csv", note=note)
-    return result

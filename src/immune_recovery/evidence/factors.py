@@ -1,5 +1,5 @@
-"""Evaluators of the risk-factor and regimen claims pooled on their own scales (prior AIDS,
-HCV, duration of infection, didanosine with tenofovir, zidovudine), and the common decision on a
+"""Evaluators of the risk-factor and regimen claims pooled on their own scales (age, prior
+AIDS, HCV, duration of infection, didanosine with tenofovir, zidovudine), and the common decision on a
 question of :mod:`.harmonized`, which the therapy claims use too."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..formatting import format_ci
 from . import harmonized
 from .decision import ClaimResult
-from .evaluators import HARMONIZATION_SOURCE, add_question
+from .evaluators import HARMONIZATION_SOURCE, add_question, direction_claim
 from .questions import PooledQuestion
 from .registry import PRE_HAART_NOTE, SIMULATED_NOTE, evaluates
 from .rules import decide_pooled, judge
@@ -75,6 +75,31 @@ def _ours(result: ClaimResult, src: ClaimSources, ours: dict[str, tuple[str, str
 #: GRADE's starting certainty: prognostic factors from cohorts start high (Iorio et al., BMJ
 #: 2015;350:h870); the effect of an exposure estimated mostly in cohorts starts low.
 PROGNOSIS_START, EXPOSURE_START = "high", "low"
+
+
+@evaluates("predictor_age")
+def _predictor_age(src: ClaimSources) -> ClaimResult:
+    """Pooled on the comparison every study prints in its own categories, the oldest against
+    the youngest (cut-points differ: indirectness); the direction of every row, trends per
+    year included, is the sensitivity synthesis and does not decide."""
+    result = direction_claim(src, "age", "older age goes with non-response",
+                             level_based_only=False, label="older age (direction)")
+    for row in result.evidence:
+        if row["data"].startswith("direction of effect"):
+            row["data"] += ", does not decide"
+    decide_harmonized(result, src, "age_extremes", start=PROGNOSIS_START,
+                      indirect="the oldest and the youngest categories differ between studies; "
+                               "odds ratios and inverted recovery hazards share one scale")
+    for report, label, role, note in (("risk-factors-actg175", "ACTG 175", "indirect",
+                                       PRE_HAART_NOTE),
+                                      ("risk-factors-synthetic", "Simulated cohort",
+                                       "simulated", SIMULATED_NOTE)):
+        table = src.table(f"{report}/odds_ratios.csv")
+        for r in table[table["term"] == "age10"].itertuples(index=False):
+            result.add(role=role, data=label, quantity="OR of non-response per 10 years",
+                       estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n,
+                       source=f"{report}/odds_ratios.csv", note=note)
+    return result
 
 
 @evaluates("predictor_prior_oi")

@@ -74,6 +74,9 @@ class Question:
 
 
 QUESTIONS = {
+    "age_extremes": Question("older age", "log",
+                             "ratio of non-response, oldest vs youngest age category printed",
+                             "above"),
     "hcv": Question("HCV co-infection", "log",
                     "ratio of non-response, HCV co-infected vs not", "above"),
     "hcv_gain": Question("HCV co-infection (CD4 gain)", "identity",
