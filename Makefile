@@ -151,10 +151,11 @@ $(BROWSER_STAMP): | $(VENV_STAMP)
 	chromium --version
 	touch $@
 
-# Debian's R with metafor (and lme4 for its GLMM): tests/test_metafor.py runs metafor itself.
-R_PACKAGES := r-base-core r-cran-metafor r-cran-metadat r-cran-lme4
+# Debian's R with metafor (and lme4 for its GLMM): tests/test_metafor.py runs metafor itself;
+# survival for tests/test_competing.py (the Aalen-Johansen estimator against survfit).
+R_PACKAGES := r-base-core r-cran-metafor r-cran-metadat r-cran-lme4 r-cran-survival
 $(R_STAMP): | $(VENV_STAMP)
-	@Rscript -e 'library(metafor); library(metadat); library(lme4)' >/dev/null 2>&1 || { \
+	@Rscript -e 'library(metafor); library(metadat); library(lme4); library(survival)' >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $(R_PACKAGES); }
 	Rscript -e 'cat("metafor", as.character(packageVersion("metafor")), "\n")'

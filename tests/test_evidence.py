@@ -354,6 +354,8 @@ def test_format_ci():
     assert format_ci(0.4999, 0.3281, 0.7612) == "0.50 (0.33–0.76)"
     assert format_ci(0.185, 0.178, 0.191, digits=1, percent=True) == "18.5% (17.8–19.1)"
     assert format_ci(1.98) == "1.98"
+    assert format_ci(-55.4, -126.0, 15.2, 0) == "-55 (-126 to 15)"  # never "-126–15"
+    assert format_ci(-40.4, -58.7, -22.2, 0) == "-40 (-59 to -22)"
     assert format_ci(float("nan"), 1, 2) == ""
 
 

@@ -53,7 +53,7 @@ LAYERS = {
     # 3: analyses, and the general meta-analysis library
     "classify": 3, "partitioned": 3, "frequency": 3, "riskfactors": 3, "outcomes": 3,
     "trajectories": 3, "lateresponse": 3, "dropout": 3, "rates": 3, "power": 3,
-    "acrossdefs": 3, "meta": 3,
+    "acrossdefs": 3, "meta": 3, "competing": 3,
     # 4: the evidence on the background's claims
     "evidence": 4,
     # 5: reports and checks

@@ -20,7 +20,8 @@ def format_ci(estimate: object, ci_low: object = None, ci_high: object = None,
     """An estimate with its 95% CI, e.g. ``0.50 (0.33–0.76)`` or ``18.5% (17.8–19.1)``.
 
     ``percent=True`` multiplies proportions by 100 and writes ``unit`` (default ``%``) after
-    the estimate; ``dash`` separates the limits. A missing estimate gives an empty string; a
+    the estimate; ``dash`` separates the limits, " to " where a limit is negative
+    (``-55 (-126 to 15)``, never ``-126–15``). A missing estimate gives an empty string; a
     missing interval gives the estimate alone.
     """
     if not _finite(estimate):
@@ -29,16 +30,19 @@ def format_ci(estimate: object, ci_low: object = None, ci_high: object = None,
     suffix = unit if unit is not None else ("%" if percent else "")
     text = f"{float(estimate) * scale:.{digits}f}{suffix}"  # type: ignore[arg-type]
     if _finite(ci_low) and _finite(ci_high):
-        text += (f" ({float(ci_low) * scale:.{digits}f}{dash}"  # type: ignore[arg-type]
-                 f"{float(ci_high) * scale:.{digits}f})")  # type: ignore[arg-type]
+        low, high = float(ci_low) * scale, float(ci_high) * scale  # type: ignore[arg-type]
+        sep = " to " if min(low, high) < 0 else dash
+        text += f" ({low:.{digits}f}{sep}{high:.{digits}f})"
     return text
 
 
 def format_interval(low: float, high: float, percent: bool = False) -> str:
-    """An interval alone: ``17.0–27.0%`` (``percent``: proportions times 100) or ``1.65–3.74``."""
+    """An interval alone: ``17.0–27.0%`` (``percent``: proportions times 100) or ``1.65–3.74``
+    (" to " where a limit is negative)."""
+    sep = " to " if min(low, high) < 0 else "–"
     if percent:
-        return f"{100 * low:.1f}–{100 * high:.1f}%"
-    return f"{low:.2f}–{high:.2f}"
+        return f"{100 * low:.1f}{sep}{100 * high:.1f}%"
+    return f"{low:.2f}{sep}{high:.2f}"
 
 
 def ci_column(df: pd.DataFrame, estimate: str, ci_low: str = "ci_low", ci_high: str = "ci_high",

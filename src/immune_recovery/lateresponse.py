@@ -17,25 +17,25 @@ definition), follow-up starts on the day of the assessed count that made them no
   does cross.
 * **Censoring**: alive without a crossing, at the last CD4 count.
 
-The cumulative incidence of crossing is the Aalen-Johansen estimator (lifelines
-``AalenJohansenFitter``, delayed entry at the assessment, variance by the delta method on
-log(-log), seeded jitter of tied times). "By month M" reads the curve at M + 0.5 months:
-counts are dated around their visit month.
+The cumulative incidence of crossing is the Aalen-Johansen estimator
+(:class:`~immune_recovery.competing.AalenJohansen`: delayed entry at the assessment, R
+survival's ``(start, stop]`` counting and tie handling, no jitter; variance by the delta method,
+CI on log(-log)). "By month M" reads the curve at M + 0.5 months: counts are dated around their
+visit month.
 
 Time is years since T0 (ART start or randomisation) in the fitted data; the table gives months.
 """
 
 from __future__ import annotations
 
-import warnings
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from lifelines import AalenJohansenFitter, KaplanMeierFitter
+from lifelines import KaplanMeierFitter
 from lifelines.exceptions import StatError
 
 from .classify import nonresponder_flags
+from .competing import AalenJohansen
 from .conventions import CONFIRM_MAX_GAP_DAYS, DAYS_PER_YEAR
 from .disclosure import figures as disclosed
 from .plots import PALETTE, legend
@@ -44,14 +44,13 @@ from .plots import PALETTE, legend
 CENSORED, CROSSED, DIED = 0, 1, 2
 #: Months: "by month M" includes counts dated up to M + half a month.
 HALF_MONTH_YEARS = 0.5 / 12
-#: Seed of lifelines' jitter of tied event times (the estimator needs distinct times).
-JITTER_SEED = 20261202
 
 LATE_COLUMNS = ["threshold", "month", "method", "early_nonresponders", "already_above",
                 "n_start", "crossings", "deaths", "censored", "cumulative_incidence",
                 "ci_low", "ci_high", "note"]
 #: Why a curve is missing: with delayed entry, the product-limit estimate reaches zero when
-#: everyone at risk has had the event before later patients enter, and lifelines refuses it.
+#: everyone at risk has had the event before later patients enter (``degenerate_``; lifelines'
+#: Kaplan-Meier refuses it).
 NOT_ESTIMABLE = ("not estimable: everyone at risk had crossed before later early "
                  "non-responders entered (delayed entry)")
 
@@ -125,17 +124,13 @@ def competing_risks_data(long: pd.DataFrame, early: pd.DataFrame, death_years: p
 
 
 def aalen_johansen(data: pd.DataFrame, cause: int = CROSSED, alpha: float = 0.05
-                   ) -> AalenJohansenFitter:
-    """lifelines' Aalen-Johansen fit of one cause on :func:`competing_risks_data`."""
-    ajf = AalenJohansenFitter(seed=JITTER_SEED, alpha=alpha)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # lifelines warns that it jitters tied times
-        state = np.random.get_state()  # lifelines seeds numpy's global generator
-        try:
-            ajf.fit(data["time"], data["cause"], event_of_interest=cause, entry=data["entry"])
-        finally:
-            np.random.set_state(state)
-    return ajf
+                   ) -> AalenJohansen:
+    """The Aalen-Johansen fit of one cause on :func:`competing_risks_data`; a degenerate
+    curve (see :data:`NOT_ESTIMABLE`) raises ``StatError``."""
+    fit = AalenJohansen(alpha=alpha).fit(data["entry"], data["time"], data["cause"], cause)
+    if fit.degenerate_:
+        raise StatError(NOT_ESTIMABLE)
+    return fit
 
 
 def _estimable(fit, *args, **kwargs):
@@ -179,11 +174,8 @@ def late_response(long: pd.DataFrame, early: pd.DataFrame, death_years: pd.Serie
                    "deaths": int((by & (data["cause"] == DIED)).sum()),
                    "censored": int((by & (data["cause"] == CENSORED)).sum()), "note": note}
             if fit is not None:
-                estimate = float(_at(fit.cumulative_density_, t, [0.0])[0])
-                # lifelines names the columns the other way round: take the smaller as low
-                limits = _at(fit.confidence_interval_, t, [np.nan, np.nan])
-                row.update(cumulative_incidence=estimate, ci_low=float(np.min(limits)),
-                           ci_high=float(np.max(limits)))
+                estimate, low, high = fit.at(t)
+                row.update(cumulative_incidence=estimate, ci_low=low, ci_high=high)
             rows.append(row)
         if kaplan_meier:
             rows += _kaplan_meier_rows(long, early, threshold, months)
