@@ -409,8 +409,10 @@ def _risk_rows(result: ClaimResult, rows: pd.DataFrame,
 
 
 def direction_claim(src: ClaimSources, factor: str, what: str, level_based_only: bool,
-                     family_notes: dict[str, str] | None = None, label: str = ""
-                     ) -> ClaimResult:
+                     family_notes: dict[str, str] | None = None, label: str = "",
+                     decides: bool = True) -> ClaimResult:
+    """The direction of effect of ``factor`` (one row per study group, sign test); with
+    ``decides`` False it is a sensitivity synthesis: shown, and the claim decided elsewhere."""
     result = ClaimResult()
     question = questions.direction_of_effect(factor, level_based_only,
                                              table=src.table(RISK_SOURCE), question=label)
@@ -420,18 +422,20 @@ def direction_claim(src: ClaimSources, factor: str, what: str, level_based_only:
     partial = rows.loc[rows["used"], "suppressed_population"].eq("partial").mean() \
         if rows["used"].any() else 0.0
     used = rows[rows["used"]]
-    decide_direction(result, ds, what=what,
-                     threshold_text="half of the studies (a sign test against 1/2)",
-                     direction_only_share=float(used["no_ci"].mean()) if len(used) else 0.0,
-                     indirect=(f"{partial:.0%} of the studies were only partly suppressed"
-                               if partial > 0.5 else ""))
+    if decides:
+        decide_direction(result, ds, what=what,
+                         threshold_text="half of the studies (a sign test against 1/2)",
+                         direction_only_share=float(used["no_ci"].mean()) if len(used) else 0.0,
+                         indirect=(f"{partial:.0%} of the studies were only partly suppressed"
+                                   if partial > 0.5 else ""))
     if ds.k:
-        result.add(role="pooled", data=f"direction of effect (k = {ds.k})",
+        result.add(role="pooled", data=f"direction of effect (k = {ds.k})"
+                                       + ("" if decides else ", does not decide"),
                    quantity=f"share of studies in which {what}", estimate=ds.proportion,
                    ci_low=ds.ci_low, ci_high=ds.ci_high, scale="proportion", source=RISK_SOURCE,
                    note=f"{ds.favour} of {ds.k}; sign test p = {ds.p_sign:.3g}; SWiM "
                         "synthesis without meta-analysis (the estimates share no scale)")
-        if result.verdict != "insufficient evidence":
+        if decides and result.verdict != "insufficient evidence":
             result.reason = (f"{ds.favour} of {ds.k} studies (one row each) find that {what} "
                              f"(share {format_ci(ds.proportion, ds.ci_low, ds.ci_high, 0, True)}, "
                              f"sign test p = {ds.p_sign:.2g})")

@@ -83,10 +83,8 @@ def _predictor_age(src: ClaimSources) -> ClaimResult:
     the youngest (cut-points differ: indirectness); the direction of every row, trends per
     year included, is the sensitivity synthesis and does not decide."""
     result = direction_claim(src, "age", "older age goes with non-response",
-                             level_based_only=False, label="older age (direction)")
-    for row in result.evidence:
-        if row["data"].startswith("direction of effect"):
-            row["data"] += ", does not decide"
+                             level_based_only=False, label="older age (direction)",
+                             decides=False)
     decide_harmonized(result, src, "age_extremes", start=PROGNOSIS_START,
                       indirect="the oldest and the youngest categories differ between studies; "
                                "odds ratios and inverted recovery hazards share one scale")

@@ -14,9 +14,12 @@ compares that estimate's 95% CI with the claim's decision threshold (:func:`judg
 * ``insufficient evidence`` — fewer than :data:`MIN_STUDIES` studies can be synthesized.
 
 **Certainty** (GRADE-style, :func:`certainty`): ``high`` to start (prevalence and prognosis
-from cohorts, interventions from randomized trials; a direction-of-effect synthesis starts at
-``low`` since it ignores magnitude), one level down for each of risk of bias, inconsistency,
-indirectness and imprecision, each with its reason.
+from cohorts, interventions from randomized trials; the effect of an exposure estimated mostly
+in cohorts and a direction-of-effect synthesis, which ignores magnitude, start at ``low``), one
+level down for each of GRADE's five domains that applies, each with its reasons once: risk of
+bias (:func:`risk_of_bias`: studies at high risk by the features the tables carry, weighted),
+inconsistency, indirectness, imprecision, and publication or reporting bias
+(:func:`publication_bias`; for a direction synthesis, directions read without an estimate).
 """
 
 from __future__ import annotations
@@ -93,15 +96,11 @@ def bias_flags(rows: pd.DataFrame) -> pd.Series:
     risk of bias ("" where none): read only in a secondary copy (V2), and an unadjusted
     association from an observational study (``adjusted`` not "yes"; randomized comparisons
     need none)."""
-    flags = pd.Series([[] for _ in range(len(rows))], index=rows.index)
-    for row, v2 in (rows["verification"] == "V2").items():
-        if v2:
-            flags[row].append("secondary copy")
-    if "adjusted" in rows:
-        for row, adjusted in rows["adjusted"].items():
-            if adjusted not in ("yes", RANDOMIZED):
-                flags[row].append("unadjusted")
-    return flags.map(", ".join)
+    v2 = rows["verification"] == "V2"
+    unadjusted = (~rows["adjusted"].isin(["yes", RANDOMIZED]) if "adjusted" in rows
+                  else pd.Series(False, index=rows.index))
+    return pd.Series([", ".join(f for f, on in (("secondary copy", a), ("unadjusted", b)) if on)
+                      for a, b in zip(v2, unadjusted, strict=True)], index=rows.index)
 
 
 def risk_of_bias(fit, rows: pd.DataFrame) -> str:
