@@ -49,23 +49,68 @@ def test_at_risk_set_excludes_patients_already_above():
 
 def test_confirmation_needs_two_consecutive_counts_above():
     long, early, death = toy()
-    data = lr.competing_risks_data(long, early, death, 350, confirm=2)
-    assert data.loc["A", "cause"] == lr.CROSSED and data.loc["A", "time"] == 1.0
-    assert data.loc["E", "cause"] == lr.CENSORED and data.loc["E", "time"] == 2.4
+    crossed = lr.crossing_times(long, early, 350, confirm=2)
+    assert crossed["A"] == 1.0
+    assert np.isnan(crossed["E"])  # one count above, then a lower one
+
+
+def test_confirmed_entry_needs_the_on_art_count_before_the_assessment_low_too():
+    """Entry on two counts: the assessed count and the on-ART count before it, both at or
+    below the threshold and close enough; a pre-ART count (years <= 0) does not confirm."""
+    early = pd.DataFrame({"start_years": 1.0, "assessed_cd4": [180, 190, 150, 170]},
+                         index=["A", "B", "C", "D"])
+    long = pd.DataFrame({"PATIENT": ["A", "A", "B", "B", "C", "C", "D", "D"],
+                         "years": [0.5, 1.0, 0.5, 1.0, 0.0, 1.0, 0.2, 1.0],
+                         "cd4": [160, 180, 260, 190, 100, 150, 120, 170]})
+    low = lr.confirmed_low(long, early, 200, confirm=2)
+    # A: both low; B: the count before is above; C: only a pre-ART count; D: 0.8 y apart
+    assert low.to_dict() == {"A": True, "B": False, "C": False, "D": False}
+    data = lr.competing_risks_data(long, early, pd.Series(dtype=float), 200, confirm=2)
+    assert list(data.index) == ["A"] and data.attrs["excluded_unconfirmed"] == 3
+
+
+def test_confirmed_rows_say_not_estimable_where_no_count_can_confirm_never_zero():
+    """ACTG 175's shape: one count after the assessment. The confirmed estimate is not 0, it
+    is not estimable; the one-count row is labelled an upper bound."""
+    early = pd.DataFrame({"start_years": 0.38, "assessed_cd4": [300, 320]}, index=["A", "B"])
+    long = pd.DataFrame({"PATIENT": ["A", "A", "B", "B"], "years": [0.3, 0.38, 0.3, 0.38],
+                         "cd4": [290, 300, 310, 320]})
+    long = pd.concat([long, pd.DataFrame({"PATIENT": ["A", "B"], "years": [1.84, 1.84],
+                                          "cd4": [400, 200]})], ignore_index=True)
+    table = lr.late_response(long, early, pd.Series(dtype=float), [350], [22],
+                             kaplan_meier=False).set_index("method")
+    confirmed = table.loc[lr.method_name(2)]
+    assert np.isnan(confirmed["cumulative_incidence"])
+    assert confirmed["note"].startswith("not estimable") and "confirmed crossing" in confirmed["note"]
+    upper = table.loc[lr.method_name(1)]
+    assert "upper bound" in lr.method_name(1) and upper["cumulative_incidence"] == 0.5
+
+
+def test_bounds_bracket_missing_follow_up_and_treat_competing_events_as_non_crossers():
+    """Complete case: crossed / known by the month (competing events known, censored not);
+    worst case: crossed / all at risk. ACTG 175's issue: 91/511 vs 91/872."""
+    long, early, death = toy()
+    bounds = lr.late_response_bounds(long, early, death, [350], [30], confirm=1)
+    row = bounds.set_index("bound")
+    # at risk A, B, C, E: A and E cross by 30 months, B's death known, C censored at 0.9
+    assert row.loc["complete case", ["crossings", "n_known"]].tolist() == [2, 3]
+    assert row.loc["worst case", ["crossings", "n_known"]].tolist() == [2, 4]
+    assert row.loc["worst case", "proportion"] < row.loc["complete case", "proportion"]
 
 
 def test_table_counts_and_estimate_by_hand():
     long, early, death = toy()
-    table = lr.late_response(long, early, death, [350], [12, 30]).set_index(["method", "month"])
-    row = table.loc[("aalen-johansen", 12)]
-    assert (row["n_start"], row["already_above"], row["crossings"], row["deaths"],
+    table = lr.late_response(long, early, death, [350], [12, 30], confirm=1) \
+        .set_index(["method", "month"])
+    row = table.loc[(lr.method_name(1), 12)]
+    assert (row["n_start"], row["already_above"], row["crossings"], row["competing"],
             row["censored"]) == (4, 1, 1, 1, 1)
     # B dies at 0.8 (4 at risk), C censored at 0.9, A crosses at 1.0 with A and E at risk:
     # CIF = (1 - 1/4) * 1/2
     assert row["cumulative_incidence"] == pytest.approx(0.375, abs=1e-6)
     assert row["ci_low"] < 0.375 < row["ci_high"]
     # the naive Kaplan-Meier counts D (already above) as crossing and censors B's death
-    naive = table.loc[("kaplan-meier, death censored, all early non-responders", 12)]
+    naive = table.loc[(lr.NAIVE, 12)]
     assert naive["n_start"] == 5 and naive["cumulative_incidence"] > 0.375
 
 
@@ -99,7 +144,7 @@ def test_cpcra002_late_response_against_an_independent_computation(cpcra002):
     early = lr.early_nonresponders(result, definition.id)
     long = tr.cd4_long(cohort, patients)
     table = lr.late_response(long, early, lr.death_years(patients), [100], [18],
-                             kaplan_meier=False).iloc[0]
+                             confirm=1, kaplan_meier=False).iloc[0]
     entry, time, cause, above = [], [], [], 0
     for pid, row in early.iterrows():
         if row["assessed_cd4"] > 100:
@@ -121,7 +166,7 @@ def test_cpcra002_late_response_against_an_independent_computation(cpcra002):
     t = 18 / 12 + 0.5 / 12
     expected = aalen_johansen_by_hand(entry, time, cause, t)
     assert table["cumulative_incidence"] == pytest.approx(expected, abs=1e-12)
-    assert table["deaths"] == sum(c == 2 and u <= t for c, u in zip(cause, time))
+    assert table["competing"] == sum(c == 2 and u <= t for c, u in zip(cause, time))
     assert table["crossings"] == sum(c == 1 and u <= t for c, u in zip(cause, time))
 
 
@@ -136,8 +181,8 @@ def test_a_curve_lifelines_refuses_is_reported_not_raised():
     long = pd.DataFrame({"PATIENT": ["A", "A", "B", "B", "C", "C"],
                          "years": [0.9, 0.95, 1.0, 1.5, 1.05, 2.0],
                          "cd4": [150, 250, 160, 180, 170, 260]})
-    table = late_response(long, early, pd.Series(dtype=float), [200], [12, 24])
+    table = late_response(long, early, pd.Series(dtype=float), [200], [12, 24], confirm=1)
     assert len(table) == 4
     assert (table["note"] == NOT_ESTIMABLE).all()
     assert table["cumulative_incidence"].isna().all()
-    assert table.loc[table["method"] == "aalen-johansen", "crossings"].tolist() == [1, 2]
+    assert table.loc[table["method"] == lr.method_name(1), "crossings"].tolist() == [1, 2]

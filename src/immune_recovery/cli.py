@@ -240,7 +240,8 @@ def _coverage(args: argparse.Namespace) -> int:
         return 0
     record = coverage.build_product(out, settings, n_workers=args.workers,
                                     scheduler=args.scheduler, progress=not args.no_progress)
-    summary = coverage.summarise(*coverage.load_product(out)[:2])
+    runs, truth, _ = coverage.load_product(out)
+    summary = coverage.summarise(coverage.at_size(runs, settings["patients"]), truth)
     print(summary[["estimand", "truth", "mean_estimate", "bias", "coverage",
                    "coverage_mcse"]].round(3).to_string(index=False))
     print(f"{record['replicates']} replicates of {record['patients']} patients in "

@@ -33,6 +33,13 @@ CD4_ABSOLUTE_UNIT = 1
 #: choice, not a published figure: a six-monthly visit plus one week.
 CONFIRM_MAX_GAP_DAYS = 190
 
+#: SIMEX (Cook & Stefanski, JASA 1994;89:1314-1328): multiples of the measurement-error
+#: variance added, replicates per multiple, and the seed of the added error. The usual choices
+#: (Carroll et al., Measurement Error in Nonlinear Models, 2nd ed. 2006, ch. 5).
+SIMEX_MULTIPLES = (0.5, 1.0, 1.5, 2.0)
+SIMEX_REPLICATES = 50
+SIMEX_SEED = 20260
+
 #: Two-sided 95% normal quantile, z = Φ⁻¹(0.975) = 1.959964...
 Z95 = float(stats.norm.ppf(0.975))
 

@@ -5,10 +5,15 @@ Frequency (inverse probability of censoring weights)
 Complete-case frequencies use only patients whose response could be judged; a patient who
 died or was lost before the assessment window, or missed it, is silently dropped. If those
 patients would more often have been non-responders (low CD4 before they left), the
-complete-case proportion is too low. IPCW reweights the assessed patients by the inverse of
-their probability of being assessed, modelled (statsmodels logistic regression) on baseline
-covariates and on the last CD4 count before the assessment window (for a patient who left,
-the last count before leaving). Weights are stabilized (marginal probability of assessment in
+complete-case proportion is too low. The estimand is the proportion among patients **alive at
+the end of the assessment window**: a patient who died before it is outside the population the
+frequency is about, not missing (treating deaths as missing answers a question about a
+population in which nobody dies). IPCW reweights the assessed patients by the inverse of
+their probability of being assessed among those alive, modelled (statsmodels logistic
+regression) on baseline covariates and on the time-updated values before the assessment
+window: the last CD4 count and the last viral load (for a patient who left, the last before
+leaving; missingness in this simulator and in cohorts depends on viraemia). Weights are
+stabilized (marginal probability of assessment in
 the numerator); the weighted proportion's CI uses the robust (sandwich, HC0) variance of an
 intercept-only weighted binomial GLM, which treats the weights as known (usually slightly
 conservative). Valid under "missing at random given these covariates"; it cannot correct for
@@ -52,24 +57,46 @@ from .trajectories import cd4_long, fit_mixed_model
 #: Reasons that mean "not assessable for a reason drop-out cannot explain": left out of IPCW.
 NOT_DROPOUT = ("no_baseline_cd4", "zero_baseline", "rna_limit_above_cutoff")
 #: Candidate covariates of the assessment model (those the cohort has and that vary are used).
-IPCW_COVARIATES = ("sqrt_cd4", "last_sqrt_cd4", "age10", "female", "prior_aids", "log10_rna")
+IPCW_COVARIATES = ("sqrt_cd4", "last_sqrt_cd4", "last_log10_rna", "age10", "female",
+                   "prior_aids", "log10_rna")
+#: Missing values of a covariate below which no missing indicator enters the weight model (the
+#: project's choice: an indicator for a handful of patients separates the model).
+MIN_MISSING_FOR_INDICATOR = 10
+#: ``why_missing`` of a patient who died before the window ended: outside the estimand.
+DIED = "died before the window ended (outside the estimand: alive at the assessment)"
 
 
-def last_count_before(long: pd.DataFrame, patients: pd.Index, before_years: float
-                      ) -> pd.Series:
-    """Square root of each patient's last CD4 count dated after T0 and before
-    ``before_years`` (NaN if none), indexed by ``patients``."""
+def rna_long(cohort) -> pd.DataFrame:
+    """Viral loads one row each: ``PATIENT``, ``days`` since T0, ``log10_rna`` (log10
+    copies/mL; a value coded below the limit, HICDEP's negative ``RNA_V``, at its limit)."""
+    rna = cohort.rna if cohort.has_rna else pd.DataFrame()
+    if rna.empty:
+        return pd.DataFrame({"PATIENT": [], "years": [], "log10_rna": []})
+    code = cohort.codes("tblLAB_RNA")
+    t0 = cohort.time_origin["t0"].to_numpy()[code]
+    days = (rna["RNA_D"].to_numpy() - t0) / np.timedelta64(1, "D")
+    value = np.abs(pd.to_numeric(rna["RNA_V"], errors="coerce").to_numpy(dtype=float))
+    return pd.DataFrame({"PATIENT": cohort.patients.to_numpy()[code],
+                         "years": days / DAYS_PER_YEAR,
+                         "log10_rna": np.log10(np.maximum(value, 1.0))}).dropna()
+
+
+def last_value_before(long: pd.DataFrame, column: str, patients: pd.Index,
+                      before_years: float) -> pd.Series:
+    """Each patient's last ``column`` of ``long`` (``PATIENT``, ``years``) dated after T0 and
+    before ``before_years`` (NaN if none), indexed by ``patients``."""
     data = long[(long["years"] > 0) & (long["years"] < before_years)]
-    last = data.sort_values(["PATIENT", "years"], kind="stable").groupby("PATIENT")["cd4"].last()
-    return np.sqrt(last.reindex(patients))
+    last = data.sort_values(["PATIENT", "years"], kind="stable").groupby("PATIENT")[column].last()
+    return last.reindex(patients)
 
 
 def assessment_frame(result: Classification, definition_id: str, patients: pd.DataFrame,
-                     long: pd.DataFrame) -> pd.DataFrame:
+                     long: pd.DataFrame, rna: pd.DataFrame | None = None) -> pd.DataFrame:
     """Patients who could have been assessed (a baseline count; not excluded for a reason
     drop-out cannot explain), with ``assessed`` (0/1), ``in_denominator``, ``nonresponder``,
-    ``why_missing`` (died / lost to follow-up before the window ended / in follow-up but no
-    qualifying count or viral load) and the covariates of the assessment model."""
+    ``why_missing`` (:data:`DIED` / lost to follow-up before the window ended / in follow-up
+    but no qualifying count or viral load) and the covariates of the assessment model
+    (``last_log10_rna`` from ``rna``, :func:`rna_long`, when given)."""
     res = result.results[definition_id]
     definition = res.definition
     denominator, numerator = nonresponder_flags(result, definition_id)
@@ -84,12 +111,14 @@ def assessment_frame(result: Classification, definition_id: str, patients: pd.Da
     died = frame["death_date"].notna() & (frame["death_date"] <= window_end)
     lost = ~died & (frame["followup_end"] < window_end)
     frame["why_missing"] = np.select(
-        [frame["assessed"] == 1, died, lost], ["assessed", "died before the window ended",
+        [frame["assessed"] == 1, died, lost], ["assessed", DIED,
                                               "lost to follow-up before the window ended"],
         "in follow-up, no qualifying count or viral load")
     window_start = (definition.target_days - definition.window_days) / DAYS_PER_YEAR
-    frame["last_sqrt_cd4"] = last_count_before(long, frame.index, window_start) \
-        .fillna(np.sqrt(frame["baseline_cd4"]))
+    frame["last_sqrt_cd4"] = np.sqrt(last_value_before(long, "cd4", frame.index, window_start)
+                                     .fillna(frame["baseline_cd4"]))
+    if rna is not None:
+        frame["last_log10_rna"] = last_value_before(rna, "log10_rna", frame.index, window_start)
     frame["sqrt_cd4"] = np.sqrt(frame["baseline_cd4"])
     keep = ~frame["reason"].isin(NOT_DROPOUT)
     return frame[keep]
@@ -98,7 +127,8 @@ def assessment_frame(result: Classification, definition_id: str, patients: pd.Da
 def _model_columns(frame: pd.DataFrame, covariates: tuple[str, ...]) -> tuple[pd.DataFrame,
                                                                               list[str]]:
     """Covariates that vary and are not collinear with the ones before them, missing values
-    set to the median with a missing indicator."""
+    set to the median, with a missing indicator where at least
+    :data:`MIN_MISSING_FOR_INDICATOR` are missing."""
     data = pd.DataFrame(index=frame.index)
     used = []
     for name in covariates:
@@ -107,10 +137,10 @@ def _model_columns(frame: pd.DataFrame, covariates: tuple[str, ...]) -> tuple[pd
         values = pd.to_numeric(frame[name], errors="coerce").astype(float)
         if values.dropna().nunique() < 2:
             continue
-        if values.isna().any():
+        if values.isna().sum() >= MIN_MISSING_FOR_INDICATOR:
             data[f"{name}_missing"] = values.isna().astype(float)
             used.append(f"{name}_missing")
-            values = values.fillna(values.median())
+        values = values.fillna(values.median())
         candidate = data.assign(**{name: values})
         matrix = np.column_stack([np.ones(len(candidate)), candidate.to_numpy(dtype=float)])
         if np.linalg.matrix_rank(matrix) < matrix.shape[1]:
@@ -134,7 +164,7 @@ def ipcw_weights(frame: pd.DataFrame, covariates: tuple[str, ...] = IPCW_COVARIA
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # non-convergence and separation: judged here
             try:
-                fit = smf.logit(formula, data).fit(disp=0)
+                fit = smf.logit(formula, data).fit(disp=0, maxiter=200)
             except (np.linalg.LinAlgError, PerfectSeparationError) as err:
                 note = f"not estimable: {err}"
         if note is None:
@@ -157,8 +187,18 @@ def ipcw_tables(cohort, result: Classification, definition_ids: list[str],
     """:func:`ipcw_frequency` for several definitions of one classified cohort, stacked."""
     patients = analysis_frame(patient_table(cohort))
     long = cd4_long(cohort, patients)
-    parts = [ipcw_frequency(result, d, patients, long, covariates) for d in definition_ids]
+    rna = rna_long(cohort)
+    parts = [ipcw_frequency(result, d, patients, long, covariates, rna) for d in definition_ids]
     return tuple(pd.concat([p[i] for p in parts], ignore_index=True) for i in range(3))
+
+
+#: What each frequency estimate assumes about the patients alive but not assessed.
+ASSUMPTIONS = {
+    "complete case": "missing completely at random: the unassessed alive patients are like "
+                     "the assessed",
+    "IPCW": "missing at random given the weight model's covariates (baseline and the last CD4 "
+            "count and viral load before the window)",
+}
 
 
 def weighted_proportion(y: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:
@@ -176,15 +216,17 @@ def weighted_proportion(y: np.ndarray, w: np.ndarray) -> tuple[float, float, flo
 
 
 def ipcw_frequency(result: Classification, definition_id: str, patients: pd.DataFrame,
-                   long: pd.DataFrame, covariates: tuple[str, ...] = IPCW_COVARIATES
+                   long: pd.DataFrame, covariates: tuple[str, ...] = IPCW_COVARIATES,
+                   rna: pd.DataFrame | None = None
                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Complete-case and IPCW frequency of one definition.
+    """Complete-case and IPCW frequency of one definition among patients alive at the end of
+    its window (deaths before it are outside the estimand, not missing).
 
     Returns (estimates, who was missing and why, weight distribution). Estimates: ``method``,
     ``n_assessable`` (patients in the denominator), ``n_nonresponders``, ``effective_n``
-    (Kish), ``proportion``, ``ci_low``, ``ci_high``, ``covariates``."""
-    frame = assessment_frame(result, definition_id, patients, long)
-    weights = ipcw_weights(frame, covariates)
+    (Kish), ``proportion``, ``ci_low``, ``ci_high``, ``covariates``, ``assumption``."""
+    frame = assessment_frame(result, definition_id, patients, long, rna)
+    weights = ipcw_weights(frame[frame["why_missing"] != DIED], covariates)
     den = frame.loc[weights.index, "in_denominator"].to_numpy()
     y = frame.loc[weights.index, "nonresponder"].to_numpy()[den]
     w = weights.to_numpy()[den]
@@ -198,6 +240,7 @@ def ipcw_frequency(result: Classification, definition_id: str, patients: pd.Data
                      else 0.0,
                      "proportion": p, "ci_low": lo, "ci_high": hi,
                      "covariates": ", ".join(weights.attrs["covariates"]),
+                     "assumption": ASSUMPTIONS[method],
                      "note": weights.attrs["note"] if method == "IPCW" else ""})
     missing = frame["why_missing"].value_counts().rename_axis("status").rename("patients") \
         .reset_index()

@@ -288,11 +288,26 @@ def time_varying_data(cohort: Cohort, patients: pd.DataFrame, event: str = "ade_
     })
 
 
+def counting_process_ranks(start, stop) -> tuple[np.ndarray, np.ndarray]:
+    """(entry, stop) for statsmodels ``PHReg`` that give R survival's ``(start, stop]`` risk
+    sets: a row is at risk at event times t with start < t <= stop.
+
+    ``PHReg`` counts a row as at risk at its own entry time (start <= t), so a patient whose
+    follow-up is split on an event day is in that day's risk set twice. The partial likelihood
+    depends only on the order of times, so times are replaced by ranks: a stop time ``u`` by
+    2 x its rank, a start time by 2 x its rank + 1, which puts every entry just after the
+    events of its own day, deterministically (no jitter)."""
+    start, stop = np.asarray(start, float), np.asarray(stop, float)
+    times = np.unique(np.r_[start, stop])
+    return (2 * np.searchsorted(times, start) + 1).astype(float), \
+        (2 * np.searchsorted(times, stop)).astype(float)
+
+
 def time_varying_cox(data: pd.DataFrame, covariates: list[str], model: str,
                      patients: pd.DataFrame | None = None,
                      references: dict[str, str] | None = None) -> pd.DataFrame:
     """Cox model with time-varying covariates on counting-process data (statsmodels
-    ``PHReg`` with entry times, Breslow ties) on the package's design
+    ``PHReg`` on :func:`counting_process_ranks`, R's ``(start, stop]`` rule, Breslow ties) on the package's design
     (:func:`~immune_recovery.covariates.design_matrix`); tidy rows like :class:`CoxModel`."""
     frame = data
     extra = [c for c in covariates if c not in data]
@@ -310,9 +325,9 @@ def time_varying_cox(data: pd.DataFrame, covariates: list[str], model: str,
     if reason is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # non-convergence and overflow: judged below
-            fit = sm.PHReg(frame["stop"].to_numpy(), frame[terms].to_numpy(dtype=float),
-                           status=frame["event"].to_numpy(), entry=frame["start"].to_numpy(),
-                           ties="breslow").fit()
+            entry, stop = counting_process_ranks(frame["start"], frame["stop"])
+            fit = sm.PHReg(stop, frame[terms].to_numpy(dtype=float),
+                           status=frame["event"].to_numpy(), entry=entry, ties="breslow").fit()
             retvals = getattr(fit, "mle_retvals", None) or {}
             converged = retvals.get("converged", True)
             reason = separated(np.asarray(fit.params), np.asarray(fit.bse)) if converged \
@@ -347,8 +362,8 @@ def time_split_cox(data: pd.DataFrame, covariates: list[str], split: list[str],
                    model: str = "time-split") -> pd.DataFrame:
     """Cox model in which each design column of ``split`` has its own hazard ratio in each
     follow-up interval (cut at ``cuts_years`` after the origin of ``time_years``); the other
-    columns keep one HR. Episode-split counting-process data, statsmodels ``PHReg`` with entry
-    times (Breslow ties). Rows in the one result shape; terms ``column @ interval`` (an
+    columns keep one HR. Episode-split counting-process data, statsmodels ``PHReg`` on
+    :func:`counting_process_ranks` (R's ``(start, stop]`` rule; Breslow ties). Rows in the one result shape; terms ``column @ interval`` (an
     interval in which no patient with a non-zero value has an event is left out)."""
     design = design_matrix(data, covariates, references)
     used = design.attrs["references"]
@@ -370,9 +385,9 @@ def time_split_cox(data: pd.DataFrame, covariates: list[str], split: list[str],
     terms = [c for c in design.columns if c not in split] + [
         f"{c} @ {lab}" for c in split for lab in labels
         if ((episodes[f"{c} @ {lab}"] != 0) & (episodes["event"] == 1)).any()]
-    fit = sm.PHReg(episodes["stop"].to_numpy(), episodes[terms].to_numpy(dtype=float),
-                   status=episodes["event"].to_numpy(), entry=episodes["start"].to_numpy(),
-                   ties="breslow").fit()
+    entry, stop = counting_process_ranks(episodes["start"], episodes["stop"])
+    fit = sm.PHReg(stop, episodes[terms].to_numpy(dtype=float),
+                   status=episodes["event"].to_numpy(), entry=entry, ties="breslow").fit()
     ci = np.asarray(fit.conf_int())
 
     def label(term: str) -> str:

@@ -20,7 +20,7 @@ from .rules import DERIVED, MODEL, SECONDARY, DisclosureError, rules
 #: Column names that hold counts of patients, rows or events.
 COUNT_COLUMN = re.compile(
     r"^(n|k|n_.*|.*_n|patients.*|.*patients|events.*|.*_events|rows.*|.*rows|count.*|.*count|"
-    r"crossings|deaths|censored|.*responders|already_above|excluded.*|used|read|flat_slope|"
+    r"crossings|deaths|competing|censored|.*responders|already_above|excluded.*|used|read|flat_slope|"
     r"early_nonresponders|n_start|at_risk|n_at_risk|.*_needed|records|missing|drop_outs|"
     r"no_.*|zero_.*|.*_above_cutoff)$",  # the last three: reasons a patient was not assessable
     re.IGNORECASE)

@@ -15,6 +15,7 @@ from scipy import stats
 
 from ..formatting import format_ci, format_interval
 from ..intervals import wilson
+from ..lateresponse import method_name
 from ..meta import MIN_STUDIES_PREDICTION
 from ..riskfactors import OLDHAM
 from . import questions
@@ -180,6 +181,20 @@ def _frequency_10_20(src: ClaimSources) -> ClaimResult:
     return result
 
 
+def _late_rows(table: pd.DataFrame) -> list:
+    """The last month of each threshold of a late-response table: the confirmed estimate, and
+    where it is not estimable the one-count upper bound beside its note."""
+    table = table.sort_values(["threshold", "month"], kind="stable")
+    last = table[table["month"] == table.groupby("threshold")["month"].transform("max")]
+    rows = []
+    for _, part in last.groupby("threshold", sort=True):
+        confirmed = part[part["method"].str.contains("confirmed")]
+        rows += list(confirmed.itertuples(index=False))
+        if confirmed["cumulative_incidence"].isna().all():
+            rows += list(part[part["method"] == method_name(1)].itertuples(index=False))
+    return rows
+
+
 @evaluates("late_response")
 def _late_response(src: ClaimSources) -> ClaimResult:
     result = ClaimResult()
@@ -189,21 +204,23 @@ def _late_response(src: ClaimSources) -> ClaimResult:
             ("trajectories-synthetic", "Simulated cohort", "simulated", SIMULATED_NOTE)):
         table = src.table(f"{report}/late_response.csv")
         early = src.parameter(report, "early_definition")
-        table = table[table["method"] == "aalen-johansen"]
-        last = table.sort_values(["threshold", "month"]).groupby("threshold").tail(1)
-        for row in last.itertuples(index=False):
+        for row in _late_rows(table):
+            upper = row.method == method_name(1)
             result.add(role=role, data=label,
                        quantity=(f"early non-responders ({early}) below {row.threshold:g} at "
                                  f"the assessment crossing CD4 > {row.threshold:g} by month "
-                                 f"{row.month:g} (Aalen-Johansen, death competing)"),
+                                 f"{row.month:g} ({row.method}; the competing event "
+                                 "competing)" + ("; an UPPER BOUND: one count above can be "
+                                                 "noise" if upper else "")),
                        estimate=row.cumulative_incidence, ci_low=row.ci_low,
                        ci_high=row.ci_high, n=row.n_start, scale="proportion",
                        source=f"{report}/late_response.csv",
                        note=(f"{note}; n = {row.n_start} at risk at the assessment "
                              f"({row.already_above} of {row.early_nonresponders} early "
-                             f"non-responders already above and excluded); by then "
-                             f"{row.crossings} crossed, {row.deaths} died first, "
-                             f"{row.censored} censored"))
+                             f"non-responders already above, {row.excluded_unconfirmed} not "
+                             f"confirmed below; excluded); by then {row.crossings} crossed, "
+                             f"{row.competing} had the competing event first, "
+                             f"{row.censored} censored" + (f"; {row.note}" if row.note else "")))
     early = src.table(LATE_SOURCE).set_index("estimate_id").loc[list(EARLY_POOR_RESPONDER_ROWS)]
     shares = []
     for row_id, r in early.iterrows():
@@ -219,8 +236,10 @@ def _late_response(src: ClaimSources) -> ClaimResult:
     result.reason = (f"{early['study_id'].nunique()} published groups of early poor responders "
                      f"report a later crossing ({'; '.join(shares)}), none with the size of the group followed, "
                      "so no CI and no pooled estimate can be formed; our trials are indirect "
-                     "(estimates among those below the threshold at the early assessment, with "
-                     "death as a competing event)")
+                     "(among those confirmed below the threshold at the early assessment, a "
+                     "crossing confirmed on two counts, death or the trial's composite "
+                     "endpoint competing; where the counts cannot confirm, the one-count "
+                     "figure is shown as an upper bound)")
     return result
 
 

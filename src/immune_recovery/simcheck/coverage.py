@@ -10,47 +10,17 @@ latent (error-free) CD4 and the true event times, in a world without loss to fol
 estimate, bias, empirical SE, mean model SE, 95% CI coverage and its Monte Carlo SE
 (Morris, White & Crowther, Stat Med 2019;38:2074-2102, table 6).
 
-Estimands and the estimators applied to each replicate:
-
-``freq_*``
-    Percent non-responders among suppressed, assessable patients under a catalogue
-    definition (:data:`FREQUENCY_DEFINITIONS`; Wilson CI). Truth: the percent whose latent
-    CD4 meets the rule at month 12 among patients alive and truly suppressed at month 12.
-``log_or_cd4_per100``, ``log_or_age10``
-    Log odds ratio of level-based non-response (:data:`LEVEL_DEFINITION`) per 100 cells/mm³
-    of measured baseline CD4 and per 10 years of age, by
-    :class:`~immune_recovery.riskfactors.NonResponseModel` (Wald CI). Truth: the same
-    logistic model fitted to latent baseline CD4 and latent month-12 status.
-``log_hr_inr_vs_cr``
-    Log hazard ratio of a new AIDS-defining event or death, immunologic non-responders vs
-    complete responders of :data:`LANDMARK_DEFINITION`, from the landmark at the end of its
-    window (:func:`~immune_recovery.outcomes.landmark_by_definition`, Cox model). Truth: the
-    same Cox model on the latent month-6 status and true event times, censored only at the
-    end of the study (no loss to follow-up).
-``slope_sqrt_cd4``
-    Mean slope of the square root of CD4 per year between :data:`SLOPE_WINDOW_YEARS`, the
-    fixed effect of a linear mixed model (random intercept and slope;
-    :func:`~immune_recovery.trajectories.fit_mixed_model`) on the counts in the window of a
-    seeded sample of :data:`SLOPE_PATIENTS` patients (statsmodels' MixedLM is slow). Truth: the
-    mean over patients alive at the window's start of the latent slope between its ends.
-``late_ci_*``
-    Cumulative incidence of a count above :data:`LATE_THRESHOLD` by month :data:`LATE_MONTH`
-    among early non-responders of :data:`LEVEL_DEFINITION`, death competing
-    (:func:`~immune_recovery.lateresponse.late_response`, Aalen-Johansen), on one count and
-    confirmed on two. Truth: among patients alive, truly suppressed and with latent CD4 at or
-    below the threshold at month 12, the proportion whose latent CD4 exceeds it by the month,
-    before death (monthly grid).
-
-The model SE of an estimate whose interval is not symmetric on the reported scale (Wilson,
-Aalen-Johansen) is the interval's width / (2 x 1.96).
+The estimands and the estimators applied to each replicate are stated in
+:mod:`immune_recovery.simcheck.estimands`. With a size sweep (``sweep``: pairs of cohort size
+and replicates), the same estimators run on larger cohorts too (:func:`sweep_summary`): an
+estimator whose bias is small against its SE at 1,000 patients can lose coverage as the SE
+shrinks and the bias stays.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
-import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -60,24 +30,16 @@ import statsmodels.api as sm
 from lifelines import CoxPHFitter
 
 from .. import staleness
-from ..baseline import patient_table
-from ..classify import cd4_nonresponse, classify, nonresponder_flags
-from ..cohort import Cohort
+from ..classify import cd4_nonresponse
 from ..conventions import DAYS_PER_YEAR, Z95
-from ..covariates import analysis_frame
 from ..definitions import load_catalogue
 from ..exceptions import ParameterError
-from ..intervals import wilson
-from ..lateresponse import death_years, early_nonresponders, late_response
-from ..outcomes import CoxModel, landmark_by_definition
 from ..parallel import run_tasks
 from ..paths import resolve
 from ..plots import PALETTE
 from ..reporting.spec import load_spec
 from ..reporting.stale import source_sha256
-from ..results import ModelResult
-from ..riskfactors import NonResponseModel, model_frame
-from ..simulate import SimulationParams, chunk_plan, simulate_cohort
+from ..simulate import SimulationParams, chunk_plan
 from ..simulate.model import (
     admin_years,
     draw_latent,
@@ -87,166 +49,39 @@ from ..simulate.model import (
 )
 from ..staleness import key_of
 from ..timing import Stopwatch
-from ..trajectories import cd4_long, fit_mixed_model, sample_patients
+from .estimands import (
+    ESTIMAND_IDS,
+    ESTIMANDS,
+    FREQUENCY_DEFINITIONS,
+    LANDMARK_DEFINITION,
+    LATE_MONTH,
+    LATE_THRESHOLD,
+    LEVEL_DEFINITION,
+    SLOPE_WINDOW_YEARS,
+    replicate,
+)
 
-#: Definitions whose frequency is estimated (catalogue ids).
-FREQUENCY_DEFINITIONS = ("seed_gain_le100_m6_12", "seed_level_le200_m6_12",
-                         "seed_level_le300_m6_12")
-#: Level-based definition of the risk-factor ORs and of early non-response.
-LEVEL_DEFINITION = "seed_level_le200_m6_12"
-#: Definition of the response groups of the landmark hazard ratio.
-LANDMARK_DEFINITION = "grabar2000_gain_m6"
-#: Window (years since T0) of the mixed-model slope, and patients sampled for it.
-SLOPE_WINDOW_YEARS = (2.0, 5.0)
-SLOPE_PATIENTS = 400
-#: Late response: threshold (cells/mm³) and month; the trajectories report's middle choices.
-LATE_THRESHOLD = 200.0
-LATE_MONTH = 36
 #: Patients of the truth population (Monte Carlo SE of a truth percent <= 0.12 points).
 TRUTH_PATIENTS = 200_000
 #: Coverage outside this band (percent) is reported and explained (the issue's 93-97%).
 COVERAGE_BAND = (93.0, 97.0)
 #: Where ``immune-recovery coverage --params`` writes the replicate results.
 PRODUCT_FILES = ("replicates.csv", "truth.csv", "settings.json")
-
-REPLICATE_COLUMNS = ["replicate", "estimand", "estimate", "se", "ci_low", "ci_high", "n",
-                     "error"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Estimand:
-    id: str
-    label: str
-    scale: str
-    short: str  #: for the figure
-
-
-ESTIMANDS = (
-    *(Estimand(f"freq_{d}", f"Non-response frequency, {d}", "percent", f"Frequency, {d}")
-      for d in FREQUENCY_DEFINITIONS),
-    Estimand("log_or_cd4_per100", "Log OR of non-response per 100 cells/mm³ baseline CD4 "
-             f"({LEVEL_DEFINITION})", "log OR", "Log OR, baseline CD4 per 100"),
-    Estimand("log_or_age10", f"Log OR of non-response per 10 years of age ({LEVEL_DEFINITION})",
-             "log OR", "Log OR, age per 10 years"),
-    Estimand("log_hr_inr_vs_cr", "Log HR of AIDS or death, non-responders vs complete "
-             f"responders ({LANDMARK_DEFINITION}, landmark)", "log HR",
-             "Log HR, non-responders vs complete"),
-    Estimand("slope_sqrt_cd4", "Mean slope of sqrt CD4 per year, years "
-             f"{SLOPE_WINDOW_YEARS[0]:g}-{SLOPE_WINDOW_YEARS[1]:g} (mixed model)",
-             "sqrt(cells/mm³) per year",
-             f"Slope of sqrt CD4, years {SLOPE_WINDOW_YEARS[0]:g}-{SLOPE_WINDOW_YEARS[1]:g}"),
-    Estimand("late_ci_one_count", f"Late response: CD4 > {LATE_THRESHOLD:g} by month "
-             f"{LATE_MONTH}, one count (Aalen-Johansen)", "percent",
-             f"Late response > {LATE_THRESHOLD:g}, one count"),
-    Estimand("late_ci_confirmed", f"Late response: CD4 > {LATE_THRESHOLD:g} by month "
-             f"{LATE_MONTH}, confirmed on two counts (Aalen-Johansen)", "percent",
-             f"Late response > {LATE_THRESHOLD:g}, confirmed"),
-)
-ESTIMAND_IDS = tuple(e.id for e in ESTIMANDS)
-
-
-def replicate_seed(seed: int, index: int) -> int:
-    """The simulator seed of replicate ``index``: spawned from the study's seed
-    (``SeedSequence(seed, spawn_key=(index,))``), independent of how replicates are run."""
-    return int(np.random.SeedSequence(seed, spawn_key=(index,)).generate_state(1)[0])
-
-
-def _row(estimand: str, estimate: float, ci_low: float, ci_high: float, n: int,
-         se: float | None = None) -> dict:
-    if se is None:
-        se = (ci_high - ci_low) / (2 * Z95)
-    return {"estimand": estimand, "estimate": estimate, "se": se, "ci_low": ci_low,
-            "ci_high": ci_high, "n": n}
-
-
-def _frequency_rows(result) -> list[dict]:
-    rows = []
-    for definition in FREQUENCY_DEFINITIONS:
-        denominator, numerator = nonresponder_flags(result, definition)
-        n = int(denominator.sum())
-        p, low, high = wilson(np.array([numerator[denominator].sum()]), np.array([n]))
-        rows.append(_row(f"freq_{definition}", 100 * p[0], 100 * low[0], 100 * high[0], n))
-    return rows
-
-
-def _odds_ratio_rows(result, frame: pd.DataFrame) -> list[dict]:
-    model = NonResponseModel(["cd4_per100", "age10"]).fit(
-        model_frame(result, LEVEL_DEFINITION, frame))
-    return [_coefficient_row(f"log_or_{term}", model, term) for term in ("cd4_per100", "age10")]
-
-
-def _coefficient_row(estimand: str, model: ModelResult, term: str) -> dict:
-    """One estimand from a model's coefficient on its own scale (the results protocol)."""
-    c = model.coefficients().loc[term]
-    return _row(estimand, float(c["coef"]), float(c["coef_ci_low"]), float(c["coef_ci_high"]),
-                model.n_, se=float(c["se"]))
-
-
-def _hazard_ratio_row(cohort, frame: pd.DataFrame, result) -> dict:
-    data = landmark_by_definition(cohort, frame, result, LANDMARK_DEFINITION)
-    data = data[data["status"].isin(["immunologic_nonresponder", "complete_responder"])]
-    data = data.assign(inr=(data["status"] == "immunologic_nonresponder").astype(int))
-    model = CoxModel(["inr"], model="unadjusted").fit(data)
-    c = model.coefficients().loc["inr"]
-    return _row("log_hr_inr_vs_cr", float(c["coef"]), float(c["coef_ci_low"]),
-                float(c["coef_ci_high"]), len(data), se=float(c["se"]))
-
-
-def _slope_row(long: pd.DataFrame, seed: int) -> dict:
-    start, stop = SLOPE_WINDOW_YEARS
-    data = long[(long["years"] >= start) & (long["years"] <= stop)]
-    counts = data.groupby("PATIENT")["years"].transform("size")
-    data = sample_patients(data[counts >= 2], SLOPE_PATIENTS, seed=seed)
-    data = data.assign(years=data["years"] - start)
-    fit = fit_mixed_model(data, "sqrt_cd4 ~ years", "~years", methods=("lbfgs",))
-    if not fit.best.converged:  # the slower optimiser only where the fast one failed
-        fit = fit_mixed_model(data, "sqrt_cd4 ~ years", "~years", methods=("powell",))
-    return _coefficient_row("slope_sqrt_cd4", fit, "years")
-
-
-def _late_rows(long: pd.DataFrame, frame: pd.DataFrame, result) -> list[dict]:
-    early = early_nonresponders(result, LEVEL_DEFINITION)
-    rows = []
-    for estimand, confirm in (("late_ci_one_count", 1), ("late_ci_confirmed", 2)):
-        table = late_response(long, early, death_years(frame), [LATE_THRESHOLD], [LATE_MONTH],
-                              confirm=confirm, kaplan_meier=False).iloc[0]
-        row = _row(estimand, 100 * table["cumulative_incidence"], 100 * table["ci_low"],
-                   100 * table["ci_high"], int(table["n_start"]))
-        rows.append({**row, "error": table["note"]})  # a curve lifelines refused: NaN
-    return rows
-
-
-def replicate(index: int, seed: int, n_patients: int) -> pd.DataFrame:
-    """Simulate replicate ``index`` and estimate every estimand on it (one row each,
-    :data:`REPLICATE_COLUMNS`). Where an estimate cannot be made on a replicate (the
-    late-response curve lifelines refuses, see
-    :data:`~immune_recovery.lateresponse.NOT_ESTIMABLE`), it is NaN and ``error`` says why;
-    the summary counts these. Any other failure stops the study."""
-    own_seed = replicate_seed(seed, index)
-    sim = simulate_cohort(n_patients, own_seed)
-    cohort = Cohort.from_tables(sim.tables, name=f"replicate-{index}")
-    catalogue = load_catalogue()
-    wanted = dict.fromkeys((*FREQUENCY_DEFINITIONS, LEVEL_DEFINITION, LANDMARK_DEFINITION))
-    result = classify(cohort, [catalogue[d] for d in wanted])
-    frame = analysis_frame(patient_table(cohort))
-    long = cd4_long(cohort, frame)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence is judged by the coverage, not per fit
-        rows = [*_frequency_rows(result), *_odds_ratio_rows(result, frame),
-                _hazard_ratio_row(cohort, frame, result), _slope_row(long, own_seed % 2**31),
-                *_late_rows(long, frame, result)]
-    out = pd.DataFrame(rows).reindex(columns=REPLICATE_COLUMNS[1:])
-    out["error"] = out["error"].fillna("")
-    out.insert(0, "replicate", index)
-    return out[REPLICATE_COLUMNS]
+#: Estimands whose truth is another's (the same quantity, estimated differently).
+SAME_TRUTH = {f"freq_ipcw_{LEVEL_DEFINITION}": f"freq_{LEVEL_DEFINITION}",
+              "log_or_cd4_per100_simex": "log_or_cd4_per100",
+              "late_ci_one_count": "late_ci_confirmed"}
 
 
 def run(replicates: int, n_patients: int, seed: int, n_workers: int = 1,
-        scheduler: str | None = None, backend: str = "joblib", progress: bool = False
-        ) -> pd.DataFrame:
+        scheduler: str | None = None, backend: str = "joblib", progress: bool = False,
+        sweep: tuple[tuple[int, int], ...] = ()) -> pd.DataFrame:
     """Every replicate's rows, in replicate order (the same on any number of workers, with
-    joblib or Dask; ``scheduler``: a Dask scheduler address)."""
+    joblib or Dask; ``scheduler``: a Dask scheduler address); then, for each (size,
+    replicates) of ``sweep``, the size sweep's."""
     tasks = [{"index": i, "seed": seed, "n_patients": n_patients} for i in range(replicates)]
+    tasks += [{"index": i, "seed": seed, "n_patients": int(n), "sweep": True}
+              for n, r in sweep for i in range(int(r))]
     parts = run_tasks(replicate, tasks, n_workers=n_workers, backend=backend,
                       scheduler=scheduler, progress=progress, description="replicates")
     return pd.concat(parts, ignore_index=True)
@@ -293,9 +128,8 @@ def _rule_met(definition, cd4: np.ndarray, baseline: np.ndarray) -> np.ndarray:
 
 
 def population_truth(population: pd.DataFrame) -> pd.DataFrame:
-    """The true value of every estimand (``estimand, truth, truth_se, truth_n``)."""
-
-
+    """The true value of every estimand (``estimand, truth, truth_se, truth_n``;
+    :data:`SAME_TRUTH`: one truth, two estimators)."""
     catalogue = load_catalogue()
     pop = population
     rows = []
@@ -337,14 +171,60 @@ def population_truth(population: pd.DataFrame) -> pd.DataFrame:
     crossed = ((at_risk["first_above_late_threshold"] <= by)
                & (at_risk["first_above_late_threshold"] < at_risk["death"])).to_numpy()
     p = crossed.mean()
-    for estimand in ("late_ci_one_count", "late_ci_confirmed"):
-        rows.append((estimand, 100 * p, 100 * np.sqrt(p * (1 - p) / crossed.size),
-                     crossed.size))
+    rows.append(("late_ci_confirmed", 100 * p, 100 * np.sqrt(p * (1 - p) / crossed.size),
+                 crossed.size))
     out = pd.DataFrame(rows, columns=["estimand", "truth", "truth_se", "truth_n"])
-    return out.set_index("estimand").reindex(list(ESTIMAND_IDS)).reset_index()
+    out = out.set_index("estimand")
+    for estimand, same in SAME_TRUTH.items():
+        out.loc[estimand] = out.loc[same]
+    return out.reindex(list(ESTIMAND_IDS)).reset_index()
 
 
 # --- summary -----------------------------------------------------------------------------------
+
+def at_size(replicates: pd.DataFrame, n_patients: int) -> pd.DataFrame:
+    """The replicate rows of cohorts of ``n_patients`` (the main study or one sweep size)."""
+    return replicates[replicates["patients"] == n_patients]
+
+
+def sweep_summary(replicates: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """:func:`summarise` at every cohort size of the replicates (the main study's and the
+    size sweep's): ``patients``, ``estimand``, ``replicates``, ``bias``, ``empirical_se``,
+    ``se_ratio``, ``coverage``, ``coverage_mcse``, ``within_band``."""
+    parts = [summarise(at_size(replicates, n), truth).assign(patients=n)
+             for n in sorted(replicates["patients"].unique())]
+    columns = ["patients", "estimand", "replicates", "bias", "empirical_se", "se_ratio",
+               "coverage", "coverage_mcse", "within_band"]
+    return pd.concat(parts, ignore_index=True)[columns]
+
+
+def plot_sweep(table: pd.DataFrame) -> plt.Figure:
+    """Coverage by cohort size, one panel per estimand, with 95% Monte Carlo intervals and the
+    band."""
+    estimands = list(dict.fromkeys(table["estimand"]))
+    ncol = 4
+    nrow = -(-len(estimands) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(10, 2.2 * nrow + 0.6), sharex=True,
+                             sharey=True, squeeze=False)
+    short = {e.id: e.short for e in ESTIMANDS}
+    low, high = COVERAGE_BAND
+    for ax, estimand in zip(axes.flat, estimands):
+        part = table[table["estimand"] == estimand]
+        ax.axhspan(low, high, color="0.9")
+        ax.axhline(95, color="0.4", lw=0.8)
+        ax.errorbar(part["patients"], part["coverage"], yerr=Z95 * part["coverage_mcse"],
+                    fmt="o-", color=PALETTE[0], capsize=3)
+        ax.set_xscale("log")
+        ax.set_title(short[estimand], fontsize=7)
+    for ax in axes.flat[len(estimands):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("Patients per cohort")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("Coverage, %")
+    fig.tight_layout()
+    return fig
+
 
 def summarise(replicates: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     """Per estimand (also one that failed on every replicate): truth, replicates used and
@@ -387,13 +267,19 @@ def summarise(replicates: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 #: Why an estimator's coverage can fall outside the band in this simulator (the mechanism each
 #: estimand is exposed to); :func:`coverage_sentences` uses it only where coverage is outside.
 MECHANISMS = {
+    "freq_ipcw": "missingness depends on the current CD4 and viraemia, which the weight model "
+                 "sees only through the last values before the window, and the measured count "
+                 "misclassifies patients near the threshold",
     "freq": "the measured count carries a log-normal error (CV about 16%; a gain carries the "
             "error of two counts) and is read in a window around month 12, so patients near "
             "the threshold are misclassified, and informative loss to follow-up changes who "
             "is assessable",
+    "log_or_cd4_per100_simex": "SIMEX removes the baseline count's error, but the outcome is "
+                               "still the measured month-12 count, whose error misclassifies "
+                               "patients near the threshold and dilutes the odds ratio",
     "log_or_cd4_per100": "measured baseline CD4 carries measurement error, which attenuates "
-                         "its odds ratio towards the null (regression dilution), and the "
-                         "outcome is misclassified by the same error",
+                         "its odds ratio towards the null (regression dilution; the SIMEX "
+                         "row corrects it), and the outcome is misclassified by the same error",
     "log_or_age10": "age is measured without error, but the misclassified outcome and the "
                     "noisy baseline it is adjusted for shift the age coefficient",
     "log_hr_inr_vs_cr": "response groups are misclassified by measurement error (diluting "
@@ -402,9 +288,12 @@ MECHANISMS = {
                       "follow-up and death depend on the current CD4 (missing not at random "
                       "given the fitted line), and the estimand averages over patients alive "
                       "at the window's start whether or not they are observed",
-    "late_ci": "one measured count above the threshold can be noise (a single count crosses "
-               "sooner than the latent level), and measured early non-responders include "
-               "patients whose latent CD4 is above the threshold",
+    "late_ci_one_count": "one measured count above the threshold can be noise (a false "
+                         "crossing), and one count at or below it at entry includes patients "
+                         "truly above: an upper bound by construction",
+    "late_ci": "confirmation on two counts removes most false crossings and false entries, "
+               "but visit timing dates a crossing at the next visit and drop-out depends on "
+               "the current count",
 }
 
 
@@ -481,8 +370,9 @@ def product_key(settings: dict, root: Path | None = None) -> str:
 
 
 def settings_from_spec(params_file: str | Path) -> tuple[dict, Path]:
-    """The study settings (replicates, patients, seed, truth_patients) and the product folder
-    from a report parameter file's ``parameters``."""
+    """The study settings (replicates, patients, seed, truth_patients, the size sweep's
+    [patients, replicates] pairs) and the product folder from a report parameter file's
+    ``parameters``."""
     spec = load_spec(Path(params_file))
     p = spec.effective_parameters
     missing = [k for k in ("replicates", "patients", "seed", "product") if k not in p]
@@ -490,7 +380,8 @@ def settings_from_spec(params_file: str | Path) -> tuple[dict, Path]:
         raise ParameterError(f"{params_file}: parameters lack {', '.join(missing)}")
     settings = {"replicates": int(p["replicates"]), "patients": int(p["patients"]),
                 "seed": int(p["seed"]), "truth_patients": int(p.get("truth_patients",
-                                                                      TRUTH_PATIENTS))}
+                                                                      TRUTH_PATIENTS)),
+                "sweep": [[int(n), int(r)] for n, r in p.get("size_sweep") or []]}
     return settings, resolve(p["product"])
 
 
@@ -506,7 +397,8 @@ def build_product(out: Path, settings: dict, n_workers: int = 1, scheduler: str 
     written (with ``key`` and ``seconds``, which the report shows)."""
     watch = Stopwatch()
     table = run(settings["replicates"], settings["patients"], settings["seed"],
-                n_workers=n_workers, scheduler=scheduler, progress=progress)
+                n_workers=n_workers, scheduler=scheduler, progress=progress,
+                sweep=tuple(tuple(pair) for pair in settings.get("sweep", ())))
     truth = population_truth(truth_population(settings["truth_patients"],
                                               settings["seed"] + 1))
     staged = out.with_name(f".{out.name}.staging")
