@@ -124,6 +124,10 @@ def test_actg175_endpoint_competes_and_bounds_bracket(actg175):
     bounds = bounds[bounds["definition"] == lr.method_name(1)].set_index("bound")
     assert bounds.loc["worst case", "proportion"] <= one["cumulative_incidence"] \
         <= bounds.loc["complete case", "proportion"]
+    # patients seen at week 96 without crossing are observed: the complete case leaves out
+    # only the endpoint and those with no count after week 20
+    assert bounds.loc["complete case", "n_known"] > \
+        one["n_start"] - one["censored"] - one["competing"]
     # the estimate the report showed before (the endpoint censored) is the complete-case share
     censored = lr.late_response(long, early, pd.Series(dtype=float), [350], [22],
                                 kaplan_meier=False).set_index("method").loc[lr.method_name(1)]

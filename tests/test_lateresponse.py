@@ -87,13 +87,13 @@ def test_confirmed_rows_say_not_estimable_where_no_count_can_confirm_never_zero(
 
 
 def test_bounds_bracket_missing_follow_up_and_treat_competing_events_as_non_crossers():
-    """Complete case: crossed / known by the month (competing events known, censored not);
+    """Complete case: crossed / observed by the month (competing events and losses left out);
     worst case: crossed / all at risk. ACTG 175's issue: 91/511 vs 91/872."""
     long, early, death = toy()
     bounds = lr.late_response_bounds(long, early, death, [350], [30], confirm=1)
     row = bounds.set_index("bound")
-    # at risk A, B, C, E: A and E cross by 30 months, B's death known, C censored at 0.9
-    assert row.loc["complete case", ["crossings", "n_known"]].tolist() == [2, 3]
+    # at risk A, B, C, E: A and E cross by 30 months, B died first, C censored at 0.9
+    assert row.loc["complete case", ["crossings", "n_known"]].tolist() == [2, 2]
     assert row.loc["worst case", ["crossings", "n_known"]].tolist() == [2, 4]
     assert row.loc["worst case", "proportion"] < row.loc["complete case", "proportion"]
 
@@ -186,3 +186,17 @@ def test_a_curve_lifelines_refuses_is_reported_not_raised():
     assert (table["note"] == NOT_ESTIMABLE).all()
     assert table["cumulative_incidence"].isna().all()
     assert table.loc[table["method"] == lr.method_name(1), "crossings"].tolist() == [1, 2]
+
+
+def test_a_patient_last_seen_within_the_month_is_known_not_to_have_crossed():
+    """ACTG 175's shape: the last count (week 96, 22.1 months) is read as month 22 (up to
+    22.5). A patient seen then without crossing is known, not missing, for the complete case;
+    one last seen months earlier is not."""
+    early = pd.DataFrame({"start_years": 0.38, "assessed_cd4": [300, 310, 320]},
+                         index=["A", "B", "C"])
+    long = pd.DataFrame({"PATIENT": ["A", "B", "C"], "years": [1.84, 1.84, 1.0],
+                         "cd4": [400, 300, 300]})
+    bounds = lr.late_response_bounds(long, early, pd.Series(dtype=float), [350], [22],
+                                     confirm=1).set_index("bound")
+    assert bounds.loc["complete case", ["crossings", "n_known"]].tolist() == [1, 2]
+    assert bounds.loc["worst case", "n_known"] == 3

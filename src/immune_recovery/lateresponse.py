@@ -31,9 +31,11 @@ The cumulative incidence of crossing is the Aalen-Johansen estimator
 (:class:`~immune_recovery.competing.AalenJohansen`: delayed entry at the assessment, R
 survival's ``(start, stop]`` counting and tie handling, no jitter; variance by the delta method,
 CI on log(-log)). "By month M" reads the curve at M + 0.5 months: counts are dated around their
-visit month. :func:`late_response_bounds` adds the complete-case share (patients whose status
-by month M is unknown left out, competing events counted as not crossing) and the worst case
-(every patient not seen to cross counted as not crossing), with Wilson CIs.
+visit month. :func:`late_response_bounds` adds the complete-case share (patients whose
+crossing status by month M was not observed left out: losses, and competing events without a
+count in the month) and the
+worst case (every patient not seen to cross counted as not crossing), with Wilson CIs; the
+Aalen-Johansen estimate lies between them.
 
 Time is years since T0 (ART start or randomisation) in the fitted data; the table gives months.
 """
@@ -194,7 +196,8 @@ def competing_risks_data(long: pd.DataFrame, early: pd.DataFrame, competing_year
                          threshold: float, confirm: int = 1,
                          confirm_gap_days: float = CONFIRM_MAX_GAP_DAYS) -> pd.DataFrame:
     """One row per early non-responder at risk for ``threshold`` (:func:`confirmed_low`):
-    ``entry``, ``time`` (years since T0), ``cause`` (0 censored, 1 crossed, 2 competing event).
+    ``entry``, ``time`` (years since T0), ``cause`` (0 censored, 1 crossed, 2 competing event)
+    and ``last_count`` (years since T0 of the last count, not before entry).
 
     ``competing_years``: years from T0 to the competing event (death; NaN if none), indexed by
     patient. Patients with no follow-up after the assessment (no later count, no competing
@@ -213,8 +216,8 @@ def competing_risks_data(long: pd.DataFrame, early: pd.DataFrame, competing_year
     competing = competing.where(competing >= below["start_years"])
     cause = np.select([crossed.notna(), competing.notna()], [CROSSED, DIED], CENSORED)
     time = np.select([crossed.notna(), competing.notna()], [crossed, competing], last)
-    out = pd.DataFrame({"entry": below["start_years"].to_numpy(), "time": time, "cause": cause},
-                       index=below.index)
+    out = pd.DataFrame({"entry": below["start_years"].to_numpy(), "time": time, "cause": cause,
+                        "last_count": last.to_numpy()}, index=below.index)
     above = int((early["assessed_cd4"] > threshold).sum())
     out.attrs.update(early_nonresponders=int(len(early)), already_above=above,
                      excluded_unconfirmed=int(len(early) - len(below) - above),
@@ -247,17 +250,30 @@ def _at(frame: pd.DataFrame, t: float, default) -> np.ndarray:
     return frame.loc[known[-1]].to_numpy() if len(known) else np.asarray(default)
 
 
-def _fit_or_note(data: pd.DataFrame, confirm: int, confirm_gap_days: float):
-    if not data.attrs["confirmable"] and confirm > 1:
-        return None, NOT_CONFIRMABLE.format(k=confirm, gap=confirm_gap_days)
-    return _estimable(aalen_johansen, data) if len(data) else (None, "")
+def _risk_sets(long: pd.DataFrame, early: pd.DataFrame, competing_years: pd.Series,
+               thresholds: list[float], confirm: int, confirm_gap_days: float):
+    """(threshold, data, note) for each threshold and definition (confirmed on ``confirm``
+    counts, then one count): :func:`competing_risks_data` and :data:`NOT_CONFIRMABLE` where the
+    counts cannot confirm a crossing."""
+    for threshold in thresholds:
+        for k in dict.fromkeys((confirm, 1)):
+            data = competing_risks_data(long, early, competing_years, threshold, k,
+                                        confirm_gap_days)
+            note = "" if k == 1 or data.attrs["confirmable"] else \
+                NOT_CONFIRMABLE.format(k=k, gap=confirm_gap_days)
+            yield threshold, data, note
 
 
 def _by_month(data: pd.DataFrame, t: float) -> dict:
+    """Crossings, competing events and censored rows by ``t``; ``seen``: patients not crossed
+    by ``t`` with a count within the month read at ``t`` or later (after t - one month), whose
+    crossing status by the month was observed (whatever happened after or before)."""
     by = data["time"] <= t
-    return {"crossings": int((by & (data["cause"] == CROSSED)).sum()),
+    crossed = by & (data["cause"] == CROSSED)
+    return {"crossings": int(crossed.sum()),
             "competing": int((by & (data["cause"] == DIED)).sum()),
-            "censored": int((by & (data["cause"] == CENSORED)).sum())}
+            "censored": int((by & (data["cause"] == CENSORED)).sum()),
+            "seen": int((~crossed & (data["last_count"] > t - 2 * HALF_MONTH_YEARS)).sum())}
 
 
 def late_response(long: pd.DataFrame, early: pd.DataFrame, competing_years: pd.Series,
@@ -275,22 +291,22 @@ def late_response(long: pd.DataFrame, early: pd.DataFrame, competing_years: pd.S
     Counts (crossings, competing events, censored) are those observed by the month; ``note``
     says why a curve is missing (:data:`NOT_CONFIRMABLE`, :data:`NOT_ESTIMABLE`)."""
     rows = []
-    for threshold in thresholds:
-        for k in dict.fromkeys((confirm, 1)):
-            data = competing_risks_data(long, early, competing_years, threshold, k,
-                                        confirm_gap_days)
-            fit, note = _fit_or_note(data, k, confirm_gap_days)
-            for month in months:
-                t = month / 12 + HALF_MONTH_YEARS
-                row = {"threshold": threshold, "month": month, "method": data.attrs["method"],
-                       "n_start": len(data), "note": note, **_by_month(data, t),
-                       **{key: data.attrs[key] for key in
-                          ("early_nonresponders", "already_above", "excluded_unconfirmed")}}
-                if fit is not None:
-                    estimate, low, high = fit.at(t)
-                    row.update(cumulative_incidence=estimate, ci_low=low, ci_high=high)
-                rows.append(row)
-        if kaplan_meier:
+    for threshold, data, note in _risk_sets(long, early, competing_years, thresholds, confirm,
+                                            confirm_gap_days):
+        fit = None
+        if not note and len(data):
+            fit, note = _estimable(aalen_johansen, data)
+        for month in months:
+            t = month / 12 + HALF_MONTH_YEARS
+            row = {"threshold": threshold, "month": month, "method": data.attrs["method"],
+                   "n_start": len(data), "note": note, **_by_month(data, t),
+                   **{key: data.attrs[key] for key in
+                      ("early_nonresponders", "already_above", "excluded_unconfirmed")}}
+            if fit is not None:
+                estimate, low, high = fit.at(t)
+                row.update(cumulative_incidence=estimate, ci_low=low, ci_high=high)
+            rows.append(row)
+        if kaplan_meier and data.attrs["method"] == method_name(1):  # after the last definition
             rows += _kaplan_meier_rows(long, early, threshold, months)
     return pd.DataFrame(rows, columns=LATE_COLUMNS)
 
@@ -301,30 +317,26 @@ def late_response_bounds(long: pd.DataFrame, early: pd.DataFrame, competing_year
                          confirm_gap_days: float = CONFIRM_MAX_GAP_DAYS) -> pd.DataFrame:
     """Bounds on the share crossing by each month for missing follow-up (columns
     :data:`BOUND_COLUMNS`), for the confirmed and the one-count definitions: ``complete
-    case`` (crossed by the month / patients whose status by then is known: crossed, had the
-    competing event, or followed beyond it) and ``worst case`` (crossed by the month / all at
-    risk: nobody unobserved crossed). Wilson 95% CIs."""
+    case`` (crossed by the month / patients whose crossing status by then was observed:
+    crossed, or a count within the month or later without crossing; patients lost or with the
+    competing event and no such count left out) and ``worst case`` (crossed by the month / all at risk: nobody unobserved crossed). Wilson
+    95% CIs."""
     rows = []
-    for threshold in thresholds:
-        for k in dict.fromkeys((confirm, 1)):
-            data = competing_risks_data(long, early, competing_years, threshold, k,
-                                        confirm_gap_days)
-            note = "" if data.attrs["confirmable"] or k == 1 else \
-                NOT_CONFIRMABLE.format(k=k, gap=confirm_gap_days)
-            for month in months:
-                t = month / 12 + HALF_MONTH_YEARS
-                counts = _by_month(data, t)
-                known = len(data) - counts["censored"]
-                for bound, denominator in (("complete case", known), ("worst case", len(data))):
-                    row = {"threshold": threshold, "month": month,
-                           "definition": data.attrs["method"],
-                           "bound": bound, "n_start": len(data),
-                           "crossings": counts["crossings"], "n_known": denominator,
-                           "note": note}
-                    if not note:
-                        p, low, high = wilson([counts["crossings"]], [denominator])
-                        row.update(proportion=p[0], ci_low=low[0], ci_high=high[0])
-                    rows.append(row)
+    for threshold, data, note in _risk_sets(long, early, competing_years, thresholds, confirm,
+                                            confirm_gap_days):
+        for month in months:
+            t = month / 12 + HALF_MONTH_YEARS
+            counts = _by_month(data, t)
+            known = counts["crossings"] + counts["seen"]
+            for bound, denominator in (("complete case", known), ("worst case", len(data))):
+                row = {"threshold": threshold, "month": month,
+                       "definition": data.attrs["method"], "bound": bound,
+                       "n_start": len(data), "crossings": counts["crossings"],
+                       "n_known": denominator, "note": note}
+                if not note:
+                    p, low, high = wilson([counts["crossings"]], [denominator])
+                    row.update(proportion=p[0], ci_low=low[0], ci_high=high[0])
+                rows.append(row)
     return pd.DataFrame(rows, columns=BOUND_COLUMNS)
 
 

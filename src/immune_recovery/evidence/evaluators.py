@@ -209,8 +209,8 @@ def _late_response(src: ClaimSources) -> ClaimResult:
             result.add(role=role, data=label,
                        quantity=(f"early non-responders ({early}) below {row.threshold:g} at "
                                  f"the assessment crossing CD4 > {row.threshold:g} by month "
-                                 f"{row.month:g} ({row.method}; the competing event "
-                                 "competing)" + ("; an UPPER BOUND: one count above can be "
+                                 f"{row.month:g} ({row.method}; death or the trial "
+                                 "endpoint competing)" + ("; an UPPER BOUND: one count above can be "
                                                  "noise" if upper else "")),
                        estimate=row.cumulative_incidence, ci_low=row.ci_low,
                        ci_high=row.ci_high, n=row.n_start, scale="proportion",

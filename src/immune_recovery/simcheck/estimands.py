@@ -16,7 +16,8 @@ Estimands and the estimators applied to each replicate:
     of baseline CD4 and per 10 years of age, by
     :class:`~immune_recovery.riskfactors.NonResponseModel` (Wald CI): the measured count (what
     it predicts) and corrected for its measurement error by
-    :func:`~immune_recovery.riskfactors.simex` with the published CV (:data:`CV_ROW`). Truth:
+    :func:`~immune_recovery.riskfactors.baseline_cd4_for_aetiology` (SIMEX) with the
+    published CV (:data:`CV_ROW`). Truth:
     the same logistic model fitted to latent baseline CD4 and latent month-12 status.
 ``log_hr_inr_vs_cr``
     Log hazard ratio of a new AIDS-defining event or death, immunologic non-responders vs
@@ -63,7 +64,12 @@ from ..lateresponse import death_years, early_nonresponders, late_response, meth
 from ..outcomes import CoxModel, landmark_by_definition
 from ..reference import published_cv
 from ..results import ModelResult
-from ..riskfactors import NonResponseModel, model_frame, simex
+from ..riskfactors import (
+    AETIOLOGY_USES,
+    NonResponseModel,
+    baseline_cd4_for_aetiology,
+    model_frame,
+)
 from ..simulate import simulate_cohort
 from ..trajectories import cd4_long, fit_mixed_model, sample_patients
 
@@ -160,12 +166,11 @@ def _frequency_rows(result, frame: pd.DataFrame, long: pd.DataFrame, cohort) -> 
 def _odds_ratio_rows(result, frame: pd.DataFrame) -> list[dict]:
     data = model_frame(result, LEVEL_DEFINITION, frame)
     model = NonResponseModel(["cd4_per100", "age10"]).fit(data)
-    data = data[["nonresponder", "baseline_cd4", "age10"]].dropna()
-    fit = simex(data["nonresponder"].to_numpy(), data["baseline_cd4"].to_numpy(),
-                data[["age10"]].to_numpy(dtype=float), published_cv(CV_ROW))
-    corrected = {**_row("log_or_cd4_per100_simex", fit["estimate"],
-                        fit["estimate"] - Z95 * fit["se"], fit["estimate"] + Z95 * fit["se"],
-                        len(data), se=fit["se"]), "error": fit["note"]}
+    table = baseline_cd4_for_aetiology(data, ["age10"], published_cv(CV_ROW), CV_ROW)
+    simex = table.set_index("use").loc[AETIOLOGY_USES[1]]
+    estimate, low, high = np.log(simex[["estimate", "ci_low", "ci_high"]].astype(float))
+    corrected = {**_row("log_or_cd4_per100_simex", estimate, low, high, int(simex["n"])),
+                 "error": "" if np.isfinite(low) else simex["note"]}
     return [_coefficient_row("log_or_cd4_per100", model, "cd4_per100"), corrected,
             _coefficient_row("log_or_age10", model, "age10")]
 
