@@ -45,6 +45,7 @@ PARAMS := $(sort $(wildcard params/*.yaml))
 COVERAGE_PARAMS := params/simulation-coverage.yaml
 COVERAGE_PRODUCT := data/derived/coverage
 COVERAGE_WORKERS ?= 2
+CONSORTIUM_PRODUCT := data/derived/consortium
 REPORT_JSONS = $(REPORT_IDS:%=reports/%/report.json)
 SITE := reports/manifest.json reports/index.html
 
@@ -95,7 +96,7 @@ ifneq ($(REPORT_GOALS),)
 include build/reports.mk
 endif
 
-build/reports.mk: FORCE | $(VENV_STAMP) $(DATA_STAMPS) $(COVERAGE_PRODUCT)
+build/reports.mk: FORCE | $(VENV_STAMP) $(DATA_STAMPS) $(COVERAGE_PRODUCT) $(CONSORTIUM_PRODUCT)
 	@mkdir -p $(@D)
 	$(PY) -m immune_recovery.reporting.stale
 
@@ -110,6 +111,13 @@ coverage-product: $(COVERAGE_PRODUCT)
 # anything is rerun; Make asks every time, before the staleness check reads the product.
 $(COVERAGE_PRODUCT): FORCE | $(VENV_STAMP)
 	$(PY) -m immune_recovery coverage --params $(COVERAGE_PARAMS) --workers $(COVERAGE_WORKERS) --if-stale
+
+## consortium-product: the demonstration consortium's site bundles (data/derived/consortium), rebuilt only when the package source changed
+.PHONY: consortium-product
+consortium-product: $(CONSORTIUM_PRODUCT)
+
+$(CONSORTIUM_PRODUCT): FORCE | $(VENV_STAMP)
+	$(PY) -m immune_recovery simulate-consortium --out $(CONSORTIUM_PRODUCT) --if-stale
 
 ## reports: rebuild every stale report, then reports/manifest.json and reports/index.html
 .PHONY: reports

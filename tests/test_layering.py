@@ -57,7 +57,7 @@ LAYERS = {
     # 4: the evidence on the background's claims
     "evidence": 4,
     # 5: reports and checks
-    "overview": 5, "quality": 5, "simcheck": 5, "reporting": 5,
+    "overview": 5, "quality": 5, "simcheck": 5, "reporting": 5, "consortium": 5,
     # 6: entry points
     "cli": 6, "__main__": 6, "__init__": 6,
 }

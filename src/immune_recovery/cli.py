@@ -139,6 +139,53 @@ def _report(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+@command("bundle")
+def _bundle(args: argparse.Namespace) -> int:
+    from .consortium import build_bundle
+
+    watch = Stopwatch()
+    bundle = build_bundle(args.cohort, args.name, args.out, args.region or "",
+                          args.definitions, args.close_date, args.min_cell,
+                          encoding=args.encoding, sep={"tab": "\t"}.get(args.sep, args.sep),
+                          date_format=args.date_format)
+    status = bundle.estimates["status"]
+    print(f"{args.out}: bundle of {args.name} in {watch.seconds:.1f} s; "
+          f"{int((status == 'ok').sum())} estimates sent, "
+          f"{int(status.str.startswith('withheld').sum())} withheld (small counts), "
+          f"{int(status.str.startswith('not estimable').sum())} not estimable; read it "
+          f"before it leaves: {Path(args.out).with_suffix('.html')}")
+    return 0
+
+
+@command("pool")
+def _pool(args: argparse.Namespace) -> int:
+    from .consortium.site import build_consortium_site
+
+    watch = Stopwatch()
+    result = build_consortium_site(args.bundles, args.out, args.name, args.min_cell,
+                                   progress=not args.no_progress, keep_work=args.keep_work)
+    for report_id, error in sorted(result.failed.items()):
+        print(f"  {report_id} failed: {error}", file=sys.stderr)
+    if result.failed:
+        return 1
+    print(f"{result.out.name}/index.html: {len(args.bundles)} bundles pooled in "
+          f"{watch.seconds:.1f} s; output check: "
+          f"{result.checked.record()['summary']['outcome']}")
+    return 0
+
+
+@command("simulate-consortium")
+def _simulate_consortium(args: argparse.Namespace) -> int:
+    from .consortium.sites import DEMO_SITES, build_demo_bundles
+
+    watch = Stopwatch()
+    paths = build_demo_bundles(args.out, args.seed, args.close_date, if_stale=args.if_stale)
+    patients = sum(s.patients for s in DEMO_SITES)
+    print(f"{args.out}: {len(paths)} site bundles ({patients} simulated patients) in "
+          f"{watch.seconds:.1f} s")
+    return 0
+
+
 @command("simulate")
 def _simulate(args: argparse.Namespace) -> int:
     from .simulate import write_simulated_cohort
@@ -286,6 +333,41 @@ def build_parser() -> argparse.ArgumentParser:
                         "parameter files, staged notebooks) after the run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _reading_options(p)
+
+    p = sub.add_parser("bundle", help="the pinned analyses of one cohort as a disclosure-"
+                       "checked bundle of aggregates for a consortium")
+    p.add_argument("cohort", help="folder of the cohort's HICDEP tables")
+    p.add_argument("--name", required=True, help="the site's short name (letters, digits, "
+                   "dashes)")
+    p.add_argument("--out", required=True, help="bundle file to write (a zip; its summary "
+                   "page is written beside it as .html)")
+    p.add_argument("--region", help="the site's region, for meta-regression across cohorts")
+    p.add_argument("--definitions", help="YAML file of user definitions (every site of a "
+                   "consortium must use the same)")
+    p.add_argument("--min-cell", type=int, default=DEFAULT_MIN_CELL,
+                   help="minimum cell: an estimate revealing a count below it stays at the "
+                        "site (default: %(default)s)")
+    _reading_options(p)
+
+    p = sub.add_parser("pool", help="pool site bundles into a consortium report site")
+    p.add_argument("bundles", nargs="+", help="bundle files")
+    p.add_argument("--out", required=True, help="site folder of the consortium report")
+    p.add_argument("--name", default="consortium", help="short name of the consortium "
+                   "(default: %(default)s)")
+    p.add_argument("--min-cell", type=int, default=DEFAULT_MIN_CELL,
+                   help="minimum cell of the output check (default: %(default)s)")
+    p.add_argument("--keep-work", action="store_true", help="keep the work folder "
+                   "<out>.work after the run")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("simulate-consortium", help="simulate the demonstration consortium's "
+                       "heterogeneous sites and bundle each (consortium.sites.DEMO_SITES)")
+    p.add_argument("--out", required=True, help="folder of the bundles")
+    p.add_argument("--seed", type=int, default=2026, help="seed (default: %(default)s)")
+    p.add_argument("--close-date", default="2023-06-30",
+                   help="database close date of every site (default: %(default)s)")
+    p.add_argument("--if-stale", action="store_true", help="do nothing when the bundles were "
+                   "built from the same settings and package source")
 
     p = sub.add_parser("simulate", help="simulate a HAART cohort with a known truth (HICDEP)")
     p.add_argument("--patients", type=int, required=True, help="number of patients")

@@ -90,6 +90,15 @@ def landmark_by_definition(cohort: Cohort, patients: pd.DataFrame, result: Class
     return landmark_data(cohort, patients, status, landmark_days, event=event)
 
 
+def inr_vs_complete_landmark(cohort: Cohort, patients: pd.DataFrame, result: Classification,
+                             definition_id: str) -> pd.DataFrame:
+    """Landmark data of one definition's immunologic non-responders and complete responders
+    only, with ``inr`` 1 for a non-responder (the comparison of the outcome hazard ratio)."""
+    data = landmark_by_definition(cohort, patients, result, definition_id)
+    data = data[data["status"].isin(["immunologic_nonresponder", "complete_responder"])]
+    return data.assign(inr=(data["status"] == "immunologic_nonresponder").astype(int))
+
+
 def incidence(data: pd.DataFrame, group: str = "status", per: float = 100.0,
               alpha: float = 0.05) -> pd.DataFrame:
     """Events, person-years and rate per ``per`` person-years by group, exact Poisson CI.

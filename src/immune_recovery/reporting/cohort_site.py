@@ -262,7 +262,7 @@ def _build(cohort_dir: Path, name: str, out: Path, work: Path,
             result.unchanged.append(report_id)
         else:
             jobs_todo.append((str(path), str(out), hashes, str(work / "staging"), report_id))
-    _run(jobs_todo, jobs, progress, result)
+    run_reports(jobs_todo, jobs, progress, result)
     _check(out, result, min_cell, cohort_dir, work, close_date)
     return result
 
@@ -302,7 +302,8 @@ def _check(out: Path, result: SiteResult, min_cell: int, cohort_dir: Path, work:
     result.checked = check
 
 
-def _run(todo: list, jobs: int, progress: bool, result: SiteResult) -> None:
+def run_reports(todo: list, jobs: int, progress: bool, result: SiteResult) -> None:
+    """Build each (params, out, hashes, staging, id) of ``todo``; a failure names itself."""
     bar = tqdm(total=len(todo), desc="reports", unit="report", disable=not progress or not todo)
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(_build_one, p, o, h, s): rid for p, o, h, s, rid in todo}

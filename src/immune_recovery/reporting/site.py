@@ -18,6 +18,7 @@ from .style import INDEX_CSS
 
 GROUP_TITLES = {
     "evidence": "Evidence: the background's claims, checked",
+    "consortium": "Cohorts pooled: the consortium",
     "cohorts": "The data: cohort overviews",
     "frequency": "How often does non-response occur?",
     "risk-factors": "Who fails to respond?",

@@ -37,8 +37,8 @@ from ..exceptions import ParameterError
 from ..paths import notebooks_dir, project_root
 
 REPORT_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-GROUPS = ("evidence", "cohorts", "frequency", "risk-factors", "outcomes", "trajectories",
-          "therapy", "simulation", "data-quality")
+GROUPS = ("evidence", "consortium", "cohorts", "frequency", "risk-factors", "outcomes",
+          "trajectories", "therapy", "simulation", "data-quality")
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ from ..definitions import load_catalogue
 from ..dropout import ipcw_frequency, rna_long
 from ..intervals import wilson
 from ..lateresponse import death_years, early_nonresponders, late_response, method_name
-from ..outcomes import CoxModel, landmark_by_definition
+from ..outcomes import CoxModel, inr_vs_complete_landmark
 from ..reference import published_cv
 from ..results import ModelResult
 from ..riskfactors import (
@@ -183,9 +183,7 @@ def _coefficient_row(estimand: str, model: ModelResult, term: str) -> dict:
 
 
 def _hazard_ratio_row(cohort, frame: pd.DataFrame, result) -> dict:
-    data = landmark_by_definition(cohort, frame, result, LANDMARK_DEFINITION)
-    data = data[data["status"].isin(["immunologic_nonresponder", "complete_responder"])]
-    data = data.assign(inr=(data["status"] == "immunologic_nonresponder").astype(int))
+    data = inr_vs_complete_landmark(cohort, frame, result, LANDMARK_DEFINITION)
     model = CoxModel(["inr"], model="unadjusted").fit(data)
     c = model.coefficients().loc["inr"]
     return _row("log_hr_inr_vs_cr", float(c["coef"]), float(c["coef_ci_low"]),
