@@ -46,6 +46,8 @@ COVERAGE_PARAMS := params/simulation-coverage.yaml
 COVERAGE_PRODUCT := data/derived/coverage
 COVERAGE_WORKERS ?= 2
 CONSORTIUM_PRODUCT := data/derived/consortium
+POOLING_PARAMS := params/simulation-pooling.yaml
+POOLING_PRODUCT := data/derived/pooling
 REPORT_JSONS = $(REPORT_IDS:%=reports/%/report.json)
 SITE := reports/manifest.json reports/index.html
 
@@ -96,7 +98,7 @@ ifneq ($(REPORT_GOALS),)
 include build/reports.mk
 endif
 
-build/reports.mk: FORCE | $(VENV_STAMP) $(DATA_STAMPS) $(COVERAGE_PRODUCT) $(CONSORTIUM_PRODUCT)
+build/reports.mk: FORCE | $(VENV_STAMP) $(DATA_STAMPS) $(COVERAGE_PRODUCT) $(CONSORTIUM_PRODUCT) $(POOLING_PRODUCT)
 	@mkdir -p $(@D)
 	$(PY) -m immune_recovery.reporting.stale
 
@@ -118,6 +120,13 @@ consortium-product: $(CONSORTIUM_PRODUCT)
 
 $(CONSORTIUM_PRODUCT): FORCE | $(VENV_STAMP)
 	$(PY) -m immune_recovery simulate-consortium --out $(CONSORTIUM_PRODUCT) --if-stale
+
+## pooling-product: the pooling benchmark's replicate consortia (data/derived/pooling), rebuilt only when the package source or its parameter file changed
+.PHONY: pooling-product
+pooling-product: $(POOLING_PRODUCT)
+
+$(POOLING_PRODUCT): FORCE | $(VENV_STAMP)
+	$(PY) -m immune_recovery pooling-benchmark --params $(POOLING_PARAMS) --workers $(COVERAGE_WORKERS) --if-stale
 
 ## reports: rebuild every stale report, then reports/manifest.json and reports/index.html
 .PHONY: reports

@@ -18,7 +18,7 @@ from immune_recovery.reporting.outputcheck import PUBLISHED_SUFFIXES
 
 CORPUS = Path(__file__).parent / "data" / "disclosure"
 KINDS = ("data-quality", "cohort-overview", "frequency", "risk-factors", "outcomes",
-         "trajectories")
+         "trajectories", "in-context")
 MIN_CELL = 10
 CLOSE = "2026-01-01"
 

@@ -83,7 +83,7 @@ def test_the_readme_demo_runs_on_a_plain_install(installed):
     report = _run(env_dir, work, "report", "demo-cohort", "--name", "demo", "--out",
                   "demo-site", "--close-date", "2026-01-01", "--jobs", "2", "--no-progress")
     assert report.returncode == 0, (report.stdout + report.stderr)[-3000:]
-    assert "6 report(s) built" in report.stdout
+    assert "7 report(s) built" in report.stdout
     record = json.loads((work / "demo-site" / "frequency-demo" / "report.json").read_text())
     assert record["git_commit"] is None and len(record["source_sha256"]) == 64
     assert (work / "demo-site" / "index.html").is_file()

@@ -149,7 +149,8 @@ def meta_regression(y, v, ablat) -> dict[tuple[str, str], np.ndarray]:
                 (f, "qm"): [reg.qm_, reg.qm_p_], (f, "qe"): reg.qe_, (f, "i2"): reg.i2_}
         pred = reg.predict_frame(pd.DataFrame({"ablat": [10.0, 30.0, 50.0]}))
         out[(f, "predict")] = np.concatenate([pred["pred"], pred["se"], pred["ci_low"],
-                                              pred["ci_high"]])
+                                              pred["ci_high"], pred["pi_low"],
+                                              pred["pi_high"]])
     return out
 
 

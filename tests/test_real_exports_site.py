@@ -38,7 +38,7 @@ def test_an_unreadable_date_in_an_optional_table_does_not_stop_the_site(export, 
     cep.to_csv(folder / "tblCEP.csv", index=False)
     out = tmp_path / "site"
     assert _site(folder, out) == 0
-    assert len(list(out.glob("*/*.html"))) == 6
+    assert len(list(out.glob("*/*.html"))) == 7
     issues = pd.read_csv(out / "data-quality-x" / "tables" / "issues.csv")
     row = issues[issues["column"] == "CEP_D"].iloc[0]
     assert row["severity"] == "error" and row["pattern"] == "99/99/9999"

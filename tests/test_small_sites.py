@@ -66,7 +66,7 @@ def test_every_report_of_a_35_patient_site_builds_without_warnings(small_site):
     _, out, status = small_site
     assert status == 0
     pages = sorted(out.glob("*/*.html"))
-    assert len(pages) == 6
+    assert len(pages) == 7
     for page in pages:
         text = page.read_text(encoding="utf-8")
         assert "Traceback" not in text and "Warning:" not in text, page.name

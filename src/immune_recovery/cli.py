@@ -120,7 +120,7 @@ def _report(args: argparse.Namespace) -> int:
                                args.close_date, args.jobs, args.min_cell, args.show_examples,
                                args.encoding, {"tab": "\t"}.get(args.sep, args.sep),
                                progress=not args.no_progress, keep_work=args.keep_work,
-                               date_format=args.date_format)
+                               date_format=args.date_format, region=args.region or "")
     print(f"{result.out.name}/index.html: {len(result.built)} report(s) built, "
           f"{len(result.unchanged)} unchanged, {len(result.failed)} failed")
     if result.checked is not None:
@@ -296,6 +296,22 @@ def _coverage(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("pooling-benchmark")
+def _pooling_benchmark(args: argparse.Namespace) -> int:
+    from .simcheck import pooling
+
+    replicates, seed, truth_patients, out = pooling.settings_from_spec(args.params)
+    record = pooling.build_product(out, replicates, seed, n_workers=args.workers,
+                                   progress=not args.no_progress, if_stale=args.if_stale,
+                                   truth_patients=truth_patients)
+    runs, truth, _ = pooling.load_product(out)
+    summary = pooling.summarise(runs, truth)
+    print(summary[["short", "method", "truth", "bias", "coverage", "mean_sites"]]
+          .round(3).to_string(index=False))
+    print(f"{replicates} replicate consortia in {record.get('seconds', 0)} s -> {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="immune-recovery",
@@ -325,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-cell", type=int, default=DEFAULT_MIN_CELL,
                    help="minimum cell: counts below it, and values that reveal them, are "
                         "suppressed (default: %(default)s, as ACRO; 0: off)")
+    p.add_argument("--region", help="the cohort's region (e.g. 'sub-Saharan Africa'), for "
+                   "where it falls among the published cohorts")
     p.add_argument("--show-examples", action="store_true",
                    help="write the data-quality example rows (patient ids, dates) to "
                         "<name>-examples.csv beside the site, never into it")
@@ -405,6 +423,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", help="Dask scheduler address (default: "
                    "$DASK_SCHEDULER_ADDRESS; none: a local cluster or joblib)")
     p.add_argument("--out", help="write the power table to this CSV")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("pooling-benchmark", help="two-stage, one-stage and naive pooling of "
+                       "simulated heterogeneous cohorts against the truth")
+    p.add_argument("--params", required=True, help="the report's parameter file "
+                   "(params/simulation-pooling.yaml: replicates, seed, product folder)")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes (the "
+                   "result does not depend on it)")
+    p.add_argument("--if-stale", action="store_true", help="do nothing when the product "
+                   "was built from the same settings and package source")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("coverage", help="bias and CI coverage of the package's estimators "

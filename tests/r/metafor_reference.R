@@ -82,7 +82,8 @@ for (test in c("z", "knha")) {
   put("dat.bcg", feature, "qe", reg$QE)
   put("dat.bcg", feature, "i2", reg$I2 / 100)
   pred <- predict(reg, newmods = c(10, 30, 50))
-  put("dat.bcg", feature, "predict", c(pred$pred, pred$se, pred$ci.lb, pred$ci.ub))
+  put("dat.bcg", feature, "predict", c(pred$pred, pred$se, pred$ci.lb, pred$ci.ub,
+                                      pred$pi.lb, pred$pi.ub))
 }
 
 konst <- dat.konstantopoulos2011

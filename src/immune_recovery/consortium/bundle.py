@@ -118,6 +118,14 @@ def disclose(estimates: pd.DataFrame, min_cell: int, min_dof: int, terms: int
     return out[PUBLISHED_COLUMNS]
 
 
+def sendable(estimates: pd.DataFrame, min_cell: int = DEFAULT_MIN_CELL,
+             min_dof: int = DEFAULT_MIN_DOF) -> pd.DataFrame:
+    """The rows of :func:`~.analyses.site_analyses` that may leave the site (:func:`disclose`
+    with the risk-factor model's coefficients counted from the rows)."""
+    terms = 1 + int((estimates["estimand"] == "risk_factors").sum())
+    return disclose(estimates, min_cell, min_dof, terms)
+
+
 def _strata_together(estimates: pd.DataFrame, reason: pd.Series, k: int) -> pd.Series:
     """Secondary suppression of a definition's stratified rows: the levels and the patients
     outside every level (overall minus the levels) partition the overall row, so when exactly
@@ -159,22 +167,8 @@ def build_bundle(cohort_dir: str | Path, site: str, out: str | Path, region: str
                          unreadable="missing", date_format=date_format)
     definitions = select_definitions(definitions_file=definitions_file)
     estimates, covariance, covariates = site_analyses(cohort, definitions)
-    terms = 1 + int((estimates["estimand"] == "risk_factors").sum())
-    published = disclose(estimates, min_cell, min_dof, terms)
-    if published.loc[published["estimand"] == "risk_factors", "status"].ne(OK).any():
-        covariance = covariance.iloc[0:0]
-    if min_cell and covariates["patients"] < min_cell:
-        covariates = dict.fromkeys(covariates, None)
-    quality = _quality(cohort.ledger, min_cell, min_dof)
-    manifest = {
-        "bundle_schema": BUNDLE_SCHEMA, "package_version": __version__,
-        "source_sha256": source_sha256(), "site": site, "region": region,
-        "close_date": str(pd.Timestamp(close).date()),
-        "definitions": [d.id for d in definitions],
-        "definitions_sha256": definitions_sha256(definitions),
-        "disclosure": {"min_cell": min_cell, "min_dof": min_dof},
-        "cohort": covariates, "estimands": ESTIMANDS}
-    bundle = Bundle(manifest, published, covariance, quality)
+    bundle = assemble(site, region, definitions, estimates, covariance, covariates,
+                      _quality(cohort.ledger, min_cell, min_dof), close, min_cell, min_dof)
     members = _members(bundle)
     _check_members(members, cohort_dir, close, min_cell, min_dof, encoding, sep)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -182,6 +176,30 @@ def build_bundle(cohort_dir: str | Path, site: str, out: str | Path, region: str
     out.with_suffix(".html").write_text(members["summary.html"], encoding="utf-8")
     bundle.path = str(out)
     return bundle
+
+
+def assemble(site: str, region: str, definitions: list[Definition],
+             estimates: pd.DataFrame, covariance: pd.DataFrame, covariates: dict,
+             quality: pd.DataFrame, close_date: str, min_cell: int = DEFAULT_MIN_CELL,
+             min_dof: int = DEFAULT_MIN_DOF) -> Bundle:
+    """A site's bundle from its analyses (:func:`~.analyses.site_analyses`): the rows that
+    may leave (:func:`disclose`), the covariance of a model only when all its rows leave, the
+    cohort-level covariates only for a cohort of at least ``min_cell`` patients, and the
+    manifest (without the members' hashes, added when the archive is written)."""
+    published = sendable(estimates, min_cell, min_dof)
+    if published.loc[published["estimand"] == "risk_factors", "status"].ne(OK).any():
+        covariance = covariance.iloc[0:0]
+    if min_cell and covariates["patients"] < min_cell:
+        covariates = dict.fromkeys(covariates, None)
+    manifest = {
+        "bundle_schema": BUNDLE_SCHEMA, "package_version": __version__,
+        "source_sha256": source_sha256(), "site": site, "region": region,
+        "close_date": str(pd.Timestamp(close_date).date()),
+        "definitions": [d.id for d in definitions],
+        "definitions_sha256": definitions_sha256(definitions),
+        "disclosure": {"min_cell": min_cell, "min_dof": min_dof},
+        "cohort": covariates, "estimands": ESTIMANDS, "files": {}}
+    return Bundle(manifest, published, covariance, quality)
 
 
 def _quality(ledger, min_cell: int, min_dof: int) -> pd.DataFrame:

@@ -61,7 +61,7 @@ def _build(paths: list[Path], out: Path, work: Path, name: str, min_cell: int,
             "data": "", "depends_on": "",
             "rerun": f"immune-recovery pool <{len(paths)} bundles> --name {name} "
                      f"--min-cell {min_cell}",
-            "parameters": {"bundles": [str(p) for p in paths],
+            "parameters": {"consortium": name, "bundles": [str(p) for p in paths],
                            "min_cell": min_cell}}
     params = work / "params" / f"{report_id}.yaml"
     params.parent.mkdir(parents=True, exist_ok=True)

@@ -432,18 +432,22 @@ class MetaRegression:
         return design @ self.coefficients["estimate"].to_numpy()
 
     def predict_frame(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Predicted mean effect for moderator rows ``X`` with its SE and CI (the model's test:
-        t with k - p df, or z), analysis scale, as metafor ``predict(..., newmods=)``;
-        ``estimate``, ``ci_low``, ``ci_high`` on the reporting scale."""
+        """Predicted mean effect for moderator rows ``X`` with its SE and CI, and the
+        prediction interval of a new study's true effect, pred +/- q sqrt(SE^2 + tau^2) (q:
+        the model's test, t with k - p df, or z), analysis scale, as metafor ``predict(...,
+        newmods=)``; ``estimate``, ``ci_*`` and ``pi_*`` on the reporting scale."""
         design = np.column_stack([np.ones(len(X)), X[self.design_columns_].to_numpy(float)])
         pred = design @ self.coefficients["estimate"].to_numpy()
         se = np.sqrt(np.einsum("ij,jk,ik->i", design, self.vb_, design))
         quantile = (stats.norm.isf((1 - self.level) / 2) if np.isinf(self.df_)
                     else stats.t.isf((1 - self.level) / 2, self.df_))
+        half = quantile * np.sqrt(se ** 2 + self.tau2_)
         back = SCALES[self.scale]
         return pd.DataFrame({"pred": pred, "se": se, "estimate": back(pred),
                              "ci_low": back(pred - quantile * se),
-                             "ci_high": back(pred + quantile * se)}, index=X.index)
+                             "ci_high": back(pred + quantile * se),
+                             "pi_low": back(pred - half), "pi_high": back(pred + half)},
+                            index=X.index)
 
     def summary_frame(self) -> pd.DataFrame:
         """The coefficients: term, estimate, se, ci_low, ci_high, p, statistic, df (analysis

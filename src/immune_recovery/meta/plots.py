@@ -13,16 +13,24 @@ from .models import MetaAnalysis, TrimFill
 
 
 def plot_forest(fit: MetaAnalysis, scale_label: str, reference: float | None = None,
-                band: tuple[float, float] | None = None, percent: bool = False) -> plt.Figure:
+                band: tuple[float, float] | None = None, percent: bool = False,
+                extra: list[tuple[str, float, float, float]] | None = None) -> plt.Figure:
     """Each study with its 95% CI (marker size: weight), the pooled diamond and its
     prediction interval, on the reporting scale; ``reference`` a dashed line, ``band`` a shaded
-    range (both on the reporting scale); ``percent`` shows proportions as percentages."""
+    range (both on the reporting scale); ``percent`` shows proportions as percentages;
+    ``extra``: estimates that are not part of the pooling (label, estimate, CI low, CI high;
+    reporting scale), drawn below it in another colour (e.g. a cohort beside the studies)."""
     frame = fit.summary_frame()
     studies = frame[frame["row"] == "study"]
     pooled = frame[frame["row"] == "pooled"].iloc[0]
     scale = 100 if percent else 1
     k = len(studies)
-    fig, ax = plt.subplots(figsize=(7, 0.32 * k + 1.6))
+    extra = extra or []
+    fig, ax = plt.subplots(figsize=(7, 0.32 * (k + len(extra)) + 1.6))
+    for j, (_, est, low, high) in enumerate(extra):
+        yj = -1.6 - j
+        ax.plot([scale * low, scale * high], [yj, yj], color=PALETTE[1], lw=1.6)
+        ax.scatter([scale * est], [yj], s=60, marker="D", color=PALETTE[1], zorder=3)
     for i, row in enumerate(studies.itertuples(index=False)):
         yi = k - i
         ax.plot([scale * row.ci_low, scale * row.ci_high], [yi, yi], color="#555", lw=1)
@@ -39,11 +47,12 @@ def plot_forest(fit: MetaAnalysis, scale_label: str, reference: float | None = N
         ax.axvline(scale * reference, color="#888", lw=0.8, ls="--")
     if band is not None:
         ax.axvspan(scale * band[0], scale * band[1], color="#dde8f3", zorder=0)
-    ax.set_yticks([k - i for i in range(k)] + [0], list(studies["label"]) + ["pooled"])
+    ax.set_yticks([k - i for i in range(k)] + [0] + [-1.6 - j for j in range(len(extra))],
+                  list(studies["label"]) + ["pooled"] + [e[0] for e in extra])
     if fit.scale == "log":
         ax.set_xscale("log")
     ax.set_xlabel(scale_label)
-    ax.set_ylim(-1.2, k + 0.8)
+    ax.set_ylim(-1.2 - len(extra), k + 0.8)
     fig.tight_layout()
     return fig
 

@@ -59,7 +59,8 @@ KINDS = (("data-quality", "data_quality", "data-quality"),
          ("frequency", "frequency", "frequency"),
          ("risk-factors", "risk_factors", "risk-factors"),
          ("outcomes", "outcomes", "outcomes"),
-         ("trajectories", "trajectories", "trajectories"))
+         ("trajectories", "trajectories", "trajectories"),
+         ("in-context", "cohort_in_context", "evidence"))
 #: Definitions the reports lean on (catalogue ids): the background's and Grabar's.
 EARLY_LEVEL, GAIN = ("seed_level_le200_m6_12", "seed_gain_le100_m6_12")
 
@@ -123,7 +124,8 @@ TITLES = {"data-quality": "Data quality", "cohort-overview": "Cohort overview",
           "frequency": "Frequency of non-response by definition",
           "risk-factors": "Who fails to respond? Risk factors",
           "outcomes": "Does non-response matter? Clinical outcomes",
-          "trajectories": "CD4 trajectories, late response and plateaus"}
+          "trajectories": "CD4 trajectories, late response and plateaus",
+          "in-context": "The cohort in the published evidence"}
 QUESTIONS = {
     "data-quality": "Which rows did the loader exclude or flag, and by which HICDEP check?",
     "cohort-overview": "Who is in the cohort, how were they followed, how did CD4 evolve?",
@@ -131,7 +133,9 @@ QUESTIONS = {
     "risk-factors": "Which baseline characteristics predict non-response?",
     "outcomes": "Do non-responders have more AIDS-defining events or deaths than "
                 "responders?",
-    "trajectories": "Do early non-responders respond later, and where do counts plateau?"}
+    "trajectories": "Do early non-responders respond later, and where do counts plateau?",
+    "in-context": "Where does the cohort fall against what the published suppressed cohorts "
+                  "predict for its definition, region and baseline CD4?"}
 
 
 @dataclass
@@ -198,8 +202,9 @@ def build_cohort_site(cohort_dir: str | Path, name: str, out: str | Path | None 
                       min_cell: int = DEFAULT_MIN_CELL, show_examples: bool = False,
                       encoding: str | None = None, sep: str | None = None,
                       progress: bool = True, keep_work: bool = False,
-                      date_format: str | None = None) -> SiteResult:
-    """Build (or bring up to date) the site of one cohort; see the module docstring."""
+                      date_format: str | None = None, region: str = "") -> SiteResult:
+    """Build (or bring up to date) the site of one cohort; see the module docstring
+    (``region``: the cohort's region, for the in-context report's prediction)."""
     if not NAME.match(name):
         raise ParameterError(f"--name {name!r}: use lower-case letters, digits and dashes")
     check_min_cell(min_cell)
@@ -211,7 +216,7 @@ def build_cohort_site(cohort_dir: str | Path, name: str, out: str | Path | None 
     work = work_folder(out)
     try:
         return _build(cohort_dir, name, out, work, definitions_file, close_date, jobs,
-                      min_cell, show_examples, encoding, sep, progress, date_format)
+                      min_cell, show_examples, encoding, sep, progress, date_format, region)
     finally:
         if not keep_work:
             shutil.rmtree(work, ignore_errors=True)
@@ -220,7 +225,7 @@ def build_cohort_site(cohort_dir: str | Path, name: str, out: str | Path | None 
 def _build(cohort_dir: Path, name: str, out: Path, work: Path,
            definitions_file: str | Path | None, close_date: str | None, jobs: int,
            min_cell: int, show_examples: bool, encoding: str | None, sep: str | None,
-           progress: bool, date_format: str | None) -> SiteResult:
+           progress: bool, date_format: str | None, region: str) -> SiteResult:
     export = _copy_cohort(cohort_dir, work, encoding, sep, close_date, date_format)
     definitions = str(Path(definitions_file).resolve()) if definitions_file else ""
     examples = str(out.parent / f"{name}-examples.csv") if show_examples else ""
@@ -232,7 +237,8 @@ def _build(cohort_dir: Path, name: str, out: Path, work: Path,
                       f"--min-cell {min_cell}", "--definitions <file>" if definitions else "",
                       f"--encoding {encoding}" if encoding else "",
                       f"--sep '{sep}'" if sep else "",
-                      f"--date-format '{date_format}'" if date_format else ""]
+                      f"--date-format '{date_format}'" if date_format else "",
+                      f"--region '{region}'" if region else ""]
                      ).replace("  ", " ").strip()
     jobs_todo, result = [], SiteResult(out=out)
     for kind, notebook, group in KINDS:
@@ -251,7 +257,8 @@ def _build(cohort_dir: Path, name: str, out: Path, work: Path,
                                              definitions, close_date or "", min_cell,
                                              examples,
                                              (str(cohort_dir), encoding or "", sep or "")),
-                               "unreadable": "missing", "date_format": date_format or ""}}
+                               "unreadable": "missing", "date_format": date_format or "",
+                               **({"region": region} if kind == "in-context" else {})}}
         path = params_dir / f"{report_id}.yaml"
         write_if_changed(path, yaml.safe_dump(spec, sort_keys=False))
         notebook_path = notebooks_dir() / f"{notebook}.ipynb"
