@@ -22,6 +22,7 @@ from immune_recovery.cli import main
 from immune_recovery.cohort import Cohort
 from immune_recovery.consortium import build_bundle, pool_bundles, read_bundle, site_analyses
 from immune_recovery.consortium.bundle import disclose
+from immune_recovery.consortium.context import consortium_context, definition_features
 from immune_recovery.consortium.pool import BundleMismatch, differences, is_primary
 from immune_recovery.consortium.sites import (
     SiteDesign,
@@ -197,3 +198,30 @@ def test_a_small_site_sends_what_it_may_and_pooling_counts_what_it_withheld(tmp_
             == 2).all()
     assert pooled["sites_withheld"].gt(0).any()
     assert np.isfinite(pooled.loc[pooled["sites"] > 0, "y"]).all()
+
+
+@pytest.mark.slow
+def test_the_consortium_in_the_published_evidence(consortium):
+    _, _, paths, _ = consortium
+    pooled = pool_bundles([read_bundle(p) for p in paths])
+    context = consortium_context(pooled, "test")
+    hr = pooled.pooled.set_index("estimand").loc["outcome_hr"]
+    row = context.outcome.iloc[0]
+    # the consortium's interval is the pooled one (modified HKSJ), as in its own tables
+    assert (row["cohort"], row["cohort_ci_low"], row["cohort_ci_high"]) == pytest.approx(
+        (hr["estimate"], hr["ci_low"], hr["ci_high"]))
+    assert row["published_studies"] >= 5 and row["pi_low"] < row["published"] < row["pi_high"]
+    freq = context.frequency.set_index("definition")
+    assert "seed_level_le200_m6_12" in freq.index
+    inside = (freq["pi_low"] <= freq["estimate"]) & (freq["estimate"] <= freq["pi_high"])
+    assert (freq.loc[inside, "position"] == "within the prediction interval").all()
+    assert (freq.loc[~inside, "position"] != "within the prediction interval").all()
+    assert {name for name, *_ in context.figures} == {"context_frequency", "context_outcome"}
+
+
+def test_definitions_the_meta_regression_can_describe():
+    by_id = {d.id: d for d in select_definitions()}
+    level = definition_features(by_id["seed_level_le200_m6_12"])
+    assert level == {"family": "level", "threshold": 200.0, "month": 12.0,
+                     "suppressed": True}
+    assert definition_features(by_id["thai_rel_lt30_and_level_lt200_m12"]) is None

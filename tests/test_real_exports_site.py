@@ -54,7 +54,7 @@ def test_no_usable_cd4_count_builds_the_data_quality_report_and_says_why(export,
     assert _site(folder, out) == 0
     assert [p.name for p in out.iterdir() if p.is_dir()] == ["data-quality-x"]
     index = (out / "index.html").read_text()
-    assert index.count("Not applicable:") == 5 and "no usable row in tblLAB_CD4" in index
+    assert index.count("Not applicable:") == 6 and "no usable row in tblLAB_CD4" in index
     assert main(["validate", str(folder), "--close-date", CLOSE,
                  "--errors", str(tmp_path / "e.csv")]) == 1
 

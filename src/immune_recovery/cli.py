@@ -308,7 +308,8 @@ def _pooling_benchmark(args: argparse.Namespace) -> int:
     summary = pooling.summarise(runs, truth)
     print(summary[["short", "method", "truth", "bias", "coverage", "mean_sites"]]
           .round(3).to_string(index=False))
-    print(f"{replicates} replicate consortia in {record.get('seconds', 0)} s -> {out}")
+    print(f"{replicates} replicate consortia -> {out} "
+          f"({'built in ' + str(record['seconds']) + ' s' if 'seconds' in record else 'current'})")
     return 0
 
 

@@ -17,7 +17,7 @@ from .test_site import CHROMIUM, _pages, page_problems, serve
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")
 
 KINDS = ("data-quality", "cohort-overview", "frequency", "risk-factors", "outcomes",
-         "trajectories")
+         "trajectories", "in-context")
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_second_run_rebuilds_nothing_unchanged(sites, capsys):
     status = main(["report", str(folder), "--name", "c500", "--out", str(out),
                    "--close-date", "2026-01-01", "--no-progress"])
     assert status == 0
-    assert "0 report(s) built, 6 unchanged, 0 failed" in capsys.readouterr().out
+    assert "0 report(s) built, 7 unchanged, 0 failed" in capsys.readouterr().out
 
 
 def test_a_failed_report_names_itself_and_the_others_build(sites, tmp_path, capsys):

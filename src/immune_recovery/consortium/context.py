@@ -71,6 +71,16 @@ def definition_features(definition: Definition) -> dict | None:
             "suppressed": definition.vl_rule != "none"}
 
 
+def interval(row: pd.Series) -> tuple[float, float, float]:
+    """(estimate, CI low, CI high) on the analysis scale: a pooled row's own interval (the
+    modified HKSJ one) where it has one, else the Wald interval from its SE."""
+    y = float(row["estimate"])
+    low, high = row.get("y_ci_low", np.nan), row.get("y_ci_high", np.nan)
+    if pd.notna(low) and pd.notna(high):
+        return y, float(low), float(high)
+    return y, y - Z95 * float(row["se"]), y + Z95 * float(row["se"])
+
+
 def _design(features: dict, africa: float, baseline_cd4: float | None) -> dict:
     row = {"gain_rule": float(features["family"] == "gain"),
            "relative_rule": float(features["family"] == "relative"),
@@ -103,12 +113,12 @@ def frequency_in_context(estimates: pd.DataFrame, definitions: list[Definition],
         features = definition_features(d)
         if features is None or d.id not in overall.index:
             continue
-        y, se = overall.loc[d.id, ["estimate", "se"]].astype(float)
+        y, y_low, y_high = interval(overall.loc[d.id])
         inside = (data["cd4_threshold"].min() <= features["threshold"]
                   <= data["cd4_threshold"].max()) and \
             (data["assess_month"].min() <= features["month"] <= data["assess_month"].max())
         rows.append({"definition": d.id, "rule": d.describe(), "n": overall.loc[d.id, "n"],
-                     "y": y, "se": se,
+                     "y": y, "y_low": y_low, "y_high": y_high,
                      "note": "" if inside else "extrapolated: threshold or month outside "
                                                "the published studies' range"})
         X.append(_design(features, africa, baseline_cd4 if known else None))
@@ -121,8 +131,7 @@ def frequency_in_context(estimates: pd.DataFrame, definitions: list[Definition],
     pred = fit.predict_frame(pd.DataFrame(X)[fit.design_columns_])
     back = SCALES["logit"]
     table["estimate"] = back(table["y"])
-    table["ci_low"] = back(table["y"] - Z95 * table["se"])
-    table["ci_high"] = back(table["y"] + Z95 * table["se"])
+    table["ci_low"], table["ci_high"] = back(table["y_low"]), back(table["y_high"])
     table["predicted"] = pred["estimate"].to_numpy()
     table["pred_ci_low"], table["pred_ci_high"] = (pred["ci_low"].to_numpy(),
                                                    pred["ci_high"].to_numpy())
@@ -155,7 +164,7 @@ def outcome_in_context(estimates: pd.DataFrame, label: str
            "pi_high": pooled["pi_high"]}
     if row is None:
         return pd.DataFrame([out | {"position": "not estimated in this cohort"}]), None
-    hr, low, high = (float(np.exp(row["estimate"] + s * Z95 * row["se"])) for s in (0, -1, 1))
+    hr, low, high = (float(np.exp(v)) for v in interval(row))
     within = not np.isfinite(pooled["pi_low"]) or pooled["pi_low"] <= hr <= pooled["pi_high"]
     out |= {"cohort": hr, "cohort_ci_low": low, "cohort_ci_high": high,
             "position": ("within" if within else "outside") + " the prediction interval"}
@@ -171,7 +180,7 @@ def frequency_forest(estimates: pd.DataFrame, label: str) -> plt.Figure | None:
     if row is None:
         return None
     back = SCALES["logit"]
-    p, low, high = (float(back(row["estimate"] + s * Z95 * row["se"])) for s in (0, -1, 1))
+    p, low, high = (float(back(v)) for v in interval(row))
     return plot_forest(pool_frequency(suppressed_only=True).fit,
                        "Non-response, % (95% CI)", percent=True,
                        extra=[(f"{label} ({LEVEL_DEFINITION})", p, low, high)])
@@ -225,7 +234,8 @@ def frequency_display(table: pd.DataFrame) -> pd.DataFrame:
     def pct(p, low=None, high=None):
         return format_ci(p, low, high, 1, percent=True)
     return pd.DataFrame({
-        "definition": table["definition"], "rule": table["rule"], "patients": table["n"],
+        "definition": table["definition"], "rule": table["rule"],
+        "patients": pd.to_numeric(table["n"]).round().astype("Int64"),
         "cohort % (95% CI)": [pct(*r) for r in table[["estimate", "ci_low", "ci_high"]]
                               .to_numpy()],
         "published studies predict % (95% CI)": [

@@ -45,7 +45,7 @@ MIN_SITES_LOO = 3
 #: gave an SE of 0.028 for a log OR whose analysis of all patients together had 0.071.
 POOLING_TEST = "adhoc"
 POOLED_COLUMNS = [*KEY, "scale", "sites", "sites_withheld", "sites_not_estimable", "patients",
-                  "events", "y", "se", "estimate", "ci_low", "ci_high", "pi_low", "pi_high",
+                  "events", "y", "se", "y_ci_low", "y_ci_high", "estimate", "ci_low", "ci_high", "pi_low", "pi_high",
                   "tau2", "i2", "q_p", "flag"]
 MODERATORS = {"median_baseline_cd4": "median baseline CD4 per 100 cells/mm³",
               "median_art_year": "median year of ART start",
@@ -155,7 +155,8 @@ def _pool_one(group: pd.DataFrame, method: str, test: str
         ok["estimate"], ok["se"], labels=ok["site"])
     first = fit.pooled_frame().iloc[0]
     analysis = fit.primary
-    return counts | {"y": analysis["estimate"], "se": analysis["se"]} | {
+    return counts | {"y": analysis["estimate"], "se": analysis["se"],
+                     "y_ci_low": analysis["ci_low"], "y_ci_high": analysis["ci_high"]} | {
         c: first[c] for c in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high", "tau2",
                               "i2", "q_p", "flag")}, fit
 

@@ -401,13 +401,21 @@ def build_product(out: Path, settings: dict, n_workers: int = 1, scheduler: str 
                 sweep=tuple(tuple(pair) for pair in settings.get("sweep", ())))
     truth = population_truth(truth_population(settings["truth_patients"],
                                               settings["seed"] + 1))
+    return write_product(out, {"replicates.csv": table, "truth.csv": truth},
+                         product_key(settings), {**settings, "seconds": round(watch.seconds),
+                                                 "workers": n_workers})
+
+
+def write_product(out: Path, tables: dict[str, pd.DataFrame], key: str, fields: dict) -> dict:
+    """Write a simulation product: its tables (CSV, 10 significant digits) and
+    ``settings.json`` (``fields`` with ``key``), staged beside ``out`` and moved into place
+    only when complete; returns what ``settings.json`` holds."""
     staged = out.with_name(f".{out.name}.staging")
     shutil.rmtree(staged, ignore_errors=True)
     staged.mkdir(parents=True)
-    table.to_csv(staged / "replicates.csv", index=False, float_format="%.10g")
-    truth.to_csv(staged / "truth.csv", index=False, float_format="%.10g")
-    written = staleness.record(staged / "settings.json", product_key(settings), {
-        **settings, "seconds": round(watch.seconds), "workers": n_workers})
+    for name, table in tables.items():
+        table.to_csv(staged / name, index=False, float_format="%.10g")
+    written = staleness.record(staged / "settings.json", key, fields)
     staleness.publish_staged(staged, out)
     return written
 

@@ -28,7 +28,6 @@ so it answers another question; its distance from this truth is reported as its 
 from __future__ import annotations
 
 import json
-import shutil
 import warnings
 from pathlib import Path
 
@@ -53,10 +52,9 @@ from ..parallel import run_tasks
 from ..paths import resolve
 from ..plots import PALETTE
 from ..reporting.spec import load_spec
-from ..reporting.stale import source_sha256
 from ..riskfactors import NonResponseModel, model_frame
 from ..timing import Stopwatch
-from .coverage import COVERAGE_BAND
+from .coverage import COVERAGE_BAND, product_key, write_product
 from .estimands import LANDMARK_DEFINITION, LEVEL_DEFINITION, replicate_seed
 
 #: The benchmark's consortium (our choices): sizes down to 50 patients; the small cohorts are
@@ -175,22 +173,12 @@ def replicate(index: int, seed: int, sites: tuple[SiteDesign, ...] = BENCHMARK_S
         p = pooled.loc[key]
         if p["sites"] > 0:
             rows.append(_row(key, p["y"], p["se"], "two-stage", int(p["sites"]),
-                             *_analysis_ci(p)))
+                             p["y_ci_low"], p["y_ci_high"]))
         if key in naive.index and naive.loc[key, "status"] == "ok":
             rows.append(_row(key, naive.loc[key, "estimate"], naive.loc[key, "se"], "naive"))
     out = pd.DataFrame(rows).reindex(columns=REPLICATE_COLUMNS[1:])
     out.insert(0, "replicate", index)
     return out
-
-
-def _analysis_ci(pooled: pd.Series) -> tuple[float, float]:
-    """The pooled CI back on the analysis scale (the pooled rows hold it on the reporting
-    scale)."""
-    if pooled["scale"] == "logit":
-        return tuple(float(np.log(v / (1 - v))) for v in (pooled["ci_low"], pooled["ci_high"]))
-    if pooled["scale"] == "log":
-        return float(np.log(pooled["ci_low"])), float(np.log(pooled["ci_high"]))
-    return float(pooled["ci_low"]), float(pooled["ci_high"])
 
 
 def design_truth(design: SiteDesign, seed: int, index: int, patients: int = TRUTH_PATIENTS
@@ -246,10 +234,6 @@ def summarise(replicates: pd.DataFrame, truth_table: pd.DataFrame) -> pd.DataFra
     return out.sort_values("_o")[columns].reset_index(drop=True)
 
 
-def product_key(settings: dict) -> str:
-    return staleness.key_of({"settings": settings, "source": source_sha256()})
-
-
 def build_product(out: str | Path, replicates: int, seed: int, n_workers: int = 1,
                   progress: bool = False, if_stale: bool = False,
                   truth_patients: int = TRUTH_PATIENTS) -> dict:
@@ -267,15 +251,8 @@ def build_product(out: str | Path, replicates: int, seed: int, n_workers: int = 
                                            range(replicates)], n_workers, progress=progress,
                                description="consortia"), ignore_index=True)
     truth_table = truth(seed + 1, patients=truth_patients, n_workers=n_workers)
-    staged = out.with_name(f".{out.name}.staging")
-    shutil.rmtree(staged, ignore_errors=True)
-    staged.mkdir(parents=True)
-    runs.to_csv(staged / "replicates.csv", index=False, float_format="%.10g")
-    truth_table.to_csv(staged / "truth.csv", index=False, float_format="%.10g")
-    written = staleness.record(staged / "settings.json", key, {
-        **settings, "seconds": round(watch.seconds), "workers": n_workers})
-    staleness.publish_staged(staged, out)
-    return written
+    return write_product(out, {"replicates.csv": runs, "truth.csv": truth_table}, key,
+                         {**settings, "seconds": round(watch.seconds), "workers": n_workers})
 
 
 def settings_from_spec(params_file: str | Path) -> tuple[int, int, int, Path]:
