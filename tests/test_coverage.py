@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from immune_recovery import pinned
 from immune_recovery.cli import main
 from immune_recovery.simcheck import coverage, estimands
 from immune_recovery.simulate import simulate_cohort
@@ -164,7 +165,7 @@ def test_the_committed_study_meets_issue_34():
     assert list(summary.index) == list(estimands.ESTIMAND_IDS)
     # enough replicates for a Monte Carlo SE of at most 1 point at the nominal 95%
     assert (np.sqrt(95 * 5 / summary["replicates"]) <= 1.0).all()
-    for estimand in ("late_ci_confirmed", f"freq_ipcw_{estimands.LEVEL_DEFINITION}"):
+    for estimand in ("late_ci_confirmed", f"freq_ipcw_{pinned.LEVEL_DEFINITION}"):
         assert summary.loc[estimand, "within_band"], estimand
     sentences = coverage.coverage_sentences(summary.reset_index())
     for estimand in summary.index[~summary["within_band"]]:

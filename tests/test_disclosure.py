@@ -17,7 +17,7 @@ import pytest  # noqa: E402
 from lifelines import KaplanMeierFitter  # noqa: E402
 
 from immune_recovery import disclosure  # noqa: E402
-from immune_recovery.disclosure import figures  # noqa: E402
+from immune_recovery.disclosure import below_min_cell, figures, lone_partner  # noqa: E402
 from immune_recovery.frequency import by_stratum  # noqa: E402
 from immune_recovery.overview import table_one, table_one_frame  # noqa: E402
 from immune_recovery.plots import kaplan_meier  # noqa: E402
@@ -303,3 +303,20 @@ def test_an_error_message_that_names_a_patient_never_reaches_the_index(tmp_path)
     assert "P000001" not in (out / "index.html").read_text()
     assert result.checked.record()["summary"]["outcome"] == "pass"
     assert "P000001" in result.failed["frequency-x"], "the console still gets the error"
+
+
+def test_a_lone_hidden_part_of_a_partition_takes_the_smallest_shown_part_with_it():
+    # one hidden part: the smallest shown positive part goes with it (zeros reveal nothing)
+    assert lone_partner([True, False, False, False], [3, 40, 0, 25]) == 3
+    # the parts that may not be hidden (a remainder) are never chosen
+    assert lone_partner([False, False, True], [12, 40, 5], [True, True, False]) == 0
+    # none or two hidden: nothing more to hide
+    assert lone_partner([False, False], [3, 4]) is None
+    assert lone_partner([True, True, False], [3, 4, 50]) is None
+    assert lone_partner([True, False], [3, 0]) is None
+
+
+def test_the_minimum_cell_judges_counts_one_to_k_minus_one():
+    assert list(below_min_cell(np.array([0, 1, 9, 10, np.nan]), 10)) == [False, True, True,
+                                                                        False, False]
+    assert not below_min_cell(5, 0) and not below_min_cell(np.array([5]), 0).any()

@@ -58,12 +58,16 @@ class Cohort:
     @classmethod
     def from_tables(cls, tables: dict[str, pd.DataFrame], name: str = "cohort",
                     close_date: str | pd.Timestamp | None = None,
-                    files: dict[str, str] | None = None) -> Cohort:
+                    files: dict[str, str] | None = None, unreadable: str = "stop",
+                    date_format: str | None = None) -> Cohort:
         """Validate in-memory tables (HICDEP names; text or typed columns) exactly as files
         would be, without writing them anywhere. ``close_date`` (default: today, noted in the
-        ledger) is the database close date."""
+        ledger) is the database close date; ``unreadable`` and ``date_format``: see
+        :func:`~immune_recovery.hicdep.validate_tables`."""
         close = pd.Timestamp.today().normalize() if close_date is None else close_date
-        validated, ledger, present = validate_tables(tables, close, files=files)
+        validated, ledger, present = validate_tables(tables, close, files=files,
+                                                     unreadable=unreadable,
+                                                     date_format=date_format)
         if close_date is None:
             ledger.notices.append("no database close date given: today's date used")
         return cls(name=name, tables=validated, ledger=ledger, present=frozenset(present))

@@ -42,13 +42,13 @@ from ..frequency import frequency_table, strata_from
 from ..lateresponse import death_years, early_nonresponders, late_response, method_name
 from ..meta import logit_proportion
 from ..outcomes import CoxModel, inr_vs_complete_landmark
-from ..riskfactors import NonResponseModel, model_frame
-from ..simcheck.estimands import (
+from ..pinned import (
     LANDMARK_DEFINITION,
     LATE_MONTH,
     LATE_THRESHOLD,
     LEVEL_DEFINITION,
 )
+from ..riskfactors import NonResponseModel, model_frame
 from ..trajectories import cd4_long
 
 #: Covariates of the pinned risk-factor model (baseline; see :mod:`immune_recovery.covariates`).

@@ -48,14 +48,16 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..cohort import load_cohort
+from ..cohort import Cohort, load_cohort
 from ..conventions import Z95
 from ..definitions import Definition, select_definitions
 from ..disclosure import (
     DEFAULT_MIN_CELL,
     DEFAULT_MIN_DOF,
     DisclosureError,
+    below_min_cell,
     check_min_cell,
+    lone_partner,
     protect,
     rules,
     set_min_cell,
@@ -103,8 +105,7 @@ def disclose(estimates: pd.DataFrame, min_cell: int, min_dof: int, terms: int
     the risk-factor model (with its intercept) for the degrees-of-freedom rule."""
     out = estimates.copy()
     k = min_cell
-    small = (out["smallest_cell"] > 0) & (out["smallest_cell"] < k) if k else \
-        pd.Series(False, index=out.index)
+    small = pd.Series(below_min_cell(out["smallest_cell"].to_numpy(), k), index=out.index)
     reason = pd.Series("", index=out.index, dtype=object)
     reason[small] = f"withheld: a count below the minimum cell ({k})"
     models = (out["estimand"] == "risk_factors") & (out["n"] - terms < min_dof)
@@ -139,13 +140,11 @@ def _strata_together(estimates: pd.DataFrame, reason: pd.Series, k: int) -> pd.S
             continue
         o = overall.iloc[0]
         rest_n, rest_x = o["n"] - levels["n"].sum(), o["events"] - levels["events"].sum()
-        rest_small = any(0 < c < k for c in (rest_n, rest_x, rest_n - rest_x))
-        hidden = reason[levels.index] != ""
-        if int(hidden.sum()) + int(rest_small) != 1:
-            continue
-        shown = levels[~hidden]
-        if not shown.empty:
-            reason[shown["n"].idxmin()] = (
+        rest_small = below_min_cell(np.array([rest_n, rest_x, rest_n - rest_x]), k).any()
+        hidden = [*(reason[levels.index] != ""), rest_small]
+        partner = lone_partner(hidden, [*levels["n"], 0], [*[True] * len(levels), False])
+        if partner is not None:
+            reason[levels.index[partner]] = (
                 "withheld: with another level it would reveal a count below the minimum cell "
                 f"({k}) by subtraction")
     return reason
@@ -166,16 +165,35 @@ def build_bundle(cohort_dir: str | Path, site: str, out: str | Path, region: str
     cohort = load_cohort(cohort_dir, name=site, close_date=close, encoding=encoding, sep=sep,
                          unreadable="missing", date_format=date_format)
     definitions = select_definitions(definitions_file=definitions_file)
+    secrets = Secrets.of_export(cohort_dir, [], close)
+    bundle, members = bundle_cohort(cohort, site, region, definitions, close, secrets,
+                                    min_cell, min_dof)
+    bundle.path = str(write_members(members, out))
+    return bundle
+
+
+def write_members(members: dict[str, str], out: str | Path) -> Path:
+    """Write a bundle's members as the archive ``out`` (deterministic bytes) and its summary
+    beside it (``.html``); returns ``out``."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_zip(out, members)
+    out.with_suffix(".html").write_text(members["summary.html"], encoding="utf-8")
+    return out
+
+
+def bundle_cohort(cohort: Cohort, site: str, region: str, definitions: list[Definition],
+                  close: str, secrets: Secrets, min_cell: int = DEFAULT_MIN_CELL,
+                  min_dof: int = DEFAULT_MIN_DOF) -> tuple[Bundle, dict[str, str]]:
+    """A validated cohort's bundle and its members (file name to text), the output checker
+    passed over them with ``secrets`` (the export's ids and dates): what a file bundle and a
+    federated site (:mod:`.federated`) both send."""
     estimates, covariance, covariates = site_analyses(cohort, definitions)
     bundle = assemble(site, region, definitions, estimates, covariance, covariates,
                       _quality(cohort.ledger, min_cell, min_dof), close, min_cell, min_dof)
     members = _members(bundle)
-    _check_members(members, cohort_dir, close, min_cell, min_dof, encoding, sep)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _write_zip(out, members)
-    out.with_suffix(".html").write_text(members["summary.html"], encoding="utf-8")
-    bundle.path = str(out)
-    return bundle
+    _check_members(members, secrets, min_cell, min_dof)
+    return bundle, members
 
 
 def assemble(site: str, region: str, definitions: list[Definition],
@@ -226,15 +244,14 @@ def _members(bundle: Bundle) -> dict[str, str]:
     return members
 
 
-def _check_members(members: dict[str, str], cohort_dir: Path, close: str, min_cell: int,
-                   min_dof: int, encoding: str | None, sep: str | None) -> None:
+def _check_members(members: dict[str, str], secrets: Secrets, min_cell: int, min_dof: int
+                   ) -> None:
     """The output checker over every member; a finding stops the bundle."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "bundle"
         root.mkdir()
         for name, text in members.items():
             (root / name).write_text(text, encoding="utf-8")
-        secrets = Secrets.of_export(cohort_dir, [], close)
         check = check_site(root, min_cell, secrets, min_dof)
     if check.findings:
         found = "; ".join(f.describe(with_value=False) for f in check.findings[:10])
@@ -260,18 +277,32 @@ def read_bundle(path: str | Path) -> Bundle:
             members = {name: archive.read(name).decode("utf-8") for name in MEMBERS}
     except (OSError, zipfile.BadZipFile, KeyError, UnicodeDecodeError) as err:
         raise ParameterError(f"{path.name}: not a bundle of immune-recovery ({err})") from err
-    manifest = validate_manifest(json.loads(members["manifest.json"]), path.name)
-    for name, digest in manifest["files"].items():
-        if hashlib.sha256(members[name].encode()).hexdigest() != digest:
-            raise ParameterError(f"{path.name}: {name} does not match its sha256 in the "
+    bundle = bundle_from_members(members, path.name)
+    bundle.path = str(path)
+    return bundle
+
+
+def bundle_from_members(members: dict[str, str], name: str) -> Bundle:
+    """A bundle from its members' texts (a file's, or a federated site's answer), checked
+    as :func:`read_bundle` checks a file; ``name`` names it in errors."""
+    missing = [m for m in MEMBERS if not isinstance(members.get(m), str)]
+    if missing:
+        raise ParameterError(f"{name}: not a bundle of immune-recovery (lacks "
+                             f"{', '.join(missing)})")
+    try:
+        manifest = validate_manifest(json.loads(members["manifest.json"]), name)
+    except ValueError as err:
+        raise ParameterError(f"{name}: manifest.json is not JSON ({err})") from err
+    for member, digest in manifest["files"].items():
+        if hashlib.sha256(members.get(member, "").encode()).hexdigest() != digest:
+            raise ParameterError(f"{name}: {member} does not match its sha256 in the "
                                  "manifest (changed after it was written)")
     estimates = ESTIMATES_SCHEMA.validate(pd.read_csv(io.StringIO(members["estimates.csv"]),
                                                       keep_default_na=False, na_values=[""]))
     covariance = pd.read_csv(io.StringIO(members["covariance.csv"]))
     quality = pd.read_csv(io.StringIO(members["quality.csv"]), dtype=str,
                           keep_default_na=False)
-    return Bundle(manifest, estimates, covariance.reindex(columns=COVARIANCE_COLUMNS),
-                  quality, str(path))
+    return Bundle(manifest, estimates, covariance.reindex(columns=COVARIANCE_COLUMNS), quality)
 
 
 def reporting_scale(estimates: pd.DataFrame) -> pd.DataFrame:

@@ -32,7 +32,7 @@ from ..evidence.questions import definition_meta_regression, pool_frequency, poo
 from ..formatting import format_ci, format_interval
 from ..meta import SCALES
 from ..meta.plots import plot_forest
-from ..simcheck.estimands import LANDMARK_DEFINITION, LEVEL_DEFINITION
+from ..pinned import LANDMARK_DEFINITION, LEVEL_DEFINITION
 from .analyses import OK
 from .pool import Pooled
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..exceptions import ParameterError
 from ..meta import MetaAnalysis, MetaRegression
-from ..simcheck.estimands import FREQUENCY_DEFINITIONS
+from ..pinned import FREQUENCY_DEFINITIONS
 from .analyses import OK
 from .bundle import Bundle
 

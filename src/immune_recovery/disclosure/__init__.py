@@ -46,9 +46,11 @@ from .rules import (
                     SECONDARY,
                     DisclosureError,
                     Rules,
+                    below_min_cell,
                     check_min_cell,
                     count_text,
                     legend,
+                    lone_partner,
                     min_cell,
                     rules,
                     set_min_cell,
@@ -57,5 +59,6 @@ from .rules import (
 from .tables import Layout, declare, protect, publish
 
 __all__ = ["DEFAULT_MIN_CELL", "DEFAULT_MIN_DOF", "DERIVED", "DisclosureError", "Layout",
-           "MODEL", "Rules", "SECONDARY", "check_min_cell", "count_text", "declare", "legend",
-           "min_cell", "protect", "publish", "rules", "set_min_cell", "small"]
+           "MODEL", "Rules", "SECONDARY", "below_min_cell", "check_min_cell", "count_text",
+           "declare", "legend", "lone_partner", "min_cell", "protect", "publish", "rules",
+           "set_min_cell", "small"]

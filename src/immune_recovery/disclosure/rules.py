@@ -3,7 +3,10 @@ setting, and the markers of suppressed values (see the package docstring)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..exceptions import ImmuneRecoveryError
 
@@ -90,10 +93,31 @@ def min_cell() -> int:
     return _rules.min_cell
 
 
+def below_min_cell(value, k: int):
+    """Whether a count is a small cell for minimum cell ``k``: 1 to ``k - 1`` (a count of 0 is
+    shown; ``k`` 0: never). Elementwise for arrays and Series (missing counts: False)."""
+    if not k:
+        return False if np.ndim(value) == 0 else np.zeros(np.shape(value), dtype=bool)
+    return (value > 0) & (value < k)
+
+
 def small(value) -> bool:
     """Whether a count is a small cell under the current setting."""
-    k = _rules.min_cell
-    return bool(k) and value == value and 0 < float(value) < k
+    return value == value and bool(below_min_cell(float(value), _rules.min_cell))
+
+
+def lone_partner(hidden: Sequence[bool], sizes: Sequence[float],
+                 eligible: Sequence[bool] | None = None) -> int | None:
+    """Secondary suppression in a partition of a total: when exactly one part is hidden, the
+    index of the smallest other part (of positive size, among ``eligible``) that must be
+    hidden with it, so that the hidden part does not follow from the total by subtraction;
+    None when nothing more needs hiding."""
+    if sum(bool(h) for h in hidden) != 1:
+        return None
+    eligible = [True] * len(sizes) if eligible is None else eligible
+    shown = [i for i, (h, s, e) in enumerate(zip(hidden, sizes, eligible))
+             if not h and e and s > 0]
+    return min(shown, key=lambda i: sizes[i]) if shown else None
 
 
 def count_text(value) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .rules import DERIVED, MODEL, SECONDARY, DisclosureError, rules
+from .rules import DERIVED, MODEL, SECONDARY, DisclosureError, lone_partner, rules
 
 #: Column names that hold counts of patients, rows or events.
 COUNT_COLUMN = re.compile(
@@ -243,13 +243,11 @@ def _partition_rule(status, numbers, count_cols, groups) -> bool:
     changed = False
     for rows in groups:
         for j in count_cols:
-            hidden = [i for i in rows if status[i, j] in ("p", "s")]
-            if len(hidden) != 1:
-                continue
-            shown = [i for i in rows if status[i, j] == "" and numbers[i, j] > 0]
-            if shown:
-                smallest = min(shown, key=lambda i: numbers[i, j])
-                status[smallest, j], changed = "s", True
+            partner = lone_partner([status[i, j] in ("p", "s") for i in rows],
+                                   [numbers[i, j] for i in rows],
+                                   [status[i, j] == "" for i in rows])
+            if partner is not None:
+                status[rows[partner], j], changed = "s", True
     return changed
 
 

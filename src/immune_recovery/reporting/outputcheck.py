@@ -27,6 +27,7 @@ import datetime as dt
 import json
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -92,7 +93,13 @@ class Secrets:
                   ) -> "Secrets":
         """Ids and dates of the working copy of an export (``<work>/cohort/*.parquet``,
         else the export read again), and the local paths given."""
-        tables = _export_tables(cohort_dir, paths)
+        return cls.of_tables(_export_tables(cohort_dir, paths), close_date, paths)
+
+    @classmethod
+    def of_tables(cls, tables: Iterable[pd.DataFrame], close_date: str | None,
+                  paths: Iterable[Path] = ()) -> "Secrets":
+        """Ids and dates of a cohort's tables (raw or typed), and the local paths given; the
+        close date and today are dates a report may show."""
         ids, dates = set(), set()
         for frame in tables:
             for column in frame.columns:

@@ -36,6 +36,13 @@ from ..definitions import load_catalogue
 from ..exceptions import ParameterError
 from ..parallel import run_tasks
 from ..paths import resolve
+from ..pinned import (
+    FREQUENCY_DEFINITIONS,
+    LANDMARK_DEFINITION,
+    LATE_MONTH,
+    LATE_THRESHOLD,
+    LEVEL_DEFINITION,
+)
 from ..plots import PALETTE
 from ..reporting.spec import load_spec
 from ..reporting.stale import source_sha256
@@ -49,17 +56,7 @@ from ..simulate.model import (
 )
 from ..staleness import key_of
 from ..timing import Stopwatch
-from .estimands import (
-    ESTIMAND_IDS,
-    ESTIMANDS,
-    FREQUENCY_DEFINITIONS,
-    LANDMARK_DEFINITION,
-    LATE_MONTH,
-    LATE_THRESHOLD,
-    LEVEL_DEFINITION,
-    SLOPE_WINDOW_YEARS,
-    replicate,
-)
+from .estimands import ESTIMAND_IDS, ESTIMANDS, SLOPE_WINDOW_YEARS, replicate
 
 #: Patients of the truth population (Monte Carlo SE of a truth percent <= 0.12 points).
 TRUTH_PATIENTS = 200_000
@@ -420,14 +417,23 @@ def write_product(out: Path, tables: dict[str, pd.DataFrame], key: str, fields: 
     return written
 
 
+def read_product(folder: str | Path, files: tuple[str, ...], what: str, target: str
+                 ) -> tuple[Path, dict]:
+    """A simulation product's folder (resolved) and its ``settings.json``; a missing file
+    raises :class:`~immune_recovery.exceptions.ParameterError` naming the Make target that
+    builds it."""
+    folder = resolve(folder)
+    missing = [f for f in files if not (folder / f).is_file()]
+    if missing:
+        raise ParameterError(f"{folder.name}: {what} lacks {', '.join(missing)}; "
+                             f"run 'make {target}'")
+    return folder, json.loads((folder / "settings.json").read_text())
+
+
 def load_product(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Replicate rows, truth and the settings (as a two-column table) of a product folder."""
-    folder = resolve(folder)
-    missing = [f for f in PRODUCT_FILES if not (folder / f).is_file()]
-    if missing:
-        raise ParameterError(f"{folder.name}: coverage product lacks {', '.join(missing)}; "
-                             "run 'make coverage-product'")
-    settings = json.loads((folder / "settings.json").read_text())
+    folder, settings = read_product(folder, PRODUCT_FILES, "coverage product",
+                                    "coverage-product")
     shown = {k: v for k, v in settings.items() if k != "key"}
     table = pd.DataFrame({"setting": list(shown), "value": [str(v) for v in shown.values()]})
     runs = pd.read_csv(folder / "replicates.csv", dtype={"error": str})

@@ -62,6 +62,13 @@ from ..dropout import ipcw_frequency, rna_long
 from ..intervals import wilson
 from ..lateresponse import death_years, early_nonresponders, late_response, method_name
 from ..outcomes import CoxModel, inr_vs_complete_landmark
+from ..pinned import (
+    FREQUENCY_DEFINITIONS,
+    LANDMARK_DEFINITION,
+    LATE_MONTH,
+    LATE_THRESHOLD,
+    LEVEL_DEFINITION,
+)
 from ..reference import published_cv
 from ..results import ModelResult
 from ..riskfactors import (
@@ -73,19 +80,9 @@ from ..riskfactors import (
 from ..simulate import simulate_cohort
 from ..trajectories import cd4_long, fit_mixed_model, sample_patients
 
-#: Definitions whose frequency is estimated (catalogue ids).
-FREQUENCY_DEFINITIONS = ("seed_gain_le100_m6_12", "seed_level_le200_m6_12",
-                         "seed_level_le300_m6_12")
-#: Level-based definition of the risk-factor ORs, of IPCW and of early non-response.
-LEVEL_DEFINITION = "seed_level_le200_m6_12"
-#: Definition of the response groups of the landmark hazard ratio.
-LANDMARK_DEFINITION = "grabar2000_gain_m6"
 #: Window (years since T0) of the mixed-model slope, and patients sampled for it.
 SLOPE_WINDOW_YEARS = (2.0, 5.0)
 SLOPE_PATIENTS = 400
-#: Late response: threshold (cells/mm³) and month; the trajectories report's middle choices.
-LATE_THRESHOLD = 200.0
-LATE_MONTH = 36
 #: ``cd4_variability.csv`` row of the CV SIMEX corrects with (the simulator's own scale).
 CV_ROW = "CV11"
 

@@ -27,7 +27,6 @@ so it answers another question; its distance from this truth is reported as its 
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -50,12 +49,13 @@ from ..exceptions import ParameterError
 from ..outcomes import CoxModel, inr_vs_complete_landmark
 from ..parallel import run_tasks
 from ..paths import resolve
+from ..pinned import LANDMARK_DEFINITION, LEVEL_DEFINITION
 from ..plots import PALETTE
 from ..reporting.spec import load_spec
 from ..riskfactors import NonResponseModel, model_frame
 from ..timing import Stopwatch
-from .coverage import COVERAGE_BAND, product_key, write_product
-from .estimands import LANDMARK_DEFINITION, LEVEL_DEFINITION, replicate_seed
+from .coverage import COVERAGE_BAND, product_key, read_product, write_product
+from .estimands import replicate_seed
 
 #: The benchmark's consortium (our choices): sizes down to 50 patients; the small cohorts are
 #: those with lower baseline CD4 and sparser visits, as in the background's settings.
@@ -273,12 +273,8 @@ def settings_table(settings: dict) -> pd.DataFrame:
 
 def load_product(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Replicates, truth and settings of a benchmark product folder."""
-    folder = resolve(folder)
-    missing = [f for f in PRODUCT_FILES if not (folder / f).is_file()]
-    if missing:
-        raise ParameterError(f"{folder.name}: pooling benchmark lacks {', '.join(missing)}; "
-                             "run 'make pooling-product'")
-    settings = json.loads((folder / "settings.json").read_text())
+    folder, settings = read_product(folder, PRODUCT_FILES, "pooling benchmark",
+                                    "pooling-product")
     return (pd.read_csv(folder / "replicates.csv"), pd.read_csv(folder / "truth.csv"),
             settings)
 
