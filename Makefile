@@ -98,7 +98,7 @@ ifneq ($(REPORT_GOALS),)
 include build/reports.mk
 endif
 
-build/reports.mk: FORCE | $(VENV_STAMP) $(DATA_STAMPS) $(COVERAGE_PRODUCT) $(CONSORTIUM_PRODUCT) $(POOLING_PRODUCT)
+build/reports.mk: FORCE | $(VENV_STAMP) $(BROWSER_STAMP) $(DATA_STAMPS) $(COVERAGE_PRODUCT) $(CONSORTIUM_PRODUCT) $(POOLING_PRODUCT)
 	@mkdir -p $(@D)
 	$(PY) -m immune_recovery.reporting.stale
 
@@ -160,12 +160,15 @@ test: $(VENV_STAMP) $(BROWSER_STAMP) $(R_STAMP) data
 test-browser: $(BROWSER_STAMP) $(SITE)
 	$(PY) -m pytest -p no:cacheprovider tests/browser
 
-# Debian's Chromium for the browser test (Playwright drives it; no browser download).
+# Debian's Chromium for the browser test and the reports' PDFs (Playwright drives it; no
+# browser download), and poppler-utils, whose pdftotext reads the PDFs back (output checker,
+# browser test).
 $(BROWSER_STAMP): | $(VENV_STAMP)
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium && command -v pdftotext; } >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium poppler-utils; }
 	chromium --version
+	pdftotext -v 2>&1 | head -n 1
 	touch $@
 
 # Debian's R with metafor (and lme4 for its GLMM): tests/test_metafor.py runs metafor itself;

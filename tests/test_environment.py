@@ -66,6 +66,7 @@ USED_WITHOUT_IMPORT = {
     "jupyterlab": "make lab",
     "distributed": "dask's LocalCluster and scheduler client",
     "pyyaml": "imported as yaml",
+    "pypandoc-binary": "imported as pypandoc (pandoc itself as a wheel)",
 }
 
 

@@ -64,6 +64,7 @@ LAYERS = {
 #: Where an import may sit inside a function: start-up time of the command line and of the
 #: report builder, optional backends.
 LAZY_IMPORTS = {"cli": None, "parallel": {"dask.distributed"},
+                "reporting.printed": {"playwright", "pypandoc"},
                 "reporting.build": {"papermill", "nbconvert"},
                 "reporting.notebook": {"IPython"}}
 #: Longest module (lines).

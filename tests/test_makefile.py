@@ -80,6 +80,7 @@ def scratch(tmp_path: Path) -> Path:
         stamp.parent.mkdir(parents=True)
         stamp.touch()
     venv_stamp.touch()
+    (work / ".venv" / ".browser").touch()  # Chromium and poppler for the PDFs: installed
     shutil.copytree(root / "data" / "reference", work / "data" / "reference")
     return work
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import re
 
+import numpy as np
 import pandas as pd
 
 
@@ -64,6 +66,14 @@ def _digits(name: str, values: pd.Series) -> int:
     return 3 if "proportion" in name or magnitude < 0.1 else 2
 
 
+def _mixed_magnitudes(values: pd.Series) -> bool:
+    """Whether a column's estimates span two orders of magnitude or more (measures on
+    different scales, each then written with its own decimals)."""
+    sizes = values.abs()
+    sizes = sizes[np.isfinite(sizes) & (sizes > 0)]
+    return len(sizes) > 1 and sizes.max() / sizes.min() >= 100
+
+
 def readable(df: pd.DataFrame) -> pd.DataFrame:
     """A display copy of ``df`` with every estimate and its CI in one column.
 
@@ -85,7 +95,118 @@ def readable(df: pd.DataFrame) -> pd.DataFrame:
         values = pd.to_numeric(out[estimate], errors="coerce")
         digits = _digits(str(estimate), values)
         combined = ci_column(out, estimate, low, high, digits=digits)
+        if _mixed_magnitudes(values):  # e.g. proportions and differences in cells/mm³
+            combined = pd.Series([format_ci(e, lo, hi, _digits(str(estimate), pd.Series([e])))
+                                  for e, lo, hi in zip(out[estimate], out[low], out[high])],
+                                 index=out.index, dtype=object)
         out = out.drop(columns=[low, high])
         out[estimate] = combined
         out = out.rename(columns={estimate: f"{estimate} (95% CI)"})
     return out
+
+
+#: Columns that hold p-values (``q_p``: Cochran's Q test), written "< 0.001" below 0.001.
+P_VALUE_COLUMN = re.compile(r"^(p|q_p|p_value|pvalue|p-value|p \(.*\))$", re.IGNORECASE)
+#: The smallest p-value written as a number.
+P_FLOOR = 0.001
+
+
+def format_p(value: object) -> str:
+    """A p-value as a paper writes it: ``< 0.001``, ``0.012``, ``0.43`` (empty if missing)."""
+    if not _finite(value):
+        return ""
+    p = float(value)  # type: ignore[arg-type]
+    if p < P_FLOOR:
+        return f"< {P_FLOOR:g}"
+    return f"{p:.3f}" if p < 0.01 else f"{p:.2f}"
+
+
+#: Python's literals written out as text by a library, as a reader reads them.
+TEXT_LITERALS = {"True": "yes", "False": "no", "None": "", "nan": "", "NaN": "", "NaT": "",
+                 "<NA>": ""}
+
+
+def _cell(value: object, digits: int | None) -> str:
+    """One cell as text: missing empty, booleans yes/no, whole numbers without decimals."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA \
+            or value is pd.NaT:
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, str) and value in TEXT_LITERALS:  # e.g. tableone's levels
+        return TEXT_LITERALS[value]
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        if not math.isfinite(value):
+            return str(value)
+        if digits is None:
+            return str(int(value)) if float(value).is_integer() else f"{value:.3g}"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _column_digits(values: pd.Series) -> int | None:
+    """Decimals of a float column: None (each cell on its own) when every value is whole,
+    else by magnitude (0 from 100, 1 from 10, 3 below 0.1, else 2)."""
+    numbers = pd.to_numeric(values, errors="coerce").dropna()
+    numbers = numbers[np.isfinite(numbers)]
+    if numbers.empty or (numbers == numbers.round()).all():
+        return None
+    return _digits("", numbers)
+
+
+def display_frame(df: pd.DataFrame) -> tuple[pd.DataFrame, list[bool]]:
+    """A table as a paper prints it (the one formatter of every report table): estimates with
+    their CIs in one column (:func:`readable`), a meaningful index as columns and a default
+    one dropped, p-values as ``< 0.001``, whole numbers as integers, booleans as yes/no,
+    missing values empty; every cell text. Returns the text table and, per column, whether
+    it holds numbers (to align them right)."""
+    out = readable(df)
+    if not _default_index(out.index):
+        out = out.reset_index()
+    else:
+        out = out.reset_index(drop=True)
+    numeric, columns = [], {}
+    for position, name in enumerate(out.columns):
+        values = out.iloc[:, position]
+        is_number = pd.api.types.is_numeric_dtype(values) and \
+            not pd.api.types.is_bool_dtype(values)
+        if is_number and P_VALUE_COLUMN.match(str(name)):
+            text = values.map(format_p)
+        elif values.dtype == object:  # numbers among markers ("<10", "[d]") of a protected
+            numbers = pd.to_numeric(values.map(_number_text), errors="coerce")  # table
+            digits = _column_digits(numbers)
+            text = pd.Series([_cell(v if x != x else float(x), digits)
+                              for v, x in zip(values, numbers, strict=True)],
+                             index=values.index)
+        else:
+            digits = _column_digits(values) if pd.api.types.is_float_dtype(values) else None
+            text = values.map(lambda v, d=digits: _cell(v, d))
+        numeric.append(bool(is_number) or _mostly_numbers(text))
+        columns[position] = text.astype(object)
+    shown = pd.DataFrame(columns)
+    shown.columns = [str(c) for c in out.columns]
+    return shown, numeric
+
+
+def _number_text(value: object) -> object:
+    """A number written as text (as disclosure control writes the cells it leaves), else
+    None; numbers pass through, booleans do not."""
+    if isinstance(value, bool | np.bool_) or value is None:
+        return None
+    if isinstance(value, int | float | np.number):
+        return value
+    text = str(value).strip()
+    return text if re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", text) else None
+
+
+def _default_index(index: pd.Index) -> bool:
+    """A 0..n-1 (or any unnamed integer) index: row numbers, not information."""
+    return index.nlevels == 1 and index.name is None and pd.api.types.is_integer_dtype(index)
+
+
+def _mostly_numbers(text: pd.Series) -> bool:
+    """Cells that read as numbers, estimates with CIs or suppressed counts (``<10``)."""
+    cells = text[text != ""]
+    return bool(len(cells)) and bool(cells.str.match(r"^(?:<?\s*[-+]?\d|\[[a-z]\]$)").all())

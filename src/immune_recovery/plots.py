@@ -16,10 +16,13 @@ PALETTE = ["#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#B
 
 
 def legend(ax, **style) -> None:
-    """``ax.legend(**style)`` when something on ``ax`` has a label (a figure whose curves
-    were all left out, e.g. under disclosure control, gets no empty legend and no warning)."""
+    """The legend of ``ax`` outside it, to the right of its top (never over the data; the
+    figure is saved with a tight bounding box, which takes it in), when something on ``ax``
+    has a label (a figure whose curves were all left out, e.g. under disclosure control, gets
+    no empty legend and no warning). ``style``: ``ax.legend``'s options but the placement."""
+    style = {k: v for k, v in style.items() if k not in ("loc", "bbox_to_anchor")}
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(**style)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **style)
 
 
 def forest(table: pd.DataFrame, estimate: str, low: str, high: str, label: str = "label",
@@ -53,7 +56,7 @@ def forest(table: pd.DataFrame, estimate: str, low: str, high: str, label: str =
     if marker_column is not None:
         ax.plot(rows[marker_column].to_numpy(dtype=float), y, "x", color="#BB5566",
                 markersize=7, label=marker_column.replace("_", " "))
-        ax.legend(frameon=False, fontsize=8, loc="best")
+        legend(ax, frameon=False, fontsize=8)
     ax.axvline(reference, color="grey", linewidth=1)
     if log:
         ax.set_xscale("log")

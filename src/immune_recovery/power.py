@@ -41,6 +41,7 @@ from .conventions import MISSING_DAY
 from .measurements import PatientSeries
 from .outcomes import incidence, landmark_by_definition
 from .parallel import run_tasks
+from .plots import legend
 
 SAMPLE_SIZE_COLUMNS = ["endpoint", "effect", "alpha", "power", "events_needed",
                        "patients_needed"]
@@ -329,7 +330,7 @@ def plot_power(cd4: pd.DataFrame, tte: pd.DataFrame):
         ax.set_title(title, loc="left")
     axes[0].set_ylabel("Power")
     axes[0].set_ylim(0, 1.02)
-    axes[0].legend(frameon=False)
+    legend(axes[0], frameon=False)
     fig.tight_layout()
     return fig
 

@@ -100,7 +100,7 @@ def plot_individual(long: pd.DataFrame, n: int = 30, seed: int = 1,
     if by:
         for i, g in enumerate(groups):
             ax.plot([], [], color=PALETTE[i % len(PALETTE)], label=g.replace("_", " "))
-        ax.legend(frameon=False, fontsize=8)
+        legend(ax, frameon=False, fontsize=8)
     ax.set_xlabel("Months since ART start")
     ax.set_ylabel("CD4, cells/mm³")
     fig.tight_layout()

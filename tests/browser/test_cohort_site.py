@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from immune_recovery.cli import main
+from immune_recovery.reporting.outputcheck import printed_text
 
-from .test_site import CHROMIUM, _pages, page_problems, serve
+from .test_site import CHROMIUM, _pages, _records, page_problems, printed_problems, serve
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")
 
@@ -49,6 +50,8 @@ def test_every_report_is_built_and_renders(sites, browser, name):
     finally:
         shutdown()
     assert not any(problems.values()), problems
+    printed = {r["id"]: printed_problems(out, r) for r in _records(out)}
+    assert not any(printed.values()), printed
 
 
 @pytest.mark.parametrize("name", ["c500", "norna"])
@@ -56,11 +59,14 @@ def test_no_identifier_and_no_small_cell_leaves(sites, name):
     folder, out = sites[name]
     ids = set(pd.read_csv(folder / "tblBAS.csv", dtype=str)["PATIENT"])
     published = [p for p in out.rglob("*") if p.is_file()]
-    assert all(p.suffix in (".csv", ".html", ".json", ".ipynb", ".png", ".md")
-               for p in published), "only pages, tables, figures and records in the site"
-    published = [p for p in published if p.suffix in (".csv", ".html", ".json")]
+    assert all(p.suffix in (".csv", ".html", ".json", ".ipynb", ".png", ".md", ".pdf",
+                            ".docx") for p in published), \
+        "only pages, their printed versions, tables, figures and records in the site"
+    published = [p for p in published if p.suffix in (".csv", ".html", ".json", ".pdf",
+                                                      ".docx")]
     for path in published:
-        text = path.read_text(encoding="utf-8")
+        text = printed_text(path) if path.suffix in (".pdf", ".docx") else \
+            path.read_text(encoding="utf-8")
         leaked = [i for i in ids if re.search(rf"\b{re.escape(i)}\b", text)]
         assert not leaked, f"{path.relative_to(out)} shows patient ids {leaked[:3]}"
     for table in out.glob("*/tables/*.csv"):
@@ -101,3 +107,11 @@ def test_a_failed_report_names_itself_and_the_others_build(sites, tmp_path, caps
     assert (out / "data-quality-c500" / "data-quality-c500.html").is_file()
     assert (out / "cohort-overview-c500" / "cohort-overview-c500.html").is_file()
     assert (out / "index.html").is_file()
+
+
+def test_the_rerun_line_names_the_options_used_and_no_file_outside_the_site(sites):
+    _, out = sites["c500"]
+    page = (out / "frequency-c500" / "frequency-c500.html").read_text(encoding="utf-8")
+    rerun = re.search(r"<strong>Rerun:</strong> <code>([^<]+)</code>\.", page)
+    assert rerun and "--close-date 2026-01-01" in rerun.group(1), rerun
+    assert "params/" not in page and ".yaml" not in page

@@ -9,6 +9,7 @@ the page, or code shown by default. Screenshots of the index and of the evidence
 from __future__ import annotations
 
 import functools
+import html
 import json
 import os
 import re
@@ -22,6 +23,8 @@ from urllib.parse import urldefrag, urljoin, urlparse
 
 import pytest
 
+from immune_recovery.reporting.outputcheck import printed_text
+
 ROOT = Path(__file__).resolve().parents[2]
 REPORTS = ROOT / "reports"
 MAX_REPORTS_BYTES = 50 * 1024 * 1024
@@ -32,6 +35,8 @@ FORBIDDEN_TEXT = [
     re.compile(r"\bobject at 0x[0-9a-fA-F]+"),
     re.compile(r"<(?:matplotlib|pandas|statsmodels|lifelines)\.[A-Za-z_.]+"),
     re.compile(r"\b[A-Z][A-Za-z]*Error: "),
+    re.compile(r"\b[A-Z][A-Za-z]*Warning: "),
+    re.compile(r"running over TCP without encryption"),
 ]
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -102,20 +107,82 @@ def page_problems(browser, server: str, path: str) -> list[str]:
             if status != 200:
                 problems.append(f"broken link {href!r}: HTTP {status}")
         if path != "index.html":
-            shown = page.evaluate("() => document.querySelectorAll('details.ir-code[open]')"
-                                  ".length")
-            folded = page.evaluate("() => document.querySelectorAll('details.ir-code').length")
-            if shown or not folded:
-                problems.append(f"code must be folded away by default ({folded} code cells, "
-                                f"{shown} open)")
-            if not page.query_selector("footer.ir-footer"):
-                problems.append("no provenance footer")
-            captions = page.evaluate("() => Array.from(document.querySelectorAll('figure'))"
-                                     ".filter(f => !f.querySelector('figcaption')).length")
-            if captions:
-                problems.append(f"{captions} figure(s) without a caption")
+            problems += _report_page_problems(page)
     finally:
         page.close()
+    return problems
+
+
+#: Python's and pandas' literals, which a reader should never see in a table cell.
+PYTHON_LITERALS = {"None", "True", "False", "nan", "NaN", "NaT", "<NA>", "inf", "-inf"}
+#: The printable width of an A4 page with the PDF's margins (210 - 2 x 14 mm, in CSS px).
+PRINT_WIDTH_PX = 688
+
+
+def _report_page_problems(page) -> list[str]:
+    """A report page: no code, a provenance footer, every table and figure numbered and
+    captioned, no Python literal in a cell, and nothing wider than the printed page."""
+    problems = []
+    code = page.evaluate("() => document.querySelectorAll("
+                         "'.jp-CodeCell .jp-InputArea, details.ir-code').length")
+    if code:
+        problems.append(f"{code} code cell(s) on the page (the code is in the notebook)")
+    if not page.query_selector("footer.ir-footer"):
+        problems.append("no provenance footer")
+    captions = page.evaluate("""() => ({
+        tables: Array.from(document.querySelectorAll('table.dataframe'))
+            .map(t => t.caption ? t.caption.innerText.trim() : ''),
+        figures: Array.from(document.querySelectorAll('figure'))
+            .map(f => f.querySelector('figcaption') ? f.querySelector('figcaption').innerText
+                 .trim() : '')})""")
+    for kind, label in (("tables", "Table"), ("figures", "Figure")):
+        numbers = [re.match(rf"{label} (\d+)\.", c) for c in captions[kind]]
+        if not all(numbers) or [int(m.group(1)) for m in numbers] != \
+                list(range(1, len(numbers) + 1)):
+            problems.append(f"{kind} not numbered {label} 1, 2, ... in order: "
+                            f"{captions[kind][:6]}")
+    literals = page.evaluate("() => Array.from(document.querySelectorAll('td'))"
+                             ".map(c => c.innerText.trim())")
+    shown = sorted(set(literals) & PYTHON_LITERALS)
+    if shown:
+        problems.append(f"Python literals in table cells: {shown}")
+    page.emulate_media(media="print")
+    page.set_viewport_size({"width": PRINT_WIDTH_PX, "height": 1000})
+    wide = page.evaluate("""(w) => Array.from(document.querySelectorAll(
+            'main table, main img, main pre, main figure'))
+        .filter(e => e.getBoundingClientRect().right > w + 2)
+        .map(e => e.tagName + ' ' + Math.round(e.getBoundingClientRect().right))""",
+                         PRINT_WIDTH_PX)
+    if wide:
+        problems.append(f"wider than the printed page: {wide[:5]}")
+    return problems
+
+
+def printed_problems(root: Path, record: dict) -> list[str]:
+    """A report's PDF and Word file: there, and holding the page's numbered tables and
+    figures, with the words of each table's first cell (text read back by pdftotext and from
+    the Word XML, compared with the page's tables)."""
+    folder = root / record["id"]
+    page = (folder / record["outputs"]["html"]).read_text(encoding="utf-8") \
+        .replace("<wbr>", "")
+    labels = re.findall(r"<caption>((?:Table) \d+)\.", page) + \
+        re.findall(r"<figcaption>((?:Figure) \d+)\.", page)
+    cells = re.findall(r"<tbody><tr><td[^>]*>([^<]{3,40})</td>", page)
+    problems = []
+    for kind in ("pdf", "docx"):
+        name = record["outputs"].get(kind)
+        if not name or not (folder / name).is_file():
+            problems.append(f"no {kind}")
+            continue
+        text = " ".join((printed_text(folder / name) or "").split())
+        missing = [label for label in labels if f"{label}." not in text]
+        # a cell may wrap onto lines (its words' parts then follow each other), and lines
+        # that the PDF's reading order separates (its words then stand apart)
+        joined = "".join(text.split())
+        missing += [c for c in cells if any(w not in text and w not in joined
+                                            for w in re.findall(r"\w{3,}", html.unescape(c)))]
+        if missing:
+            problems.append(f"{name} lacks {missing[:5]}")
     return problems
 
 
@@ -134,17 +201,26 @@ def test_page_renders_cleanly(server, browser, path):
     assert not problems, f"{path}:\n" + "\n".join(problems)
 
 
-def test_code_can_be_shown(server, browser):
+def test_the_code_is_in_the_executed_notebook_linked_from_the_page(server, browser):
     problems: list[str] = []
     page = _open(browser, urljoin(server, "evidence/evidence.html"), problems)
-    cell = page.locator("details.ir-code", has_text="from immune_recovery import").first
-    assert not cell.locator("pre").first.is_visible()
-    cell.locator("summary").click()
-    assert cell.get_attribute("open") is not None
-    assert cell.locator("pre").first.is_visible()
-    assert "from immune_recovery import evidence" in cell.inner_text()
+    assert "from immune_recovery import" not in page.inner_text("body")
+    link = page.locator("nav a", has_text="Executed notebook").first.get_attribute("href")
     page.close()
+    notebook = json.loads((REPORTS / "evidence" / link).read_text(encoding="utf-8"))
+    assert any("from immune_recovery import" in "".join(c["source"])
+               for c in notebook["cells"])
     assert not problems
+
+
+def _records(root: Path = REPORTS) -> list[dict]:
+    return json.loads((root / "manifest.json").read_text(encoding="utf-8"))["reports"]
+
+
+@pytest.mark.parametrize("record", _records(), ids=lambda r: r["id"])
+def test_every_report_has_a_pdf_and_a_word_file_that_say_what_the_page_says(record):
+    problems = printed_problems(REPORTS, record)
+    assert not problems, problems
 
 
 def test_index_opens_on_the_evidence_summary(server, browser):

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..formatting import format_ci
 from ..meta import MetaRegression, plot_forest
-from ..plots import PALETTE
+from ..plots import PALETTE, legend
 from . import harmonized, il2
 
 
@@ -34,7 +34,7 @@ def plot_meta_regression(fit: MetaRegression, data: pd.DataFrame,
     ax.set_xlabel("CD4 threshold of the definition, cells/mm³")
     ax.set_ylabel("Non-responders, %")
     ax.set_ylim(0, 100)
-    ax.legend(frameon=False, fontsize=8)
+    legend(ax, frameon=False, fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -111,7 +111,7 @@ def plot_surrogate(trials: pd.DataFrame) -> plt.Figure:
     ax.set_yscale("log")
     ax.set_xlabel("CD4 gain with IL-2, cells/mm³ (as reported)")
     ax.set_ylabel("Hazard ratio, opportunistic disease or death")
-    ax.legend(frameon=False, fontsize=7, loc="upper left")
+    legend(ax, frameon=False, fontsize=7)
     fig.tight_layout()
     return fig
 

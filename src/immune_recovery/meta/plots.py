@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
-from ..plots import PALETTE
+from ..plots import PALETTE, legend
 from .models import MetaAnalysis, TrimFill
 
 
@@ -42,7 +42,7 @@ def plot_forest(fit: MetaAnalysis, scale_label: str, reference: float | None = N
     if np.isfinite(pooled["pi_low"]):
         ax.plot([scale * pooled["pi_low"], scale * pooled["pi_high"]], [-0.7, -0.7],
                 color="#b22", lw=2, label="95% prediction interval")
-        ax.legend(frameon=False, fontsize=8, loc="upper right")
+        legend(ax, frameon=False, fontsize=8)
     if reference is not None:
         ax.axvline(scale * reference, color="#888", lw=0.8, ls="--")
     if band is not None:
@@ -74,7 +74,7 @@ def plot_funnel(fit: MetaAnalysis, trimfill: TrimFill | None = None,
     if trimfill is not None and trimfill.k0:
         ax.scatter(trimfill.filled["y"], trimfill.filled["se"], facecolors="white",
                    edgecolors=PALETTE[0], zorder=3, label=f"filled ({trimfill.k0})")
-        ax.legend(frameon=False, fontsize=8)
+        legend(ax, frameon=False, fontsize=8)
     ax.set_ylim(top, 0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Standard error")

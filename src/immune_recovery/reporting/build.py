@@ -28,6 +28,7 @@ from ..paths import build_dir, checkout_root, project_root, relative_to_root, re
 from ..staleness import key_of, publish_staged
 from ..timing import Stopwatch
 from .kernel import running_interpreter_kernel
+from .printed import PRINTED_NAMES, Printed, available_formats, print_report
 from .provenance import (
     LOCAL_PATH,
     code_identity,
@@ -38,7 +39,7 @@ from .provenance import (
 )
 from .spec import ReportSpec, load_spec
 from .stale import input_hashes
-from .style import REPORT_CSS
+from .style import PRINT_CSS, REPORT_CSS
 
 CELL_TIMEOUT_SECONDS = 1800
 
@@ -153,31 +154,57 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 
 
-def _page(spec: ReportSpec, body: str, code: str, built_at: str) -> str:
-    """A report page: navigation, the notebook body, and a provenance footer."""
+def _page(spec: ReportSpec, body: str, code: str, built_at: str,
+          formats: tuple[str, ...] = ()) -> str:
+    """A report page: navigation (with the printed versions ``formats``), the notebook body,
+    and a provenance footer."""
     esc = html_escape
     inputs = ", ".join(esc(p) for p in spec.data) or "none"
+    printed = "".join(f'<a href="{esc(spec.id)}.{f}">{PRINTED_NAMES[f]}</a> · '
+                      for f in formats)
+    # a cohort's site (rerun by its command) holds no parameter file
+    params = "" if spec.rerun else f" with <code>{esc(spec.params_file)}</code>"
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         "<link rel=\"icon\" href=\"data:,\">"
-        f"<title>{esc(spec.title)}</title><style>{REPORT_CSS}</style></head><body>"
-        f'<nav class="ir-nav"><a href="../index.html">All reports</a> · '
-        f'<a href="{esc(spec.id)}.ipynb">Executed notebook</a> · '
+        f"<title>{esc(spec.title)}</title><style>{REPORT_CSS}{PRINT_CSS}</style></head><body>"
+        f'<nav class="ir-nav"><a href="../index.html">All reports</a> · {printed}'
+        f'<a href="{esc(spec.id)}.ipynb">Executed notebook (with the code)</a> · '
         f'<a href="report.json">Provenance (report.json)</a> · Rerun: '
         f"<code>{esc(spec.make_target)}</code></nav>"
         f"<main>{body}</main>"
         f'<footer class="ir-footer">Report <code>{esc(spec.id)}</code> · notebook '
-        f"<code>notebooks/{esc(spec.notebook)}.ipynb</code> with <code>{esc(spec.params_file)}"
-        f"</code> · data: {inputs} · built {esc(built_at)} from "
+        f"<code>notebooks/{esc(spec.notebook)}.ipynb</code>{params} · data: {inputs} · "
+        f"built {esc(built_at)} from "
         f"<code>{esc(code)}</code> · input checksums and package versions in "
         f'<a href="report.json">report.json</a> · rebuild with <code>{esc(spec.make_target)}'
         "</code></footer></body></html>\n"
     )
 
 
-def render_html(notebook: Path, html: Path, spec: ReportSpec, code: str, built_at: str) -> None:
-    """HTML for reviewers: no prompts, code folded away, no scripts; header and footer."""
+#: The report's answer and its parameters, as :class:`~.notebook.Report` writes them.
+ANSWER = re.compile(r'<section class="ir-answer">.*?</section>', re.DOTALL)
+PARAMETERS = re.compile(r'<section class="ir-params">.*?</section>', re.DOTALL)
+
+
+def arrange(body: str) -> str:
+    """A page in a paper's order: title and question, the answer (wherever the notebook
+    computed it), the rest as the notebook runs, the parameters (with the rerun command) at
+    the end."""
+    answer, parameters = ANSWER.search(body), PARAMETERS.search(body)
+    if answer and "</header>" in body:
+        body = ANSWER.sub("", body, count=1)
+        body = body.replace("</header>", "</header>" + answer.group(0), 1)
+    if parameters:
+        body = PARAMETERS.sub("", body, count=1) + parameters.group(0)
+    return body
+
+
+def render_html(notebook: Path, html: Path, spec: ReportSpec, code: str, built_at: str,
+                formats: tuple[str, ...] = ()) -> None:
+    """HTML for reviewers: no prompts, no code (it is in the executed notebook), no scripts;
+    header and footer."""
     # start-up time: imported only when a report is executed or rendered
     from nbconvert import HTMLExporter
 
@@ -185,9 +212,10 @@ def render_html(notebook: Path, html: Path, spec: ReportSpec, code: str, built_a
                             template_name="immune_recovery")
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
+    exporter.exclude_input = True
     nb = nbformat.read(notebook, as_version=4)
     body, _resources = exporter.from_notebook_node(nb, resources={"metadata": {"name": spec.title}})
-    html.write_text(_page(spec, body, code, built_at), encoding="utf-8")
+    html.write_text(_page(spec, arrange(body), code, built_at, formats), encoding="utf-8")
 
 
 def _outputs(folder: Path) -> dict[str, list[str] | str]:
@@ -199,8 +227,12 @@ def _outputs(folder: Path) -> dict[str, list[str] | str]:
 
 
 def write_report_json(spec: ReportSpec, folder: Path, commit: str | None, built_at: str,
-                      hashes: dict) -> Path:
-    outputs = {"notebook": f"{spec.id}.ipynb", "html": f"{spec.id}.html", **_outputs(folder)}
+                      hashes: dict, printed: Printed | None = None) -> Path:
+    printed = printed or Printed()
+    outputs = {"notebook": f"{spec.id}.ipynb", "html": f"{spec.id}.html", **printed.files,
+               **_outputs(folder)}
+    if printed.skipped:
+        outputs["not_printed"] = dict(printed.skipped)
     record = {
         "id": spec.id,
         "title": spec.title,
@@ -249,9 +281,12 @@ def build_spec(spec: ReportSpec, final_root: Path, hashes: dict,
         sanitize_notebook(notebook)
         commit = git_commit()
         built_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        render_html(notebook, staged / f"{spec.id}.html", spec,
-                    code_identity(commit, hashes["source"]), built_at)
-        write_report_json(spec, staged, commit, built_at, hashes)
+        can = available_formats()
+        page = staged / f"{spec.id}.html"
+        render_html(notebook, page, spec, code_identity(commit, hashes["source"]), built_at,
+                    tuple(can.files))
+        printed = print_report(page, spec.title, can)
+        write_report_json(spec, staged, commit, built_at, hashes, printed)
     finally:
         os.environ.pop("IMMUNE_RECOVERY_REPORTS_DIR", None)
     target = final_root / spec.id

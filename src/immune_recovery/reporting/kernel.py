@@ -22,8 +22,10 @@ KERNEL_NAME = "immune-recovery"
 
 
 def kernelspec(executable: str = sys.executable) -> dict:
-    """The kernelspec of a kernel that runs ``executable``."""
-    return {"argv": [executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+    """The kernelspec of a kernel that runs ``executable``; it logs errors only (its
+    start-up warning that it talks over local TCP would interleave with the progress bar)."""
+    return {"argv": [executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                     "--IPKernelApp.log_level=ERROR"],
             "display_name": f"Python 3 ({KERNEL_NAME})", "language": "python",
             "metadata": {"debugger": False}}
 

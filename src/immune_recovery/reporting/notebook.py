@@ -13,7 +13,9 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import warnings
+import weakref
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +26,9 @@ import pandas as pd
 
 from .. import disclosure
 from ..exceptions import ConvergenceWarning
-from ..formatting import readable
+from ..formatting import display_frame
 from ..paths import project_root, reports_dir
+from .glossary import table_caption
 from .outputcheck import figure_text
 from .provenance import git_commit, input_checksums, package_versions, public_value
 from .spec import ReportSpec, load_spec
@@ -53,6 +56,8 @@ def setup(min_cell: int = 0) -> None:
     ``min_cell`` >= 2 turns on disclosure control (:mod:`immune_recovery.disclosure`) for a
     researcher's cohort."""
     disclosure.set_min_cell(min_cell)
+    _numbers.clear()
+    _figure_numbers.clear()
     matplotlib.use("Agg")
     matplotlib.rcParams.update(MPL_STYLE)
     pd.set_option("display.max_rows", 80)
@@ -94,7 +99,62 @@ def _html(df: pd.DataFrame) -> str:
         shown = disclosure.protect(df)
     except disclosure.DisclosureError as err:
         return f"<p>Table withheld (disclosure control): {html.escape(str(err))}</p>"
-    return readable(shown).to_html(max_rows=80, na_rep="")
+    return table_html(shown, _caption_of(df))
+
+
+def table_html(df: pd.DataFrame, caption: str = "") -> str:
+    """A table as every report shows it (:func:`~immune_recovery.formatting.display_frame`):
+    numbered ("Table n.") and captioned above, text left and numbers right, at most
+    :data:`MAX_ROWS` rows (the rest named in a footnote)."""
+    _numbers["table"] += 1
+    text, numeric = display_frame(df)
+    esc = _breakable
+    klass = ["num" if n else "text" for n in numeric]
+    head = "".join(f'<th class="{k}">{esc(c)}</th>'
+                   for c, k in zip(text.columns, klass, strict=True))
+    rows = "".join("<tr>" + "".join(f'<td class="{k}">{esc(v)}</td>'
+                                    for v, k in zip(row, klass, strict=True)) + "</tr>"
+                   for row in text.head(MAX_ROWS).itertuples(index=False))
+    more = len(text) - MAX_ROWS
+    foot = (f'<tfoot><tr><td colspan="{len(klass)}">{more} more rows in the table\'s CSV '
+            "file</td></tr></tfoot>") if more > 0 else ""
+    title = f"Table {_numbers['table']}." + (f" {html.escape(caption)}" if caption else "")
+    wide = " wide" if len(klass) > WIDE_COLUMNS else ""
+    return (f'<table class="dataframe ir-table{wide}"><caption>{title}</caption><thead><tr>{head}'
+            f"</tr></thead><tbody>{rows}</tbody>{foot}</table>")
+
+
+#: Columns from which a table is printed in small type with its headers turned upright.
+WIDE_COLUMNS = 12
+
+
+def _breakable(text: str) -> str:
+    """Text escaped for HTML, with line-break opportunities after ``_``, ``=`` and ``/``
+    (identifiers such as ``seed_gain_le100_m6_12`` wrap there, never mid-word)."""
+    out = html.escape(text)
+    for mark in ("_", "=", "/"):
+        out = out.replace(mark, mark + "<wbr>")
+    return out
+
+
+#: Rows shown of a table (all of them are in its CSV file).
+MAX_ROWS = 80
+#: Tables and figures shown so far in this kernel (one report per kernel).
+_numbers: Counter = Counter()
+#: Each figure's number, by its file, in the order first shown.
+_figure_numbers: dict[str, int] = {}
+#: Captions of the tables written by :meth:`Report.table`, by the id of the frame shown.
+_captions: dict[int, str] = {}
+
+
+def _caption_of(df: pd.DataFrame) -> str:
+    return _captions.get(id(df), "")
+
+
+def _remember_caption(df: pd.DataFrame, caption: str) -> None:
+    key = id(df)
+    _captions[key] = caption
+    weakref.finalize(df, _captions.pop, key, None)
 
 
 def _plain(df: pd.DataFrame, printer, cycle: bool) -> None:
@@ -112,15 +172,45 @@ class FigureOutput:
     caption: str
     alt: str
 
+    @property
+    def numbered(self) -> str:
+        """"Figure n. caption", n counted in the order figures are first shown (a figure
+        saved and not shown takes no number)."""
+        number = _figure_numbers.setdefault(self.path, len(_figure_numbers) + 1)
+        return f"Figure {number}. {self.caption}"
+
     def _repr_html_(self) -> str:
         return (
             f'<figure class="ir-figure"><img src="{html.escape(self.path)}" '
             f'alt="{html.escape(self.alt)}" style="max-width:100%">'
-            f"<figcaption>{html.escape(self.caption)}</figcaption></figure>"
+            f"<figcaption>{html.escape(self.numbered)}</figcaption></figure>"
         )
 
     def __repr__(self) -> str:
-        return f"Figure ({self.path}): {self.caption}"
+        return f"{self.numbered} ({self.path})"
+
+
+@dataclass(frozen=True)
+class Html:
+    """HTML shown as such in notebooks and pages (``plain`` elsewhere)."""
+
+    markup: str
+    plain: str
+
+    def _repr_html_(self) -> str:
+        return self.markup
+
+    def __repr__(self) -> str:
+        return self.plain
+
+
+def inline_markdown(text: str) -> str:
+    """Markdown's inline marks as HTML (``**bold**``, ``*italic*``, `` `code` ``), the rest
+    escaped; enough for the package's own sentences."""
+    out = html.escape(" ".join(text.split()), quote=False)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    out = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", out)
+    return re.sub(r"(?<![\w*])\*([^*\s][^*]*)\*(?![\w*])", r"<em>\1</em>", out)
 
 
 @dataclass(frozen=True)
@@ -148,37 +238,54 @@ class Report:
                       or project_root() / "params") / f"{report_id}.yaml"
         self.spec: ReportSpec | None = load_spec(params) if params.is_file() else None
 
-    def header(self) -> Markdown:
-        """Title, question, how to rerun, and the effective parameters (the notebook's defaults
-        updated by ``params/<id>.yaml``)."""
+    def header(self) -> Html:
+        """Title and question (and, under disclosure control, what its markers mean); the
+        rerun command and the effective parameters (the notebook's defaults updated by
+        ``params/<id>.yaml``) follow, and the page puts them at its end
+        (:func:`~immune_recovery.reporting.build.arrange`)."""
         if self.spec is None:
-            return Markdown(f"# {self.id}")
+            return Html(f"<h1>{html.escape(self.id)}</h1>", self.id)
         spec = self.spec
-        lines = [f"# {spec.title}", "", f"**Question.** {spec.question}", "",
-                 f"**Rerun:** `{spec.make_target}` (parameters in `{spec.params_file}`, "
-                 f"notebook `notebooks/{spec.notebook}.ipynb`).", "",
-                 "| parameter | value |", "|---|---|"]
-        lines += [f"| `{k}` | `{_table_text(public_value(v))}` |"
-                  for k, v in spec.effective_parameters.items() if k != "notes"]
+        head = (f'<header class="ir-head"><h1>{html.escape(spec.title)}</h1>'
+                f"<p><strong>Question.</strong> {html.escape(spec.question)}</p>")
         if disclosure.rules().on:
-            lines += ["", disclosure.legend()]
-        return Markdown("\n".join(lines))
+            head += f"<p>{inline_markdown(disclosure.legend())}</p>"
+        rows = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td><code>"
+                       f"{_breakable(_table_text(json.dumps(public_value(v))))}</code></td>"
+                       "</tr>"
+                       for k, v in spec.effective_parameters.items() if k != "notes")
+        where = "" if spec.rerun else (  # a cohort's site holds neither file
+            f" (parameters in <code>{html.escape(spec.params_file)}</code>, notebook "
+            f"<code>notebooks/{html.escape(spec.notebook)}.ipynb</code>)")
+        params = (f'<section class="ir-params"><h2>Parameters</h2><p><strong>Rerun:</strong> '
+                  f"<code>{html.escape(spec.make_target)}</code>{where}.</p>"
+                  f'<table class="ir-parameters"><thead><tr><th>parameter</th><th>value</th>'
+                  f"</tr></thead><tbody>{rows}</tbody></table></section>")
+        return Html(head + "</header>" + params,
+                    f"{spec.title}\n\nQuestion. {spec.question}")
 
     def note(self, text: str) -> Markdown:
         """A paragraph of narrative given as a parameter (shown as Markdown)."""
         return Markdown(text)
 
-    def summary(self, text: str) -> Markdown:
-        """The report's one-paragraph summary: shown here and on the index page
-        (``summary.md`` in the report folder)."""
+    def summary(self, text: str) -> Html:
+        """The report's answer in a paragraph (Markdown): on the index page (``summary.md``
+        in the report folder) and, on the page, right under the question
+        (:func:`~immune_recovery.reporting.build.arrange`)."""
         (self.folder / "summary.md").write_text(text.strip() + "\n", encoding="utf-8")
-        return Markdown("## Summary\n\n" + text)
+        paragraphs = "".join(f"<p>{inline_markdown(p)}</p>"
+                             for p in text.strip().split("\n\n"))
+        return Html(f'<section class="ir-answer"><h2>Answer</h2>{paragraphs}</section>',
+                    "Answer\n\n" + text)
 
-    def table(self, df: pd.DataFrame, name: str, index: bool = False) -> pd.DataFrame:
+    def table(self, df: pd.DataFrame, name: str, index: bool = False, caption: str = ""
+              ) -> pd.DataFrame:
         """Write ``df`` to ``tables/<name>.csv`` as it may be published (under disclosure
         control small cells and what reveals them are suppressed; identifiers or dates stop
         the report) and return ``df`` itself, unchanged, for the analysis to go on with (its
-        display is protected again by the notebook's formatters)."""
+        display is protected again by the notebook's formatters, numbered and captioned by
+        ``caption``, default the glossary's caption of ``name``, and its file)."""
+        _remember_caption(df, f"{caption or table_caption(name)} (tables/{name}.csv)")
         published, suppressed = disclosure.publish(df, name)
         published.to_csv(self.folder / "tables" / f"{name}.csv", index=index,
                          float_format=CSV_FLOAT_FORMAT, lineterminator="\n")

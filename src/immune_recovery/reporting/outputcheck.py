@@ -24,8 +24,13 @@ is part of the site, in the spirit of ACRO's ``results.json``.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import re
+import shutil
+import subprocess
+import unicodedata
+import zipfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,7 +47,7 @@ from ..disclosure.tables import IDENTIFIER_COLUMN, Layout, disclosive_cells
 from ..hicdep import read_folder
 
 RECORD = "disclosure.json"
-PUBLISHED_SUFFIXES = {".html", ".csv", ".png", ".ipynb", ".json", ".md"}
+PUBLISHED_SUFFIXES = {".html", ".csv", ".png", ".ipynb", ".json", ".md", ".pdf", ".docx"}
 TEXT_SUFFIXES = {".html", ".ipynb", ".json", ".md", ".csv"}
 #: A count of people or records in running text.
 COUNT_IN_TEXT = re.compile(
@@ -214,6 +219,9 @@ def _check_file(path: Path, name: str, k: int, secrets: Secrets, check: SiteChec
             findings += _check_html(html_text, name, f"cell {index}", k) if html_text else []
             findings += _text_counts(plain, name, f"cell {index}", k)
         check.checks_applied += 3
+    elif path.suffix in (".pdf", ".docx"):
+        findings += _check_printed(path, name, secrets)
+        check.checks_applied += 2
     elif path.suffix == ".png":
         description = Image.open(path).text.get("Description", "")
         findings += _text_counts(description, name, "figure text", k)
@@ -221,6 +229,60 @@ def _check_file(path: Path, name: str, k: int, secrets: Secrets, check: SiteChec
         findings += _secrets_in(description, name, secrets)
         check.checks_applied += 3
     return findings
+
+
+#: Words a printed version adds to its page (the PDF's running foot: "page 2 of 9").
+PRINT_WORDS = {"page", "of"}
+
+
+def _check_printed(path: Path, name: str, secrets: Secrets) -> list[Finding]:
+    """A report's PDF or Word file: readable, free of the export's ids, dates and local
+    paths, and made from its page: every word and number in it (three characters or more)
+    is on the page beside it, which the checker reads table by table."""
+    text = printed_text(path)
+    if text is None:
+        return [Finding("unreadable", name, "file", "no text could be read from it "
+                        "(pdftotext, from poppler-utils, reads PDFs)")]
+    findings = _secrets_in(text, name, secrets)
+    page = path.with_suffix(".html")
+    if not page.is_file():
+        return findings + [Finding("not_on_page", name, "file", "a printed version without "
+                                   "its page")]
+    shown = _page_text(page.read_text(encoding="utf-8"))
+    words = {t.strip("-") for t in TOKEN.findall(text)}  # a word broken at a line's end
+    extra = sorted(t for t in words if len(t) >= 3 and t.lower() not in PRINT_WORDS
+                   and t not in shown)
+    if extra:
+        findings.append(Finding("not_on_page", name, "text", ", ".join(extra[:10])))
+    return findings
+
+
+def _page_text(markup: str) -> str:
+    """The visible text of a page (tags, styles and scripts dropped), for finding words."""
+    parser = _Tables()
+    parser.feed(markup)
+    cells = [c for table in parser.tables for row in table for c in row]
+    return unicodedata.normalize("NFKC", " ".join([*parser.text, *cells]))
+
+
+def printed_text(path: Path) -> str | None:
+    """The text of a printed report: a Word file's document XML without its tags, a PDF's
+    text by poppler's ``pdftotext -raw`` (content order, words broken at a line's end not
+    joined), None when it cannot be read."""
+    if path.suffix == ".docx":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                xml = archive.read("word/document.xml").decode("utf-8")
+        except (OSError, KeyError, zipfile.BadZipFile, UnicodeDecodeError):
+            return None
+        # paragraphs and table cells end a line; every other tag is dropped
+        return html.unescape(re.sub(r"<[^>]+>", "", re.sub(r"</w:p>|</w:tc>", "\n", xml)))
+    tool = shutil.which("pdftotext")
+    if tool is None:
+        return None
+    run = subprocess.run([tool, "-raw", str(path), "-"], capture_output=True, text=True,
+                         check=False)
+    return unicodedata.normalize("NFKC", run.stdout) if run.returncode == 0 else None
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..paths import reports_dir, write_if_changed
+from .printed import PRINTED_NAMES
 from .provenance import code_identity
 from .spec import GROUPS
 from .style import INDEX_CSS
@@ -56,8 +57,10 @@ def write_manifest(records: list[dict], root: Path, not_built: list[dict] | None
 def _links(record: dict) -> str:
     rid = record["id"]
     out = record["outputs"]
-    links = [f'<a href="{rid}/{out["html"]}">report</a>',
-             f'<a href="{rid}/{out["notebook"]}">notebook</a>']
+    links = [f'<a href="{rid}/{out["html"]}">report</a>']
+    links += [f'<a href="{rid}/{out[f]}">{name}</a>' for f, name in PRINTED_NAMES.items()
+              if out.get(f)]
+    links += [f'<a href="{rid}/{out["notebook"]}">notebook</a>']
     links += [f'<a href="{rid}/{t}">{html.escape(Path(t).name)}</a>' for t in out["tables"]]
     return " · ".join(links)
 

@@ -17,21 +17,51 @@ footer.ir-footer{margin-top:2.5rem;padding-top:.6rem;border-top:1px solid #ddd;c
 font-size:.85rem}
 table.dataframe{border-collapse:collapse;font-size:.85rem;margin:.6rem 0}
 table.dataframe th,table.dataframe td{border-bottom:1px solid #e3e3e3;padding:.2rem .5rem;
-text-align:right;vertical-align:top}
+text-align:left;vertical-align:top}
 table.dataframe th{background:#f6f6f6}
-table.dataframe td:first-child,table.dataframe th:first-child{text-align:left}
+table.dataframe .num{text-align:right;font-variant-numeric:tabular-nums}
+table.dataframe caption{caption-side:top;text-align:left;font-size:.9rem;color:#333;
+padding:.2rem 0}
 .jp-RenderedMarkdown table{border-collapse:collapse;font-size:.85rem}
 .jp-RenderedMarkdown th,.jp-RenderedMarkdown td{border-bottom:1px solid #e3e3e3;
 padding:.2rem .5rem;vertical-align:top}
 blockquote{border-left:3px solid #ccc;margin:.5rem 0;padding:.1rem .8rem;color:#444}
-details.ir-code{margin:.3rem 0}
-details.ir-code summary{cursor:pointer;color:#666;font-size:.8rem}
-details.ir-code pre{background:#f6f6f6;padding:.5rem;overflow-x:auto;font-size:.8rem}
 figure.ir-figure{margin:1rem 0} figure.ir-figure figcaption{color:#444;font-size:.9rem}
+section.ir-answer{background:#f3f7fb;border-left:4px solid #2b6cb0;padding:.1rem .9rem;
+margin:1rem 0}
+section.ir-params{margin-top:2rem;border-top:1px solid #ddd}
+table.ir-parameters{border-collapse:collapse;font-size:.8rem}
+table.ir-parameters td,table.ir-parameters th{border-bottom:1px solid #eee;padding:.1rem .4rem;
+text-align:left;vertical-align:top}
 .jp-OutputArea-output pre{white-space:pre-wrap;font-size:.8rem}
 img{max-width:100%;height:auto}
 a.anchor-link{visibility:hidden;text-decoration:none;margin-left:.3rem}
 h1:hover a.anchor-link,h2:hover a.anchor-link,h3:hover a.anchor-link{visibility:visible}
+"""
+
+#: Printing (the PDF): no navigation, wide tables set smaller and wrapped instead of cut,
+#: table headers repeated on every page, rows and figures never split across pages.
+PRINT_CSS = """
+@media print{
+body{max-width:none;padding:0;font-size:10pt}
+nav.ir-nav{display:none}
+main table,main table.dataframe{max-width:100%;table-layout:auto;font-size:7pt;
+page-break-inside:auto}
+main table.dataframe{width:100%}
+main table th,main table td,main table.dataframe th,main table.dataframe td{
+padding:.05rem .2rem}
+main table td,main table td code{overflow-wrap:anywhere;word-break:break-word}
+main table th{overflow-wrap:break-word}
+main table.dataframe.wide{font-size:5.5pt}
+main table.dataframe.wide th,main table.dataframe.wide td{padding:0 .08rem}
+main table.dataframe.wide thead th{writing-mode:vertical-rl;transform:rotate(180deg);
+white-space:nowrap;vertical-align:bottom;text-align:left}
+thead{display:table-header-group} tfoot{display:table-footer-group}
+tr,figure.ir-figure,img{break-inside:avoid;page-break-inside:avoid}
+h1,h2,h3{break-after:avoid;page-break-after:avoid}
+pre,.jp-OutputArea-output pre{white-space:pre-wrap;overflow-wrap:anywhere}
+a{color:inherit;text-decoration:none}
+}
 """
 
 #: The index of all reports.

@@ -24,6 +24,7 @@ from ..cohort import Cohort
 from ..conventions import DAYS_PER_YEAR, MISSING_DAY, Z95, to_days
 from ..definitions import load_catalogue
 from ..outcomes import incidence, landmark_by_definition, rate_ratios, time_varying_data
+from ..plots import legend
 from ..rates import rates_by_current_cd4, rates_by_relative_cd4
 from ..reference import load, published_figure
 
@@ -327,7 +328,7 @@ def plot_calibration(table: pd.DataFrame) -> "plt.Figure":  # noqa: F821
             ax.set_xscale("log")
         ax.set_xlabel({"percent": "%", "ratio": "ratio (log scale)", "difference": "cells/mm³",
                        "rate": "per 100 person-years (log scale)"}.get(kind, kind))
-    axes[0, 0].legend(frameon=False, fontsize=7, loc="best")
+    legend(axes[0, 0], frameon=False, fontsize=7)
     fig.tight_layout()
     return fig
 

@@ -50,7 +50,7 @@ from ..outcomes import CoxModel, inr_vs_complete_landmark
 from ..parallel import run_tasks
 from ..paths import resolve
 from ..pinned import LANDMARK_DEFINITION, LEVEL_DEFINITION
-from ..plots import PALETTE
+from ..plots import PALETTE, legend
 from ..reporting.spec import load_spec
 from ..riskfactors import NonResponseModel, model_frame
 from ..timing import Stopwatch
@@ -300,7 +300,7 @@ def plot_summary(summary: pd.DataFrame) -> plt.Figure:
     left.set_xlabel("Coverage of the 95% CI (%)")
     left.set_yticks(y, [f"{s} ({m})" for s, m in zip(summary["short"], summary["method"],
                                                       strict=True)])
-    left.legend(frameon=False, fontsize=8, loc="lower left")
+    legend(left, frameon=False, fontsize=8)
     right.axvline(0, color="#888", lw=0.8)
     right.set_xlabel("Bias / empirical SE")
     fig.tight_layout()

@@ -1,0 +1,134 @@
+"""A report page printed: PDF (Chromium's print, through Playwright) and Word (pandoc).
+
+Both are made from the page itself, after it is rendered, so they say exactly what it says:
+
+* **PDF** — A4, the page's print stylesheet (:data:`~.style.PRINT_CSS`: navigation hidden,
+  wide tables set smaller and wrapped, never cut; table headers repeated on each page;
+  figures kept whole), the report's title at the head and "page n of N" at the foot of every
+  page. Chromium is Debian's (``make reports`` installs it); Playwright drives it (no browser
+  download). Without either the PDF is not made and :func:`print_report` says why.
+* **Word** — pandoc (``pypandoc-binary``, pandoc as a wheel) from the same HTML: headings,
+  numbered and captioned tables and figures, editable; the figures embedded.
+  ``SOURCE_DATE_EPOCH`` fixes the document's dates, so the file depends only on the page.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+
+#: How pages and the index name each printed version.
+PRINTED_NAMES = {"pdf": "PDF", "docx": "Word"}
+#: Page set-up of the PDF.
+PDF_FORMAT = "A4"
+PDF_MARGIN = {"top": "16mm", "bottom": "16mm", "left": "14mm", "right": "14mm"}
+#: The page's navigation bar (links between pages), left out of the Word file.
+NAVIGATION = re.compile(r'<nav class="ir-nav">.*?</nav>', re.DOTALL)
+#: The dates written into a Word file (the epoch of the first report of this project).
+SOURCE_DATE_EPOCH = "1767225600"  # 2026-01-01T00:00:00Z
+
+
+@dataclass
+class Printed:
+    """What :func:`print_report` wrote (file names in the report folder) and what it did
+    not write, with the reason."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium, if installed."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def render_pdf(html: Path, pdf: Path, title: str) -> None:
+    """``html`` printed to ``pdf`` by headless Chromium (see the module docstring)."""
+    from playwright.sync_api import sync_playwright  # optional: only the PDF needs it
+
+    head = (f'<div style="font-size:7pt;color:#666;width:100%;padding:0 14mm">'
+            f"{escape(title)}</div>")
+    foot = ('<div style="font-size:7pt;color:#666;width:100%;text-align:center">page '
+            '<span class="pageNumber"></span> of <span class="totalPages"></span></div>')
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), headless=True,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.goto(html.resolve().as_uri(), wait_until="load")
+            page.emulate_media(media="print")
+            page.pdf(path=str(pdf), format=PDF_FORMAT, margin=PDF_MARGIN,
+                     print_background=True, display_header_footer=True,
+                     header_template=head, footer_template=foot,
+                     tagged=True, outline=True)
+        finally:
+            browser.close()
+    pdf.write_bytes(PDF_DATE.sub(rb"\g<1>" + _pdf_date().encode(), pdf.read_bytes()))
+
+
+#: The creation and modification dates Chromium writes into a PDF (D:YYYYMMDDHHmmSS).
+PDF_DATE = re.compile(rb"(/(?:CreationDate|ModDate) ?\(D:)\d{14}")
+
+
+def _pdf_date() -> str:
+    """:data:`SOURCE_DATE_EPOCH` as a PDF date's 14 digits (the same length: the file's
+    cross-reference offsets stay valid)."""
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime(int(SOURCE_DATE_EPOCH)))
+
+
+def render_docx(html: Path, docx: Path) -> None:
+    """``html`` converted to ``docx`` by pandoc (the page without its navigation), figures
+    found beside the page."""
+    import pypandoc  # optional: only the Word file needs it
+
+    page = NAVIGATION.sub("", html.read_text(encoding="utf-8"))
+    previous = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = SOURCE_DATE_EPOCH
+    try:
+        pypandoc.convert_text(page, "docx", format="html", outputfile=str(docx),
+                              extra_args=[f"--resource-path={html.parent}"])
+    finally:
+        if previous is None:
+            os.environ.pop("SOURCE_DATE_EPOCH", None)
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = previous
+
+
+def available_formats() -> Printed:
+    """What this machine can print: ``files`` holds the formats it can make (file names
+    still empty), ``skipped`` why it cannot make the others."""
+    can = Printed()
+    if not chromium_path():
+        can.skipped["pdf"] = "Chromium is not installed (make reports installs it)"
+    elif shutil.which("pdftotext") is None:
+        can.skipped["pdf"] = ("poppler-utils is not installed (its pdftotext lets the output "
+                              "checker read the PDF; make reports installs it)")
+    elif importlib.util.find_spec("playwright") is None:
+        can.skipped["pdf"] = "Playwright is not installed (pip install playwright)"
+    else:
+        can.files["pdf"] = ""
+    if importlib.util.find_spec("pypandoc") is None:
+        can.skipped["docx"] = "pandoc is not installed (pip install pypandoc-binary)"
+    else:
+        can.files["docx"] = ""
+    return can
+
+
+def print_report(html: Path, title: str, can: Printed | None = None) -> Printed:
+    """The PDF and Word versions of the page ``html``, beside it (same stem), as far as this
+    machine can make them (``can``, default :func:`available_formats`)."""
+    can = available_formats() if can is None else can
+    done = Printed(skipped=dict(can.skipped))
+    if "pdf" in can.files:
+        render_pdf(html, html.with_suffix(".pdf"), title)
+        done.files["pdf"] = html.with_suffix(".pdf").name
+    if "docx" in can.files:
+        render_docx(html, html.with_suffix(".docx"))
+        done.files["docx"] = html.with_suffix(".docx").name
+    return done

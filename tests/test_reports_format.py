@@ -1,0 +1,194 @@
+"""Issue 33, first step: tables formatted once for every report, numbered and captioned from
+one glossary; the page without code; PDF and Word beside every page, read back by the output
+checker."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import matplotlib
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from immune_recovery import disclosure  # noqa: E402
+from immune_recovery.formatting import display_frame, format_p  # noqa: E402
+from immune_recovery.paths import project_root  # noqa: E402
+from immune_recovery.plots import legend  # noqa: E402
+from immune_recovery.reporting import answers, notebook  # noqa: E402
+from immune_recovery.reporting.build import arrange  # noqa: E402
+from immune_recovery.reporting.glossary import glossary, table_caption  # noqa: E402
+from immune_recovery.reporting.outputcheck import (  # noqa: E402
+    Secrets,
+    check_site,
+    printed_text,
+)
+from immune_recovery.reporting.printed import available_formats, print_report  # noqa: E402
+
+
+def test_p_values_read_as_a_paper_writes_them():
+    assert [format_p(p) for p in (0.0, 1e-9, 0.0004, 0.001, 0.0123, 0.43, np.nan, None)] == \
+        ["< 0.001", "< 0.001", "< 0.001", "0.001", "0.01", "0.43", "", ""]
+
+
+def test_a_table_shows_no_row_numbers_no_python_literals_and_integers_as_integers():
+    df = pd.DataFrame({"definition": ["a", "b"], "n": [13790.0, 310.0], "month": [6.0, 12.0],
+                       "hr": [2.84, 0.61], "ci_low": [2.43, 0.49], "ci_high": [3.32, 0.76],
+                       "p": [1e-9, 0.0432], "converged": [True, False], "note": [None, "x"],
+                       "share": [0.1234, np.nan]})
+    text, numeric = display_frame(df)
+    assert list(text.columns) == ["definition", "n", "month", "hr (95% CI)", "p",
+                                  "converged", "note", "share"]
+    assert text.to_dict("list") == {
+        "definition": ["a", "b"], "n": ["13790", "310"], "month": ["6", "12"],
+        "hr (95% CI)": ["2.84 (2.43–3.32)", "0.61 (0.49–0.76)"], "p": ["< 0.001", "0.04"],
+        "converged": ["yes", "no"], "note": ["", "x"], "share": ["0.12", ""]}
+    assert numeric == [False, True, True, True, True, False, False, True]
+    html = notebook.table_html(df)
+    assert "<th></th>" not in html and not re.search(r">(None|True|False|nan)<", html)
+    assert 'class="num">13790<' in html and 'class="text">a<' in html
+
+
+def test_a_named_index_is_kept_as_a_column():
+    kappa = pd.DataFrame([[1.0, 0.5], [0.5, 1.0]], columns=["a", "b"],
+                         index=pd.Index(["a", "b"], name="definition"))
+    text, _ = display_frame(kappa)
+    assert list(text.columns) == ["definition", "a", "b"] and text["a"].tolist() == ["1.00",
+                                                                                  "0.50"]
+
+
+def test_tables_and_figures_are_numbered_and_captioned_from_the_glossary(tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setenv("IMMUNE_RECOVERY_REPORTS_DIR", str(tmp_path))
+    notebook.setup()
+    report = notebook.Report("format-test")
+    first = report.table(pd.DataFrame({"n": [1]}), "kappa")
+    assert "<caption>Table 1. Agreement between definitions (Cohen&#x27;s kappa) " \
+           "(tables/kappa.csv)</caption>" in notebook._html(first)
+    assert "<caption>Table 2.</caption>" in notebook._html(pd.DataFrame({"n": [2]}))
+    unshown = report.figure(plt.subplots()[0], "g", caption="Not shown.", alt="g")
+    fig, _ = plt.subplots()
+    shown = report.figure(fig, "f", caption="A curve.", alt="a curve")
+    assert "<figcaption>Figure 1. A curve.</figcaption>" in shown._repr_html_()
+    assert repr(shown) == "Figure 1. A curve. (figures/f.png)"  # numbered when first shown
+    assert unshown.numbered == "Figure 2. Not shown."
+    notebook.setup()
+    assert "<caption>Table 1." in notebook._html(pd.DataFrame({"n": [3]}))  # per report
+
+
+def test_every_table_a_report_writes_has_a_caption_in_the_glossary():
+    names = {p.stem for p in (project_root() / "reports").glob("*/tables/*.csv")}
+    assert names, "no reports"
+    assert sorted(names - set(glossary()["tables"])) == []
+    assert table_caption("ipcw_x") == "Inverse probability of censoring weighting x"
+
+
+def test_pages_hold_no_code_and_link_their_printed_versions():
+    page = (project_root() / "reports" / "evidence" / "evidence.html").read_text()
+    assert "ir-code" not in page and "from immune_recovery import" not in page
+    assert 'href="evidence.pdf">PDF</a>' in page and 'href="evidence.docx">Word</a>' in page
+
+
+PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>t</title></head>
+<body><nav class="ir-nav"><a href="x">nav</a></nav><main><h1>A report</h1>
+<p>Patient P-0042 was seen on 2019-03-04; 4 patients died.</p>
+<table class="dataframe"><caption>Table 1. Counts</caption><thead><tr><th>n</th></tr></thead>
+<tbody><tr><td>12</td></tr></tbody></table></main></body></html>"""
+
+
+@pytest.mark.slow
+def test_printed_versions_are_made_and_read_back_by_the_output_checker(tmp_path):
+    can = available_formats()
+    assert set(can.files) == {"pdf", "docx"}, can.skipped  # make test installs both
+    site = tmp_path / "site" / "r"
+    site.mkdir(parents=True)
+    html = site / "r.html"
+    html.write_text(PAGE, encoding="utf-8")
+    done = print_report(html, "A report")
+    assert done.files == {"pdf": "r.pdf", "docx": "r.docx"} and not done.skipped
+    for suffix in (".pdf", ".docx"):
+        text = " ".join(printed_text(html.with_suffix(suffix)).split())
+        assert "Table 1. Counts" in text and "P-0042" in text
+    assert "nav" not in printed_text(html.with_suffix(".docx"))  # the navigation left out
+    with zipfile.ZipFile(html.with_suffix(".docx")) as archive:
+        core = archive.read("docProps/core.xml").decode()
+    assert "2026-01-01" in core  # SOURCE_DATE_EPOCH: the same page gives the same dates
+    assert b"(D:20260101000000" in html.with_suffix(".pdf").read_bytes()
+    secrets = Secrets(patient_ids=frozenset({"P-0042"}), dates=frozenset({"2019-03-04"}))
+    found = {(Path(f.file).suffix, f.rule) for f in
+             check_site(tmp_path / "site", 10, secrets).findings}
+    assert found >= {(".pdf", "identifier"), (".pdf", "date"), (".docx", "identifier"),
+                     (".docx", "date")}
+    # made from the checked page, or refused: a page changed after printing, or missing
+    html.write_text(PAGE.replace("Patient P-0042", "A person"), encoding="utf-8")
+    found = {(Path(f.file).suffix, f.rule, f.value) for f in
+             check_site(tmp_path / "site", 10, Secrets()).findings}
+    assert (".pdf", "not_on_page", "P-0042, Patient") in found
+    assert (".docx", "not_on_page", "P-0042, Patient") in found
+    html.unlink()
+    found = {(Path(f.file).suffix, f.rule) for f in
+             check_site(tmp_path / "site", 10, Secrets()).findings}
+    assert found == {(".pdf", "not_on_page"), (".docx", "not_on_page")}
+
+
+@pytest.mark.slow
+def test_the_report_kernel_prints_no_start_up_warning(tmp_path):
+    notebook_path = tmp_path / "n.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]),
+                   notebook_path)
+    script = ("import papermill, sys; from immune_recovery.reporting.kernel import "
+              "running_interpreter_kernel; papermill.execute_notebook(sys.argv[1], sys.argv[2],"
+              " kernel_name=running_interpreter_kernel(), progress_bar=False)")
+    run = subprocess.run([sys.executable, "-c", script, str(notebook_path),
+                          str(tmp_path / "out.ipynb")], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "without encryption" not in run.stderr and "WARNING" not in run.stderr
+
+
+def test_legends_sit_outside_the_data():
+    fig, ax = plt.subplots()
+    for i in range(4):
+        ax.plot([0, 1, 2, 3], [i, i + 1, i + 2, i + 3], label=f"curve {i}")
+    legend(ax, frameon=False, loc="upper left")  # a placement asked for is not honoured
+    fig.canvas.draw()
+    box, axes = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert box.x0 >= axes.x1  # right of the axes: no curve, point or band under it
+    plt.close(fig)
+    direct = [p.name for p in (project_root() / "src").rglob("*.py") if p.name != "plots.py"
+              and re.search(r"(?<!disclosure)\.legend\(", p.read_text())]
+    assert direct == [], "every legend through plots.legend"
+
+
+def test_the_answer_comes_first_and_the_parameters_last():
+    body = ('<header class="ir-head"><h1>T</h1></header><section class="ir-params">P'
+            '</section><h2>Details</h2><section class="ir-answer">A</section><p>end</p>')
+    assert arrange(body) == ('<header class="ir-head"><h1>T</h1></header><section '
+                             'class="ir-answer">A</section><h2>Details</h2><p>end</p>'
+                             '<section class="ir-params">P</section>')
+
+
+def test_the_frequency_answer_writes_no_value_disclosure_control_hides():
+    freq = pd.DataFrame({
+        "definition": ["a", "b", "c"], "stratum": "overall", "n_patients": 400,
+        "n_assessable": [300, 250, 40], "n_nonresponders": [60, 25, 4],
+        "proportion": [0.2, 0.1, 0.1], "ci_low": [0.16, 0.07, 0.04],
+        "ci_high": [0.25, 0.14, 0.23]})
+    disclosure.set_min_cell(0)
+    assert "from 10.0% (7.0–14.0) under `b` to 20.0% (16.0–25.0) under `a`" in \
+        answers.frequency_answer(freq, 20)
+    disclosure.set_min_cell(10)
+    try:
+        text = answers.frequency_answer(freq, 20)
+    finally:
+        disclosure.set_min_cell(0)
+    assert "Across the 2 definitions" in text and "under `c`" not in text
+    assert "1 more definitions are withheld by disclosure control" in text
