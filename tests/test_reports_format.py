@@ -27,8 +27,10 @@ from immune_recovery.reporting import answers, notebook  # noqa: E402
 from immune_recovery.reporting.build import arrange  # noqa: E402
 from immune_recovery.reporting.glossary import glossary, table_caption  # noqa: E402
 from immune_recovery.reporting.outputcheck import (  # noqa: E402
+    LOCAL_ADDRESS,
     Secrets,
     check_site,
+    printed_raw,
     printed_text,
 )
 from immune_recovery.reporting.printed import available_formats, print_report  # noqa: E402
@@ -99,7 +101,7 @@ def test_pages_hold_no_code_and_link_their_printed_versions():
 
 PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>t</title></head>
 <body><nav class="ir-nav"><a href="x">nav</a></nav><main><h1>A report</h1>
-<p>Patient P-0042 was seen on 2019-03-04; 4 patients died.</p>
+<p>Patient P-0042 was seen on 2019-03-04; 4 patients died (<a href="r.json">record</a>).</p>
 <table class="dataframe"><caption>Table 1. Counts</caption><thead><tr><th>n</th></tr></thead>
 <tbody><tr><td>12</td></tr></tbody></table></main></body></html>"""
 
@@ -118,6 +120,9 @@ def test_printed_versions_are_made_and_read_back_by_the_output_checker(tmp_path)
         text = " ".join(printed_text(html.with_suffix(suffix)).split())
         assert "Table 1. Counts" in text and "P-0042" in text
     assert "nav" not in printed_text(html.with_suffix(".docx"))  # the navigation left out
+    # a relative link is printed as text, never as this machine's file:// address
+    assert not LOCAL_ADDRESS.search(printed_raw(html.with_suffix(".pdf")))
+    assert not LOCAL_ADDRESS.search(printed_raw(html.with_suffix(".docx")))
     with zipfile.ZipFile(html.with_suffix(".docx")) as archive:
         core = archive.read("docProps/core.xml").decode()
     assert "2026-01-01" in core  # SOURCE_DATE_EPOCH: the same page gives the same dates
@@ -133,6 +138,11 @@ def test_printed_versions_are_made_and_read_back_by_the_output_checker(tmp_path)
              check_site(tmp_path / "site", 10, Secrets()).findings}
     assert (".pdf", "not_on_page", "P-0042, Patient") in found
     assert (".docx", "not_on_page", "P-0042, Patient") in found
+    pdf = html.with_suffix(".pdf").read_bytes()
+    html.with_suffix(".pdf").write_bytes(pdf + b"/URI (file:///home/someone/r.json)\n")
+    assert ("path", "link or metadata") in {(f.rule, f.where) for f in
+                                            check_site(tmp_path / "site", 10, Secrets()).findings}
+    html.with_suffix(".pdf").write_bytes(pdf)
     html.unlink()
     found = {(Path(f.file).suffix, f.rule) for f in
              check_site(tmp_path / "site", 10, Secrets()).findings}

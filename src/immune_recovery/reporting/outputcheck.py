@@ -244,6 +244,8 @@ def _check_printed(path: Path, name: str, secrets: Secrets) -> list[Finding]:
         return [Finding("unreadable", name, "file", "no text could be read from it "
                         "(pdftotext, from poppler-utils, reads PDFs)")]
     findings = _secrets_in(text, name, secrets)
+    findings += [Finding("path", name, "link or metadata", m.group(0))
+                 for m in LOCAL_ADDRESS.finditer(printed_raw(path))][:10]
     page = path.with_suffix(".html")
     if not page.is_file():
         return findings + [Finding("not_on_page", name, "file", "a printed version without "
@@ -263,6 +265,24 @@ def _page_text(markup: str) -> str:
     parser.feed(markup)
     cells = [c for table in parser.tables for row in table for c in row]
     return unicodedata.normalize("NFKC", " ".join([*parser.text, *cells]))
+
+
+#: An address on the machine: a file:// URI or an absolute path (in a link, in metadata).
+LOCAL_ADDRESS = re.compile(r"file://[^\s)>\"']*|" + ABSOLUTE_PATH.pattern)
+
+
+def printed_raw(path: Path) -> str:
+    """Everything of a printed report that is not its text: a PDF's bytes (link targets and
+    metadata are stored as plain strings), a Word file's XML parts (relationships hold link
+    targets); empty when it cannot be read."""
+    try:
+        if path.suffix == ".docx":
+            with zipfile.ZipFile(path) as archive:
+                return "\n".join(archive.read(n).decode("utf-8", "replace")
+                                 for n in archive.namelist() if n.endswith((".xml", ".rels")))
+        return path.read_bytes().decode("latin-1")
+    except (OSError, zipfile.BadZipFile):
+        return ""
 
 
 def printed_text(path: Path) -> str | None:

@@ -28,6 +28,10 @@ PRINTED_NAMES = {"pdf": "PDF", "docx": "Word"}
 #: Page set-up of the PDF.
 PDF_FORMAT = "A4"
 PDF_MARGIN = {"top": "16mm", "bottom": "16mm", "left": "14mm", "right": "14mm"}
+#: Script that turns every link not to the web into plain text (its target would be printed
+#: as an absolute file address).
+UNLINK_LOCAL = """() => document.querySelectorAll('a[href]').forEach(a => {
+    if (!/^https?:/i.test(a.getAttribute('href'))) a.removeAttribute('href'); })"""
 #: The page's navigation bar (links between pages), left out of the Word file.
 NAVIGATION = re.compile(r'<nav class="ir-nav">.*?</nav>', re.DOTALL)
 #: The dates written into a Word file (the epoch of the first report of this project).
@@ -62,6 +66,8 @@ def render_pdf(html: Path, pdf: Path, title: str) -> None:
         try:
             page = browser.new_page()
             page.goto(html.resolve().as_uri(), wait_until="load")
+            # a relative link would become a file:// address of this machine in the PDF
+            page.evaluate(UNLINK_LOCAL)
             page.emulate_media(media="print")
             page.pdf(path=str(pdf), format=PDF_FORMAT, margin=PDF_MARGIN,
                      print_background=True, display_header_footer=True,
