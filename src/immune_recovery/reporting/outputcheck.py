@@ -271,16 +271,22 @@ def _page_text(markup: str) -> str:
 LOCAL_ADDRESS = re.compile(r"file://[^\s)>\"']*|" + ABSOLUTE_PATH.pattern)
 
 
+#: A PDF's link targets and document information, stored as plain strings.
+PDF_STRINGS = re.compile(rb"/(?:URI|Title|Author|Subject|Keywords|Creator|Producer)\s*"
+                         rb"\(((?:[^()\\]|\\.)*)\)")
+
+
 def printed_raw(path: Path) -> str:
-    """Everything of a printed report that is not its text: a PDF's bytes (link targets and
-    metadata are stored as plain strings), a Word file's XML parts (relationships hold link
-    targets); empty when it cannot be read."""
+    """What a printed report holds besides its text: a PDF's link targets and document
+    information, a Word file's XML parts (relationships hold link targets); empty when it
+    cannot be read."""
     try:
         if path.suffix == ".docx":
             with zipfile.ZipFile(path) as archive:
                 return "\n".join(archive.read(n).decode("utf-8", "replace")
                                  for n in archive.namelist() if n.endswith((".xml", ".rels")))
-        return path.read_bytes().decode("latin-1")
+        return "\n".join(m.group(1).decode("latin-1")
+                         for m in PDF_STRINGS.finditer(path.read_bytes()))
     except (OSError, zipfile.BadZipFile):
         return ""
 
