@@ -82,7 +82,7 @@ data: $(DATA_STAMPS)
 # Make, yet still older than the reports built from it.
 data/hicdep/%/.stamp: data/manifest $(SRC_STAMP) | $(VENV_STAMP)
 	$(PY) -m immune_recovery data --dataset $*
-	newest=$$(ls -t $^ | head -n 1); if [ $@ -ot "$$newest" ]; then touch -r "$$newest" $@; fi
+	newest=$$(ls -t $^ | sed -n 1p); if [ $@ -ot "$$newest" ]; then touch -r "$$newest" $@; fi
 
 # ---------------------------------------------------------------------------------------
 # Reports. Staleness is decided by content, not by file times: build/reports.mk (one rule
@@ -168,7 +168,7 @@ $(BROWSER_STAMP): | $(VENV_STAMP)
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium poppler-utils; }
 	chromium --version
-	pdftotext -v 2>&1 | head -n 1
+	pdftotext -v 2>&1 | sed -n 1p
 	touch $@
 
 # Debian's R with metafor (and lme4 for its GLMM): tests/test_metafor.py runs metafor itself;

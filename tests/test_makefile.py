@@ -222,3 +222,20 @@ def test_the_coverage_product_is_brought_up_to_date_before_the_staleness_check(s
     assert lines[0] == "PRODUCT coverage", lines[:3]
     command = next(line for line in result.stdout.splitlines() if " coverage " in line)
     assert "--params params/simulation-coverage.yaml" in command and "--if-stale" in command
+
+
+def test_no_recipe_pipes_into_a_reader_that_stops_early():
+    """Make runs recipes under ``pipefail``: ``cmd | head -n 1`` fails with SIGPIPE (exit 141)
+    whenever ``cmd`` writes after ``head`` has gone, which depends on timing (a clean CI clone
+    stopped at ``pdftotext -v | head -n 1``). Recipes read the first line with ``sed -n 1p``."""
+    root = project_root()
+    recipes = [root / "Makefile", *sorted((root / "build").glob("*.mk"))]
+    offending = [
+        f"{path.name}:{number}"
+        for path in recipes
+        if path.exists()
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "| head" in line or "|head" in line
+    ]
+    assert "pipefail" in (root / "Makefile").read_text()
+    assert not offending, offending
