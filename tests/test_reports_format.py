@@ -202,3 +202,151 @@ def test_the_frequency_answer_writes_no_value_disclosure_control_hides():
         disclosure.set_min_cell(0)
     assert "Across the 2 definitions" in text and "under `c`" not in text
     assert "1 more definitions are withheld by disclosure control" in text
+
+
+def test_definitions_show_by_readable_name_with_ids_in_the_footnote():
+    notebook.setup()
+    out = notebook.table_html(pd.DataFrame({
+        "definition": ["grabar2000_gain_m6", "seed_level_le200_m6_12", "grabar2000_gain_m6",
+                       "not a definition"], "n": [1, 2, 3, 4]}))
+    assert "<td class=\"text\">CD4 gain &lt; 50 at month 6 (Grabar 2000)<sup>1</sup></td>" \
+        in out
+    assert "CD4 ≤ 200 at month 12 (seed)<sup>2</sup>" in out
+    assert out.count("<sup>1</sup>") == 2 and "not a definition</td>" in out
+    assert ("Definition ids: 1 = grabar2000_<wbr>gain_<wbr>m6; 2 = seed_<wbr>level_<wbr>"
+            "le200_<wbr>m6_<wbr>12</td>") in out
+
+
+def test_every_catalogue_definition_has_its_own_readable_name():
+    from immune_recovery.definitions import load_catalogue
+    names = [d.readable_name() for d in load_catalogue().values()]
+    assert len(set(names)) == len(names)
+    assert not [n for n in names if "_" in n or "<=" in n or "+/-" in n]
+
+
+def test_headers_are_spelled_out_with_their_units():
+    notebook.setup()
+    out = notebook.table_html(pd.DataFrame({
+        "group": ["a"], "median_followup_months": [3.5], "person_years": [10.0],
+        "cumulative_incidence": [0.2], "ci_low": [0.1], "ci_high": [0.3], "unmapped_name": [1]}))
+    heads = re.findall(r"<th class=[^>]*>(.*?)</th>", out.replace("<wbr>", ""))
+    assert heads == ["group", "Median follow-up (months)", "Person-years",
+                     "Cumulative incidence (95% CI)", "unmapped_name"]
+
+
+def test_only_tables_of_many_columns_may_break_words_when_printed():
+    from immune_recovery.reporting.style import PRINT_CSS
+    notebook.setup()
+    narrow = notebook.table_html(pd.DataFrame({"a": ["sustained virological response"]}))
+    dense = notebook.table_html(pd.DataFrame({f"c{i}": [i] for i in
+                                              range(notebook.WIDE_COLUMNS)}))
+    assert "dense" not in narrow and 'class="dataframe ir-table dense"' in dense
+    assert "main table.dataframe:not(.dense) td{overflow-wrap:break-word;word-break:normal}" \
+        in PRINT_CSS
+
+
+def _hidden_small_counts():
+    disclosure.set_min_cell(10)
+
+
+def test_cohort_answers_are_computed_from_the_tables_and_respect_disclosure_control():
+    odds = pd.DataFrame({
+        "term": ["age10", "female", "x"], "label": ["Age, per 10 years", "Female sex", "X"],
+        "measure": "OR", "estimate": [1.32, 0.92, 2.0], "ci_low": [1.26, 0.83, 0.5],
+        "ci_high": [1.39, 1.01, 8.0], "p": [0.001, 0.09, 0.3], "n": 500})
+    text = answers.risk_factor_answer(odds, "grabar2000_gain_m6")
+    assert text.startswith("Under CD4 gain < 50 at month 6 (Grabar 2000) "
+                           "(`grabar2000_gain_m6`), in 500 patients")
+    assert "Age, per 10 years: 1.32 (1.26–1.39)." in text
+    assert "No clear association (CI including 1): Female sex, X." in text
+    followup = pd.DataFrame({"group": ["a", "overall"], "patients": [300, 305],
+                             "person_years": [900.5, 910.0], "median_followup_months": [30, 30],
+                             "deaths": [0, 0], "aids_events": [4, 4], "endpoint_events": 0,
+                             "drop_outs": 0})
+    assert answers.overview_answer(followup) == (
+        "The cohort holds 305 patients, 910.0 person-years of follow-up, 30 months of median "
+        "follow-up. Events recorded: 4 AIDS-defining events.")
+    recon = pd.DataFrame({"table": ["tblBAS", "tblLAB_CD4"], "file": ["b.csv", "c.csv"],
+                          "rows_read": [300, 4000], "rows_used": [300, 3996],
+                          "rows_excluded": [0, 4], "rows_flagged": [20, 30],
+                          "reconciles": [True, True]})
+    checks = pd.DataFrame({"rule": ["CW001", "CW008"], "description": ["out of range", "high"],
+                           "severity": ["error", "warning"], "rows": [4, 50]})
+    assert answers.quality_answer(recon, checks) == (
+        "Rows of the 2 tables: 4300 read, 4296 used, 4 excluded, 50 flagged for review. "
+        "Every table reconciles (rows read = used + excluded). Rules that excluded rows, most "
+        "first: CW001 (out of range): 4.")
+    _hidden_small_counts()
+    try:
+        quality = answers.quality_answer(recon, checks)
+        overview = answers.overview_answer(followup)
+    finally:
+        disclosure.set_min_cell(0)
+    assert "excluded: withheld by disclosure control" in quality and "4 excluded" not in quality
+    assert "CW001" not in quality and "Rules that" not in quality and "4 AIDS" not in overview
+
+
+def test_the_trajectory_answer_falls_back_to_the_upper_bound_and_names_why():
+    late = pd.DataFrame({
+        "threshold": [200, 200, 200], "month": [24, 48, 48],
+        "method": ["aalen-johansen, confirmed on 2 counts"] * 2
+        + ["aalen-johansen, one count (upper bound)"],
+        "early_nonresponders": 400, "cumulative_incidence": [0.1, np.nan, 0.3],
+        "ci_low": [0.07, np.nan, 0.25], "ci_high": [0.14, np.nan, 0.35],
+        "note": ["", "not estimable: too few counts", ""]})
+    plateau = pd.DataFrame({"group": ["cd4_responder"], "years": [5.0], "cd4": [600.4],
+                            "ci_low": [550.0], "ci_high": [650.2]})
+    stalled = pd.DataFrame({"patients_with_slope": [100], "flat_slope": [40],
+                            "proportion": [0.4], "ci_low": [0.31], "ci_high": [0.5]})
+    text = answers.trajectory_answer(late, plateau, stalled, "seed_level_le200_m6_12", 2.0)
+    assert ("among 400 early non-responders under CD4 ≤ 200 at month 12 (seed) "
+            "(`seed_level_le200_m6_12`), the cumulative incidence of a confirmed CD4 count "
+            "above each threshold") in text and "above 200 by month 24: 10.0% (7.0–14.0)" in text
+    assert "cd4 responder 600 (550–650)" in text
+    assert "after 2 years) in 40.0% (31.0–50.0) of the early non-responders" in text
+    bound = answers.trajectory_answer(late.iloc[1:], plateau, stalled, "x", 2.0)
+    assert "confirmed CD4 count above the thresholds could not be estimated (not estimable: " \
+           "too few counts)" in bound and "above 200 by month 48: 30.0% (25.0–35.0)" in bound
+
+
+def test_project_answers_read_the_pooled_tables():
+    meta = pd.DataFrame({
+        "endpoint": ["death", "death"], "model": ["random effects (REML), HKSJ CI",
+                                                  "random effects (REML), Wald CI"],
+        "estimate": [0.96, 0.96], "ci_low": [0.35, 0.8], "ci_high": [2.62, 1.1],
+        "k": [2, 2], "flag": ["few_studies", "few_studies"]})
+    text = answers.il2_answer(meta)
+    assert "death: 0.96 (0.35–2.62) (2 trials)." in text and "0.80" not in text
+    assert "between-trial variance poorly estimated" in text
+    sizes = pd.DataFrame({"endpoint": ["CD4 change", "Death (Cox)"],
+                          "effect": ["+50 cells/mm3", "HR 0.7"], "alpha": 0.05, "power": 0.8,
+                          "events_needed": [np.nan, 247], "patients_needed": [88, 2112]})
+    assert answers.trial_design_answer(sizes) == (
+        "Patients needed in total (two-sided α 0.05, power 80%) — CD4 change: +50 cells/mm3: "
+        "88 patients; Death (Cox): HR 0.7: 2112 patients (247 events).")
+    frequency = pd.DataFrame({"position": ["within the prediction interval"] * 2
+                              + ["above the prediction interval", "no published prediction"]})
+    outcome = pd.DataFrame({"estimate of": ["hazard ratio"], "published_studies": [9],
+                            "published": [2.33], "published_ci_low": [1.52],
+                            "published_ci_high": [3.58], "cohort": [2.43],
+                            "cohort_ci_low": [2.18], "cohort_ci_high": [2.71],
+                            "position": ["within the prediction interval"]})
+    assert answers.in_context_answer(frequency, outcome) == (
+        "Of the 3 definitions with a published prediction, the cohort's non-response frequency "
+        "fell within the prediction interval for 2, above the prediction interval for 1. The "
+        "cohort's hazard ratio was 2.43 (2.18–2.71), against 2.33 (1.52–3.58) pooled over 9 "
+        "published studies (within the prediction interval).")
+    cox = pd.DataFrame({"model": ["primary"], "term": ["arm[b]"], "label": ["Arm: b vs a"],
+                        "estimate": [0.5], "ci_low": [0.33], "ci_high": [0.76]})
+    assert "Hazard ratio of AIDS-defining event or death (95% CI) in the models it allows: " \
+           "Arm: b vs a: 0.50 (0.33–0.76) (primary)." in answers.trial_answer(
+               cox, "AIDS-defining event or death")
+
+
+def test_every_report_notebook_opens_with_a_computed_answer():
+    missing = [p.name for p in sorted((project_root() / "notebooks").glob("*.ipynb"))
+               if "report.summary(" not in p.read_text(encoding="utf-8")]
+    assert missing == []
+    pages = sorted((project_root() / "reports").glob("*/*.html"))
+    assert pages and [p.parent.name for p in pages
+                      if 'class="ir-answer"' not in p.read_text(encoding="utf-8")] == []

@@ -33,6 +33,11 @@ CD4_ABSOLUTE_UNIT = 1
 #: choice, not a published figure: a six-monthly visit plus one week.
 CONFIRM_MAX_GAP_DAYS = 190
 
+#: A "stalled" CD4 trajectory: an absolute slope below this, cells/mm³ per year, after the
+#: stalled-after time. The project's choice, not a published figure: about the year-to-year
+#: drift of a count with a coefficient of variation near 10% at 200 cells/mm³.
+FLAT_SLOPE_PER_YEAR = 20.0
+
 #: SIMEX (Cook & Stefanski, JASA 1994;89:1314-1328): multiples of the measurement-error
 #: variance added, replicates per multiple, and the seed of the added error. The usual choices
 #: (Carroll et al., Measurement Error in Nonlinear Models, 2nd ed. 2006, ch. 5).

@@ -42,6 +42,7 @@ consecutive CD4 counts (Roul 2018 confirms *viral* control, not CD4).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -53,6 +54,7 @@ import yaml
 from . import reference
 from .conventions import CONFIRM_MAX_GAP_DAYS, DAYS_PER_MONTH, round_half_up
 from .exceptions import DefinitionError
+from .formatting import captioned
 
 CD4_RULES = ("gain_lt", "gain_le", "level_lt", "level_le", "rel_gain_lt", "never_above",
              "below_baseline")
@@ -116,6 +118,35 @@ class Definition:
             text += (f"; every RNA < {self.vl_cutoff:g} from month "
                      f"{self.vl_sustained_from_month:g}")
         return text
+
+
+    def readable_name(self) -> str:
+        """The name a table shows: the CD4 rule and its time point with the source's first
+        author and year, e.g. ``Gain < 50 at month 6 (Grabar 2000)`` (the full rule is in
+        :meth:`describe`, the id in the table's footnote)."""
+        rule = re.sub(r" \(\+/-\d+ d\)", "", self.describe().split(";")[0])
+        rule = re.sub(r"\bgain\b", "CD4 gain", rule.replace("<=", "≤").replace(">=", "≥"))
+        citation = str(self.info.get("citation", ""))
+        author = re.match(r"([A-Z][\w'-]+) [A-Z]+ et al\.", citation)
+        year = re.search(r"\b(19|20)\d{2}\b", citation)
+        source = ("seed" if "seed document" in citation else
+                  f"{author.group(1)} {year.group(0)}" if author and year else "")
+        text = rule[:1].upper() + rule[1:]
+        return f"{text} ({source})" if source else text
+
+
+#: Definitions read in this process, by id (the catalogue's and every user file's), for
+#: :func:`readable_name`.
+_read: dict[str, Definition] = {}
+
+
+def readable_name(definition_id: str) -> str | None:
+    """The readable name of a definition id read in this process or in the catalogue;
+    ``None`` for a value that is no known definition id."""
+    if definition_id not in _read:
+        load_catalogue()
+    found = _read.get(definition_id)
+    return found.readable_name() if found else None
 
 
 def _describe_criterion(c: CD4Criterion) -> str:
@@ -232,6 +263,7 @@ def load_catalogue() -> dict[str, Definition]:
             continue
         definition = parse_definition(entry, source="catalogue", origin="definitions.yaml")
         out[definition.id] = definition
+    _read.update(out)
     return out
 
 
@@ -248,6 +280,7 @@ def load_definitions_file(path: str | Path) -> dict[str, Definition]:
         if definition.id in out:
             raise DefinitionError(f"{path.name}: definition id {definition.id!r} appears twice")
         out[definition.id] = definition
+    _read.update(out)
     return out
 
 
@@ -274,14 +307,14 @@ def published_frequency(definition: Definition) -> tuple[str | None, str | None]
 
 def definitions_table(definitions: list[Definition]) -> pd.DataFrame:
     """One row per definition: id, statement, published frequency and citation."""
-    return pd.DataFrame([{
+    return captioned(pd.DataFrame([{
         "definition": d.id,
         "rule": d.describe(),
         "vl_rule": d.vl_rule,
         "reported_pct": published_frequency(d)[0],
         "reported_n": published_frequency(d)[1],
         "citation": d.info.get("citation", "user definition"),
-    } for d in definitions])
+    } for d in definitions]), "Definitions of immunologic non-response")
 
 
 def select_definitions(include_catalogue: bool = True,

@@ -8,6 +8,17 @@ import re
 import numpy as np
 import pandas as pd
 
+#: The key of a table's caption in ``DataFrame.attrs``: kept by ``round``, ``head``, filters
+#: and the other pandas operations that carry ``attrs`` over, so that a table shown after
+#: rounding keeps the caption it was written with.
+CAPTION = "caption"
+
+
+def captioned(df: pd.DataFrame, caption: str) -> pd.DataFrame:
+    """``df`` with its caption (how a report numbers and titles it when shown)."""
+    df.attrs[CAPTION] = caption
+    return df
+
 
 def _finite(value: object) -> bool:
     try:

@@ -16,7 +16,7 @@ import pandas as pd
 from . import disclosure
 from .classify import REASONS, Classification, nonresponder_flags
 from .definitions import Definition, parse_definition, published_frequency
-from .formatting import format_ci
+from .formatting import captioned, format_ci
 from .intervals import cohen_kappa, wilson
 from .plots import legend
 
@@ -221,7 +221,8 @@ def by_stratum(frequency: pd.DataFrame, min_assessable: int = 20) -> pd.DataFram
     order = list(dict.fromkeys(data["stratum"]))
     keep = data.groupby("definition", sort=False)["n_assessable"].max() >= min_assessable
     definitions = [d for d in dict.fromkeys(data["definition"]) if keep[d]]
-    return table.loc[definitions, order]
+    return captioned(table.loc[definitions, order],
+                     "Percent non-response (95% CI) by definition and stratum")
 
 
 def grid_analysis(result: Classification, definitions: list[Definition], dataset: str,

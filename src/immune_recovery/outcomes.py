@@ -30,6 +30,7 @@ from .conventions import BASELINE_WINDOW_DAYS, DAYS_PER_YEAR, Z95
 from .covariates import design_matrix, term_label
 from .estimable import separated, too_few_events
 from .events import event_dates
+from .formatting import captioned
 from .intervals import exact_poisson_ci, rate_ratio_ci
 from .plots import forest
 from .results import (
@@ -200,18 +201,19 @@ class CoxModel:
         """Tidy hazard ratios (one result shape, measure ``HR``, with ``model`` and
         ``events``); a model that cannot be estimated has a row per term with the reason in
         ``note`` (:mod:`immune_recovery.estimable`)."""
+        caption = f"Cox model ({self.model}): hazard ratios with 95% CIs"
         if self.not_estimable_:
-            return not_estimable_table(
+            return captioned(not_estimable_table(
                 self.not_estimable_, leading={"model": self.model}, term=self.terms_,
                 label=[term_label(t, self.references_) for t in self.terms_], measure="HR",
-                n=self.n_, events=self.events_)
+                n=self.n_, events=self.events_), caption)
         summary = self.fitter_.summary
         ci = np.exp(self.fitter_.confidence_intervals_.to_numpy())  # limits at 1 - alpha
-        return estimates_table(
+        return captioned(estimates_table(
             leading={"model": self.model}, term=summary.index,
             label=[term_label(t, self.references_) for t in summary.index], measure="HR",
             estimate=summary["exp(coef)"], ci_low=ci[:, 0], ci_high=ci[:, 1],
-            p=summary["p"], n=self.n_, events=self.events_)
+            p=summary["p"], n=self.n_, events=self.events_), caption)
 
     def coefficients(self) -> pd.DataFrame:
         """Log hazard ratios with SE, CI (at 1 - ``alpha``) and p, by term (the results
@@ -478,7 +480,8 @@ def exclusions_table(data: pd.DataFrame) -> pd.DataFrame:
     rows = [{"step": k.replace("_", " "), "patients": v}
             for k, v in data.attrs.get("exclusions", {}).items()]
     rows.append({"step": "entered the landmark analysis", "patients": len(data)})
-    return pd.DataFrame(rows)
+    return captioned(pd.DataFrame(rows), "Patients entering the landmark analysis, and why "
+                     "the others did not")
 
 
 def time_varying_analysis(cohort: Cohort, patients: pd.DataFrame, event: str,
@@ -489,7 +492,8 @@ def time_varying_analysis(cohort: Cohort, patients: pd.DataFrame, event: str,
     terms = ["current_sqrt_cd4"] + (["current_viremic"] if cohort.has_rna else [])
     usable = [a for a in adjust if a in patients and patients[a].notna().all()
               and patients[a].nunique() > 1]
-    return time_varying_cox(intervals, terms + usable, "time-varying", patients)
+    return captioned(time_varying_cox(intervals, terms + usable, "time-varying", patients),
+                     "Cox model with current CD4 (and viremia) as time-varying covariates")
 
 
 def combine(tables: list[pd.DataFrame]) -> pd.DataFrame:

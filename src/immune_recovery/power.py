@@ -38,6 +38,7 @@ from . import reference
 from .baseline import patient_table
 from .classify import GROUPS
 from .conventions import MISSING_DAY
+from .formatting import captioned
 from .measurements import PatientSeries
 from .outcomes import incidence, landmark_by_definition
 from .parallel import run_tasks
@@ -339,9 +340,9 @@ def design_comparison(sizes: pd.DataFrame) -> pd.DataFrame:
     """The clinical endpoint's hazard ratios (primary) and the two smallest CD4 effects
     (secondary), with patients needed, side by side."""
     cd4 = sizes["endpoint"].str.startswith("CD4")
-    return pd.concat([sizes[~cd4], sizes[cd4].head(2)],
-                     ignore_index=True)[["endpoint", "effect", "events_needed",
-                                         "patients_needed"]]
+    return captioned(pd.concat([sizes[~cd4], sizes[cd4].head(2)], ignore_index=True)[
+        ["endpoint", "effect", "events_needed", "patients_needed"]],
+        "Events and patients needed: the clinical endpoint beside the CD4 endpoints")
 
 
 # --------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .disclosure import declare
+from .formatting import captioned
 from .hicdep import ExclusionLedger
 from .hicdep.ledger import SEVERITIES
 from .schemas import NOT_IMPLEMENTED, RULE_TABLE
@@ -94,7 +95,9 @@ def by_program(bas: pd.DataFrame, ledger: ExclusionLedger) -> pd.DataFrame:
 
 
 def not_implemented() -> pd.DataFrame:
-    return pd.DataFrame([{"check": k, "reason": v} for k, v in NOT_IMPLEMENTED.items()])
+    return captioned(pd.DataFrame([{"check": k, "reason": v} for k, v in
+                                   NOT_IMPLEMENTED.items()]),
+                     "HICDEP checks not run, with the reason")
 
 
 def ledger_rows(ledger: ExclusionLedger, limit: int = 25) -> pd.DataFrame:
@@ -109,4 +112,6 @@ def ledger_rows(ledger: ExclusionLedger, limit: int = 25) -> pd.DataFrame:
 
 def notices_table(ledger: ExclusionLedger) -> pd.DataFrame:
     """The reader's notices (renamings, detected separators, columns left out, close date)."""
-    return pd.DataFrame({"notice": ledger.notices or ["nothing renamed, detected or left out"]})
+    return captioned(pd.DataFrame({"notice": ledger.notices
+                                   or ["nothing renamed, detected or left out"]}),
+                     "Notices from reading the export: renamed, detected or left out")

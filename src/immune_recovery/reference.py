@@ -19,6 +19,7 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from .exceptions import EvidenceError
+from .formatting import captioned
 from .intervals import exact_poisson_ci
 from .paths import reference_dir, resolve
 
@@ -319,7 +320,9 @@ OUTCOME_COLUMNS = ["study_id", "citation", "comparison", "outcome", "measure", "
 def published_outcomes(studies: list[str]) -> pd.DataFrame:
     """Rows of ``inr_outcomes.csv`` for the given studies (``study_id``)."""
     table = load("inr_outcomes")
-    return table.loc[table["study_id"].isin(studies), OUTCOME_COLUMNS].reset_index(drop=True)
+    return captioned(table.loc[table["study_id"].isin(studies), OUTCOME_COLUMNS]
+                     .reset_index(drop=True),
+                     "Published outcomes of non-responders (data/reference/inr_outcomes.csv)")
 
 
 def published_figure(reference_row: str) -> dict[str, object]:

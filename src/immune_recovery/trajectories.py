@@ -21,10 +21,17 @@ from patsy import build_design_matrices, dmatrix
 from scipy import stats
 
 from .cohort import Cohort
-from .conventions import BASELINE_WINDOW_DAYS, DAYS_PER_MONTH, DAYS_PER_YEAR, Z95
+from .conventions import (
+    BASELINE_WINDOW_DAYS,
+    DAYS_PER_MONTH,
+    DAYS_PER_YEAR,
+    FLAT_SLOPE_PER_YEAR,
+    Z95,
+)
 from .covariates import term_label, tidy_term
 from .disclosure import figures as disclosed
 from .exceptions import ConvergenceWarning
+from .formatting import captioned
 from .intervals import wilson
 from .plots import PALETTE, legend
 from .results import coefficients_table, estimates_table
@@ -134,7 +141,8 @@ class MixedModelFit:
                    "log_likelihood": float(fit.llf), "chosen": method == self.best_method}
             row.update({term_label(k): v for k, v in fit.fe_params.items()})
             rows.append(row)
-        return pd.DataFrame(rows)
+        return captioned(pd.DataFrame(rows), "The mixed model under each optimiser: "
+                         "convergence, log-likelihood and fixed effects")
 
     @property
     def n_(self) -> int:
@@ -170,7 +178,8 @@ class MixedModelFit:
                  "value": float(cov.loc[a, b])} for i, a in enumerate(cov.index)
                 for b in cov.columns[i:]]
         rows.append({"component": "residual variance", "value": float(fit.scale)})
-        return pd.DataFrame(rows)
+        return captioned(pd.DataFrame(rows), "Variance components of the mixed model, on the "
+                         "scale of its outcome")
 
 
 def fit_mixed_model(data: pd.DataFrame, formula: str, re_formula: str = "~years",
@@ -262,7 +271,7 @@ def patient_slopes(long: pd.DataFrame, after_years: float = 2.0, min_counts: int
     return out[(out["n_counts"] >= min_counts) & (denominator > 0)]
 
 
-def stalled(slopes: pd.DataFrame, flat: float = 20.0) -> pd.DataFrame:
+def stalled(slopes: pd.DataFrame, flat: float = FLAT_SLOPE_PER_YEAR) -> pd.DataFrame:
     """Proportion with |slope| below ``flat`` cells/mm³ per year (Wilson 95% CI)."""
     k = int((slopes["slope_per_year"].abs() < flat).sum())
     n = len(slopes)

@@ -129,6 +129,8 @@ def _report_page_problems(page) -> list[str]:
         problems.append(f"{code} code cell(s) on the page (the code is in the notebook)")
     if not page.query_selector("footer.ir-footer"):
         problems.append("no provenance footer")
+    if not page.query_selector("header.ir-head + section.ir-answer"):
+        problems.append("no answer right under the question")
     captions = page.evaluate("""() => ({
         tables: Array.from(document.querySelectorAll('table.dataframe'))
             .map(t => t.caption ? t.caption.innerText.trim() : ''),
@@ -141,6 +143,9 @@ def _report_page_problems(page) -> list[str]:
                 list(range(1, len(numbers) + 1)):
             problems.append(f"{kind} not numbered {label} 1, 2, ... in order: "
                             f"{captions[kind][:6]}")
+        bare = [c for c in captions[kind] if not re.match(rf"{label} \d+\. \w", c)]
+        if bare:
+            problems.append(f"{kind} numbered but not captioned: {bare[:6]}")
     literals = page.evaluate("() => Array.from(document.querySelectorAll('td'))"
                              ".map(c => c.innerText.trim())")
     shown = sorted(set(literals) & PYTHON_LITERALS)
@@ -155,7 +160,35 @@ def _report_page_problems(page) -> list[str]:
                          PRINT_WIDTH_PX)
     if wide:
         problems.append(f"wider than the printed page: {wide[:5]}")
+    broken = page.evaluate(BROKEN_WORDS_JS)
+    if broken:
+        problems.append(f"words broken across lines in printed table cells: {broken}")
     return problems
+
+
+#: Words of four letters or more in the text cells of printed tables that fall on two lines
+#: ("sustaine d"); only tables of many columns (class ``dense``) may break a word.
+BROKEN_WORDS_JS = """() => {
+  const out = [];
+  for (const td of document.querySelectorAll('main table.dataframe:not(.dense) td.text')) {
+    const walker = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+    let node;
+    while ((node = walker.nextNode())) {
+      const re = /[A-Za-z]{4,}/g;
+      let m;
+      while ((m = re.exec(node.data))) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        if (range.getClientRects().length > 1) {
+          out.push(m[0]);
+          if (out.length > 5) return out;
+        }
+      }
+    }
+  }
+  return out;
+}"""
 
 
 def printed_problems(root: Path, record: dict) -> list[str]:

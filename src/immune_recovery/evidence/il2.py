@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from ..conventions import Z95
+from ..formatting import captioned
 from ..meta import MetaAnalysis, log_ratio_from_ci
 from ..reference import load, poolable
 
@@ -55,7 +56,8 @@ def load_clinical_trials() -> pd.DataFrame:
     out = randomized_il2_trials(load("immune_therapy_trials")).copy()
     for column in ("hr", "hr_ci_low", "hr_ci_high"):
         out[column] = pd.to_numeric(out[column], errors="coerce")
-    return out.reset_index(drop=True)
+    return captioned(out.reset_index(drop=True), "Randomized IL-2 trials and their clinical "
+                     "results (data/reference/immune_therapy_trials.csv)")
 
 
 def _p_value(text: object) -> float | None:
@@ -86,7 +88,8 @@ def hazard_ratio_inputs(trials: pd.DataFrame, endpoint: str) -> pd.DataFrame:
         rows.append({"trial": row.trial, "citation": row.source, "on_art": row.on_art,
                      "hr": row.hr, "ci_low": low, "ci_high": high, "log_hr": log_hr,
                      "se": float(se), "se_source": source, "verification": row.verification})
-    return pd.DataFrame(rows)
+    return captioned(pd.DataFrame(rows), f"Hazard ratios of {endpoint} reported by the "
+                     "randomized IL-2 trials, as pooled")
 
 
 def pool(inputs: pd.DataFrame, endpoint: str, label: str = "") -> pd.DataFrame:

@@ -1,5 +1,6 @@
 """The reports' one glossary (``resources/glossary.yaml``): the caption of each table a report
-writes (by its file name) and the terms captions spell out."""
+writes (by its file name), the header of each column name with its unit, and the terms
+captions spell out."""
 
 from __future__ import annotations
 
@@ -12,10 +13,21 @@ import yaml
 
 @cache
 def glossary() -> dict:
-    """The glossary: ``{"terms": {...}, "tables": {...}}``."""
+    """The glossary: ``{"terms": {...}, "columns": {...}, "tables": {...}}``."""
     text = resources.files("immune_recovery.resources").joinpath("glossary.yaml") \
         .read_text(encoding="utf-8")
     return yaml.safe_load(text)
+
+
+def column_header(name: str) -> str:
+    """The header a table shows for column ``name``: the glossary's (with its unit, e.g.
+    ``median_followup_months`` → "Median follow-up (months)"), keeping a suffix such as
+    " (95% CI)"; a column the glossary lacks keeps its name."""
+    base, _, suffix = name.partition(" (")
+    header = glossary()["columns"].get(base)
+    if header is None:
+        return name
+    return f"{header} ({suffix}" if suffix else header
 
 
 def table_caption(name: str) -> str:

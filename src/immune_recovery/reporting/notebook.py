@@ -15,7 +15,6 @@ import json
 import os
 import re
 import warnings
-import weakref
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +24,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from .. import disclosure
+from ..definitions import readable_name
 from ..exceptions import ConvergenceWarning
-from ..formatting import display_frame
+from ..formatting import CAPTION, captioned, display_frame
 from ..paths import project_root, reports_dir
-from .glossary import table_caption
+from .glossary import column_header, table_caption
 from .outputcheck import figure_text
 from .provenance import git_commit, input_checksums, package_versions, public_value
 from .spec import ReportSpec, load_spec
@@ -104,24 +104,47 @@ def _html(df: pd.DataFrame) -> str:
 
 def table_html(df: pd.DataFrame, caption: str = "") -> str:
     """A table as every report shows it (:func:`~immune_recovery.formatting.display_frame`):
-    numbered ("Table n.") and captioned above, text left and numbers right, at most
-    :data:`MAX_ROWS` rows (the rest named in a footnote)."""
+    numbered ("Table n.") and captioned above, headers from the glossary (with units), text
+    left and numbers right, definitions by their readable names (ids in the footnote), at
+    most :data:`MAX_ROWS` rows (the rest named in the footnote)."""
     _numbers["table"] += 1
     text, numeric = display_frame(df)
+    text = text.head(MAX_ROWS)
     esc = _breakable
     klass = ["num" if n else "text" for n in numeric]
-    head = "".join(f'<th class="{k}">{esc(c)}</th>'
+    head = "".join(f'<th class="{k}">{esc(column_header(str(c)))}</th>'
                    for c, k in zip(text.columns, klass, strict=True))
-    rows = "".join("<tr>" + "".join(f'<td class="{k}">{esc(v)}</td>'
+    cells = text.map(esc)
+    ids = _definition_ids(text)
+    if ids:
+        cells["definition"] = [f"{html.escape(readable_name(v))}<sup>{ids[v]}</sup>"
+                               if v in ids else cells.at[i, "definition"]
+                               for i, v in text["definition"].items()]
+    rows = "".join("<tr>" + "".join(f'<td class="{k}">{v}</td>'
                                     for v, k in zip(row, klass, strict=True)) + "</tr>"
-                   for row in text.head(MAX_ROWS).itertuples(index=False))
-    more = len(text) - MAX_ROWS
-    foot = (f'<tfoot><tr><td colspan="{len(klass)}">{more} more rows in the table\'s CSV '
-            "file</td></tr></tfoot>") if more > 0 else ""
+                   for row in cells.itertuples(index=False))
+    notes = []
+    if ids:
+        notes.append("Definition ids: " + "; ".join(f"{n} = {esc(i)}" for i, n in ids.items()))
+    more = len(df) - MAX_ROWS
+    if more > 0:
+        notes.append(f"{more} more rows in the table's CSV file")
+    foot = ("<tfoot>" + "".join(f'<tr><td colspan="{len(klass)}">{n}</td></tr>'
+                                for n in notes) + "</tfoot>") if notes else ""
     title = f"Table {_numbers['table']}." + (f" {html.escape(caption)}" if caption else "")
     wide = " wide" if len(klass) > WIDE_COLUMNS else ""
-    return (f'<table class="dataframe ir-table{wide}"><caption>{title}</caption><thead><tr>{head}'
-            f"</tr></thead><tbody>{rows}</tbody>{foot}</table>")
+    dense = " dense" if len(klass) >= WIDE_COLUMNS else ""
+    return (f'<table class="dataframe ir-table{wide}{dense}"><caption>{title}</caption><thead>'
+            f"<tr>{head}</tr></thead><tbody>{rows}</tbody>{foot}</table>")
+
+
+def _definition_ids(text: pd.DataFrame) -> dict[str, int]:
+    """The definition ids of a ``definition`` column, numbered by first appearance (values
+    that are no known definition are left out)."""
+    if "definition" not in text.columns:
+        return {}
+    known = [v for v in dict.fromkeys(text["definition"]) if readable_name(str(v))]
+    return {v: n for n, v in enumerate(known, 1)}
 
 
 #: Columns from which a table is printed in small type with its headers turned upright.
@@ -143,18 +166,8 @@ MAX_ROWS = 80
 _numbers: Counter = Counter()
 #: Each figure's number, by its file, in the order first shown.
 _figure_numbers: dict[str, int] = {}
-#: Captions of the tables written by :meth:`Report.table`, by the id of the frame shown.
-_captions: dict[int, str] = {}
-
-
 def _caption_of(df: pd.DataFrame) -> str:
-    return _captions.get(id(df), "")
-
-
-def _remember_caption(df: pd.DataFrame, caption: str) -> None:
-    key = id(df)
-    _captions[key] = caption
-    weakref.finalize(df, _captions.pop, key, None)
+    return str(df.attrs.get(CAPTION, ""))
 
 
 def _plain(df: pd.DataFrame, printer, cycle: bool) -> None:
@@ -285,7 +298,7 @@ class Report:
         the report) and return ``df`` itself, unchanged, for the analysis to go on with (its
         display is protected again by the notebook's formatters, numbered and captioned by
         ``caption``, default the glossary's caption of ``name``, and its file)."""
-        _remember_caption(df, f"{caption or table_caption(name)} (tables/{name}.csv)")
+        captioned(df, f"{caption or table_caption(name)} (tables/{name}.csv)")
         published, suppressed = disclosure.publish(df, name)
         published.to_csv(self.folder / "tables" / f"{name}.csv", index=index,
                          float_format=CSV_FLOAT_FORMAT, lineterminator="\n")
@@ -318,7 +331,8 @@ class Report:
         rows += [{"item": f"version: {k}", "value": v} for k, v in package_versions().items()]
         rows += [{"item": f"sha256: {r['path']}", "value": r["sha256"]}
                  for r in input_checksums(inputs)]
-        return pd.DataFrame(rows)
+        return captioned(pd.DataFrame(rows), "Provenance: source-tree hash, package versions "
+                         "and the checksum of every input")
 
 
 def _table_text(value: object) -> str:

@@ -39,7 +39,8 @@ a.anchor-link{visibility:hidden;text-decoration:none;margin-left:.3rem}
 h1:hover a.anchor-link,h2:hover a.anchor-link,h3:hover a.anchor-link{visibility:visible}
 """
 
-#: Printing (the PDF): no navigation, wide tables set smaller and wrapped instead of cut,
+#: Printing (the PDF): no navigation, wide tables set smaller and wrapped instead of cut (a
+#: word is broken only in tables of many columns, where whole words cannot fit the page),
 #: table headers repeated on every page, rows and figures never split across pages.
 PRINT_CSS = """
 @media print{
@@ -51,12 +52,13 @@ main table.dataframe{width:100%}
 main table th,main table td,main table.dataframe th,main table.dataframe td{
 padding:.05rem .2rem}
 main table td,main table td code{overflow-wrap:anywhere;word-break:break-word}
+main table.dataframe:not(.dense) td{overflow-wrap:break-word;word-break:normal}
 main table th{overflow-wrap:break-word}
 main table.dataframe.wide{font-size:5.5pt}
 main table.dataframe.wide th,main table.dataframe.wide td{padding:0 .08rem}
 main table.dataframe.wide thead th{writing-mode:vertical-rl;transform:rotate(180deg);
 white-space:nowrap;vertical-align:bottom;text-align:left}
-thead{display:table-header-group} tfoot{display:table-footer-group}
+thead{display:table-header-group} tfoot{display:table-row-group}
 tr,figure.ir-figure,img{break-inside:avoid;page-break-inside:avoid}
 h1,h2,h3{break-after:avoid;page-break-after:avoid}
 pre,.jp-OutputArea-output pre{white-space:pre-wrap;overflow-wrap:anywhere}
