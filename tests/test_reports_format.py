@@ -350,3 +350,18 @@ def test_every_report_notebook_opens_with_a_computed_answer():
     pages = sorted((project_root() / "reports").glob("*/*.html"))
     assert pages and [p.parent.name for p in pages
                       if 'class="ir-answer"' not in p.read_text(encoding="utf-8")] == []
+
+
+def test_the_word_file_has_one_title_no_anchor_marks_and_small_table_text(tmp_path):
+    from immune_recovery.reporting.printed import WORD_TABLE_HALF_POINTS, render_docx
+    html = tmp_path / "r.html"
+    html.write_text(PAGE.replace("<title>t</title>", "<title>A report</title>").replace(
+        "<h1>A report</h1>", '<h1>A report<a class="anchor-link" href="#a">¶</a></h1>'),
+        encoding="utf-8")
+    render_docx(html, tmp_path / "r.docx")
+    with zipfile.ZipFile(tmp_path / "r.docx") as archive:
+        document = archive.read("word/document.xml").decode()
+        styles = archive.read("word/styles.xml").decode()
+    assert "¶" not in document and document.count(">A report<") == 1
+    compact = re.search(r'w:styleId="Compact".*?</w:style>', styles, re.DOTALL).group(0)
+    assert f'<w:sz w:val="{WORD_TABLE_HALF_POINTS}" />' in compact

@@ -18,8 +18,12 @@ import importlib.util
 import os
 import re
 import shutil
+import subprocess
+import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
+from functools import cache
 from html import escape
 from pathlib import Path
 
@@ -32,8 +36,14 @@ PDF_MARGIN = {"top": "16mm", "bottom": "16mm", "left": "14mm", "right": "14mm"}
 #: as an absolute file address).
 UNLINK_LOCAL = """() => document.querySelectorAll('a[href]').forEach(a => {
     if (!/^https?:/i.test(a.getAttribute('href'))) a.removeAttribute('href'); })"""
-#: The page's navigation bar (links between pages), left out of the Word file.
-NAVIGATION = re.compile(r'<nav class="ir-nav">.*?</nav>', re.DOTALL)
+#: What the Word file leaves out of the page: the navigation bar (links between pages), the
+#: heading anchors ("¶", hidden on the page) and the document title (pandoc would print it
+#: above the page's own first heading).
+NOT_IN_WORD = re.compile(r'<nav class="ir-nav">.*?</nav>|<a class="anchor-link"[^>]*>.*?</a>'
+                         r"|<title>.*?</title>", re.DOTALL)
+#: Word's type size of table text, half-points (pandoc's "Compact" style; 8 pt, as the PDF's
+#: tables are set smaller than the text so that whole words fit their columns).
+WORD_TABLE_HALF_POINTS = 16
 #: The dates written into a Word file (the epoch of the first report of this project).
 SOURCE_DATE_EPOCH = "1767225600"  # 2026-01-01T00:00:00Z
 
@@ -89,21 +99,52 @@ def _pdf_date() -> str:
 
 
 def render_docx(html: Path, docx: Path) -> None:
-    """``html`` converted to ``docx`` by pandoc (the page without its navigation), figures
-    found beside the page."""
+    """``html`` converted to ``docx`` by pandoc (the page without its navigation, heading
+    anchors and title element; table text in :data:`WORD_TABLE_HALF_POINTS`), figures found
+    beside the page."""
     import pypandoc  # optional: only the Word file needs it
 
-    page = NAVIGATION.sub("", html.read_text(encoding="utf-8"))
+    page = NOT_IN_WORD.sub("", html.read_text(encoding="utf-8"))
     previous = os.environ.get("SOURCE_DATE_EPOCH")
     os.environ["SOURCE_DATE_EPOCH"] = SOURCE_DATE_EPOCH
     try:
         pypandoc.convert_text(page, "docx", format="html", outputfile=str(docx),
-                              extra_args=[f"--resource-path={html.parent}"])
+                              extra_args=[f"--resource-path={html.parent}",
+                                          f"--reference-doc={_reference_docx()}"])
     finally:
         if previous is None:
             os.environ.pop("SOURCE_DATE_EPOCH", None)
         else:
             os.environ["SOURCE_DATE_EPOCH"] = previous
+
+
+@cache
+def _reference_docx() -> Path:
+    """Pandoc's own reference document with table text set in
+    :data:`WORD_TABLE_HALF_POINTS` (pandoc's "Compact" paragraph style), written once per
+    process to a temporary folder (nothing binary is kept in the repository)."""
+    import pypandoc
+
+    folder = Path(tempfile.mkdtemp(prefix="ir-reference-docx-"))
+    default = folder / "default.docx"
+    with default.open("wb") as handle:
+        subprocess.run([pypandoc.get_pandoc_path(), "--print-default-data-file",
+                        "reference.docx"], stdout=handle, check=True)
+    out = folder / "reference.docx"
+    size = f'<w:rPr><w:sz w:val="{WORD_TABLE_HALF_POINTS}" /></w:rPr>'
+    with zipfile.ZipFile(default) as source, zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "word/styles.xml":
+                text = data.decode("utf-8")
+                compact = re.search(r'<w:style [^>]*w:styleId="Compact".*?</w:style>', text,
+                                    re.DOTALL)
+                if compact:
+                    styled = compact.group(0).replace("</w:pPr>", "</w:pPr>" + size, 1)
+                    text = text.replace(compact.group(0), styled)
+                data = text.encode("utf-8")
+            target.writestr(item, data)
+    return out
 
 
 def available_formats() -> Printed:
