@@ -200,3 +200,11 @@ def test_a_patient_last_seen_within_the_month_is_known_not_to_have_crossed():
                                      confirm=1).set_index("bound")
     assert bounds.loc["complete case", ["crossings", "n_known"]].tolist() == [1, 2]
     assert bounds.loc["worst case", "n_known"] == 3
+
+
+def test_no_early_nonresponder_gives_not_estimable_rows_not_an_error():
+    long, early, death = toy()
+    table = lr.late_response(long, early.iloc[:0], death.iloc[:0], [350], [12])
+    assert len(table) and table["cumulative_incidence"].isna().all()
+    assert table["note"].astype(str).str.startswith("not estimable").all()
+    assert set(table["note"]) >= {lr.NO_ONE_AT_RISK}

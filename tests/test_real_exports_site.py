@@ -81,3 +81,20 @@ def test_stop_dates_after_death_and_unknown_event_codes_are_flagged(export, tmp_
     assert list(after["PATIENT"]) == [patient] and list(after["column"]) == ["ART_ED"]
     assert list(flags.loc[flags["rule"] == "IR-CEP-3", "value"]) == ["XYZ"]
     assert list(flags.loc[flags["rule"] == "IR-BAS-7", "PATIENT"]) == [bas.loc[3, "PATIENT"]]
+
+
+def test_a_trial_export_without_viral_loads_builds_every_report(tmp_path):
+    """ACTG 175 as a cohort would send it: CD4 counts at two visits, no viral loads, a trial's
+    follow-up shorter than the catalogue's assessments and the spline's second knot. Every
+    report is built; what cannot be estimated says so (it used to stop four of seven)."""
+    from immune_recovery.paths import project_root
+    folder = project_root() / "data" / "hicdep" / "actg175"
+    out = tmp_path / "site"
+    status = main(["report", str(folder), "--name", "t", "--out", str(out), "--close-date",
+                   "2000-01-01", "--definitions",
+                   str(project_root() / "params" / "definitions" / "actg175.yaml"),
+                   "--jobs", "2", "--no-progress"])
+    assert status == 0
+    assert len(list(out.glob("*/*.html"))) == 7
+    assert "0 failed" in (out / "index.html").read_text() or \
+        "failed" not in (out / "index.html").read_text().lower()

@@ -194,3 +194,17 @@ def test_oldham_is_free_of_regression_to_the_mean():
     assert low > 0
     table = riskfactors.regression_to_the_mean(*rtm_cohort(), ["age10"])
     assert riskfactors.OLDHAM in set(table["analysis"])
+
+
+def test_regression_to_the_mean_with_too_few_patients_says_not_estimable():
+    frame = pd.DataFrame({"baseline_cd4": [200.0, 250.0], "assessed_cd4": [np.nan, 300.0],
+                          "age10": [3.0, 4.0]}, index=["a", "b"])
+    counts = pd.DataFrame({"n_baseline_counts": [1, 1], "mean_baseline_cd4": [200.0, 250.0],
+                           "within_ss": [0.0, 0.0]}, index=["a", "b"])
+    table = riskfactors.regression_to_the_mean(frame, counts, ["age10"])
+    assert len(table) == 1 and np.isnan(table["estimate"].iloc[0])
+    assert table["note"].iloc[0].startswith("not estimable: 1 patients")
+    assert riskfactors.regression_to_the_mean_sentence(table).startswith(
+        "Regression to the mean could not be examined (not estimable")
+    assert riskfactors.baseline_terms(pd.DataFrame({"term": [np.nan, "cd4_per100"]})) \
+        ["term"].tolist() == ["cd4_per100"]

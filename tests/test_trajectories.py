@@ -86,3 +86,22 @@ def test_patient_slopes_match_polyfit():
             np.polyfit(part["years"], part["cd4"], 1)[0])
     flat = tr.stalled(slopes, flat=20.0)
     assert flat.loc[0, "flat_slope"] == int((slopes["slope_per_year"].abs() < 20).sum())
+
+
+def test_knots_beyond_the_follow_up_are_left_out_and_said():
+    import pandas as pd
+
+    from immune_recovery import trajectories as tr
+    data = pd.DataFrame({"years": [0.0, 0.4, 0.8, 1.2, 1.6, 1.8] * 10})
+    assert tr.usable_knots(data, [0.5, 2.0]) == (0.5,)
+    assert tr.knots_sentence([0.5, 2.0], (0.5,)) == (
+        "Spline knots at 0.5 years (left out, too few counts after them: 2 years).")
+    assert tr.usable_knots(data.iloc[:0], [0.5]) == ()
+
+
+def test_a_level_is_never_predicted_beyond_the_follow_up():
+    import pandas as pd
+
+    from immune_recovery import trajectories as tr
+    data = pd.DataFrame({"years": [0.0, 0.8, 1.84]})
+    assert tr.prediction_time(data, 5.0) == 1.84 and tr.prediction_time(data, 1.0) == 1.0

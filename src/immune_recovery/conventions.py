@@ -38,6 +38,16 @@ CONFIRM_MAX_GAP_DAYS = 190
 #: drift of a count with a coefficient of variation near 10% at 200 cells/mm³.
 FLAT_SLOPE_PER_YEAR = 20.0
 
+#: Least squares: residual degrees of freedom below which a slope is reported as not
+#: estimable (its t-interval needs a variance estimate; with one degree of freedom it is
+#: uninformative). The project's choice.
+MIN_RESIDUAL_DF = 2
+
+#: A knot of a linear spline in time is kept only if at least this share of the counts lies
+#: after it (otherwise the slope after it rests on a handful of counts, or none, and the
+#: mixed model cannot converge). The project's choice.
+MIN_SHARE_AFTER_KNOT = 0.05
+
 #: SIMEX (Cook & Stefanski, JASA 1994;89:1314-1328): multiples of the measurement-error
 #: variance added, replicates per multiple, and the seed of the added error. The usual choices
 #: (Carroll et al., Measurement Error in Nonlinear Models, 2nd ed. 2006, ch. 5).

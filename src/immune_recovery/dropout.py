@@ -245,8 +245,9 @@ def ipcw_frequency(result: Classification, definition_id: str, patients: pd.Data
     missing = frame["why_missing"].value_counts().rename_axis("status").rename("patients") \
         .reset_index()
     missing.insert(0, "definition", definition_id)
-    q = np.quantile(weights, [0, 0.01, 0.25, 0.5, 0.75, 0.99, 1]) if weights.notna().all() \
-        else np.full(7, np.nan)
+    # no patient assessed (or the weights not estimable): no spread to show
+    q = np.quantile(weights, [0, 0.01, 0.25, 0.5, 0.75, 0.99, 1]) \
+        if len(weights) and weights.notna().all() else np.full(7, np.nan)
     spread = pd.DataFrame([{"definition": definition_id, "n": len(weights),
                             "mean": float(weights.mean()), "min": q[0], "p01": q[1],
                             "p25": q[2], "median": q[3], "p75": q[4], "p99": q[5],

@@ -74,6 +74,8 @@ NAIVE = "kaplan-meier, competing event censored, all early non-responders (naive
 #: Kaplan-Meier refuses it).
 NOT_ESTIMABLE = ("not estimable: everyone at risk had crossed before later early "
                  "non-responders entered (delayed entry)")
+#: Why a curve is missing when nobody is at risk (no early non-responder, or all above).
+NO_ONE_AT_RISK = "not estimable: no early non-responder at risk"
 #: Why a confirmed curve is missing: the cohort's counts cannot confirm (too few, too far apart).
 NOT_CONFIRMABLE = ("not estimable: no early non-responder at risk has the {k} later counts, "
                    "each within {gap:g} days of the one before, that a confirmed crossing needs")
@@ -296,6 +298,8 @@ def late_response(long: pd.DataFrame, early: pd.DataFrame, competing_years: pd.S
         fit = None
         if not note and len(data):
             fit, note = _estimable(aalen_johansen, data)
+        elif not note:
+            note = NO_ONE_AT_RISK
         for month in months:
             t = month / 12 + HALF_MONTH_YEARS
             row = {"threshold": threshold, "month": month, "method": data.attrs["method"],
@@ -346,9 +350,10 @@ def _kaplan_meier_rows(long: pd.DataFrame, early: pd.DataFrame, threshold: float
     censored, one count."""
     crossed = crossing_times(long, early, threshold)
     last = last_count_years(long, early)
-    duration = crossed.fillna(last)
+    duration = crossed.fillna(last).astype(float)
     kmf, note = _estimable(KaplanMeierFitter().fit, duration, event_observed=crossed.notna(),
-                           entry=early["start_years"])
+                           entry=early["start_years"].astype(float)) \
+        if len(early) and duration.notna().all() else (None, NO_ONE_AT_RISK)
     rows = []
     for month in months:
         t = month / 12 + HALF_MONTH_YEARS

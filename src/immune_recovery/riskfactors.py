@@ -21,7 +21,14 @@ import statsmodels.api as sm
 from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
 from .classify import Classification, classify, nonresponder_flags
-from .conventions import BASELINE_WINDOW_DAYS, SIMEX_MULTIPLES, SIMEX_REPLICATES, SIMEX_SEED, Z95
+from .conventions import (
+    BASELINE_WINDOW_DAYS,
+    MIN_RESIDUAL_DF,
+    SIMEX_MULTIPLES,
+    SIMEX_REPLICATES,
+    SIMEX_SEED,
+    Z95,
+)
 from .covariates import available, design_matrix, term_label
 from .estimable import separated, too_few_events
 from .plots import forest
@@ -306,6 +313,12 @@ def regression_to_the_mean(frame: pd.DataFrame, counts: pd.DataFrame, covariates
     data = data.loc[design.index]
     gain = data["assessed_cd4"] - data["baseline_cd4"]
     x = design.assign(baseline=data["baseline_cd4"])
+    if len(data) < x.shape[1] + MIN_RESIDUAL_DF:
+        return pd.DataFrame([{
+            "analysis": "change score: gain on baseline", "patients": len(data),
+            "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+            "note": f"not estimable: {len(data)} patients with a baseline count and a count "
+                    "at the assessment under this definition"}], columns=RTM_COLUMNS)
     change = _ols(gain, x, "baseline")
     ancova = _ols(data["assessed_cd4"], x, "baseline")
 
@@ -381,7 +394,7 @@ def with_assessed(frame: pd.DataFrame, result: Classification, definition_id: st
 
 def baseline_terms(table: pd.DataFrame) -> pd.DataFrame:
     """Rows of an odds-ratio table for the baseline CD4 terms."""
-    return table[table["term"].str.contains("cd4", case=False)]
+    return table[table["term"].astype(str).str.contains("cd4", case=False)]
 
 
 def compare_definitions(models: dict[str, NonResponseModel]) -> pd.DataFrame:
@@ -397,6 +410,8 @@ def regression_to_the_mean_sentence(table: pd.DataFrame) -> str:
     the table; the published-CV reliability when there are several)."""
     rows = table.set_index("analysis")
     change = rows.loc["change score: gain on baseline"]
+    if not np.isfinite(change["estimate"]):
+        return f"Regression to the mean could not be examined ({change['note']})."
     alone = [a for a in rows.index if a.startswith("change-score slope from regression")]
     fixed = [a for a in rows.index if a.startswith("change-score slope corrected")]
     text = (f"The gain falls by {-change['estimate']:.2f} cells/mm³ per cell/mm³ of higher "

@@ -26,6 +26,7 @@ from .conventions import (
     DAYS_PER_MONTH,
     DAYS_PER_YEAR,
     FLAT_SLOPE_PER_YEAR,
+    MIN_SHARE_AFTER_KNOT,
     Z95,
 )
 from .covariates import term_label, tidy_term
@@ -206,6 +207,33 @@ def fit_mixed_model(data: pd.DataFrame, formula: str, re_formula: str = "~years"
         warnings.warn(f"no optimiser converged for {formula}", ConvergenceWarning, stacklevel=2)
     best = max(pool, key=lambda m: pool[m].llf)
     return MixedModelFit(formula=formula, re_formula=re_formula, fits=fits, best_method=best)
+
+
+def usable_knots(data: pd.DataFrame, knots: list[float] | tuple[float, ...],
+                 min_share: float = MIN_SHARE_AFTER_KNOT) -> tuple[float, ...]:
+    """The knots (years) after which at least ``min_share`` of the counts lie: a knot beyond
+    the follow-up (a trial of two years and a knot at two years) would leave its slope
+    without data."""
+    years = data["years"].to_numpy()
+    return tuple(k for k in knots if len(years) and (years > k).mean() >= min_share)
+
+
+def knots_sentence(asked: list[float] | tuple[float, ...], used: tuple[float, ...]) -> str:
+    """Which knots the spline model uses, and which it left out for lack of counts."""
+    dropped = [k for k in asked if k not in used]
+    text = ("Spline knots at " + ", ".join(f"{k:g}" for k in used) + " years"
+            if used else "No spline knot (a straight line in time)")
+    if dropped:
+        text += (" (left out, too few counts after them: "
+                 + ", ".join(f"{k:g}" for k in dropped) + " years)")
+    return text + "."
+
+
+def prediction_time(data: pd.DataFrame, at_years: float) -> float:
+    """``at_years``, or the last count's time if the follow-up ends earlier: a level is
+    predicted within the data, never extrapolated beyond them."""
+    last = float(data["years"].max()) if len(data) else at_years
+    return min(at_years, round(last, 2))
 
 
 def add_piecewise_time(data: pd.DataFrame, knots: tuple[float, ...] = (0.5, 2.0)) -> pd.DataFrame:

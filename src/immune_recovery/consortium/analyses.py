@@ -167,7 +167,15 @@ def _late_response_row(cohort: Cohort, frame: pd.DataFrame, result: Classificati
     long = cd4_long(cohort, frame)
     table = late_response(long, early, death_years(frame), [LATE_THRESHOLD], [LATE_MONTH],
                           kaplan_meier=False).set_index("method")
-    row = table.loc[method_name(2)]
+    # the crossing confirmed on two counts; entry too where the cohort has the counts for it
+    methods = [m for m in (method_name(2), method_name(2, entry_confirmed=False))
+               if m in table.index]
+    if not methods:
+        return {"estimand": "late_response", "definition": LEVEL_DEFINITION,
+                "stratum": "overall", "term": f"above {LATE_THRESHOLD:g} by month {LATE_MONTH}",
+                "scale": "logit", "estimate": np.nan, "se": np.nan, "n": 0, "events": 0,
+                "smallest_cell": 0, "status": "not estimable: no early non-responder"}
+    row = table.loc[methods[0]]
     p, low, high = (float(row[c]) for c in ("cumulative_incidence", "ci_low", "ci_high"))
     estimable = np.isfinite(p) and 0 < p < 1
     se_p = (high - low) / (2 * Z95)
