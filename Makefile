@@ -187,6 +187,15 @@ screenshots: $(BROWSER_STAMP)
 	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -p no:cacheprovider \
 	  tests/browser -k screenshots
 
+## word-screenshot: page 1 of a report's Word file as LibreOffice renders it (needs soffice) -> docs/screenshots/frequency-word.png
+.PHONY: word-screenshot
+word-screenshot: $(BROWSER_STAMP)
+	mkdir -p build/word
+	soffice --headless --convert-to pdf --outdir build/word \
+	  reports/frequency-synthetic/frequency-synthetic.docx >/dev/null
+	pdftoppm -r 80 -png -f 1 -singlefile build/word/frequency-synthetic.pdf \
+	  docs/screenshots/frequency-word
+
 ## bench: classifier against a polars reference at 10k/100k/1M patients -> benchmarks/results.*
 .PHONY: bench
 bench: $(VENV)/.bench

@@ -261,7 +261,7 @@ def test_index_opens_on_the_evidence_summary(server, browser):
     page = _open(browser, urljoin(server, "index.html"), problems)
     first_link = page.locator("section a").first.get_attribute("href")
     assert first_link == "evidence/evidence.html"
-    assert page.locator("section").first.locator(".summary").inner_text().startswith(
+    assert page.locator("section").first.locator(".summary").first.inner_text().startswith(
         "Of the background's")
     page.close()
     assert not problems
