@@ -24,9 +24,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _cohorts import simulated_cohort  # noqa: E402
-
 import reference_polars  # noqa: E402
+from _cohorts import simulated_cohort  # noqa: E402
 
 from immune_recovery.classify import _G, classify  # noqa: E402
 from immune_recovery.definitions import load_catalogue  # noqa: E402

@@ -258,9 +258,9 @@ def test_a_report_with_a_finding_is_withdrawn_and_the_run_fails(tmp_path):
                         "figures": []}, "inputs": [], "built_at": "2026-01-01T00:00:00Z",
             "make_target": "immune-recovery report <cohort> --name x"}))
     export = tmp_path / "export"
-    (tmp_path / "site.work" / "cohort").mkdir(parents=True)  # the working copy it reads
-    pd.DataFrame({"PATIENT": ["P000001"], "BIRTH_D": ["1970-01-01"]}).to_parquet(
-        tmp_path / "site.work" / "cohort" / "tblBAS.parquet")
+    (tmp_path / "site.work").mkdir()  # the export's ids and dates, as the command saves them
+    Secrets.of_tables([pd.DataFrame({"PATIENT": ["P000001"], "BIRTH_D": ["1970-01-01"]})],
+                      None).save(tmp_path / "site.work" / cohort_site.SECRETS)
     result = cohort_site.SiteResult(out=out, built=["good-x", "leaky-x"])
     cohort_site._check(out, result, 10, export, tmp_path / "site.work", "2025-12-31")
     assert result.built == ["good-x"] and "leaky-x/tables/t.csv" in result.failed["leaky-x"]
@@ -292,9 +292,9 @@ def test_an_error_message_that_names_a_patient_never_reaches_the_index(tmp_path)
 
     out = tmp_path / "site"
     out.mkdir()
-    (tmp_path / "site.work" / "cohort").mkdir(parents=True)
-    pd.DataFrame({"PATIENT": ["P000001"], "BIRTH_D": ["1970-01-01"]}).to_parquet(
-        tmp_path / "site.work" / "cohort" / "tblBAS.parquet")
+    (tmp_path / "site.work").mkdir()  # the export's ids and dates, as the command saves them
+    Secrets.of_tables([pd.DataFrame({"PATIENT": ["P000001"], "BIRTH_D": ["1970-01-01"]})],
+                      None).save(tmp_path / "site.work" / cohort_site.SECRETS)
     result = cohort_site.SiteResult(out=out)
     result.suite["frequency-x"] = {"id": "frequency-x", "title": "Frequency",
                                    "group": "frequency", "question": "q"}

@@ -39,6 +39,26 @@ def test_notebook_is_thin(path):
     assert nb.metadata["kernelspec"]["name"] == "immune-recovery"
 
 
+#: Report methods whose value is the page's text: shown only when displayed.
+SHOWN_BY_VALUE = {"note", "summary"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_sentence_a_cell_makes_is_shown(path):
+    """A ``report.note(...)`` or ``report.summary(...)`` that is not the last top-level
+    expression of its cell is computed and never shown (IPython displays only that one):
+    it must be passed to ``display``. Three sentences were lost that way (the RTM sentence,
+    the non-proportional hazards sentence and the spline knots)."""
+    for cell in [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]:
+        tree = ast.parse(cell.source)
+        last = tree.body[-1] if tree.body else None
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and \
+                    isinstance(node.value.func, ast.Attribute) and \
+                    node.value.func.attr in SHOWN_BY_VALUE and node is not last:
+                pytest.fail(f"{path.name}: {ast.unparse(node)} is never shown")
+
+
 def test_every_parameter_file_is_valid_and_every_notebook_used():
     specs = all_specs()
     assert specs

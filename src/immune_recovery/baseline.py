@@ -120,8 +120,11 @@ def patient_table(cohort: Cohort) -> pd.DataFrame:
     ``prior_aids`` (AIDS diagnosed on or before T0; NA when unknown), ``baseline_cd4``,
     ``baseline_cd4_band``, ``baseline_log10_rna``, the initial-regimen flags of
     :func:`initial_regimen` (``zdv``, ``ddi_tdf``, ``tdf``, ``tmp_smx``), ``followup_end``,
-    ``followup_days``, ``died``, ``death_date``.
+    ``followup_days``, ``died``, ``death_date``. A stored cohort (a work copy) gives the
+    table stored with it.
     """
+    if cohort.stored_patient_table is not None:
+        return pd.read_parquet(cohort.stored_patient_table)
     idx = cohort.patients
     origin = cohort.time_origin
     birth = cohort.per_patient("tblBAS", "BIRTH_D").astype("datetime64[ns]")

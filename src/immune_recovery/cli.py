@@ -129,6 +129,12 @@ def _report(args: argparse.Namespace) -> int:
         print(f"output check ({result.out.name}/disclosure.json): {summary['outcome']}; "
               f"{summary['files_scanned']} files, {summary['checks_applied']} checks, "
               f"{summary['findings']} findings; cells suppressed: {cells or 'none'}")
+    steps = result.timing
+    if steps:
+        reports = [v for k, v in steps.items() if k != "read and validate"]
+        print(f"time: read and validate {steps['read and validate']['seconds']:.0f} s, "
+              f"{len(reports)} report(s) {sum(v['seconds'] for v in reports):.0f} s; largest "
+              f"process {max(v['peak_mib'] for v in steps.values()) / 1024:.1f} GiB")
     work = work_folder(result.out)
     print(f"work folder (working copy of the export, parameters, staged notebooks; never "
           f"published): {work} " + ("kept (--keep-work)" if args.keep_work else "removed"))

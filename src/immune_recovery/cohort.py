@@ -26,6 +26,7 @@ import pandas as pd
 from .conventions import CD4_ABSOLUTE_UNIT, to_days
 from .hicdep import ExclusionLedger, read_tables, validate_tables
 from .paths import relative_to_root
+from .workcopy import StoredTables, is_work_copy, read_work_copy
 
 
 @dataclass
@@ -41,8 +42,12 @@ class Cohort:
     ledger: ExclusionLedger = field(default_factory=ExclusionLedger)
     present: frozenset[str] = frozenset()
     source: str | None = None
+    #: The patient table as computed when the cohort was stored (a work copy), else None.
+    stored_patient_table: Path | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.tables, StoredTables):
+            return  # stored keyed on the patients of tblBAS (see immune_recovery.workcopy)
         patients = pd.Index(self.tables["tblBAS"]["PATIENT"].astype(str), name="PATIENT")
         for name, df in self.tables.items():
             column = df["PATIENT"]
@@ -256,9 +261,15 @@ def load_cohort(path: str | Path, name: str | None = None,
     (:class:`~immune_recovery.exceptions.InputErrors`), or, with ``unreadable="missing"``,
     read as missing and listed in ``cohort.ledger`` (see
     :func:`~immune_recovery.hicdep.validate_tables`); ``date_format`` is the format of text
-    dates (default ISO).
+    dates (default ISO). A work copy (:mod:`immune_recovery.workcopy`, the export read and
+    validated once by ``immune-recovery report``) is read back as stored, provided it was
+    made with the same ``close_date``, ``unreadable`` and ``date_format``.
     """
     path = Path(path)
+    if is_work_copy(path):
+        parts = read_work_copy(path, {"close_date": _iso(close_date), "unreadable": unreadable,
+                                      "date_format": date_format or None})
+        return Cohort(**{**parts, "name": name or parts["name"]})
     tables, ledger, present = read_tables(path, close_date, encoding, sep, unreadable,
                                           date_format or None)
     return Cohort(
@@ -268,3 +279,8 @@ def load_cohort(path: str | Path, name: str | None = None,
         present=frozenset(present),
         source=relative_to_root(path),
     )
+
+
+def _iso(date: str | pd.Timestamp | None) -> str | None:
+    """A close date as the work copy records it (``YYYY-MM-DD``; None: today's)."""
+    return None if date is None else f"{pd.Timestamp(date):%Y-%m-%d}"

@@ -144,6 +144,11 @@ def rate_ratios(rates: pd.DataFrame, reference: str, alpha: float = 0.05) -> pd.
 # Cox models
 # --------------------------------------------------------------------------------------
 
+#: lifelines' Efron likelihood computed over all tied event times at once ("batch"), not
+#: time by time in a Python loop: the same likelihood, gradient and estimates (to about
+#: 1e-14), and 2-3 times faster on cohorts of 10^5 patients, where lifelines' own choice
+#: (a fitted heuristic) takes the loop.
+COX_BATCH_MODE = True
 #: Cox tables: the model name, the one result shape (measure ``HR``), the events.
 COX_LEADING, COX_EXTRAS = ("model",), ("events",)
 COX_COLUMNS = [*COX_LEADING, *RESULT_COLUMNS, *COX_EXTRAS]
@@ -188,7 +193,7 @@ class CoxModel:
             try:
                 self.fitter_ = CoxPHFitter(alpha=self.alpha).fit(
                     self.frame_, duration_col=self.duration, event_col=self.event,
-                    strata=self.strata or None)
+                    strata=self.strata or None, batch_mode=COX_BATCH_MODE)
             except (ConvergenceError, np.linalg.LinAlgError) as err:
                 reason = str(err).split(".")[0]
                 self.not_estimable_ = f"not estimable: the Cox model did not converge ({reason})"

@@ -236,6 +236,13 @@ def prediction_time(data: pd.DataFrame, at_years: float) -> float:
     return min(at_years, round(last, 2))
 
 
+def prediction_time_sentence(asked: float, at: float) -> str:
+    """Says when the level is predicted earlier than ``asked`` years, at ``at`` (the last
+    count: :func:`prediction_time`); '' when it is predicted where asked."""
+    return (f"The follow-up ends at {at:g} years: the level is predicted there, not at "
+            f"{asked:g} years." if at < asked else "")
+
+
 def add_piecewise_time(data: pd.DataFrame, knots: tuple[float, ...] = (0.5, 2.0)) -> pd.DataFrame:
     """Columns ``years_after_<k>`` = max(years - k, 0): a linear spline in time."""
     out = data.copy()

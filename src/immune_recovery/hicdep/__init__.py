@@ -27,8 +27,8 @@ from .validate import validate_table, validate_tables
 
 __all__ = [
     "DATE_FORMAT", "FORMATS", "LEDGER_COLUMNS", "ExclusionLedger", "find_table_file",
-    "parse_table", "read_folder", "read_raw_table", "read_tables", "validate_table",
-    "validate_tables", "write_tables",
+    "parse_table", "read_folder", "read_raw_table", "read_tables", "validate_read",
+    "validate_table", "validate_tables", "write_tables",
 ]
 
 
@@ -45,6 +45,16 @@ def read_tables(folder: str | Path, close_date: str | pd.Timestamp | None = None
     are listed in the notices (and, reading on, as warnings).
     """
     raw, files = read_folder(folder, encoding, sep, require=unreadable == "stop")
+    return validate_read(raw, files, folder, close_date, unreadable, date_format)
+
+
+def validate_read(raw: dict[str, pd.DataFrame], files: dict[str, str], folder: str | Path,
+                  close_date: str | pd.Timestamp | None = None, unreadable: str = "stop",
+                  date_format: str | None = None
+                  ) -> tuple[dict[str, pd.DataFrame], ExclusionLedger, set[str]]:
+    """Validate the tables :func:`read_folder` read from ``folder`` (``files``: their file
+    names), as :func:`read_tables` does: its second half, for a caller that looked at the raw
+    tables first."""
     today = close_date is None
     close = pd.Timestamp.today().normalize() if today else pd.Timestamp(close_date)
     tables, ledger, present = validate_tables(raw, close, files=files, unreadable=unreadable,

@@ -7,6 +7,7 @@ conventions, then the cross-table rules each table's spec names, then CD4 spikes
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 
 import numpy as np
@@ -37,14 +38,53 @@ def _rule_for_failure(spec: TableSpec, column: str, check: str) -> str:
     raise RuntimeError(f"{spec.name}: unnamed failing check {check!r} on {column!r}")
 
 
+#: Each table's schema (by table: the schema, the same without its table-wide checks, which
+#: :func:`table_failures` runs).
+_COLUMN_SCHEMAS: dict[str, tuple[pa.DataFrameSchema, pa.DataFrameSchema]] = {}
+
+
+def _column_schema(spec: TableSpec) -> pa.DataFrameSchema:
+    cached = _COLUMN_SCHEMAS.get(spec.name)
+    if cached is None or cached[0] is not spec.schema:
+        schema = copy.deepcopy(spec.schema)
+        schema.checks = []
+        _COLUMN_SCHEMAS[spec.name] = cached = (spec.schema, schema)
+    return cached[1]
+
+
+def table_failures(df: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
+    """The rows failing each table-wide check of ``spec``'s schema, one row per row and
+    check, as pandera's failure cases name them (``schema_context``, ``column``, ``check``,
+    ``index``), NA handled as pandera does (a row whose values are all missing passes).
+    pandera itself reshapes a table-wide failure into one case per row and column, in a
+    time that grows with the table (seconds at 30,000 patients): the same rows, faster."""
+    cases = []
+    for check in spec.schema.checks:
+        passed = pd.Series(check._check_fn(df), index=df.index).astype(bool)
+        if check.ignore_na:
+            passed |= df.isna().all(axis="columns")
+        failing = df.index[~passed.to_numpy()]
+        cases.append(pd.DataFrame({"schema_context": "DataFrameSchema", "column": None,
+                                   "check": check.name, "index": failing}))
+    return pd.concat(cases, ignore_index=True) if cases else pd.DataFrame(
+        columns=["schema_context", "column", "check", "index"])
+
+
 def validate_table(df: pd.DataFrame, spec: TableSpec, ledger: ExclusionLedger) -> pd.DataFrame:
     """Apply ``spec``'s row rules: exclude rows (first excluding rule per row), blank values,
     flag rows; then exclude duplicates of the table's key (first row kept)."""
     try:
-        spec.schema.validate(df, lazy=True)
-        kept = df
+        _column_schema(spec).validate(df, lazy=True)
+        cases = pd.DataFrame(columns=["schema_context", "column", "check", "index"])
     except pa.errors.SchemaErrors as errors:
         cases = errors.failure_cases
+    table_cases = table_failures(df, spec)
+    if not table_cases.empty:
+        cases = table_cases if cases.empty else pd.concat([cases, table_cases],
+                                                          ignore_index=True)
+    if cases.empty:
+        kept = df
+    else:
         structural = cases[cases["index"].isna()]
         if not structural.empty:  # dtype problems cannot happen after parse_table
             first = structural.iloc[0]

@@ -37,8 +37,7 @@ def frequency_answer(freq: pd.DataFrame, min_assessable: int) -> str:
     patients could be judged (``frequency.frequency_table``)."""
     rows = freq[(freq["stratum"] == "overall") & (freq["n_assessable"] >= min_assessable)]
     shown = _published(rows)
-    usable = [i for i in shown.index if all(_shown(shown.at[i, c]) for c in
-                                           ("proportion", "ci_low", "ci_high"))]
+    usable = _visible(shown, ("proportion", "ci_low", "ci_high"))
     withheld = len(rows) - len(usable)
     if not usable:
         return (f"No definition could be judged in {min_assessable} or more patients"

@@ -37,6 +37,7 @@ from .provenance import (
     package_versions,
     public_value,
 )
+from .sources import combined_pdf, sources_file
 from .spec import ReportSpec, load_spec
 from .stale import input_hashes
 from .style import PRINT_CSS, REPORT_CSS
@@ -112,12 +113,15 @@ def _execute(spec: ReportSpec, output: Path) -> None:
             log_output=False,
             cwd=str(project_root()),
             execution_timeout=CELL_TIMEOUT_SECONDS,
-            record_timing=False,
+            record_timing=True,  # read by cell_timing, then dropped by sanitize_notebook
         )
     except papermill.PapermillExecutionError as err:
+        shown = relative_to_root(output)
+        where = shown if shown != output.name else (
+            f"{output.name} in the work folder, kept with --keep-work")
         raise ReportBuildError(
             f"{spec.id}: notebook {spec.notebook} failed in cell {err.exec_count}: "
-            f"{err.ename}: {err.evalue} (see {relative_to_root(output)})"
+            f"{err.ename}: {err.evalue} (see {where})"
         ) from None
     except ReportBuildError as err:
         raise ReportBuildError(f"{spec.id}: {err}") from None
@@ -125,6 +129,15 @@ def _execute(spec: ReportSpec, output: Path) -> None:
 
 #: A quoted absolute path in the injected parameters cell (POSIX or Windows).
 QUOTED_ABSOLUTE_PATH = re.compile(r"""(["'])(?:/|[A-Za-z]:[\\/])[^"'\n]*\1""")
+
+
+def cell_timing(path: Path) -> list[dict]:
+    """Each code cell of an executed notebook: its index, first line and duration (s), as
+    papermill recorded them (benchmarks; never part of a report)."""
+    nb = nbformat.read(path, as_version=4)
+    return [{"cell": index, "first_line": cell.source.strip().split("\n", 1)[0][:80],
+             "source": cell.source, "seconds": cell.metadata.get("papermill", {}).get("duration")}
+            for index, cell in enumerate(nb.cells) if cell.cell_type == "code"]
 
 
 def sanitize_notebook(path: Path) -> None:
@@ -162,6 +175,9 @@ def _page(spec: ReportSpec, body: str, code: str, built_at: str,
     inputs = ", ".join(esc(p) for p in spec.data) or "none"
     printed = "".join(f'<a href="{esc(spec.id)}.{f}">{PRINTED_NAMES[f]}</a> · '
                       for f in formats)
+    if spec.with_sources and "pdf" in formats:
+        printed += (f'<a href="{esc(sources_file(spec))}">'
+                    f'{PRINTED_NAMES["pdf_with_sources"]}</a> · ')
     # a cohort's site (rerun by its command) holds no parameter file
     params = "" if spec.rerun else f" with <code>{esc(spec.params_file)}</code>"
     return (
@@ -266,7 +282,8 @@ def build_report(params_file: str | Path) -> Path:
 def build_spec(spec: ReportSpec, final_root: Path, hashes: dict,
                staging_root: Path | None = None) -> Path:
     """Execute, render and publish ``spec`` into ``final_root/<id>`` (staged first in
-    ``staging_root``, default ``build/staging``); ``hashes`` make its build key."""
+    ``staging_root``, default ``build/staging``, which also receives ``<id>.cells.json``,
+    the time of each cell); ``hashes`` make its build key."""
     staging_root = staging_root or build_dir() / "staging"
     staged = staging_root / spec.id
     shutil.rmtree(staged, ignore_errors=True)
@@ -278,6 +295,8 @@ def build_spec(spec: ReportSpec, final_root: Path, hashes: dict,
     try:
         notebook = staged / f"{spec.id}.ipynb"
         _execute(spec, notebook)
+        (staging_root / f"{spec.id}.cells.json").write_text(
+            json.dumps(cell_timing(notebook), indent=1) + "\n", encoding="utf-8")
         sanitize_notebook(notebook)
         commit = git_commit()
         built_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -286,6 +305,8 @@ def build_spec(spec: ReportSpec, final_root: Path, hashes: dict,
         render_html(notebook, page, spec, code_identity(commit, hashes["source"]), built_at,
                     tuple(can.files))
         printed = print_report(page, spec.title, can)
+        if spec.with_sources and "pdf" in printed.files:
+            printed.files["pdf_with_sources"] = combined_pdf(spec, staged, final_root)
         write_report_json(spec, staged, commit, built_at, hashes, printed)
     finally:
         os.environ.pop("IMMUNE_RECOVERY_REPORTS_DIR", None)

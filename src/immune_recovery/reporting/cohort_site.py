@@ -7,12 +7,15 @@ HICDEP folder, and writes ``DIR/index.html``, ``DIR/manifest.json`` and one fold
 (HTML, executed notebook, tables, figures, ``report.json``).
 
 * The export is read once, as :mod:`immune_recovery.hicdep.io` reads real exports (any case,
-  encodings, separators, Stata/SAS...), and must be readable: every unreadable value is
-  reported before anything is built. Its tables are then copied, unparsed, to the **work
-  folder** (``DIR.work/cohort``, Parquet), which every report reads and validates itself (so
-  each report's ledger is the export's). The work folder also holds the report parameter
-  files and the staged notebooks; it lies beside the site, never inside it, and is removed
-  after the run unless ``keep_work`` (``--keep-work``).
+  encodings, separators, Stata/SAS...), unreadable values read as missing (the data-quality
+  report lists every one), and validated once, in a process of its own, into the **work
+  copy** (:mod:`immune_recovery.workcopy`: the validated tables as Parquet, the exclusion
+  ledger, the patient table) in the **work folder** ``DIR.work``. Every report reads the work
+  copy, only the tables it uses, without parsing or validating again; each report is built
+  in a fresh process, whose time and peak memory ``SiteResult.timing`` records. The work
+  folder also holds the report parameter files and the staged notebooks; it lies beside the
+  site, never inside it, and is removed after the run unless ``keep_work``
+  (``--keep-work``).
 * Reports adapt to what the cohort has: without ``tblLAB_RNA`` the viral-load rules are not
   applied (the definitions say so); without ``tblLTFU`` and ``tblDIS`` there are no outcomes,
   and the outcome report says why.
@@ -28,8 +31,11 @@ HICDEP folder, and writes ``DIR/index.html``, ``DIR/manifest.json`` and one fold
 
 from __future__ import annotations
 
+import json
+import multiprocessing
 import os
 import re
+import resource
 import shutil
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -40,12 +46,17 @@ import pandas as pd
 import yaml
 from tqdm.auto import tqdm
 
+from ..baseline import patient_table
 from ..checksums import folder_sha256, sha256_file
+from ..cohort import Cohort, load_cohort
 from ..disclosure import DEFAULT_MIN_CELL, check_min_cell
 from ..exceptions import InputError, ParameterError
-from ..hicdep import read_folder, unread_files, validate_tables
+from ..hicdep import read_folder, unread_files, validate_read
 from ..paths import notebooks_dir, write_if_changed
 from ..staleness import is_current, key_of, record
+from ..timing import Stopwatch
+from ..workcopy import FORMAT as WORK_COPY_FORMAT
+from ..workcopy import write_work_copy
 from .build import build_spec
 from .outputcheck import Secrets, SiteCheck, check_site
 from .site import build_site
@@ -76,6 +87,9 @@ class SiteResult:
     not_applicable: dict[str, str] = field(default_factory=dict)
     #: Every report of the suite: id, title, group, question.
     suite: dict[str, dict] = field(default_factory=dict)
+    #: Wall time (s) and peak memory (MiB) of each step run: reading and validating the
+    #: export, then each report built (its process and kernel).
+    timing: dict[str, dict] = field(default_factory=dict)
 
     def not_built(self) -> list[dict]:
         """The reports of the suite that are not on the site, with status and reason."""
@@ -89,10 +103,10 @@ def _parameters(kind: str, cohort: str, present: set[str], definitions: str, clo
                 min_cell: int, examples_file: str, export: tuple[str, str, str]) -> dict:
     """The notebook parameters of one report for a generic HICDEP cohort: only what differs
     from the notebook's own defaults (stated once, in its parameters cell; ``export``: the
-    original folder, encoding and separator, read by the data-quality report)."""
+    original folder, encoding and separator, which the data-quality report shows)."""
     common = {"cohort_path": cohort, "min_cell": min_cell, "close_date": close}
-    if kind == "data-quality":
-        return {**common, "cohort_path": export[0], "encoding": export[1], "sep": export[2],
+    if kind == "data-quality":  # how the export was read (into the work copy)
+        return {**common, "encoding": export[1], "sep": export[2],
                 "show_examples": bool(examples_file), "examples_file": examples_file}
     if kind == "cohort-overview":
         return {**common, "group": ""}  # a cohort has no randomized arms
@@ -140,7 +154,7 @@ QUESTIONS = {
 
 @dataclass
 class Export:
-    """The export as the site's reports read it: the working copy, the tables present, a
+    """The export as the site's reports read it: the work copy, the tables present, a
     digest of the files and reading options, and why the analyses cannot run ('' if they
     can)."""
 
@@ -150,33 +164,68 @@ class Export:
     blocked: str
 
 
-def _copy_cohort(cohort_dir: Path, out: Path, encoding: str | None, sep: str | None,
-                 close_date: str | None, date_format: str | None) -> Export:
-    """Read the export, reading on past unreadable values (the data-quality report lists
-    them), copy its raw tables to ``out/cohort`` (``out``: the work folder), and say whether
-    the analyses can run (no critical problem: tblLAB_CD4 present with usable counts)."""
-    raw, files = read_folder(cohort_dir, encoding, sep, require=False)
-    if "tblBAS" not in raw:
-        raise InputError(file=str(cohort_dir / "tblBAS.csv"),
-                         rule="required table tblBAS not found: without it there is no "
-                              "cohort, not even a data-quality report",
-                         hint=f"files there: {', '.join(unread_files(cohort_dir, {})) or 'none'}")
-    close = pd.Timestamp(close_date) if close_date else pd.Timestamp.today().normalize()
-    _, ledger, _ = validate_tables(raw, close, files=files, unreadable="missing",
-                                   date_format=date_format)
+def _prepare(cohort_dir: Path, out: Path, encoding: str | None, sep: str | None,
+             close_date: str | None, date_format: str | None) -> Export:
+    """Read the export once, reading on past unreadable values (the data-quality report
+    lists them), validate it, write the work copy to ``out/cohort`` (``out``: the work
+    folder; kept while the export and options are unchanged) and say whether the analyses
+    can run (no critical problem: tblLAB_CD4 present with usable counts). Run in a process of
+    its own (:func:`prepare`), so that the orchestrating process never holds the cohort."""
+    options = {"close_date": close_date or None, "unreadable": "missing",
+               "date_format": date_format or None}
     digest = key_of({"export": folder_sha256(cohort_dir), "encoding": encoding, "sep": sep,
-                     "date_format": date_format})
+                     **options, "work_copy": WORK_COPY_FORMAT,
+                     **({} if close_date else {"today": f"{pd.Timestamp.today():%Y-%m-%d}"})})
     copy = out / "cohort"
-    stamp = copy / ".source.json"
+    stamp = out / "cohort.source.json"
     if not is_current(stamp, digest):
+        raw, files = read_folder(cohort_dir, encoding, sep, require=False)
+        if "tblBAS" not in raw:
+            raise InputError(file=str(cohort_dir / "tblBAS.csv"),
+                             rule="required table tblBAS not found: without it there is no "
+                                  "cohort, not even a data-quality report",
+                             hint="files there: "
+                                  f"{', '.join(unread_files(cohort_dir, {})) or 'none'}")
+        out.mkdir(parents=True, exist_ok=True)
+        Secrets.of_tables(raw.values(), close_date).save(out / SECRETS)
+        tables, ledger, present = validate_read(raw, files, cohort_dir, close_date,
+                                                "missing", date_format)
+        del raw
+        cohort = Cohort(name="cohort", tables=tables, ledger=ledger,
+                        present=frozenset(present), source="cohort")
         shutil.rmtree(copy, ignore_errors=True)
-        copy.mkdir(parents=True)
-        for name, frame in raw.items():
-            frame = frame.copy()
-            frame.attrs = {}
-            frame.to_parquet(copy / f"{name}.parquet", index=False)
+        blocked = bool(ledger.critical())  # only the data-quality report will run
+        write_work_copy(cohort, copy, options, None if blocked else patient_table(cohort))
         record(stamp, digest)
-    return Export(copy, set(raw), digest, "; ".join(ledger.critical()))
+    cohort = load_cohort(copy, close_date=close_date, unreadable="missing",
+                         date_format=date_format)
+    return Export(copy, set(cohort.present), digest, "; ".join(cohort.ledger.critical()))
+
+
+def prepare(cohort_dir: Path, out: Path, encoding: str | None, sep: str | None,
+            close_date: str | None, date_format: str | None) -> tuple[Export, dict]:
+    """:func:`_prepare` in a fresh process; also its time and peak memory."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as pool:
+        return pool.submit(_measured, _prepare, cohort_dir, out, encoding, sep, close_date,
+                           date_format).result()
+
+
+def _context():
+    """Processes started from a server that has the package imported: fresh memory for each
+    report (its peak is its own) without paying the imports again."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["immune_recovery.reporting.build"])
+    return context
+
+
+def _measured(function, *args) -> tuple[object, dict]:
+    """``function(*args)`` with its wall time (s) and the peak resident memory (MiB) of this
+    process and the processes it waited for (a report's kernel)."""
+    watch = Stopwatch()
+    value = function(*args)
+    peak = max(resource.getrusage(who).ru_maxrss
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return value, {"seconds": round(watch.seconds, 2), "peak_mib": round(peak / 1024)}
 
 
 def _build_one(params_path: str, out: str, hashes: dict, staging: str) -> str:
@@ -187,6 +236,8 @@ def _build_one(params_path: str, out: str, hashes: dict, staging: str) -> str:
     return spec.id
 
 
+#: The export's patient ids and dates, as the output checker looks for them (work folder).
+SECRETS = "secrets.json"
 #: What older versions left inside a site (the working copy, staging, parameter files).
 LEGACY_WORK = (".cohort", ".staging", ".params")
 
@@ -226,7 +277,7 @@ def _build(cohort_dir: Path, name: str, out: Path, work: Path,
            definitions_file: str | Path | None, close_date: str | None, jobs: int,
            min_cell: int, show_examples: bool, encoding: str | None, sep: str | None,
            progress: bool, date_format: str | None, region: str) -> SiteResult:
-    export = _copy_cohort(cohort_dir, work, encoding, sep, close_date, date_format)
+    export, measured = prepare(cohort_dir, work, encoding, sep, close_date, date_format)
     definitions = str(Path(definitions_file).resolve()) if definitions_file else ""
     examples = str(out.parent / f"{name}-examples.csv") if show_examples else ""
     params_dir = work / "params"
@@ -240,7 +291,7 @@ def _build(cohort_dir: Path, name: str, out: Path, work: Path,
                       f"--date-format '{date_format}'" if date_format else "",
                       f"--region '{region}'" if region else ""]
                      ).replace("  ", " ").strip()
-    jobs_todo, result = [], SiteResult(out=out)
+    jobs_todo, result = [], SiteResult(out=out, timing={"read and validate": measured})
     for kind, notebook, group in KINDS:
         report_id = f"{kind}-{name}"
         result.suite[report_id] = {"id": report_id, "title": f"{TITLES[kind]}: {name}",
@@ -270,6 +321,8 @@ def _build(cohort_dir: Path, name: str, out: Path, work: Path,
         else:
             jobs_todo.append((str(path), str(out), hashes, str(work / "staging"), report_id))
     run_reports(jobs_todo, jobs, progress, result)
+    (work / "timing.json").write_text(json.dumps(result.timing, indent=1) + "\n",
+                                      encoding="utf-8")
     _check(out, result, min_cell, cohort_dir, work, close_date)
     return result
 
@@ -282,7 +335,7 @@ def _check(out: Path, result: SiteResult, min_cell: int, cohort_dir: Path, work:
              f"HICDEP export, with disclosure control (minimum cell {min_cell}; see "
              "<a href=\"disclosure.json\">disclosure.json</a>).")
     build_site(out, intro=intro, not_built=result.not_built())
-    secrets = Secrets.of_export(cohort_dir, [work, cohort_dir, out], close_date)
+    secrets = Secrets.saved(work / SECRETS, [work, cohort_dir, out], close_date)
     check = check_site(out, min_cell, secrets)
     withdrawn = check.by_report()
     for report_id, findings in withdrawn.items():
@@ -312,12 +365,14 @@ def _check(out: Path, result: SiteResult, min_cell: int, cohort_dir: Path, work:
 def run_reports(todo: list, jobs: int, progress: bool, result: SiteResult) -> None:
     """Build each (params, out, hashes, staging, id) of ``todo``; a failure names itself."""
     bar = tqdm(total=len(todo), desc="reports", unit="report", disable=not progress or not todo)
-    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(_build_one, p, o, h, s): rid for p, o, h, s, rid in todo}
+    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=_context(),
+                             max_tasks_per_child=1) as pool:
+        futures = {pool.submit(_measured, _build_one, p, o, h, s): rid
+                   for p, o, h, s, rid in todo}
         for future in as_completed(futures):
             rid = futures[future]
             try:
-                future.result()
+                result.timing[rid] = future.result()[1]
                 result.built.append(rid)
             except Exception as err:  # a failed report names itself; the others go on
                 result.failed[rid] = str(err).splitlines()[0] if str(err) else repr(err)

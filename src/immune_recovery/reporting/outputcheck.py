@@ -96,9 +96,24 @@ class Secrets:
     @classmethod
     def of_export(cls, cohort_dir: Path, paths: list[Path], close_date: str | None
                   ) -> "Secrets":
-        """Ids and dates of the working copy of an export (``<work>/cohort/*.parquet``,
-        else the export read again), and the local paths given."""
-        return cls.of_tables(_export_tables(cohort_dir, paths), close_date, paths)
+        """Ids and dates of an export (read again), and the local paths given."""
+        raw, _ = read_folder(cohort_dir)
+        return cls.of_tables(raw.values(), close_date, paths)
+
+    def save(self, path: Path) -> None:
+        """Write the ids and dates (JSON) for :meth:`saved`: to a work folder, never a
+        published one."""
+        path.write_text(json.dumps({"patient_ids": sorted(self.patient_ids),
+                                    "dates": sorted(self.dates)}), encoding="utf-8")
+
+    @classmethod
+    def saved(cls, path: Path, paths: list[Path], close_date: str | None) -> "Secrets":
+        """The ids and dates :meth:`save` wrote (those of every row of the export as read,
+        excluded rows included), with the local paths given and the dates a report may
+        show."""
+        record = json.loads(path.read_text(encoding="utf-8"))
+        return cls(frozenset(record["patient_ids"]), frozenset(record["dates"]),
+                   tuple(str(p) for p in paths), _allowed_dates(close_date))
 
     @classmethod
     def of_tables(cls, tables: Iterable[pd.DataFrame], close_date: str | None,
@@ -114,20 +129,15 @@ class Secrets:
                 elif name.endswith("_D") or "DATE" in name:
                     dates |= _iso_dates(frame[column])
         ids = {i for i in ids if len(i) >= 6 or not i.isdigit()}
-        today = dt.date.today().isoformat()
-        allowed = {today} | ({pd.Timestamp(close_date).date().isoformat()} if close_date
-                             else set())
         return cls(frozenset(ids), frozenset(dates),
-                   tuple(str(p) for p in paths), frozenset(allowed))
+                   tuple(str(p) for p in paths), _allowed_dates(close_date))
 
 
-def _export_tables(cohort_dir: Path, paths: list[Path]) -> list[pd.DataFrame]:
-    for folder in paths:
-        files = sorted((folder / "cohort").glob("*.parquet"))
-        if files:
-            return [pd.read_parquet(f) for f in files]
-    raw, _ = read_folder(cohort_dir)  # the export itself, when no working copy is left
-    return list(raw.values())
+def _allowed_dates(close_date: str | None) -> frozenset[str]:
+    """Dates a report may show: today's and the close date."""
+    today = dt.date.today().isoformat()
+    return frozenset({today} | ({pd.Timestamp(close_date).date().isoformat()} if close_date
+                                else set()))
 
 
 def _iso_dates(values: pd.Series) -> set[str]:

@@ -14,7 +14,9 @@ Both are made from the page itself, after it is rendered, so they say exactly wh
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import io
 import os
 import re
 import shutil
@@ -28,7 +30,7 @@ from html import escape
 from pathlib import Path
 
 #: How pages and the index name each printed version.
-PRINTED_NAMES = {"pdf": "PDF", "docx": "Word"}
+PRINTED_NAMES = {"pdf": "PDF", "docx": "Word", "pdf_with_sources": "PDF with its sources"}
 #: Page set-up of the PDF.
 PDF_FORMAT = "A4"
 PDF_MARGIN = {"top": "16mm", "bottom": "16mm", "left": "14mm", "right": "14mm"}
@@ -62,8 +64,10 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def render_pdf(html: Path, pdf: Path, title: str) -> None:
-    """``html`` printed to ``pdf`` by headless Chromium (see the module docstring)."""
+def render_pdf(html: Path, pdf: Path, title: str, css_page_size: bool = False) -> None:
+    """``html`` printed to ``pdf`` by headless Chromium (see the module docstring);
+    ``css_page_size``: the page's own ``@page`` sizes (e.g. landscape pages) instead of
+    :data:`PDF_FORMAT` everywhere."""
     from playwright.sync_api import sync_playwright  # optional: only the PDF needs it
 
     head = (f'<div style="font-size:7pt;color:#666;width:100%;padding:0 14mm">'
@@ -82,7 +86,7 @@ def render_pdf(html: Path, pdf: Path, title: str) -> None:
             page.pdf(path=str(pdf), format=PDF_FORMAT, margin=PDF_MARGIN,
                      print_background=True, display_header_footer=True,
                      header_template=head, footer_template=foot,
-                     tagged=True, outline=True)
+                     tagged=True, outline=True, prefer_css_page_size=css_page_size)
         finally:
             browser.close()
     pdf.write_bytes(PDF_DATE.sub(rb"\g<1>" + _pdf_date().encode(), pdf.read_bytes()))
@@ -121,18 +125,23 @@ def render_docx(html: Path, docx: Path) -> None:
 @cache
 def _reference_docx() -> Path:
     """Pandoc's own reference document with table text set in
-    :data:`WORD_TABLE_HALF_POINTS` (pandoc's "Compact" paragraph style), written once per
-    process to a temporary folder (nothing binary is kept in the repository)."""
+    :data:`WORD_TABLE_HALF_POINTS` (pandoc's "Compact" paragraph style). Kept in one file of
+    the temporary folder per pandoc and size, shared by every process and written atomically
+    (nothing binary is kept in the repository, and no folder is left per process)."""
     import pypandoc
 
-    folder = Path(tempfile.mkdtemp(prefix="ir-reference-docx-"))
-    default = folder / "default.docx"
-    with default.open("wb") as handle:
-        subprocess.run([pypandoc.get_pandoc_path(), "--print-default-data-file",
-                        "reference.docx"], stdout=handle, check=True)
-    out = folder / "reference.docx"
+    pandoc = pypandoc.get_pandoc_path()
+    version = subprocess.run([pandoc, "--version"], capture_output=True, text=True,
+                             check=True).stdout.split("\n", 1)[0]
+    key = hashlib.sha256(f"{version} {WORD_TABLE_HALF_POINTS}".encode()).hexdigest()[:16]
+    out = Path(tempfile.gettempdir()) / f"immune-recovery-reference-{key}.docx"
+    if out.is_file():
+        return out
+    default = subprocess.run([pandoc, "--print-default-data-file", "reference.docx"],
+                             capture_output=True, check=True).stdout
     size = f'<w:rPr><w:sz w:val="{WORD_TABLE_HALF_POINTS}" /></w:rPr>'
-    with zipfile.ZipFile(default) as source, zipfile.ZipFile(out, "w") as target:
+    partial = out.with_suffix(f".{os.getpid()}.part")
+    with zipfile.ZipFile(io.BytesIO(default)) as source, zipfile.ZipFile(partial, "w") as target:
         for item in source.infolist():
             data = source.read(item.filename)
             if item.filename == "word/styles.xml":
@@ -144,6 +153,7 @@ def _reference_docx() -> Path:
                     text = text.replace(compact.group(0), styled)
                 data = text.encode("utf-8")
             target.writestr(item, data)
+    os.replace(partial, out)
     return out
 
 

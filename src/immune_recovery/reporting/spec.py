@@ -10,6 +10,7 @@ Each file describes one report variant::
     depends_on:                        # other report ids whose outputs this one reads
     parameters:                        # passed to the notebook by papermill
       cohort_path: data/hicdep/actg175
+    with_sources: true                 # optional: also a PDF with its sources (evidence)
 
 The file is read as YAML (``data`` and ``depends_on`` are space-separated lists and may be
 folded over several lines); the Makefile's rules are generated from it by
@@ -53,6 +54,8 @@ class ReportSpec:
     parameters: dict[str, Any] = field(default_factory=dict)
     params_file: str = ""
     rerun: str = ""  #: the command that rebuilds the report (default: its make target)
+    #: Also a PDF of the report with its sources (:mod:`~.sources`).
+    with_sources: bool = False
 
     @property
     def notebook_path(self) -> Path:
@@ -123,7 +126,7 @@ def load_spec(path: str | Path) -> ReportSpec:
     if not isinstance(parameters, dict):
         raise ParameterError(f"{path.name}: 'parameters' must be a mapping")
     unknown = set(raw) - {"notebook", "title", "group", "question", "data", "depends_on",
-                          "parameters", "rerun"}
+                          "parameters", "rerun", "with_sources"}
     if unknown:
         raise ParameterError(f"{path.name}: unknown key(s) {', '.join(sorted(unknown))}")
     spec = ReportSpec(
@@ -137,6 +140,7 @@ def load_spec(path: str | Path) -> ReportSpec:
         parameters=parameters,
         params_file=f"params/{path.name}",
         rerun=str(raw.get("rerun") or ""),
+        with_sources=raw.get("with_sources") is True,
     )
     if not spec.notebook_path.is_file():
         raise ParameterError(f"{path.name}: notebook {spec.notebook!r} not found at "
