@@ -94,12 +94,15 @@ def initial_regimen(cohort: Cohort) -> pd.DataFrame:
 
     art = active(cohort.art, "ART_SD", "ART_ED")
     if not art.empty:
-        drugs = pd.crosstab(art["PATIENT"], art["ART_ID"]).reindex(idx, fill_value=0) > 0
-        has = {code: drugs[code] if code in drugs else pd.Series(False, index=idx)
-               for code in (ZIDOVUDINE, DIDANOSINE, TENOFOVIR_DF)}
-        out["zdv"] = has[ZIDOVUDINE].to_numpy()
-        out["tdf"] = has[TENOFOVIR_DF].to_numpy()
-        out["ddi_tdf"] = (has[DIDANOSINE] & has[TENOFOVIR_DF]).to_numpy()
+        codes = art["PATIENT"].cat.codes.to_numpy()
+        has = {}
+        for drug in (ZIDOVUDINE, DIDANOSINE, TENOFOVIR_DF):
+            has[drug] = np.zeros(len(idx), dtype=bool)
+            taking = codes[(art["ART_ID"] == drug).to_numpy(dtype=bool, na_value=False)]
+            has[drug][taking[taking >= 0]] = True
+        out["zdv"] = has[ZIDOVUDINE]
+        out["tdf"] = has[TENOFOVIR_DF]
+        out["ddi_tdf"] = has[DIDANOSINE] & has[TENOFOVIR_DF]
     med = cohort.med
     if not med.empty:
         med = med[med["MED_ID"] == TMP_SMX]

@@ -267,7 +267,8 @@ def load_cohort(path: str | Path, name: str | None = None,
     """
     path = Path(path)
     if is_work_copy(path):
-        parts = read_work_copy(path, {"close_date": _iso(close_date), "unreadable": unreadable,
+        parts = read_work_copy(path, {"close_date": iso_close_date(close_date),
+                                      "unreadable": unreadable,
                                       "date_format": date_format or None})
         return Cohort(**{**parts, "name": name or parts["name"]})
     tables, ledger, present = read_tables(path, close_date, encoding, sep, unreadable,
@@ -281,6 +282,6 @@ def load_cohort(path: str | Path, name: str | None = None,
     )
 
 
-def _iso(date: str | pd.Timestamp | None) -> str | None:
+def iso_close_date(date: str | pd.Timestamp | None) -> str | None:
     """A close date as the work copy records it (``YYYY-MM-DD``; None: today's)."""
     return None if date is None else f"{pd.Timestamp(date):%Y-%m-%d}"

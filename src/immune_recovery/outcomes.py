@@ -19,7 +19,6 @@ import pandas as pd
 import statsmodels.api as sm
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.exceptions import ConvergenceError
-from lifelines.statistics import proportional_hazard_test
 from lifelines.utils import restricted_mean_survival_time
 
 from . import disclosure
@@ -40,6 +39,7 @@ from .results import (
     estimates_table,
     not_estimable_table,
 )
+from .schoenfeld import proportional_hazard_test
 
 
 def landmark_data(cohort: Cohort, patients: pd.DataFrame, status: pd.Series,
@@ -237,7 +237,7 @@ class CoxModel:
         if self.fitter_ is None or self.not_estimable_:
             return pd.DataFrame(columns=["model", "term", "test_statistic", "p"])
         test = proportional_hazard_test(self.fitter_, self.frame_, time_transform="rank")
-        out = test.summary.reset_index().rename(columns={"index": "term", "covariate": "term"})
+        out = test.reset_index().rename(columns={"index": "term", "covariate": "term"})
         out.insert(0, "model", self.model)
         return out[["model", "term", "test_statistic", "p"]]
 

@@ -124,7 +124,7 @@ CASES = {
         error(r"tblLTFU\.csv, column DEATH_D: the column appears twice")),
     "ragged_row": ("a CD4 row with an extra field", replace("tblLAB_CD4", "P1,2000-01-05,180,1",
                                                           "P1,2000-01-05,180,1,7"),
-                   error(r"tblLAB_CD4\.csv: malformed CSV")),
+                   error(r"tblLAB_CD4\.csv, line 3: malformed CSV: expected 4 fields, saw 5")),
     "csv_and_parquet": ("tblLTFU given as both CSV and Parquet", also_parquet("tblLTFU"),
                         error(r"tblLTFU: the table is given twice")),
     # --- implausible rows: excluded into the ledger, exit status 0 ----------------------

@@ -7,7 +7,9 @@ A cohort is a folder holding one file per table, named after the table, in any c
   or without a byte-order mark, or another encoding given with ``encoding``; the separator
   (comma, semicolon, tab or ``|``) detected from the header unless ``sep`` is given; empty
   lines skipped and line breaks inside quoted fields allowed, with every record's physical
-  line number kept for messages;
+  line number kept for messages; a UTF-8 file whose every line is one record is read by
+  Arrow's CSV reader and kept as Arrow text (no Python string per value: a million patients
+  fit in memory), any other by the csv module;
 * Parquet (``.parquet``), Stata (``.dta``) and SAS (``.sas7bdat``, ``.xpt`` transport), via
   pandas' readers;
 * header names matched case-insensitively after trimming; older names mapped to current ones
@@ -29,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from ..exceptions import InputError
 from ..schemas import TABLES
@@ -93,21 +97,9 @@ def _decode(data: bytes, label: str, encoding: str | None, sep: str | None) -> s
 
 
 def _records(text: str, sep: str, label: str) -> tuple[list[str], pd.DataFrame, np.ndarray]:
-    """Header, records (all text) and each record's physical line: pandas' fast reader when
-    every line is a record, else the csv module (empty lines, quoted line breaks)."""
-    simple = "\n\n" not in text.replace("\r\n", "\n") and '"' not in text \
-        and not text.startswith("\n")
-    if simple:
-        try:
-            frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-                                na_values=[""], engine="c", header=None,
-                                skip_blank_lines=False)
-        except pd.errors.ParserError as err:
-            raise InputError(file=label, rule=f"malformed CSV: {str(err).strip()}") from None
-        header = [str(c) for c in frame.iloc[0].fillna("")]
-        body = frame.iloc[1:].reset_index(drop=True)
-        body.columns = range(len(header))
-        return header, body, np.arange(2, len(body) + 2)
+    """Header, records (all text) and each record's physical line, by the csv module (empty
+    lines skipped, line breaks inside quoted fields allowed): the reader for files
+    :func:`_arrow_records` does not take, and the one whose messages name lines."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     rows, lines, header, line = [], [], None, 1
     for record in reader:
@@ -130,6 +122,41 @@ def _records(text: str, sep: str, label: str) -> tuple[list[str], pd.DataFrame, 
     return header, body, np.asarray(lines, dtype=np.int64)
 
 
+def _arrow_records(data: bytes, sep: str) -> tuple[list[str], pd.DataFrame, np.ndarray] | None:
+    """What :func:`_records` returns, read by Arrow's CSV reader into Arrow text columns
+    (compact: no Python string per value; an empty field is missing, as there), for a UTF-8
+    file whose every physical line is one record; ``None`` for any other file (empty lines,
+    line breaks inside quoted fields, a malformed record, a byte that is not UTF-8), which
+    :func:`_records` reads and reports on."""
+    end = data.find(b"\n")
+    first = data[:end if end >= 0 else len(data)].rstrip(b"\r")
+    try:
+        header = next(csv.reader([first.decode("utf-8")], delimiter=sep), [])
+    except UnicodeDecodeError:
+        return None
+    if not header or not first.strip():
+        return None
+    names = [f"f{i}" for i in range(len(header))]
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(data),
+            read_options=pacsv.ReadOptions(column_names=names),
+            parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), null_values=[""],
+                strings_can_be_null=True, quoted_strings_can_be_null=True))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    physical = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    if table.num_rows != physical:  # empty lines skipped or a record spanning lines
+        return None
+    header = [str(v) if v is not None else "" for v in table.slice(0, 1).to_pylist()[0]
+              .values()]
+    body = table.slice(1).to_pandas(types_mapper=pd.ArrowDtype)
+    body.columns = range(len(header))
+    return header, body, np.arange(2, len(body) + 2)
+
+
 def _read_text(path: Path, encoding: str | None, sep: str | None
                ) -> tuple[pd.DataFrame, list[str], list[str]]:
     label = path.name
@@ -143,17 +170,30 @@ def _read_text(path: Path, encoding: str | None, sep: str | None
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]
         notices.append(f"{label}: UTF-8 byte-order mark removed")
-    text = _decode(data, label, encoding, sep)
-    if not text.strip():
-        raise InputError(file=label, rule="the file is empty (no header row)")
-    first = text.lstrip("\r\n").split("\n", 1)[0].rstrip("\r")
+    utf8 = encoding is None or _codec(encoding, label) == "utf-8"
+    head = data[:data.find(b"\n")] if b"\n" in data[:1 << 20] else data[:1 << 20]
+    first = head.decode("utf-8", errors="replace").rstrip("\r")
     separator = sep or _detect_separator(first)
+    fast = _arrow_records(data, separator) if utf8 and first.strip() else None
+    if fast is None:
+        text = _decode(data, label, encoding, sep)
+        if not text.strip():
+            raise InputError(file=label, rule="the file is empty (no header row)")
+        first = text.lstrip("\r\n").split("\n", 1)[0].rstrip("\r")
+        separator = sep or _detect_separator(first)
     if separator != ",":
         shown = {"\t": "tab", ";": "semicolon", "|": "vertical bar"}.get(separator, separator)
         notices.append(f"{label}: {shown}-separated" + ("" if sep else " (detected)"))
-    header, body, lines = _records(text, separator, label)
+    header, body, lines = fast if fast is not None else _records(text, separator, label)
     body.attrs["lines"] = lines
     return body, header, notices
+
+
+def _codec(encoding: str, label: str) -> str:
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise InputError(file=label, rule=f"unknown encoding {encoding!r}") from None
 
 
 def _read_other(path: Path, suffix: str, encoding: str | None) -> pd.DataFrame:

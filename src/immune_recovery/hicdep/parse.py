@@ -17,9 +17,12 @@ Conventions of real exports, each stated in the notices with its count:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..exceptions import InputError
 from ..schemas import TableSpec
@@ -28,6 +31,12 @@ from .io import DATE_FORMAT
 #: Text read as a missing value (compared after trimming; empty and whitespace-only too).
 MISSING_TOKENS = ("NA", "NULL", ".", "")
 _DAY_FIRST = re.compile(r"^(\d{1,2})([/.\-])(\d{1,2})\2(\d{4})$")
+#: Text Arrow reads exactly as pandas does (:func:`_arrow_parse`): integers of up to 15
+#: digits (exact in float64) without sign on zero or leading zeros; ISO dates within
+#: pandas' nanosecond range (years :data:`_ARROW_YEARS`), checked back field by field.
+_ARROW_INTEGER = r"^(0|-?[1-9][0-9]{0,14})$"
+_ARROW_ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_ARROW_YEARS = (1678, 2261)
 
 
 def _bad_values(label: str, raw: pd.Series, bad: np.ndarray, column: str, rule: str,
@@ -151,16 +160,130 @@ def _infer_extra_column(raw: pd.Series) -> pd.Series:
     return raw
 
 
+def arrow_text(values: pd.Series) -> pa.ChunkedArray | None:
+    """The Arrow text behind a column the fast CSV reader read (``None``: any other column)."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.ArrowDtype) and (pa.types.is_string(dtype.pyarrow_dtype)
+                                             or pa.types.is_large_string(dtype.pyarrow_dtype)):
+        return values.array.__arrow_array__()
+    return None
+
+
+def _as_objects(values: pd.Series) -> pd.Series:
+    """A column of Arrow text as Python strings (equal strings shared), missing as None."""
+    text = arrow_text(values)
+    if text is None:
+        return values
+    objects = text.to_pandas(deduplicate_objects=True).to_numpy(dtype=object)
+    return pd.Series(objects, index=values.index, name=values.name, dtype=object)
+
+
+@dataclass
+class _ArrowParsed:
+    """An Arrow text column parsed where Arrow reads it exactly (:func:`_arrow_parse`):
+    ``values`` (float64 or datetime64[ns]), ``left``: the values left to
+    :func:`_parse_column` (``rest``: them as Python strings, missing tokens as None),
+    ``tokens``: the missing tokens read, by token."""
+
+    values: np.ndarray
+    left: np.ndarray
+    rest: pd.Series
+    tokens: dict[str, int]
+
+
+def _arrow_parse(raw: pd.Series, kind: str) -> _ArrowParsed:
+    """Parse the values of an Arrow text column that Arrow reads exactly as
+    :func:`_parse_column` would: after trimming ASCII whitespace (which ``str.strip`` trims
+    too), the missing tokens, ISO dates (``date``: :data:`_ARROW_ISO_DATE`, checked back
+    field by field) and integers (``number``, ``code``: :data:`_ARROW_INTEGER`); every other
+    value is left to :func:`_parse_column`, tokens and all (:func:`missing_tokens`)."""
+    text = arrow_text(raw)
+    trimmed = pc.ascii_trim_whitespace(text)
+    token = pc.fill_null(pc.is_in(trimmed, value_set=pa.array(MISSING_TOKENS)), False)
+    tokens = {(t["values"] or "blank"): int(t["counts"])
+              for t in pc.value_counts(pc.filter(trimmed, token)).to_pylist()}
+    if kind == "date":
+        iso = pc.fill_null(pc.match_substring_regex(trimmed, _ARROW_ISO_DATE), False)
+        kept = pc.if_else(iso, trimmed, pa.scalar(None, pa.string()))
+        stamp = pc.strptime(kept, format="%Y-%m-%d", unit="s", error_is_null=True)
+        month, day = (pc.cast(pc.utf8_slice_codeunits(kept, i, i + 2), pa.int64())
+                      for i in (5, 8))
+        year = pc.year(stamp)
+        sure = pc.fill_null(pc.and_(
+            pc.and_(pc.equal(pc.month(stamp), month), pc.equal(pc.day(stamp), day)),
+            pc.and_(pc.greater_equal(year, _ARROW_YEARS[0]),
+                    pc.less_equal(year, _ARROW_YEARS[1]))), False)
+        stamp = pc.if_else(sure, stamp, pa.scalar(None, stamp.type))
+        values = stamp.cast(pa.timestamp("ns")).to_numpy().astype("datetime64[ns]")
+    else:
+        sure = pc.fill_null(pc.match_substring_regex(trimmed, _ARROW_INTEGER), False)
+        kept = pc.if_else(sure, trimmed, pa.scalar(None, pa.string()))
+        values = pc.cast(kept, pa.float64()).to_numpy(zero_copy_only=False)
+        values = np.where(sure.to_numpy(zero_copy_only=False), values, np.nan)
+    left = pc.and_(pc.is_valid(text), pc.invert(pc.or_(token, sure)))
+    left = np.asarray(left.to_numpy(zero_copy_only=False), dtype=bool)
+    rest, found = missing_tokens(_as_objects(raw[left]).to_frame())
+    for token, n in found.get(raw.name, {}).items():
+        tokens[token] = tokens.get(token, 0) + n
+    return _ArrowParsed(values, left, rest[raw.name], tokens)
+
+
+def _finish_arrow(raw: pd.Series, done: _ArrowParsed, kind: str, label: str, column: str,
+                  lines: np.ndarray | None, patients: pd.Series | None,
+                  notices: list[str] | None) -> tuple[pd.Series, list[InputError]]:
+    """:func:`_parse_column` of an Arrow text column, with the same result and messages: the
+    values Arrow parsed (:func:`_arrow_parse`), :func:`_parse_column` for the rest."""
+    parsed = pd.Series(done.values, index=raw.index)
+    errors: list[InputError] = []
+    left = done.left
+    if left.any():
+        more, errors = _parse_column(
+            done.rest, "number" if kind == "code" else kind, label, column,
+            None if lines is None else lines[left],
+            None if patients is None else patients[left], None, notices)
+        parsed[left] = more.to_numpy()
+    if kind != "code":
+        return parsed, errors
+    numbers = parsed.to_numpy()
+    bad = ~np.isnan(numbers) & (np.mod(numbers, 1) != 0)
+    if bad.any():
+        errors += _bad_values(label, _as_objects(raw[bad]), np.ones(int(bad.sum()), bool),
+                              column, "not an integer code",
+                              None if lines is None else lines[bad],
+                              patients=None if patients is None else patients[bad])
+    return parsed.where(~bad).astype("Int64"), errors
+
+
+def _by_arrow(raw: pd.DataFrame, spec: TableSpec, date_format: str | None) -> dict[str, str]:
+    """The columns :func:`parse_table` parses with Arrow, with their kind: dates (ISO, no
+    ``date_format``), numbers and codes read by the fast CSV reader."""
+    out = {}
+    for name, col in spec.columns.items():
+        kind = col.metadata["kind"]
+        if name in raw.columns and arrow_text(raw[name]) is not None and (
+                kind in ("number", "code") or (kind == "date" and date_format is None)):
+            out[name] = kind
+    return out
+
+
 def parse_table(raw: pd.DataFrame, spec: TableSpec, label: str,
                 errors: list[InputError] | None = None, notices: list[str] | None = None,
                 date_format: str | None = None) -> pd.DataFrame:
     """Turn raw text columns into typed ones. Unreadable values are appended to ``errors``
     (all of them; the value is left missing) or, without a list, the first one raises;
-    what was read as missing or day-first is appended to ``notices``."""
+    what was read as missing or day-first is appended to ``notices``. Text the fast CSV
+    reader kept in Arrow is parsed by Arrow where Arrow reads it exactly as pandas does
+    (:func:`_arrow_parse`), by pandas elsewhere: the same result either way."""
     collect = errors if errors is not None else []
     lines = raw.attrs.get("lines")
-    raw, tokens = missing_tokens(raw, tuple(n for n, c in spec.columns.items()
-                                            if c.metadata["kind"] == "id"))
+    by_arrow = _by_arrow(raw, spec, date_format)
+    arrow = {name: _arrow_parse(raw[name], kind) for name, kind in by_arrow.items()}
+    others, tokens = missing_tokens(
+        pd.DataFrame({c: _as_objects(raw[c]) for c in raw.columns if c not in by_arrow},
+                     index=raw.index),
+        tuple(n for n, c in spec.columns.items() if c.metadata["kind"] == "id"))
+    tokens |= {name: done.tokens for name, done in arrow.items() if done.tokens}
+    tokens = {c: tokens[c] for c in raw.columns if c in tokens}
     if tokens and notices is not None:
         total: dict[str, int] = {}
         for found in tokens.values():
@@ -169,7 +292,7 @@ def parse_table(raw: pd.DataFrame, spec: TableSpec, label: str,
         notices.append(f"{label}: read as missing: " + ", ".join(
             f"{n} {t!r}" if t != "blank" else f"{n} blank" for t, n in sorted(total.items()))
             + f" (columns {', '.join(tokens)})")
-    patients = raw["PATIENT"] if "PATIENT" in raw else None
+    patients = others["PATIENT"] if "PATIENT" in others else None
     missing = [
         name for name, col in spec.columns.items() if col.required and name not in raw.columns
     ]
@@ -182,9 +305,13 @@ def parse_table(raw: pd.DataFrame, spec: TableSpec, label: str,
         collect.append(error)
     out = {}
     for name, col in spec.columns.items():
-        if name in raw.columns:
-            out[name], bad = _parse_column(raw[name], col.metadata["kind"], label, name, lines,
-                                           patients, date_format, notices)
+        if name in arrow:
+            out[name], bad = _finish_arrow(raw[name], arrow.pop(name), by_arrow[name], label,
+                                           name, lines, patients, notices)
+            collect += bad
+        elif name in others.columns:
+            out[name], bad = _parse_column(others[name], col.metadata["kind"], label, name,
+                                           lines, patients, date_format, notices)
             collect += bad
         else:
             out[name] = pd.Series(index=raw.index, dtype=str(col.dtype)) \
@@ -192,9 +319,9 @@ def parse_table(raw: pd.DataFrame, spec: TableSpec, label: str,
                 pd.Series(None, index=raw.index, dtype=object)
     if errors is None and collect:
         raise collect[0] if len(collect) == 1 else _with_count(collect)
-    for name in raw.columns:
+    for name in others.columns:
         if name not in out:
-            out[name] = _infer_extra_column(raw[name])
+            out[name] = _infer_extra_column(others[name])
     typed = pd.DataFrame(out, index=raw.index)
     # Empty strings in identifiers count as missing.
     for name, col in spec.columns.items():

@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 
 from ..baseline import patient_table
 from ..checksums import folder_sha256, sha256_file
-from ..cohort import Cohort, load_cohort
+from ..cohort import Cohort, iso_close_date, load_cohort
 from ..disclosure import DEFAULT_MIN_CELL, check_min_cell
 from ..exceptions import InputError, ParameterError
 from ..hicdep import read_folder, unread_files, validate_read
@@ -171,7 +171,7 @@ def _prepare(cohort_dir: Path, out: Path, encoding: str | None, sep: str | None,
     folder; kept while the export and options are unchanged) and say whether the analyses
     can run (no critical problem: tblLAB_CD4 present with usable counts). Run in a process of
     its own (:func:`prepare`), so that the orchestrating process never holds the cohort."""
-    options = {"close_date": close_date or None, "unreadable": "missing",
+    options = {"close_date": iso_close_date(close_date or None), "unreadable": "missing",
                "date_format": date_format or None}
     digest = key_of({"export": folder_sha256(cohort_dir), "encoding": encoding, "sep": sep,
                      **options, "work_copy": WORK_COPY_FORMAT,

@@ -141,7 +141,8 @@ def _allowed_dates(close_date: str | None) -> frozenset[str]:
 
 
 def _iso_dates(values: pd.Series) -> set[str]:
-    unique = pd.Series(values.dropna().astype(str).str.strip().unique())
+    unique = pd.Series(pd.Series(values.dropna().unique(), dtype=object).astype(str)
+                       .str.strip().unique())
     parsed = pd.to_datetime(unique, errors="coerce", format="mixed")
     return {d.date().isoformat() for d in parsed.dropna()}
 

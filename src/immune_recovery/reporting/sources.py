@@ -11,8 +11,10 @@ then an appendix (:func:`appendix`) holding
 
 The page with its appendix is published beside the report's page
 (``<id>-with-sources.html``: the output checker reads every printed file against its page) and
-printed by the same Chromium print as every report (:func:`~.printed.render_pdf`). A parameter
-file asks for it with ``with_sources: true`` (``params/evidence.yaml``).
+printed apart from the report, on landscape pages (Chromium's print with
+``prefer_css_page_size``, :func:`~.printed.render_pdf`), and joined to the report's own PDF by
+``pdfunite`` (poppler). A parameter file asks for it with ``with_sources: true``
+(``params/evidence.yaml``).
 """
 
 from __future__ import annotations
