@@ -6,15 +6,23 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from immune_recovery.hicdep import parse_table, read_raw_table
+from immune_recovery.hicdep import (
+    parse_table,
+    read_folder,
+    read_raw_table,
+    read_tables,
+    validate_read,
+)
 from immune_recovery.hicdep.parse import arrow_text
+from immune_recovery.paths import project_root
 from immune_recovery.schemas import TABLES
 
 #: Values a careful reader accepts or rejects, chosen where Arrow and pandas might differ.
 CD4_VALUES = ["257", " 94 ", "-0", "007", "1e3", "12.5", "+5", "NA", " NULL ", ".", "",
               "12\x1c", "\u00a012", "1;5", "<50", "999999999999999", "9999999999999999"]
 DATES = ["2011-02-05", " 2011-02-06 ", "2011-2-5", "2011-02-30", "0011-02-05", "2262-05-01",
-         "1677-01-01", "2011-13-01", "NULL", "", "2011-02-05x", "05/02/2011", "20110205"]
+         "1677-01-01", "2011-13-01", "2011-00-05", "2011-02-00", "2011-04-31", "NULL", "",
+         "2011-02-05x", "05/02/2011", "20110205"]
 
 
 def _write(folder, values, dates):
@@ -61,3 +69,18 @@ def test_files_arrow_cannot_line_up_go_to_the_csv_reader(tmp_path):
     errors: list = []
     parse_table(raw, TABLES["tblLAB_CD4"], "tblLAB_CD4.csv", errors, [])
     assert [(e.line, e.value) for e in errors] == [(4, "x")]
+
+
+def test_the_raw_tables_are_let_go_once_parsed():
+    """validate_read empties the raw tables it is given (a large export is never held raw
+    and parsed at once) and gives the tables read_tables gives."""
+    folder = project_root() / "data" / "hicdep" / "messy"
+    raw, files = read_folder(folder, require=False)
+    tables, ledger, present = validate_read(raw, files, folder, "2026-01-01", "missing")
+    assert raw == {}
+    again, ledger_again, _ = read_tables(folder, "2026-01-01", unreadable="missing")
+    for name, table in tables.items():
+        pd.testing.assert_frame_equal(table, again[name])
+    for part in ("entries", "flags", "issues", "unreadable"):
+        pd.testing.assert_frame_equal(getattr(ledger, part), getattr(ledger_again, part))
+    assert ledger.notices == ledger_again.notices

@@ -22,6 +22,7 @@ import pandas as pd
 
 from .classify import Classification, nonresponder_flags
 from .cohort import Cohort
+from .events import event_dates
 from .outcomes import CoxModel, landmark_by_definition
 from .plots import forest
 from .results import empty_estimates
@@ -62,9 +63,10 @@ def outcome_across_definitions(cohort: Cohort, patients: pd.DataFrame, result: C
     non-responder term only; definitions with fewer than ``min_events`` events, or whose
     model cannot estimate a finite CI, are left out). Columns: ``definition``, the one result shape, ``events``."""
     rows = []
+    when = event_dates(cohort, patients, event)  # the same for every definition
     for def_id in definitions:
         status, reference = _status(result, def_id)
-        data = landmark_by_definition(cohort, patients, result, def_id, event=event)
+        data = landmark_by_definition(cohort, patients, result, def_id, event=event, when=when)
         data["status"] = data["PATIENT"].map(status).to_numpy()
         data = data[data["status"].notna()]
         if data["event"].sum() < min_events or data["status"].nunique() < 2:

@@ -16,7 +16,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.exceptions import ConvergenceError
 from lifelines.utils import restricted_mean_survival_time
@@ -31,6 +30,7 @@ from .estimable import separated, too_few_events
 from .events import event_dates
 from .formatting import captioned
 from .intervals import exact_poisson_ci, rate_ratio_ci
+from .phreg import PHReg
 from .plots import forest
 from .results import (
     RESULT_COLUMNS,
@@ -44,15 +44,18 @@ from .schoenfeld import proportional_hazard_test
 
 def landmark_data(cohort: Cohort, patients: pd.DataFrame, status: pd.Series,
                   landmark_days: int, event: str = "ade_or_death",
-                  end_column: str = "followup_end") -> pd.DataFrame:
+                  end_column: str = "followup_end", when: pd.Series | None = None
+                  ) -> pd.DataFrame:
     """One row per patient eligible at the landmark (T0 + ``landmark_days``).
 
     Eligible: status known, follow-up beyond the landmark, and no event on or before it.
     Columns: ``PATIENT``, ``status``, ``time_years`` (landmark to event or censoring), ``event``
-    (0/1), then the columns of ``patients`` (for adjustment).
+    (0/1), then the columns of ``patients`` (for adjustment). ``when``: the event dates
+    (:func:`~immune_recovery.events.event_dates`), when the caller has them already.
     """
     landmark = patients["t0"] + pd.to_timedelta(landmark_days, unit="D")
-    when = event_dates(cohort, patients, event)
+    if when is None:
+        when = event_dates(cohort, patients, event)
     end = patients[end_column]
     if event == "endpoint" and "endpoint_d" in patients:
         end = patients["endpoint_d"]
@@ -77,18 +80,19 @@ def landmark_data(cohort: Cohort, patients: pd.DataFrame, status: pd.Series,
 
 def landmark_by_definition(cohort: Cohort, patients: pd.DataFrame, result: Classification,
                            definition_id: str, event: str = "ade_or_death",
-                           landmark_days: int | None = None) -> pd.DataFrame:
+                           landmark_days: int | None = None, when: pd.Series | None = None
+                           ) -> pd.DataFrame:
     """Landmark data with the response group of one definition as the status.
 
     The default landmark is the end of the assessment window (target + window days), the first
-    day on which every patient's status is known.
+    day on which every patient's status is known (``when``: see :func:`landmark_data`).
     """
     definition = next(d for d in result.definitions if d.id == definition_id)
     groups = result.groups(definition_id).astype(object)
     status = groups.where(groups != "not_assessable")
     if landmark_days is None:
         landmark_days = definition.target_days + definition.window_days
-    return landmark_data(cohort, patients, status, landmark_days, event=event)
+    return landmark_data(cohort, patients, status, landmark_days, event=event, when=when)
 
 
 def inr_vs_complete_landmark(cohort: Cohort, patients: pd.DataFrame, result: Classification,
@@ -323,8 +327,10 @@ def time_varying_cox(data: pd.DataFrame, covariates: list[str], model: str,
                      patients: pd.DataFrame | None = None,
                      references: dict[str, str] | None = None) -> pd.DataFrame:
     """Cox model with time-varying covariates on counting-process data (statsmodels
-    ``PHReg`` on :func:`counting_process_ranks`, R's ``(start, stop]`` rule, Breslow ties) on the package's design
-    (:func:`~immune_recovery.covariates.design_matrix`); tidy rows like :class:`CoxModel`."""
+    ``PHReg``, set up in linear time by :class:`~immune_recovery.phreg.PHReg`, on
+    :func:`counting_process_ranks`, R's ``(start, stop]`` rule, Breslow ties) on the
+    package's design (:func:`~immune_recovery.covariates.design_matrix`); tidy rows like
+    :class:`CoxModel`."""
     frame = data
     extra = [c for c in covariates if c not in data]
     if extra:
@@ -342,8 +348,8 @@ def time_varying_cox(data: pd.DataFrame, covariates: list[str], model: str,
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # non-convergence and overflow: judged below
             entry, stop = counting_process_ranks(frame["start"], frame["stop"])
-            fit = sm.PHReg(stop, frame[terms].to_numpy(dtype=float),
-                           status=frame["event"].to_numpy(), entry=entry, ties="breslow").fit()
+            fit = PHReg(stop, frame[terms].to_numpy(dtype=float),
+                        status=frame["event"].to_numpy(), entry=entry, ties="breslow").fit()
             retvals = getattr(fit, "mle_retvals", None) or {}
             converged = retvals.get("converged", True)
             reason = separated(np.asarray(fit.params), np.asarray(fit.bse)) if converged \
@@ -402,8 +408,8 @@ def time_split_cox(data: pd.DataFrame, covariates: list[str], split: list[str],
         f"{c} @ {lab}" for c in split for lab in labels
         if ((episodes[f"{c} @ {lab}"] != 0) & (episodes["event"] == 1)).any()]
     entry, stop = counting_process_ranks(episodes["start"], episodes["stop"])
-    fit = sm.PHReg(stop, episodes[terms].to_numpy(dtype=float),
-                   status=episodes["event"].to_numpy(), entry=entry, ties="breslow").fit()
+    fit = PHReg(stop, episodes[terms].to_numpy(dtype=float),
+                status=episodes["event"].to_numpy(), entry=entry, ties="breslow").fit()
     ci = np.asarray(fit.conf_int())
 
     def label(term: str) -> str:

@@ -54,11 +54,12 @@ def validate_read(raw: dict[str, pd.DataFrame], files: dict[str, str], folder: s
                   ) -> tuple[dict[str, pd.DataFrame], ExclusionLedger, set[str]]:
     """Validate the tables :func:`read_folder` read from ``folder`` (``files``: their file
     names), as :func:`read_tables` does: its second half, for a caller that looked at the raw
-    tables first."""
+    tables first. ``raw`` is emptied as its tables are parsed (a large export is never held
+    raw and parsed at once)."""
     today = close_date is None
     close = pd.Timestamp.today().normalize() if today else pd.Timestamp(close_date)
     tables, ledger, present = validate_tables(raw, close, files=files, unreadable=unreadable,
-                                              date_format=date_format)
+                                              date_format=date_format, release=True)
     others = unread_files(folder, files)
     if others:
         ledger.notices.append(f"files found and not read: {', '.join(others)}")

@@ -203,23 +203,28 @@ def _arrow_parse(raw: pd.Series, kind: str) -> _ArrowParsed:
     tokens = {(t["values"] or "blank"): int(t["counts"])
               for t in pc.value_counts(pc.filter(trimmed, token)).to_pylist()}
     if kind == "date":
+        # Arrow's strptime takes 2011-02-30 for 2011-03-02: a date is read as written when
+        # its day is the day written (a month above 12 does not parse)
         iso = pc.fill_null(pc.match_substring_regex(trimmed, _ARROW_ISO_DATE), False)
-        kept = pc.if_else(iso, trimmed, pa.scalar(None, pa.string()))
-        stamp = pc.strptime(kept, format="%Y-%m-%d", unit="s", error_is_null=True)
-        month, day = (pc.cast(pc.utf8_slice_codeunits(kept, i, i + 2), pa.int64())
-                      for i in (5, 8))
+        stamp = pc.if_else(iso, pc.strptime(trimmed, format="%Y-%m-%d", unit="s",
+                                            error_is_null=True), None)
+        day = pc.cast(pc.utf8_slice_codeunits(pc.if_else(iso, trimmed, None), 8, 10),
+                      pa.int64())
         year = pc.year(stamp)
         sure = pc.fill_null(pc.and_(
-            pc.and_(pc.equal(pc.month(stamp), month), pc.equal(pc.day(stamp), day)),
+            pc.equal(pc.day(stamp), day),
             pc.and_(pc.greater_equal(year, _ARROW_YEARS[0]),
                     pc.less_equal(year, _ARROW_YEARS[1]))), False)
-        stamp = pc.if_else(sure, stamp, pa.scalar(None, stamp.type))
+        del day, year, iso
+        stamp = pc.if_else(sure, stamp, None)
         values = stamp.cast(pa.timestamp("ns")).to_numpy().astype("datetime64[ns]")
+        del stamp
     else:
         sure = pc.fill_null(pc.match_substring_regex(trimmed, _ARROW_INTEGER), False)
-        kept = pc.if_else(sure, trimmed, pa.scalar(None, pa.string()))
-        values = pc.cast(kept, pa.float64()).to_numpy(zero_copy_only=False)
+        values = pc.cast(pc.if_else(sure, trimmed, None), pa.float64()) \
+            .to_numpy(zero_copy_only=False)
         values = np.where(sure.to_numpy(zero_copy_only=False), values, np.nan)
+    del trimmed
     left = pc.and_(pc.is_valid(text), pc.invert(pc.or_(token, sure)))
     left = np.asarray(left.to_numpy(zero_copy_only=False), dtype=bool)
     rest, found = missing_tokens(_as_objects(raw[left]).to_frame())
@@ -277,6 +282,8 @@ def parse_table(raw: pd.DataFrame, spec: TableSpec, label: str,
     collect = errors if errors is not None else []
     lines = raw.attrs.get("lines")
     by_arrow = _by_arrow(raw, spec, date_format)
+    # the fast reader reads an empty field as missing: no empty identifier to look for
+    read_by_arrow = {c for c in raw.columns if arrow_text(raw[c]) is not None}
     arrow = {name: _arrow_parse(raw[name], kind) for name, kind in by_arrow.items()}
     others, tokens = missing_tokens(
         pd.DataFrame({c: _as_objects(raw[c]) for c in raw.columns if c not in by_arrow},
@@ -325,7 +332,7 @@ def parse_table(raw: pd.DataFrame, spec: TableSpec, label: str,
     typed = pd.DataFrame(out, index=raw.index)
     # Empty strings in identifiers count as missing.
     for name, col in spec.columns.items():
-        if col.metadata["kind"] in ("id", "text"):
+        if col.metadata["kind"] in ("id", "text") and name not in read_by_arrow:
             typed[name] = typed[name].where(typed[name].astype("string").str.len() > 0, None)
     return typed
 

@@ -39,15 +39,20 @@ def _rule_for_failure(spec: TableSpec, column: str, check: str) -> str:
 
 
 #: Each table's schema (by table: the schema, the same without its table-wide checks, which
-#: :func:`table_failures` runs).
+#: :func:`table_failures` runs, and without its column types).
 _COLUMN_SCHEMAS: dict[str, tuple[pa.DataFrameSchema, pa.DataFrameSchema]] = {}
 
 
 def _column_schema(spec: TableSpec) -> pa.DataFrameSchema:
+    """``spec``'s schema for the row rules: without the table-wide checks and without the
+    column types, which :func:`~.parse.parse_table` has set (pandera would check the type of
+    every identifier one Python call at a time, most of the time validation takes)."""
     cached = _COLUMN_SCHEMAS.get(spec.name)
     if cached is None or cached[0] is not spec.schema:
         schema = copy.deepcopy(spec.schema)
         schema.checks = []
+        for column in schema.columns.values():
+            column.dtype = None
         _COLUMN_SCHEMAS[spec.name] = cached = (spec.schema, schema)
     return cached[1]
 
@@ -233,15 +238,31 @@ def _cross_table_checks(tables: dict[str, pd.DataFrame], ledger: ExclusionLedger
         spec = TABLES[name]
         if df.empty:
             continue
+        # each row's patient found once (tblBAS's patients are unique), every lookup by it
+        codes = known.get_indexer(df["PATIENT"]) if known.is_unique else None
+
+        def per_row(values: pd.Series) -> pd.Series | np.ndarray:
+            """``df["PATIENT"].map(values)`` (values indexed by patient)."""
+            if codes is None or not values.index.is_unique:
+                return df["PATIENT"].map(values)
+            found = values.reindex(known).to_numpy()
+            return np.where(codes >= 0, found[np.maximum(codes, 0)],
+                            np.array(None, dtype=found.dtype))
+
+        def keep(rows: np.ndarray) -> None:
+            nonlocal df, codes
+            df = df[rows]
+            codes = None if codes is None else codes[rows]
+
         if "RC001" in spec.cross_table:
-            orphan = ~df["PATIENT"].isin(known)
+            orphan = (codes < 0) if codes is not None else ~df["PATIENT"].isin(known).to_numpy()
             ledger.exclude(name, df[orphan], "RC001", column="PATIENT")
-            df = df[~orphan]
+            keep(~orphan)
         if name == "tblLTFU":
             for col in ("DEATH_D", "DROP_D"):
-                before = (df[col] < df["PATIENT"].map(birth)).fillna(False).astype(bool)
+                before = (df[col] < per_row(birth)).fillna(False).astype(bool).to_numpy()
                 ledger.exclude(name, df[before], "ATC003", column=col)
-                df = df[~before]
+                keep(~before)
             by_patient = df.set_index("PATIENT")
             death = by_patient["DEATH_D"].where(by_patient["DEATH_Y"] == 1)
             drop = by_patient["DROP_D"].where(by_patient["DROP_Y"] == 1)
@@ -254,19 +275,19 @@ def _cross_table_checks(tables: dict[str, pd.DataFrame], ledger: ExclusionLedger
             ):
                 if rule not in spec.cross_table or limit.empty or limit.isna().all():
                     continue
-                bad = too_far(df[col], df["PATIENT"].map(limit)).fillna(False).astype(bool)
+                bad = too_far(df[col], per_row(limit)).fillna(False).astype(bool).to_numpy()
                 ledger.exclude(name, df[bad], rule, column=col)
-                df = df[~bad]
+                keep(~bad)
             if "ATC001" in spec.cross_table and not death.empty and death.notna().any():
                 for stop in (c for c in spec.date_columns if c != col and c in df):
-                    after = (df[stop] > df["PATIENT"].map(death)).fillna(False).astype(bool)
+                    after = (df[stop] > per_row(death)).fillna(False).astype(bool)
                     ledger.flag(name, df[after], "IR-DATE-6", column=stop)
         tables[name] = df
 
 
 def validate_tables(frames: Mapping[str, pd.DataFrame], close_date: str | pd.Timestamp,
                     files: Mapping[str, str] | None = None, unreadable: str = "stop",
-                    date_format: str | None = None
+                    date_format: str | None = None, release: bool = False
                     ) -> tuple[dict[str, pd.DataFrame], ExclusionLedger, set[str]]:
     """Parse and validate HICDEP tables given as DataFrames.
 
@@ -282,6 +303,8 @@ def validate_tables(frames: Mapping[str, pd.DataFrame], close_date: str | pd.Tim
     every one of them in ``ledger.unreadable`` and summarised by pattern in
     ``ledger.issues`` (severity ``error``), a missing required table an empty table and a
     ``critical`` issue. ``date_format``: the format of text dates (default ISO).
+    ``release``: take each raw frame out of ``frames`` (a dict the caller no longer needs)
+    once parsed, so that a large export is never held raw, parsed and validated at once.
     """
     if unreadable not in ("stop", "missing"):
         raise ValueError(f"unreadable must be 'stop' or 'missing', got {unreadable!r}")
@@ -313,14 +336,18 @@ def validate_tables(frames: Mapping[str, pd.DataFrame], close_date: str | pd.Tim
                 and raw.index.step == 1):
             raw = raw.set_axis(pd.RangeIndex(1, len(raw) + 1, name="row"), axis=0)
         ledger.rows_read[name] = len(raw)
+        if release:
+            del frames[name]  # type: ignore[attr-defined]
         parsed[name] = parse_table(raw, spec, label, errors, ledger.notices, date_format)
+        del raw
     if errors and unreadable == "stop":  # every unreadable value of every table, at once
         raise errors[0] if len(errors) == 1 else InputErrors(errors)
     if errors:
         _record_unreadable(InputErrors(errors), ledger)
-    for name, typed in parsed.items():
+    for name in list(parsed):  # each parsed table let go once validated
         spec = TABLES[name]
-        tables[name] = validate_table(check_dates(typed, spec, ledger, close), spec, ledger)
+        tables[name] = validate_table(check_dates(parsed.pop(name), spec, ledger, close),
+                                      spec, ledger)
     _cross_table_checks(tables, ledger)
     flag_cd4_spikes(tables["tblLAB_CD4"], ledger)
     for name in present:

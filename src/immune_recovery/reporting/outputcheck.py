@@ -125,7 +125,8 @@ class Secrets:
             for column in frame.columns:
                 name = str(column).upper()
                 if name == "PATIENT":
-                    ids |= {str(v).strip() for v in frame[column].dropna().unique()}
+                    unique = pd.Series(frame[column].unique(), dtype=object).dropna()
+                    ids |= set(unique.astype(str).str.strip())
                 elif name.endswith("_D") or "DATE" in name:
                     dates |= _iso_dates(frame[column])
         ids = {i for i in ids if len(i) >= 6 or not i.isdigit()}
@@ -141,8 +142,8 @@ def _allowed_dates(close_date: str | None) -> frozenset[str]:
 
 
 def _iso_dates(values: pd.Series) -> set[str]:
-    unique = pd.Series(pd.Series(values.dropna().unique(), dtype=object).astype(str)
-                       .str.strip().unique())
+    unique = pd.Series(values.unique(), dtype=object).dropna()
+    unique = pd.Series(unique.astype(str).str.strip().unique())
     parsed = pd.to_datetime(unique, errors="coerce", format="mixed")
     return {d.date().isoformat() for d in parsed.dropna()}
 
