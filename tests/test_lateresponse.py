@@ -208,3 +208,19 @@ def test_no_early_nonresponder_gives_not_estimable_rows_not_an_error():
     assert len(table) and table["cumulative_incidence"].isna().all()
     assert table["note"].astype(str).str.startswith("not estimable").all()
     assert set(table["note"]) >= {lr.NO_ONE_AT_RISK}
+
+
+def test_counts_sorted_once_are_the_counts_sorted_each_time():
+    """The late-response tables sort the count history once (``_Counts``); every subset read
+    from it is what sorting ``long`` for that subset gives (ties in time keep their order)."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    long = pd.DataFrame({"PATIENT": rng.choice([f"p{i}" for i in range(300)], n),
+                         "years": rng.integers(0, 40, n) / 4, "cd4": rng.normal(300, 80, n)})
+    ids = pd.Index(sorted(set(long["PATIENT"]))[::2])
+    held = lr._Counts(long, ids)
+    for subset in (ids, ids[::3], ids[:0], pd.Index(["p0", "nobody"])):
+        subset = subset[subset.isin(ids)]
+        for got, expected in zip(lr._sorted(held, subset), lr._sorted(long, subset),
+                                 strict=True):
+            np.testing.assert_array_equal(got, expected)

@@ -132,7 +132,30 @@ def _runs(patient: np.ndarray, years: np.ndarray, ok: np.ndarray, k: int, gap_ye
     return run
 
 
-def _sorted(long: pd.DataFrame, ids: pd.Index) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+class _Counts:
+    """The counts of a set of patients sorted by patient and time, once: what the functions
+    below read in place of ``long`` (:func:`_sorted`), so that the late-response tables sort
+    the count history once rather than once per threshold, definition and step."""
+
+    def __init__(self, long: pd.DataFrame | _Counts, ids: pd.Index) -> None:
+        self.patient, self.years, self.cd4 = _sorted(long, ids)
+        self.ids = pd.Index(ids)
+        self.code = self.ids.get_indexer(self.patient)
+
+    def subset(self, ids: pd.Index) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The sorted rows of ``ids`` (a subset of the patients held)."""
+        chosen = np.zeros(len(self.ids) + 1, bool)
+        chosen[self.ids.get_indexer(ids)] = True  # -1 (not held) marks the spare last slot
+        keep = chosen[:-1][self.code]
+        return self.patient[keep], self.years[keep], self.cd4[keep]
+
+
+def _sorted(long: pd.DataFrame | _Counts, ids: pd.Index
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Patient, years and CD4 of the counts of ``ids``, sorted by patient and years (stable:
+    the order of ``long`` within ties)."""
+    if isinstance(long, _Counts):
+        return long.subset(ids)
     data = long.loc[long["PATIENT"].isin(ids), ["PATIENT", "years", "cd4"]]
     data = data.sort_values(["PATIENT", "years"], kind="stable")
     return data["PATIENT"].to_numpy(), data["years"].to_numpy(), data["cd4"].to_numpy()
@@ -189,8 +212,8 @@ def can_confirm(long: pd.DataFrame, data: pd.DataFrame, confirm: int,
 
 def last_count_years(long: pd.DataFrame, early: pd.DataFrame) -> pd.Series:
     """Years since T0 of each patient's last count, not before the assessment (censoring)."""
-    last = long[long["PATIENT"].isin(early.index)].groupby("PATIENT")["years"].max()
-    last = last.reindex(early.index)
+    patient, years, _ = _sorted(long, early.index)
+    last = pd.Series(years, index=patient).groupby(level=0).max().reindex(early.index)
     return np.maximum(last.fillna(early["start_years"]), early["start_years"])
 
 
@@ -208,6 +231,7 @@ def competing_risks_data(long: pd.DataFrame, early: pd.DataFrame, competing_year
     ``already_above`` (above the threshold at the assessment), ``excluded_unconfirmed`` (at or
     below it on the assessed count, not confirmed), ``confirmable`` (:func:`can_confirm`) and
     ``method`` (:func:`method_name`)."""
+    long = _Counts(long, early.index)
     entry_confirmed = confirm > 1 and prior_counts(long, early, confirm_gap_days)
     low = confirmed_low(long, early, threshold, confirm if entry_confirmed else 1,
                         confirm_gap_days)
@@ -292,6 +316,7 @@ def late_response(long: pd.DataFrame, early: pd.DataFrame, competing_years: pd.S
     non-responder at risk including those already above, the competing event censored).
     Counts (crossings, competing events, censored) are those observed by the month; ``note``
     says why a curve is missing (:data:`NOT_CONFIRMABLE`, :data:`NOT_ESTIMABLE`)."""
+    long = _Counts(long, early.index)
     rows = []
     for threshold, data, note in _risk_sets(long, early, competing_years, thresholds, confirm,
                                             confirm_gap_days):
@@ -325,6 +350,7 @@ def late_response_bounds(long: pd.DataFrame, early: pd.DataFrame, competing_year
     crossed, or a count within the month or later without crossing; patients lost or with the
     competing event and no such count left out) and ``worst case`` (crossed by the month / all at risk: nobody unobserved crossed). Wilson
     95% CIs."""
+    long = _Counts(long, early.index)
     rows = []
     for threshold, data, note in _risk_sets(long, early, competing_years, thresholds, confirm,
                                             confirm_gap_days):

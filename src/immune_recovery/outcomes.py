@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter, KaplanMeierFitter
+from lifelines import KaplanMeierFitter
 from lifelines.exceptions import ConvergenceError
 from lifelines.utils import restricted_mean_survival_time
 
@@ -26,6 +26,7 @@ from .classify import Classification
 from .cohort import Cohort
 from .conventions import BASELINE_WINDOW_DAYS, DAYS_PER_YEAR, Z95
 from .covariates import design_matrix, term_label
+from .efron import CoxPHFitter
 from .estimable import separated, too_few_events
 from .events import event_dates
 from .formatting import captioned

@@ -122,19 +122,15 @@ def _records(text: str, sep: str, label: str) -> tuple[list[str], pd.DataFrame, 
     return header, body, np.asarray(lines, dtype=np.int64)
 
 
-def _arrow_records(data: bytes, sep: str) -> tuple[list[str], pd.DataFrame, np.ndarray] | None:
+def _arrow_records(data: bytes, sep: str, first: str
+                   ) -> tuple[list[str], pd.DataFrame, np.ndarray] | None:
     """What :func:`_records` returns, read by Arrow's CSV reader into Arrow text columns
     (compact: no Python string per value; an empty field is missing, as there), for a UTF-8
     file whose every physical line is one record; ``None`` for any other file (empty lines,
-    line breaks inside quoted fields, a malformed record, a byte that is not UTF-8), which
-    :func:`_records` reads and reports on."""
-    end = data.find(b"\n")
-    first = data[:end if end >= 0 else len(data)].rstrip(b"\r")
-    try:
-        header = next(csv.reader([first.decode("utf-8")], delimiter=sep), [])
-    except UnicodeDecodeError:
-        return None
-    if not header or not first.strip():
+    line breaks inside quoted fields, a malformed record, a byte that is not UTF-8, which
+    Arrow checks), which :func:`_records` reads and reports on. ``first``: the header line."""
+    header = next(csv.reader([first], delimiter=sep), [])
+    if not header:
         return None
     names = [f"f{i}" for i in range(len(header))]
     try:
@@ -174,7 +170,7 @@ def _read_text(path: Path, encoding: str | None, sep: str | None
     head = data[:data.find(b"\n")] if b"\n" in data[:1 << 20] else data[:1 << 20]
     first = head.decode("utf-8", errors="replace").rstrip("\r")
     separator = sep or _detect_separator(first)
-    fast = _arrow_records(data, separator) if utf8 and first.strip() else None
+    fast = _arrow_records(data, separator, first) if utf8 and first.strip() else None
     if fast is None:
         text = _decode(data, label, encoding, sep)
         if not text.strip():

@@ -33,7 +33,8 @@ MISSING_TOKENS = ("NA", "NULL", ".", "")
 _DAY_FIRST = re.compile(r"^(\d{1,2})([/.\-])(\d{1,2})\2(\d{4})$")
 #: Text Arrow reads exactly as pandas does (:func:`_arrow_parse`): integers of up to 15
 #: digits (exact in float64) without sign on zero or leading zeros; ISO dates within
-#: pandas' nanosecond range (years :data:`_ARROW_YEARS`), checked back field by field.
+#: pandas' nanosecond range (years :data:`_ARROW_YEARS`), whose day is checked back
+#: (Arrow's strptime rolls an impossible day over: 2011-02-30 reads as 2011-03-02).
 _ARROW_INTEGER = r"^(0|-?[1-9][0-9]{0,14})$"
 _ARROW_ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _ARROW_YEARS = (1678, 2261)
@@ -194,8 +195,8 @@ class _ArrowParsed:
 def _arrow_parse(raw: pd.Series, kind: str) -> _ArrowParsed:
     """Parse the values of an Arrow text column that Arrow reads exactly as
     :func:`_parse_column` would: after trimming ASCII whitespace (which ``str.strip`` trims
-    too), the missing tokens, ISO dates (``date``: :data:`_ARROW_ISO_DATE`, checked back
-    field by field) and integers (``number``, ``code``: :data:`_ARROW_INTEGER`); every other
+    too), the missing tokens, ISO dates (``date``: :data:`_ARROW_ISO_DATE`, its day
+    checked back) and integers (``number``, ``code``: :data:`_ARROW_INTEGER`); every other
     value is left to :func:`_parse_column`, tokens and all (:func:`missing_tokens`)."""
     text = arrow_text(raw)
     trimmed = pc.ascii_trim_whitespace(text)

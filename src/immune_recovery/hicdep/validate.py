@@ -223,6 +223,13 @@ def _dates_before_birth(tables: dict[str, pd.DataFrame], ledger: ExclusionLedger
             tables[name] = df
 
 
+def _by_code(values: pd.Series, known: pd.Index, codes: np.ndarray) -> np.ndarray:
+    """Each row's value of ``values`` (indexed by unique patients): ``codes`` are the rows'
+    positions in ``known`` (-1: not there, missing)."""
+    found = values.reindex(known).to_numpy()
+    return np.where(codes >= 0, found[np.maximum(codes, 0)], np.array(None, dtype=found.dtype))
+
+
 def _cross_table_checks(tables: dict[str, pd.DataFrame], ledger: ExclusionLedger) -> None:
     """The cross-table rules each spec names (``TableSpec.cross_table``). tblLTFU is checked
     first, so that a death or drop-out date that was itself excluded does not exclude other
@@ -238,24 +245,19 @@ def _cross_table_checks(tables: dict[str, pd.DataFrame], ledger: ExclusionLedger
         spec = TABLES[name]
         if df.empty:
             continue
-        # each row's patient found once (tblBAS's patients are unique), every lookup by it
-        codes = known.get_indexer(df["PATIENT"]) if known.is_unique else None
+        # each row's patient found once, every lookup by it (tblBAS's, tblLTFU's patients
+        # are unique after validate_table: IR-BAS-2, IR-LTFU-2)
+        codes = known.get_indexer(df["PATIENT"])
 
-        def per_row(values: pd.Series) -> pd.Series | np.ndarray:
-            """``df["PATIENT"].map(values)`` (values indexed by patient)."""
-            if codes is None or not values.index.is_unique:
-                return df["PATIENT"].map(values)
-            found = values.reindex(known).to_numpy()
-            return np.where(codes >= 0, found[np.maximum(codes, 0)],
-                            np.array(None, dtype=found.dtype))
+        def per_row(values: pd.Series) -> np.ndarray:
+            return _by_code(values, known, codes)
 
         def keep(rows: np.ndarray) -> None:
             nonlocal df, codes
-            df = df[rows]
-            codes = None if codes is None else codes[rows]
+            df, codes = df[rows], codes[rows]
 
         if "RC001" in spec.cross_table:
-            orphan = (codes < 0) if codes is not None else ~df["PATIENT"].isin(known).to_numpy()
+            orphan = codes < 0
             ledger.exclude(name, df[orphan], "RC001", column="PATIENT")
             keep(~orphan)
         if name == "tblLTFU":
