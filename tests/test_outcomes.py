@@ -115,6 +115,62 @@ def test_time_varying_intervals_cover_follow_up(small_cohort_dir):
     assert intervals.loc["P2", "event"].max() == 1
 
 
+def _reference_intervals(cohort, patients, event: str) -> pd.DataFrame:
+    """What :func:`time_varying_data` gives, built the plain pandas way (sort, groupby
+    forward-fill, groupby last, shift): the reference for the array version."""
+    from immune_recovery.baseline import rna_copies
+    from immune_recovery.conventions import BASELINE_WINDOW_DAYS, DAYS_PER_YEAR
+    from immune_recovery.events import event_dates
+    t0 = patients["t0"]
+    when = event_dates(cohort, patients, event)
+    ok = when.notna() & (when <= patients["followup_end"])
+    end_years = ((when.where(ok, patients["followup_end"]) - t0).dt.days
+                 / DAYS_PER_YEAR).to_numpy()
+    cd4 = cohort.absolute_cd4()
+    code = cd4["code"].to_numpy()
+    marks = [pd.DataFrame({"code": code, "raw": ((cd4["CD4_D"] - t0.to_numpy()[code]).dt.days
+                                                 / DAYS_PER_YEAR).to_numpy(),
+                           "sqrt_cd4": np.sqrt(cd4["CD4_V"].to_numpy()), "viremic": np.nan})]
+    if not cohort.rna.empty:
+        rcode = cohort.codes("tblLAB_RNA")
+        marks.append(pd.DataFrame({
+            "code": rcode, "raw": ((cohort.rna["RNA_D"] - t0.to_numpy()[rcode]).dt.days
+                                   / DAYS_PER_YEAR).to_numpy(),
+            "sqrt_cd4": np.nan,
+            "viremic": (rna_copies(cohort.rna["RNA_V"]).fillna(0) >= 400).astype(float)}))
+    m = pd.concat(marks, ignore_index=True)
+    keep = patients["baseline_cd4"].notna().to_numpy()[m["code"].to_numpy()]
+    m = m[keep & (m["raw"] >= -BASELINE_WINDOW_DAYS[0] / DAYS_PER_YEAR)
+          & (m["raw"] < end_years[m["code"].to_numpy()])]
+    m = m.sort_values(["code", "raw"], kind="stable")
+    m[["sqrt_cd4", "viremic"]] = m.groupby("code")[["sqrt_cd4", "viremic"]].ffill()
+    m["start"] = m["raw"].clip(lower=0.0)
+    m = m.groupby(["code", "start"], as_index=False, sort=True)[["sqrt_cd4", "viremic"]].last()
+    m["viremic"] = m["viremic"].fillna(0.0)
+    m = m.dropna(subset=["sqrt_cd4"])
+    m = m[m.groupby("code")["start"].transform("min") == 0.0]
+    m["stop"] = m.groupby("code")["start"].shift(-1)
+    m["stop"] = m["stop"].fillna(pd.Series(end_years[m["code"].to_numpy()], index=m.index))
+    m = m[m["stop"] > m["start"]]
+    last = m.groupby("code")["stop"].transform("max") == m["stop"]
+    return pd.DataFrame({
+        "PATIENT": patients.index.to_numpy()[m["code"].to_numpy()],
+        "start": m["start"].to_numpy(), "stop": m["stop"].to_numpy(),
+        "event": (last.to_numpy() & ok.to_numpy()[m["code"].to_numpy()]).astype(int),
+        "current_sqrt_cd4": m["sqrt_cd4"].to_numpy(),
+        "current_viremic": m["viremic"].to_numpy().astype(int)})
+
+
+@pytest.mark.parametrize("event", ["death", "ade_or_death"])
+def test_time_varying_intervals_are_the_pandas_reference(small_cohort_dir, event):
+    for path in (small_cohort_dir, require_dataset("synthetic")):
+        cohort = load_cohort(path)
+        patients = patient_table(cohort)
+        pd.testing.assert_frame_equal(time_varying_data(cohort, patients, event),
+                                      _reference_intervals(cohort, patients, event),
+                                      check_exact=True)
+
+
 @pytest.mark.slow
 def test_time_varying_cox_recovers_the_simulated_ade_hazard():
     """ADE hazard in the simulator: log HR -0.08 per sqrt(CD4) and 0.1 per 10 years."""
@@ -132,3 +188,14 @@ def test_time_varying_cox_recovers_the_simulated_ade_hazard():
         assert low <= true <= high, (term, low, high, true)
     # viremia measured every three months is attenuated, but in the right direction
     assert table.loc["current_viremic", "estimate"] > 1
+
+
+def test_forward_fill_stays_within_each_patient():
+    from immune_recovery.outcomes import _ffill, _run_starts
+    code = np.array([0, 0, 0, 1, 1, 2, 2, 2])
+    values = np.array([np.nan, 1.0, np.nan, np.nan, 2.0, np.nan, np.nan, 3.0])
+    starts = _run_starts(code)
+    assert starts.tolist() == [0, 0, 0, 3, 3, 5, 5, 5]
+    np.testing.assert_array_equal(_ffill(values, starts),
+                                  [np.nan, 1.0, 1.0, np.nan, 2.0, np.nan, np.nan, 3.0])
+    assert _ffill(np.zeros(0), _run_starts(np.zeros(0, int))).size == 0

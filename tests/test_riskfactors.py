@@ -208,3 +208,16 @@ def test_regression_to_the_mean_with_too_few_patients_says_not_estimable():
         "Regression to the mean could not be examined (not estimable")
     assert riskfactors.baseline_terms(pd.DataFrame({"term": [np.nan, "cd4_per100"]})) \
         ["term"].tolist() == ["cd4_per100"]
+
+
+@pytest.mark.parametrize(("seed", "n", "p"), [(1, 500, 2), (2, 5000, 6), (3, 40000, 9),
+                                              (4, 60, 3)])
+def test_the_simex_logistic_fit_is_statsmodels_to_the_last_bit(seed, n, p):
+    """SIMEX refits a logistic model 201 times; its lean Newton fit gives statsmodels'
+    ``Logit`` coefficient and variance exactly."""
+    rng = np.random.default_rng(seed)
+    x = np.column_stack([np.ones(n), rng.gamma(2, 100, n) / 100,
+                         rng.normal(size=(n, p - 2)) > 0.3]).astype(float)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-1 + 0.5 * x[:, 1] - 0.2 * x[:, -1])))).astype(float)
+    fit = sm.Logit(y, x).fit(disp=False, maxiter=100)
+    assert riskfactors._logit(y, x) == (float(fit.params[1]), float(fit.cov_params()[1, 1]))

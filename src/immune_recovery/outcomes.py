@@ -271,42 +271,72 @@ def time_varying_data(cohort: Cohort, patients: pd.DataFrame, event: str = "ade_
     end_years = ((end - t0).dt.days / DAYS_PER_YEAR).to_numpy()
     earliest = -BASELINE_WINDOW_DAYS[0] / DAYS_PER_YEAR
 
-    def years(dates: pd.Series, code: np.ndarray) -> np.ndarray:
-        return ((dates - t0.to_numpy()[code]).dt.days / DAYS_PER_YEAR).to_numpy()
+    def days(dates: pd.Series, code: np.ndarray) -> np.ndarray:
+        return (dates - t0.to_numpy()[code]).dt.days.to_numpy(dtype=float)
 
     cd4 = cohort.absolute_cd4()
     code = cd4["code"].to_numpy()
-    marks = [pd.DataFrame({"code": code, "raw": years(cd4["CD4_D"], code),
-                           "sqrt_cd4": np.sqrt(cd4["CD4_V"].to_numpy()), "viremic": np.nan})]
+    nothing = np.full(len(code), np.nan)
+    marks = [(code, days(cd4["CD4_D"], code), np.sqrt(cd4["CD4_V"].to_numpy()), nothing)]
     if not cohort.rna.empty:
-        rcode = cohort.codes("tblLAB_RNA")
+        code = cohort.codes("tblLAB_RNA")
         viremic = (rna_copies(cohort.rna["RNA_V"]).fillna(0) >= viremia_cutoff).astype(float)
-        marks.append(pd.DataFrame({"code": rcode, "raw": years(cohort.rna["RNA_D"], rcode),
-                                   "sqrt_cd4": np.nan, "viremic": viremic.to_numpy()}))
-    m = pd.concat(marks, ignore_index=True)
-    keep = patients["baseline_cd4"].notna().to_numpy()[m["code"].to_numpy()]
-    m = m[keep & (m["raw"] >= earliest) & (m["raw"] < end_years[m["code"].to_numpy()])]
-    m = m.sort_values(["code", "raw"], kind="stable")
-    m[["sqrt_cd4", "viremic"]] = m.groupby("code")[["sqrt_cd4", "viremic"]].ffill()
-    m["start"] = m["raw"].clip(lower=0.0)
-    m = m.groupby(["code", "start"], as_index=False, sort=True)[["sqrt_cd4", "viremic"]].last()
-    m["viremic"] = m["viremic"].fillna(0.0)
-    m = m.dropna(subset=["sqrt_cd4"])
-    first = m.groupby("code")["start"].transform("min")
-    m = m[first == 0.0]  # a CD4 value known at T0 (the baseline)
-    m["stop"] = m.groupby("code")["start"].shift(-1)
-    m["stop"] = m["stop"].fillna(pd.Series(end_years[m["code"].to_numpy()], index=m.index))
-    m = m[m["stop"] > m["start"]]
-    last = m.groupby("code")["stop"].transform("max") == m["stop"]
-    m["event"] = (last.to_numpy() & had_event[m["code"].to_numpy()]).astype(int)
+        marks.append((code, days(cohort.rna["RNA_D"], code), np.full(len(code), np.nan),
+                      viremic.to_numpy()))
+    code, day, sqrt_cd4, viremic = (np.concatenate(column) for column in zip(*marks))
+    raw = day / DAYS_PER_YEAR
+    keep = np.flatnonzero(patients["baseline_cd4"].notna().to_numpy()[code]
+                          & (raw >= earliest) & (raw < end_years[code]))
+    # sorted by patient and day (the order of the years), stable as pandas' sort: one key
+    day = day[keep].astype(np.int64)
+    low = day.min(initial=0)
+    key = code[keep].astype(np.int64) * (day.max(initial=0) - low + 1) + (day - low)
+    order = keep[np.argsort(key, kind="stable")]
+    code, raw, sqrt_cd4, viremic = code[order], raw[order], sqrt_cd4[order], viremic[order]
+    first_row = _run_starts(code)
+    sqrt_cd4, viremic = _ffill(sqrt_cd4, first_row), _ffill(viremic, first_row)
+    start = np.maximum(raw, 0.0)  # values measured before T0 apply from T0
+    last = _ends_run(code) | _ends_run(start)  # the last value of each patient's day
+    code, start, sqrt_cd4 = code[last], start[last], sqrt_cd4[last]
+    viremic = np.nan_to_num(viremic[last], nan=0.0)
+    known = ~np.isnan(sqrt_cd4)
+    code, start, sqrt_cd4, viremic = code[known], start[known], sqrt_cd4[known], viremic[known]
+    at_t0 = start[_run_starts(code)] == 0.0  # a CD4 value known at T0 (the baseline)
+    code, start, sqrt_cd4, viremic = code[at_t0], start[at_t0], sqrt_cd4[at_t0], viremic[at_t0]
+    final = _ends_run(code)  # each patient's last interval ends at the end of follow-up
+    stop = end_years[code]
+    stop[~final] = start[1:][~final[:-1]]
+    positive = stop > start
+    code, start, stop = code[positive], start[positive], stop[positive]
+    sqrt_cd4, viremic = sqrt_cd4[positive], viremic[positive]
     return pd.DataFrame({
-        "PATIENT": patients.index.to_numpy()[m["code"].to_numpy()],
-        "start": m["start"].to_numpy(),
-        "stop": m["stop"].to_numpy(),
-        "event": m["event"].to_numpy(),
-        "current_sqrt_cd4": m["sqrt_cd4"].to_numpy(),
-        "current_viremic": m["viremic"].to_numpy().astype(int),
+        "PATIENT": patients.index.to_numpy()[code],
+        "start": start,
+        "stop": stop,
+        "event": (_ends_run(code) & had_event[code]).astype(int),
+        "current_sqrt_cd4": sqrt_cd4,
+        "current_viremic": viremic.astype(int),
     })
+
+
+def _ends_run(values: np.ndarray) -> np.ndarray:
+    """Rows whose next row has another value (and the last row)."""
+    end = np.ones(len(values), bool)
+    end[:-1] = values[1:] != values[:-1]
+    return end
+
+
+def _run_starts(code: np.ndarray) -> np.ndarray:
+    """For rows sorted by ``code``: the position of the first row of each row's run."""
+    new = np.ones(len(code), bool)
+    new[1:] = code[1:] != code[:-1]
+    return np.maximum.accumulate(np.where(new, np.arange(len(code)), 0))
+
+
+def _ffill(values: np.ndarray, first_row: np.ndarray) -> np.ndarray:
+    """``values`` forward-filled within runs (``first_row``: :func:`_run_starts`)."""
+    seen = np.maximum.accumulate(np.where(np.isnan(values), -1, np.arange(len(values))))
+    return np.where(seen >= first_row, values[np.maximum(seen, 0)], np.nan)
 
 
 def counting_process_ranks(start, stop) -> tuple[np.ndarray, np.ndarray]:
