@@ -101,3 +101,21 @@ def test_pattern_mixture_marginal_is_the_share_weighted_average():
     assert table.loc["late", "slope"] == pytest.approx(0.0, abs=0.1)
     marginal = table.loc["pattern-weighted (marginal)", "slope"]
     assert marginal == pytest.approx(table.iloc[:3]["slope"].mean(), abs=1e-9)
+
+
+def test_last_value_before_is_the_last_count_by_patient_and_time():
+    """Ties in time keep the later row; counts before T0, at or after the cut and missing
+    values are not candidates; a patient without one gets NaN (against the plain pandas
+    sort-and-take-last)."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    long = pd.DataFrame({"PATIENT": rng.choice([f"p{i}" for i in range(200)], n),
+                         "years": rng.integers(-2, 12, n) / 8,
+                         "cd4": np.where(rng.random(n) < 0.1, np.nan, rng.normal(300, 90, n))})
+    patients = pd.Index([f"p{i}" for i in range(210)], name="PATIENT")
+    got = dropout.last_value_before(long, "cd4", patients, 1.0)
+    data = long[(long["years"] > 0) & (long["years"] < 1.0)]
+    expected = (data.sort_values(["PATIENT", "years"], kind="stable").groupby("PATIENT")["cd4"]
+                .last().reindex(patients))
+    pd.testing.assert_series_equal(got, expected, check_exact=True)
+    assert got.isna().any() and got.notna().sum() > 150

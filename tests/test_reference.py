@@ -111,3 +111,16 @@ def test_studies_sharing_patients_share_a_group():
                                               "ART-CC/COHERE (Engsig 2014)", "wu2022_meta", "X1"]
     assert groups["contained_in"].tolist()[2] == "ART-CC/COHERE (Engsig 2014)"
     assert groups["meta_analysis"].tolist() == [False] * 4 + [True, False]
+
+
+def test_a_table_read_twice_is_read_once_and_each_caller_gets_its_own_copy(tmp_path):
+    source = reference_dir() / "inr_frequency.csv"
+    path = tmp_path / "inr_frequency.csv"
+    path.write_bytes(source.read_bytes())
+    first = reference.load("inr_frequency", path)
+    first.loc[0, "pct_inr"] = -1.0  # a caller changing its frame changes no one else's
+    second = reference.load("inr_frequency", path)
+    pd.testing.assert_frame_equal(second, reference.load("inr_frequency", source))
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines[:2]), encoding="utf-8")  # the file changed: read again
+    assert len(reference.load("inr_frequency", path)) == 1

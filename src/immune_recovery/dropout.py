@@ -85,9 +85,16 @@ def last_value_before(long: pd.DataFrame, column: str, patients: pd.Index,
                       before_years: float) -> pd.Series:
     """Each patient's last ``column`` of ``long`` (``PATIENT``, ``years``) dated after T0 and
     before ``before_years`` (NaN if none), indexed by ``patients``."""
-    data = long[(long["years"] > 0) & (long["years"] < before_years)]
-    last = data.sort_values(["PATIENT", "years"], kind="stable").groupby("PATIENT")[column].last()
-    return last.reindex(patients)
+    years = long["years"].to_numpy()
+    keep = np.flatnonzero((years > 0) & (years < before_years) & long[column].notna().to_numpy())
+    code, ids = pd.factorize(long["PATIENT"].to_numpy()[keep])
+    # the last row by patient and time (ties: the last in ``long``), as a stable sort of
+    # (PATIENT, years) then groupby-last gives: the values kept are never missing
+    order = np.lexsort((years[keep], code))
+    last = order[np.r_[code[order][1:] != code[order][:-1], True]] if len(order) else order
+    values = long[column].to_numpy()[keep][last]
+    return pd.Series(values, index=pd.Index(ids[code[last]], name="PATIENT"),
+                     name=column).reindex(patients)
 
 
 def assessment_frame(result: Classification, definition_id: str, patients: pd.DataFrame,

@@ -90,23 +90,26 @@ def agreement(result: Classification, definition_ids: list[str] | None = None,
     ``min_common`` patients in common are left empty.
     """
     ids = list(definition_ids or result.results)
-    flags = {i: nonresponder_flags(result, i) for i in ids}
+    flags = [nonresponder_flags(result, i) for i in ids]
+    den = np.column_stack([d for d, _ in flags] or [np.zeros(len(result.patients), bool)])
+    num = np.column_stack([d & n for d, n in flags] or [np.zeros(len(result.patients), bool)])
+    # every pair's 2x2 counts at once, from products of the 0/1 columns (exact in float64)
+    common, both, num_den = (np.rint(a.T.astype(float) @ b.astype(float)).astype(np.int64)
+                             for a, b in ((den, den), (num, num), (num, den)))
     kappa = pd.DataFrame(np.nan, index=ids, columns=ids)
     overlap = pd.DataFrame(np.nan, index=ids, columns=ids)
-    for a in ids:
-        den_a, num_a = flags[a]
-        for b in ids:
-            den_b, num_b = flags[b]
-            common = den_a & den_b
-            n = int(common.sum())
+    for i, a in enumerate(ids):
+        for j, b in enumerate(ids):
+            n = int(common[i, j])
             if n < min_common:
                 continue
-            x, y = num_a[common], num_b[common]
-            both, only_x, only_y = np.sum(x & y), np.sum(x & ~y), np.sum(~x & y)
-            neither = n - both - only_x - only_y
-            kappa.loc[a, b] = cohen_kappa(both, only_x, only_y, neither)
-            if x.sum() and not (disclosure.small(both) or disclosure.small(only_x)):
-                overlap.loc[a, b] = both / x.sum()  # published: no share of a small count
+            # x: a's non-responders among the patients in both denominators, y: b's
+            x_sum = num_den[i, j]
+            shared, only_x, only_y = both[i, j], x_sum - both[i, j], num_den[j, i] - both[i, j]
+            neither = n - shared - only_x - only_y
+            kappa.loc[a, b] = cohen_kappa(shared, only_x, only_y, neither)
+            if x_sum and not (disclosure.small(shared) or disclosure.small(only_x)):
+                overlap.loc[a, b] = shared / x_sum  # published: no share of a small count
     return kappa, overlap
 
 

@@ -18,6 +18,7 @@ from .cohort import Cohort
 from .conventions import DAYS_PER_MONTH, DAYS_PER_YEAR
 from .disclosure import figures as disclosed
 from .events import aids_events
+from .formatting import as_text
 from .plots import kaplan_meier, legend
 
 BASE_CONTINUOUS = {"age": "Age, years", "baseline_cd4": "Baseline CD4, cells/mm3",
@@ -87,7 +88,7 @@ def cd4_visits(cohort: Cohort, patients: pd.DataFrame, group: str | None = "arm"
     month = np.floor(month / bin_months + 0.5) * bin_months
     labels = patients[group].to_numpy()[cd4["code"].to_numpy()] if group in patients else "all"
     return pd.DataFrame({
-        "PATIENT": cd4["PATIENT"].astype(str).to_numpy(),
+        "PATIENT": as_text(cd4["PATIENT"]),
         "group": labels,
         "days": days,
         "month": month.astype("int64"),

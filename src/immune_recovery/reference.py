@@ -10,6 +10,7 @@ never filled in. Rows that are not V or V2 are shown but never pooled (:func:`po
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -214,7 +215,15 @@ STUDY_TABLES = ("inr_frequency", "inr_risk_factors", "inr_risk_factors_linear", 
 def load(table: str, path: str | Path | None = None) -> pd.DataFrame:
     """``data/reference/<table>.csv`` (or the file ``path`` holding that table), validated
     against its schema; every failure is raised at once (pandera ``SchemaErrors``)."""
-    path = resolve(path) if path is not None else reference_dir() / f"{table}.csv"
+    path = Path(resolve(path) if path is not None else reference_dir() / f"{table}.csv")
+    stat = path.stat()
+    return _load(table, str(path), stat.st_mtime_ns, stat.st_size).copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _load(table: str, path: str, mtime_ns: int, size: int) -> pd.DataFrame:
+    """:func:`load`, read and validated once per file version (the frequency report looks up
+    the published frequency of each of its definitions; callers get a copy)."""
     frame = pd.read_csv(path, **READ_OPTIONS.get(table, {}))
     for column in PRINTED_AS_TEXT.get(table, ()):
         number = pd.to_numeric(frame[column], errors="coerce")

@@ -32,7 +32,7 @@ from .conventions import (
 from .covariates import term_label, tidy_term
 from .disclosure import figures as disclosed
 from .exceptions import ConvergenceWarning
-from .formatting import captioned
+from .formatting import as_text, captioned
 from .intervals import wilson
 from .plots import PALETTE, legend
 from .results import coefficients_table, estimates_table
@@ -68,7 +68,7 @@ def mean_trajectory(long: pd.DataFrame, by: str | None = None, bin_months: int =
     """Mean CD4 (cells/mm³) with a t-based 95% CI by visit month (rounded to ``bin_months``)
     and group. Columns: ``group``, ``month``, ``n``, ``mean``, ``ci_low``, ``ci_high``."""
     data = long.assign(month=(np.floor(long["months"] / bin_months + 0.5) * bin_months)
-                       .astype(int), group=long[by].astype(str) if by else "all")
+                       .astype(int), group=as_text(long[by]) if by else "all")
     agg = data.groupby(["group", "month"], observed=True)["cd4"].agg(["count", "mean", "std"])
     agg = agg[agg["count"] >= min_n].reset_index().rename(columns={"count": "n"})
     half = stats.t.ppf(0.975, agg["n"] - 1) * agg["std"] / np.sqrt(agg["n"])
@@ -101,7 +101,7 @@ def plot_individual(long: pd.DataFrame, n: int = 30, seed: int = 1,
     chosen = np.random.default_rng(seed).choice(patients, size=min(n, patients.size),
                                                 replace=False)
     fig, ax = plt.subplots()
-    groups = sorted(long[by].astype(str).unique()) if by else ["all"]
+    groups = sorted(set(as_text(long[by]))) if by else ["all"]
     for pid, part in long[long["PATIENT"].isin(chosen)].groupby("PATIENT", sort=True):
         color = PALETTE[groups.index(str(part[by].iloc[0])) % len(PALETTE)] if by else PALETTE[0]
         ax.plot(part["months"], part["cd4"], color=color, alpha=0.6, linewidth=0.9)

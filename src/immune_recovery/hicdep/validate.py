@@ -107,13 +107,14 @@ def validate_table(df: pd.DataFrame, spec: TableSpec, ledger: ExclusionLedger) -
         row_cases.loc[table_level, "column"] = row_cases.loc[table_level, "rule"].map(
             lambda r: RULE_TABLE[r].column)
         row_cases = row_cases.drop_duplicates(["row", "rule", "column"])
-        kept = df.copy()
+        kept = df  # copied before the first value is blanked (df is the ledger's source)
         for (rule, column), group in row_cases[row_cases["action"] != "exclude"] \
                 .groupby(["rule", "column"], sort=False, dropna=False):
             rows = np.unique(group["row"].to_numpy())
             column = None if column in ("", None) or column != column else str(column)
             ledger.flag(spec.name, kept.loc[rows], rule, column=column)
             if RULE_TABLE[rule].action == "blank" and column is not None:
+                kept = kept.copy() if kept is df else kept
                 kept.loc[rows, column] = _missing_value(kept[column])
         excluding = row_cases[row_cases["action"] == "exclude"].copy()
         order = {rule: i for i, rule in enumerate(RULES)}
