@@ -12,7 +12,8 @@ import pytest
 
 from immune_recovery import efron
 from immune_recovery.efron import CoxPHFitter
-from tests.test_counting_cox import SCRIPT, _r_reason
+
+from .test_counting_cox import SCRIPT, _r_reason
 
 
 def _data(n: int, seed: int, rounding: int, weights: bool = False) -> pd.DataFrame:

@@ -10,10 +10,15 @@ from lifelines import CoxPHFitter, CoxTimeVaryingFitter
 from scipy import stats
 
 from immune_recovery import load_cohort, patient_table
+from immune_recovery.baseline import rna_copies
+from immune_recovery.conventions import BASELINE_WINDOW_DAYS, DAYS_PER_YEAR
 from immune_recovery.covariates import analysis_frame
+from immune_recovery.events import event_dates
 from immune_recovery.intervals import exact_poisson_ci
 from immune_recovery.outcomes import (
     CoxModel,
+    _ffill,
+    _run_starts,
     incidence,
     landmark_data,
     time_varying_cox,
@@ -118,9 +123,6 @@ def test_time_varying_intervals_cover_follow_up(small_cohort_dir):
 def _reference_intervals(cohort, patients, event: str) -> pd.DataFrame:
     """What :func:`time_varying_data` gives, built the plain pandas way (sort, groupby
     forward-fill, groupby last, shift): the reference for the array version."""
-    from immune_recovery.baseline import rna_copies
-    from immune_recovery.conventions import BASELINE_WINDOW_DAYS, DAYS_PER_YEAR
-    from immune_recovery.events import event_dates
     t0 = patients["t0"]
     when = event_dates(cohort, patients, event)
     ok = when.notna() & (when <= patients["followup_end"])
@@ -191,7 +193,6 @@ def test_time_varying_cox_recovers_the_simulated_ade_hazard():
 
 
 def test_forward_fill_stays_within_each_patient():
-    from immune_recovery.outcomes import _ffill, _run_starts
     code = np.array([0, 0, 0, 1, 1, 2, 2, 2])
     values = np.array([np.nan, 1.0, np.nan, np.nan, 2.0, np.nan, np.nan, 3.0])
     starts = _run_starts(code)

@@ -302,11 +302,12 @@ def baseline_window_counts(cohort, patients: pd.DataFrame) -> pd.DataFrame:
     before, after = BASELINE_WINDOW_DAYS
     days = cd4["days_since_t0"]
     window = cd4[(days >= -before) & (days <= after)]
-    ids = patients.index.to_numpy()[window["code"].to_numpy()]
-    values = pd.Series(window["CD4_V"].to_numpy(dtype=float), index=ids)
+    code = window["code"].to_numpy()  # grouped by patient code, not by the id text
+    values = pd.Series(window["CD4_V"].to_numpy(dtype=float), index=code)
     g = values.groupby(level=0)
     out = pd.DataFrame({"n_baseline_counts": g.size(), "mean_baseline_cd4": g.mean()})
     out["within_ss"] = ((values - g.transform("mean")) ** 2).groupby(level=0).sum()
+    out.index = patients.index.to_numpy()[out.index.to_numpy()]
     return out.reindex(patients.index)
 
 

@@ -67,8 +67,9 @@ def mean_trajectory(long: pd.DataFrame, by: str | None = None, bin_months: int =
                     min_n: int = 10) -> pd.DataFrame:
     """Mean CD4 (cells/mm³) with a t-based 95% CI by visit month (rounded to ``bin_months``)
     and group. Columns: ``group``, ``month``, ``n``, ``mean``, ``ci_low``, ``ci_high``."""
-    data = long.assign(month=(np.floor(long["months"] / bin_months + 0.5) * bin_months)
-                       .astype(int), group=as_text(long[by]) if by else "all")
+    month = np.floor(long["months"].to_numpy() / bin_months + 0.5) * bin_months
+    data = pd.DataFrame({"group": as_text(long[by]) if by else "all",
+                         "month": month.astype(int), "cd4": long["cd4"].to_numpy()})
     agg = data.groupby(["group", "month"], observed=True)["cd4"].agg(["count", "mean", "std"])
     agg = agg[agg["count"] >= min_n].reset_index().rename(columns={"count": "n"})
     half = stats.t.ppf(0.975, agg["n"] - 1) * agg["std"] / np.sqrt(agg["n"])
