@@ -43,7 +43,7 @@ ONE_HOME = {
 LAYERS = {
     # 0: the floor: conventions and helpers every layer may use
     "conventions": 0, "exceptions": 0, "paths": 0, "checksums": 0, "staleness": 0,
-    "formatting": 0, "timing": 0, "intervals": 0, "parallel": 0, "resources": 0,
+    "formatting": 0, "timing": 0, "intervals": 0, "parallel": 0, "resources": 0, "runs": 0,
     # 1: data: tables, their schemas and readers, disclosure control, the result shapes
     "schemas": 1, "hicdep": 1, "reference": 1, "disclosure": 1, "definitions": 1, "cohort": 1,
     "measurements": 1, "events": 1, "covariates": 1, "estimable": 1, "results": 1,

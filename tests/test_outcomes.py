@@ -17,8 +17,6 @@ from immune_recovery.events import event_dates
 from immune_recovery.intervals import exact_poisson_ci
 from immune_recovery.outcomes import (
     CoxModel,
-    _ffill,
-    _run_starts,
     incidence,
     landmark_data,
     time_varying_cox,
@@ -190,13 +188,3 @@ def test_time_varying_cox_recovers_the_simulated_ade_hazard():
         assert low <= true <= high, (term, low, high, true)
     # viremia measured every three months is attenuated, but in the right direction
     assert table.loc["current_viremic", "estimate"] > 1
-
-
-def test_forward_fill_stays_within_each_patient():
-    code = np.array([0, 0, 0, 1, 1, 2, 2, 2])
-    values = np.array([np.nan, 1.0, np.nan, np.nan, 2.0, np.nan, np.nan, 3.0])
-    starts = _run_starts(code)
-    assert starts.tolist() == [0, 0, 0, 3, 3, 5, 5, 5]
-    np.testing.assert_array_equal(_ffill(values, starts),
-                                  [np.nan, 1.0, 1.0, np.nan, 2.0, np.nan, np.nan, 3.0])
-    assert _ffill(np.zeros(0), _run_starts(np.zeros(0, int))).size == 0

@@ -15,7 +15,7 @@ from immune_recovery.cohort import load_cohort
 from immune_recovery.exceptions import ParameterError
 from immune_recovery.hicdep import write_tables
 from immune_recovery.paths import project_root
-from immune_recovery.reporting.cohort_site import _prepare
+from immune_recovery.reporting.cohort_site import KINDS, LONGEST_FIRST, _prepare
 from immune_recovery.simulate import simulate_cohort
 from immune_recovery.workcopy import is_work_copy, write_work_copy
 
@@ -87,6 +87,10 @@ def test_a_site_reads_the_export_once_and_times_each_step(tmp_path, capsys):
     for report in (p for p in timing if p != "read and validate"):
         cells = json.loads((work / "staging" / f"{report}.cells.json").read_text())
         assert cells and all(c["seconds"] is not None for c in cells)
+
+
+def test_with_several_jobs_every_report_has_its_place_longest_first():
+    assert sorted(LONGEST_FIRST) == sorted(kind for kind, _, _ in KINDS)
 
 
 def test_a_close_date_without_leading_zeros_reads_the_work_copy(tmp_path):

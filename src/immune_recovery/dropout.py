@@ -52,6 +52,7 @@ from .covariates import analysis_frame
 from .estimable import separated, too_few_events
 from .exceptions import ConvergenceWarning
 from .outcomes import time_varying_cox, time_varying_data
+from .runs import ends_run
 from .trajectories import cd4_long, fit_mixed_model
 
 #: Reasons that mean "not assessable for a reason drop-out cannot explain": left out of IPCW.
@@ -91,7 +92,7 @@ def last_value_before(long: pd.DataFrame, column: str, patients: pd.Index,
     # the last row by patient and time (ties: the last in ``long``), as a stable sort of
     # (PATIENT, years) then groupby-last gives: the values kept are never missing
     order = np.lexsort((years[keep], code))
-    last = order[np.r_[code[order][1:] != code[order][:-1], True]] if len(order) else order
+    last = order[ends_run(code[order])]
     values = long[column].to_numpy()[keep][last]
     return pd.Series(values, index=pd.Index(ids[code[last]], name="PATIENT"),
                      name=column).reindex(patients)
@@ -356,7 +357,7 @@ def two_stage_death(mixed, data: pd.DataFrame, patients: pd.DataFrame, time: str
     start = k * step
     stop = np.minimum(start + step, np.repeat(end[keep], n_steps[keep]))
     died = np.repeat(p["death_date"].notna().to_numpy()[keep], n_steps[keep])
-    last = np.r_[pid[1:] != pid[:-1], True] if pid.size else np.array([], bool)
+    last = ends_run(pid)
     grid = pd.DataFrame({"PATIENT": pid, "start": start, "stop": stop,
                          "event": (died & last).astype(int)})
     grid[time] = (start + stop) / 2

@@ -10,10 +10,9 @@ normalising, the Newton steps and their stopping rules, standard errors, the bas
 is lifelines' own. lifelines sums with numpy's pairwise sums and BLAS products, the compiled
 loop in row order, so the sums differ in their last bits and the fitted coefficients by
 about 1e-15 relative (``tests/test_efron.py`` compares both with lifelines and with R
-survival): a value in a report table, written to 10 significant digits, can differ in its
-last digit (a p-value of 1e-84 on a simulated 30,000 patients; every estimate and CI equal). Right-censored
-data without delayed entry, lifelines' batch mode (``batch_mode=True``); any other fit is
-lifelines' own.
+survival): a value in a report table, written to 10 significant digits, could differ in its
+last digit, an extreme p-value first. Right-censored data without delayed entry, lifelines'
+batch mode (``batch_mode=True``); any other fit is lifelines' own.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ from .results import (
     estimates_table,
     not_estimable_table,
 )
+from .runs import ends_run, ffill_runs, run_starts
 from .schoenfeld import proportional_hazard_test
 
 
@@ -276,34 +277,39 @@ def time_varying_data(cohort: Cohort, patients: pd.DataFrame, event: str = "ade_
 
     cd4 = cohort.absolute_cd4()
     code = cd4["code"].to_numpy()
-    nothing = np.full(len(code), np.nan)
-    marks = [(code, days(cd4["CD4_D"], code), np.sqrt(cd4["CD4_V"].to_numpy()), nothing)]
+    marks = [(code, days(cd4["CD4_D"], code), np.sqrt(cd4["CD4_V"].to_numpy()),
+              np.full(len(code), np.nan))]
     if not cohort.rna.empty:
         code = cohort.codes("tblLAB_RNA")
         viremic = (rna_copies(cohort.rna["RNA_V"]).fillna(0) >= viremia_cutoff).astype(float)
         marks.append((code, days(cohort.rna["RNA_D"], code), np.full(len(code), np.nan),
                       viremic.to_numpy()))
     code, day, sqrt_cd4, viremic = (np.concatenate(column) for column in zip(*marks))
+    del marks  # every array below is a selection of these, freed once taken
     raw = day / DAYS_PER_YEAR
     keep = np.flatnonzero(patients["baseline_cd4"].notna().to_numpy()[code]
                           & (raw >= earliest) & (raw < end_years[code]))
     # sorted by patient and day (the order of the years), stable as pandas' sort: one key
     day = day[keep].astype(np.int64)
     low = day.min(initial=0)
-    key = code[keep].astype(np.int64) * (day.max(initial=0) - low + 1) + (day - low)
-    order = keep[np.argsort(key, kind="stable")]
+    order = keep[np.argsort(code[keep].astype(np.int64) * (day.max(initial=0) - low + 1)
+                            + (day - low), kind="stable")]
+    del keep, day
     code, raw, sqrt_cd4, viremic = code[order], raw[order], sqrt_cd4[order], viremic[order]
-    first_row = _run_starts(code)
-    sqrt_cd4, viremic = _ffill(sqrt_cd4, first_row), _ffill(viremic, first_row)
+    del order
+    first_row = run_starts(code)
+    sqrt_cd4, viremic = ffill_runs(sqrt_cd4, first_row), ffill_runs(viremic, first_row)
+    del first_row
     start = np.maximum(raw, 0.0)  # values measured before T0 apply from T0
-    last = _ends_run(code) | _ends_run(start)  # the last value of each patient's day
+    del raw
+    last = ends_run(code) | ends_run(start)  # the last value of each patient's day
     code, start, sqrt_cd4 = code[last], start[last], sqrt_cd4[last]
     viremic = np.nan_to_num(viremic[last], nan=0.0)
     known = ~np.isnan(sqrt_cd4)
     code, start, sqrt_cd4, viremic = code[known], start[known], sqrt_cd4[known], viremic[known]
-    at_t0 = start[_run_starts(code)] == 0.0  # a CD4 value known at T0 (the baseline)
+    at_t0 = start[run_starts(code)] == 0.0  # a CD4 value known at T0 (the baseline)
     code, start, sqrt_cd4, viremic = code[at_t0], start[at_t0], sqrt_cd4[at_t0], viremic[at_t0]
-    final = _ends_run(code)  # each patient's last interval ends at the end of follow-up
+    final = ends_run(code)  # each patient's last interval ends at the end of follow-up
     stop = end_years[code]
     stop[~final] = start[1:][~final[:-1]]
     positive = stop > start
@@ -313,30 +319,10 @@ def time_varying_data(cohort: Cohort, patients: pd.DataFrame, event: str = "ade_
         "PATIENT": patients.index.to_numpy()[code],
         "start": start,
         "stop": stop,
-        "event": (_ends_run(code) & had_event[code]).astype(int),
+        "event": (ends_run(code) & had_event[code]).astype(int),
         "current_sqrt_cd4": sqrt_cd4,
         "current_viremic": viremic.astype(int),
     })
-
-
-def _ends_run(values: np.ndarray) -> np.ndarray:
-    """Rows whose next row has another value (and the last row)."""
-    end = np.ones(len(values), bool)
-    end[:-1] = values[1:] != values[:-1]
-    return end
-
-
-def _run_starts(code: np.ndarray) -> np.ndarray:
-    """For rows sorted by ``code``: the position of the first row of each row's run."""
-    new = np.ones(len(code), bool)
-    new[1:] = code[1:] != code[:-1]
-    return np.maximum.accumulate(np.where(new, np.arange(len(code)), 0))
-
-
-def _ffill(values: np.ndarray, first_row: np.ndarray) -> np.ndarray:
-    """``values`` forward-filled within runs (``first_row``: :func:`_run_starts`)."""
-    seen = np.maximum.accumulate(np.where(np.isnan(values), -1, np.arange(len(values))))
-    return np.where(seen >= first_row, values[np.maximum(seen, 0)], np.nan)
 
 
 def counting_process_ranks(start, stop) -> tuple[np.ndarray, np.ndarray]:
@@ -362,25 +348,31 @@ def time_varying_cox(data: pd.DataFrame, covariates: list[str], model: str,
     :func:`counting_process_ranks`, R's ``(start, stop]`` rule, Breslow ties) on the
     package's design (:func:`~immune_recovery.covariates.design_matrix`); tidy rows like
     :class:`CoxModel`."""
-    frame = data
+    values = data[[c for c in covariates if c in data]]
     extra = [c for c in covariates if c not in data]
-    if extra:
-        frame = data.join(patients[extra], on="PATIENT")
-    design = design_matrix(frame, covariates, references)
+    if extra:  # the patients' covariates, row by row (a left join on PATIENT)
+        values = values.join(patients[extra], on=data["PATIENT"].to_numpy())
+    design = design_matrix(values, covariates, references)
+    del values
     used = design.attrs["references"]
-    frame = pd.concat([frame[["PATIENT", "start", "stop", "event"]], design], axis=1).dropna()
+    # the complete rows of the intervals and the design (what dropna on both side by side keeps)
+    complete = data[["PATIENT", "start", "stop", "event"]].notna().all(axis=1).to_numpy() & \
+        design.notna().all(axis=1).to_numpy()
     terms = list(design.columns)
-    events = int(frame["event"].sum())
+    status = data["event"].to_numpy()[complete]
+    events = int(status.sum())
     shape = {"leading": {"model": model}, "term": terms,
              "label": [term_label(t, used) for t in terms], "measure": "HR",
-             "n": frame["PATIENT"].nunique(), "events": events}
+             "n": pd.unique(data["PATIENT"].to_numpy()[complete]).size, "events": events}
     reason = too_few_events(events, len(terms))
     if reason is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # non-convergence and overflow: judged below
-            entry, stop = counting_process_ranks(frame["start"], frame["stop"])
-            fit = PHReg(stop, frame[terms].to_numpy(dtype=float),
-                        status=frame["event"].to_numpy(), entry=entry, ties="breslow").fit()
+            entry, stop = counting_process_ranks(data["start"].to_numpy()[complete],
+                                                 data["stop"].to_numpy()[complete])
+            exog = design.to_numpy(dtype=float)[complete]
+            del design
+            fit = PHReg(stop, exog, status=status, entry=entry, ties="breslow").fit()
             retvals = getattr(fit, "mle_retvals", None) or {}
             converged = retvals.get("converged", True)
             reason = separated(np.asarray(fit.params), np.asarray(fit.bse)) if converged \
@@ -416,8 +408,9 @@ def time_split_cox(data: pd.DataFrame, covariates: list[str], split: list[str],
     """Cox model in which each design column of ``split`` has its own hazard ratio in each
     follow-up interval (cut at ``cuts_years`` after the origin of ``time_years``); the other
     columns keep one HR. Episode-split counting-process data, statsmodels ``PHReg`` on
-    :func:`counting_process_ranks` (R's ``(start, stop]`` rule; Breslow ties). Rows in the one result shape; terms ``column @ interval`` (an
-    interval in which no patient with a non-zero value has an event is left out)."""
+    :func:`counting_process_ranks` (R's ``(start, stop]`` rule; Breslow ties). Rows in the
+    one result shape; terms ``column @ interval`` (an interval in which no patient with a
+    non-zero value has an event is left out)."""
     design = design_matrix(data, covariates, references)
     used = design.attrs["references"]
     frame = pd.concat([design, data[["time_years", "event"]]], axis=1).dropna()

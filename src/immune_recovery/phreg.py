@@ -160,8 +160,9 @@ class PHReg(_PHReg):
         self.nobs = len(self.endog)
         self.groups = None
         self.missing = "drop"
-        self.df_resid = float(self.exog.shape[0] - np.linalg.matrix_rank(self.exog))
-        self.df_model = float(np.linalg.matrix_rank(self.exog))
+        rank = int(np.linalg.matrix_rank(self.exog))  # one SVD of the design, not two
+        self.df_resid = float(self.exog.shape[0] - rank)
+        self.df_model = float(rank)
         if ties not in ("efron", "breslow"):
             raise ValueError(f"ties must be 'efron' or 'breslow', got {ties!r}")
         self.ties = ties

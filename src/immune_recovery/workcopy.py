@@ -30,6 +30,7 @@ from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from .exceptions import ParameterError
 
@@ -55,6 +56,9 @@ class StoredTables(MutableMapping):
             if name not in self._names:
                 raise KeyError(name)
             frame = pd.read_parquet(self._folder / "tables" / f"{name}.parquet")
+            # Arrow's allocator keeps what the read freed (the Arrow table, about the size
+            # of the frame): give it back, or a report holds each large table twice
+            pa.default_memory_pool().release_unused()
             codes = frame["PATIENT"].to_numpy()
             frame["PATIENT"] = pd.Categorical.from_codes(codes, categories=self._patients)
             self._loaded[name] = frame

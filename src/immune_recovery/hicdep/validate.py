@@ -146,14 +146,15 @@ def check_dates(df: pd.DataFrame, spec: TableSpec, ledger: ExclusionLedger,
     """HICDEP date conventions: the 1911-11-11 'unknown' sentinel and precision ``U`` make a
     date missing; an unknown precision code is flagged; dates after ``close_date`` are in
     the future (ATC004): the table's primary date excludes the row, another date is set
-    missing."""
-    df = df.copy()
+    missing. ``df`` itself is never modified: copied before the first value is set missing."""
+    given = df
     for column in spec.date_columns:
         if column not in df:
             continue
         sentinel = df[column] == SENTINEL_UNKNOWN_DATE
         if sentinel.any():
             ledger.flag(spec.name, df[sentinel], "IR-DATE-1", column)
+            df = df.copy() if df is given else df
             df.loc[sentinel, column] = pd.NaT
         precision = f"{column}_A"
         if precision in df:
@@ -161,6 +162,7 @@ def check_dates(df: pd.DataFrame, spec: TableSpec, ledger: ExclusionLedger,
             unknown = (codes == "U").fillna(False)
             if unknown.any():
                 ledger.flag(spec.name, df[unknown], "IR-DATE-2", column)
+                df = df.copy() if df is given else df
                 df.loc[unknown, column] = pd.NaT
             invalid = (codes.notna() & ~codes.isin(DATE_PRECISION_CODES)).fillna(False)
             if invalid.any():
@@ -174,6 +176,7 @@ def check_dates(df: pd.DataFrame, spec: TableSpec, ledger: ExclusionLedger,
         else:
             rule = "IR-BAS-6" if spec.name == "tblBAS" else "IR-DATE-4"
             ledger.flag(spec.name, df[future], rule, column)
+            df = df.copy() if df is given else df
             df.loc[future, column] = pd.NaT
     return df
 
@@ -255,7 +258,8 @@ def _cross_table_checks(tables: dict[str, pd.DataFrame], ledger: ExclusionLedger
 
         def keep(rows: np.ndarray) -> None:
             nonlocal df, codes
-            df, codes = df[rows], codes[rows]
+            if not rows.all():  # a table without such rows is not copied
+                df, codes = df[rows], codes[rows]
 
         if "RC001" in spec.cross_table:
             orphan = codes < 0
