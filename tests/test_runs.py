@@ -19,7 +19,6 @@ def test_forward_fill_stays_within_each_patient():
 def test_runs_agree_with_pandas_groupby_on_random_sorted_ids():
     rng = np.random.default_rng(7)
     ids = np.sort(rng.integers(0, 50, 400)).astype(str).astype(object)
-    ids.sort()
     values = np.where(rng.random(400) < 0.4, np.nan, rng.normal(size=400))
     frame = pd.DataFrame({"id": ids, "v": values, "row": np.arange(400)})
     grouped = frame.groupby("id", sort=False)
