@@ -78,6 +78,13 @@ def _run(command: list[str]) -> tuple[int, float, float]:
     return process.returncode, time.perf_counter() - started, usage.ru_maxrss / 1024
 
 
+def _report(cohort: Path, site: Path, jobs: int, keep_work: bool) -> list[str]:
+    """The ``immune-recovery report`` command the benchmark times."""
+    return [sys.executable, "-m", "immune_recovery", "report", str(cohort), "--name", "bench",
+            "--out", str(site), "--close-date", CLOSE, "--jobs", str(jobs), "--no-progress",
+            *(["--keep-work"] if keep_work else [])]
+
+
 def run(n: int, tmp: Path, every_cell: list[dict]) -> tuple[list[dict], list[dict]]:
     """Per report and per step rows of one size (each cell's row added to ``every_cell``)."""
     python = [sys.executable, "-m", "immune_recovery"]
@@ -86,9 +93,7 @@ def run(n: int, tmp: Path, every_cell: list[dict]) -> tuple[list[dict], list[dic
                          "--out", str(cohort)])
     if status:
         raise SystemExit(f"simulate {n} failed")
-    status, wall, peak = _run([*python, "report", str(cohort), "--name", "bench", "--out",
-                               str(site), "--close-date", CLOSE, "--jobs", "1",
-                               "--no-progress", "--keep-work"])
+    status, wall, peak = _run(_report(cohort, site, jobs=1, keep_work=True))
     work = site.with_name(site.name + ".work")
     timing = json.loads((work / "timing.json").read_text())
     reports, steps = [], []
@@ -120,11 +125,8 @@ def run(n: int, tmp: Path, every_cell: list[dict]) -> tuple[list[dict], list[dic
 
 def both_cores(n: int, cohort: Path, tmp: Path) -> dict:
     """The whole suite with ``--jobs 2``: wall time and the largest process."""
-    python = [sys.executable, "-m", "immune_recovery"]
     site = tmp / f"site2-{n}"
-    status, wall, peak = _run([*python, "report", str(cohort), "--name", "bench", "--out",
-                               str(site), "--close-date", CLOSE, "--jobs", "2",
-                               "--no-progress", "--keep-work"])
+    status, wall, peak = _run(_report(cohort, site, jobs=2, keep_work=True))
     timing = json.loads((site.with_name(site.name + ".work") / "timing.json").read_text())
     return {"patients": n, "report": "total, --jobs 2", "seconds": round(wall, 1),
             "peak_mib": max(round(peak), *(m["peak_mib"] for m in timing.values())),
@@ -140,9 +142,7 @@ def before(n: int, tmp: Path) -> list[dict]:
         _run([*python, "simulate", "--patients", str(n), "--seed", str(SEED), "--out",
               str(cohort)])
     started = time.time()
-    status, wall, peak = _run([*python, "report", str(cohort), "--name", "bench", "--out",
-                               str(site), "--close-date", CLOSE, "--jobs", "1",
-                               "--no-progress"])
+    status, wall, peak = _run(_report(cohort, site, jobs=1, keep_work=False))
     rows, last = [], started
     done = sorted((site / f"{kind}-bench" / "report.json").stat().st_mtime for kind in KINDS
                   if (site / f"{kind}-bench" / "report.json").exists())
