@@ -12,8 +12,8 @@ the command measured in its work folder:
 
 Up to :data:`BOTH_CORES_UP_TO` patients the suite is built a second time with ``--jobs 2``
 (the reports two at a time, longest first, on this machine's two cores): the row ``total,
---jobs 2`` (wall time, and the largest process; above that size two reports' memory at
-once is more than a laptop should be asked for).
+--jobs 2`` (wall time, and the largest process). Every size measured here qualifies: each
+report's process stays under 8 GiB, so two at once need under 16 GiB.
 
 Writes ``cohort_report.csv`` (per size and report: seconds, peak MiB, and the time before
 the redesign with the ratio, from ``cohort_report_before.csv``), ``cohort_report_steps.csv``
@@ -45,8 +45,8 @@ import pandas as pd  # noqa: E402
 
 HERE = Path(__file__).parent
 SEED, CLOSE = 2026, "2026-01-01"
-#: Largest cohort also built with ``--jobs 2``.
-BOTH_CORES_UP_TO = 300_000
+#: Largest cohort also built with ``--jobs 2`` (two report processes of up to 8 GiB each).
+BOTH_CORES_UP_TO = 1_000_000
 KINDS = ("data-quality", "cohort-overview", "frequency", "risk-factors", "outcomes",
          "trajectories", "in-context")
 #: Steps of a report, by what a notebook cell calls (the first pattern that matches).

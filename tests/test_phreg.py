@@ -10,7 +10,7 @@ import statsmodels.api as sm
 from statsmodels.duration.hazard_regression import PHSurvivalTime
 
 from immune_recovery.outcomes import counting_process_ranks
-from immune_recovery.phreg import PHReg, RiskSets
+from immune_recovery.phreg import PHReg, RiskSets, _flat
 
 
 def _counting_process(n: int, seed: int):
@@ -85,3 +85,14 @@ def test_no_event_and_bad_entries():
     assert empty.nstrat == 0 and empty.n_obs == 0
     with pytest.raises(ValueError, match="entry times may not occur after"):
         RiskSets(start, event, x, stop)
+
+
+def test_the_counting_sort_is_a_stable_argsort():
+    rng = np.random.default_rng(7)
+    keys = rng.integers(0, 51, 10_000)  # key 50 = n_groups: after the last group
+    positions = rng.permutation(10_000)
+    values, bounds = _flat(keys, positions, 50)
+    order = np.argsort(keys, kind="stable")
+    assert values.dtype == np.int32
+    np.testing.assert_array_equal(values, positions[order])
+    np.testing.assert_array_equal(bounds, np.searchsorted(keys[order], np.arange(51)))

@@ -153,10 +153,14 @@ class Cohort:
     def _absolute_cd4(self) -> pd.DataFrame:
         cd4 = self.cd4
         keep = (cd4["CD4_U"] == CD4_ABSOLUTE_UNIT).fillna(False).to_numpy(dtype=bool)
-        out = cd4.loc[keep, ["PATIENT", "CD4_D", "CD4_V"]]
+        # every count absolute (the usual case): the table's own columns, not copies
+        rows = cd4 if keep.all() else cd4.loc[keep, ["PATIENT", "CD4_D", "CD4_V"]]
+        out = {c: rows[c] for c in ("PATIENT", "CD4_D", "CD4_V")}
         code = out["PATIENT"].cat.codes.to_numpy().astype(np.int64)
         day = to_days(out["CD4_D"])
-        return out.assign(code=code, day=day, days_since_t0=day - self.t0_day[code])
+        # copy=False: the columns as they are, not copied into blocks
+        return pd.DataFrame({**out, "code": code, "day": day,
+                             "days_since_t0": day - self.t0_day[code]}, copy=False)
 
     # -- time origin and follow-up -------------------------------------------------------
 

@@ -85,7 +85,8 @@ def design_matrix(data: pd.DataFrame, covariates: list[str],
             if level != ref:
                 columns[f"{name}[{level}]"] = (values.astype(str) == level).astype(float) \
                     .where(values.notna())
-    design = pd.DataFrame(columns, index=data.index)
+    # copy=False: the new columns as they are, not copied once more into one block
+    design = pd.DataFrame(columns, index=data.index, copy=False)
     design.attrs["references"] = used
     return design
 

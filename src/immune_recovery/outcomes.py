@@ -253,6 +253,13 @@ class CoxModel:
 # --------------------------------------------------------------------------------------
 
 
+def _join(columns: list[list[np.ndarray]], k: int) -> np.ndarray:
+    """Column ``k`` of every table's marks joined end to end, the pieces let go."""
+    joined = np.concatenate(columns[k])
+    columns[k] = []
+    return joined
+
+
 def time_varying_data(cohort: Cohort, patients: pd.DataFrame, event: str = "ade_or_death",
                       viremia_cutoff: float = 400.0) -> pd.DataFrame:
     """Counting-process data from T0: a new interval at every measurement after T0.
@@ -272,34 +279,46 @@ def time_varying_data(cohort: Cohort, patients: pd.DataFrame, event: str = "ade_
     end_years = ((end - t0).dt.days / DAYS_PER_YEAR).to_numpy()
     earliest = -BASELINE_WINDOW_DAYS[0] / DAYS_PER_YEAR
 
-    def days(dates: pd.Series, code: np.ndarray) -> np.ndarray:
-        return (dates - t0.to_numpy()[code]).dt.days.to_numpy(dtype=float)
+    has_baseline = patients["baseline_cd4"].notna().to_numpy()
+
+    def marks(dates: pd.Series, code: np.ndarray, value: np.ndarray, rna: bool) -> tuple:
+        """The rows of one table the intervals use (baseline CD4 known, from 180 days before
+        T0 to the end of follow-up): patient code (int32), day since T0, value, is-RNA."""
+        day = (dates - t0.to_numpy()[code]).dt.days.to_numpy(dtype=float)
+        raw = day / DAYS_PER_YEAR
+        keep = np.flatnonzero(has_baseline[code] & (raw >= earliest) & (raw < end_years[code]))
+        return (code[keep].astype(np.int32), day[keep], value[keep],
+                np.full(len(keep), rna))
 
     cd4 = cohort.absolute_cd4()
-    code = cd4["code"].to_numpy()
-    marks = [(code, days(cd4["CD4_D"], code), np.sqrt(cd4["CD4_V"].to_numpy()),
-              np.full(len(code), np.nan))]
+    parts = [marks(cd4["CD4_D"], cd4["code"].to_numpy(), np.sqrt(cd4["CD4_V"].to_numpy()),
+                   False)]
     if not cohort.rna.empty:
-        code = cohort.codes("tblLAB_RNA")
         viremic = (rna_copies(cohort.rna["RNA_V"]).fillna(0) >= viremia_cutoff).astype(float)
-        marks.append((code, days(cohort.rna["RNA_D"], code), np.full(len(code), np.nan),
-                      viremic.to_numpy()))
-    code, day, sqrt_cd4, viremic = (np.concatenate(column) for column in zip(*marks))
-    del marks  # every array below is a selection of these, freed once taken
+        parts.append(marks(cohort.rna["RNA_D"], cohort.codes("tblLAB_RNA"), viremic.to_numpy(),
+                           True))
+        del viremic
+    # one column at a time (CD4 rows, then RNA rows), each table's copy let go once joined
+    columns = [list(column) for column in zip(*parts)]
+    del parts
+    code, day, value, is_rna = (_join(columns, k) for k in range(4))
     raw = day / DAYS_PER_YEAR
-    keep = np.flatnonzero(patients["baseline_cd4"].notna().to_numpy()[code]
-                          & (raw >= earliest) & (raw < end_years[code]))
     # sorted by patient and day (the order of the years), stable as pandas' sort: one key
-    day = day[keep].astype(np.int64)
+    day = day.astype(np.int64)
     low = day.min(initial=0)
-    order = keep[np.argsort(code[keep].astype(np.int64) * (day.max(initial=0) - low + 1)
-                            + (day - low), kind="stable")]
-    del keep, day
-    code, raw, sqrt_cd4, viremic = code[order], raw[order], sqrt_cd4[order], viremic[order]
+    key = code.astype(np.int64)
+    key *= day.max(initial=0) - low + 1
+    day -= low
+    key += day
+    del day
+    order = np.argsort(key, kind="stable")
+    del key
+    code, raw, value, is_rna = code[order], raw[order], value[order], is_rna[order]
     del order
     first_row = run_starts(code)
-    sqrt_cd4, viremic = ffill_runs(sqrt_cd4, first_row), ffill_runs(viremic, first_row)
-    del first_row
+    sqrt_cd4 = ffill_runs(np.where(is_rna, np.nan, value), first_row)
+    viremic = ffill_runs(np.where(is_rna, value, np.nan), first_row)
+    del first_row, value, is_rna
     start = np.maximum(raw, 0.0)  # values measured before T0 apply from T0
     del raw
     last = ends_run(code) | ends_run(start)  # the last value of each patient's day
@@ -315,14 +334,14 @@ def time_varying_data(cohort: Cohort, patients: pd.DataFrame, event: str = "ade_
     positive = stop > start
     code, start, stop = code[positive], start[positive], stop[positive]
     sqrt_cd4, viremic = sqrt_cd4[positive], viremic[positive]
-    return pd.DataFrame({
+    return pd.DataFrame({  # copy=False: the arrays as they are, not copied into blocks
         "PATIENT": patients.index.to_numpy()[code],
         "start": start,
         "stop": stop,
         "event": (ends_run(code) & had_event[code]).astype(int),
         "current_sqrt_cd4": sqrt_cd4,
         "current_viremic": viremic.astype(int),
-    })
+    }, copy=False)
 
 
 def counting_process_ranks(start, stop) -> tuple[np.ndarray, np.ndarray]:
@@ -348,18 +367,20 @@ def time_varying_cox(data: pd.DataFrame, covariates: list[str], model: str,
     :func:`counting_process_ranks`, R's ``(start, stop]`` rule, Breslow ties) on the
     package's design (:func:`~immune_recovery.covariates.design_matrix`); tidy rows like
     :class:`CoxModel`."""
-    values = data[[c for c in covariates if c in data]]
+    columns = {c: data[c] for c in covariates if c in data}
     extra = [c for c in covariates if c not in data]
     if extra:  # the patients' covariates, row by row (a left join on PATIENT)
-        values = values.join(patients[extra], on=data["PATIENT"].to_numpy())
-    design = design_matrix(values, covariates, references)
-    del values
+        joined = patients[extra].reindex(data["PATIENT"].to_numpy())
+        columns.update({c: pd.Series(joined[c].array, index=data.index) for c in extra})
+        del joined
+    design = design_matrix(pd.DataFrame(columns, copy=False), covariates, references)
+    del columns
     used = design.attrs["references"]
     # the complete rows of the intervals and the design (what dropna on both side by side keeps)
     complete = data[["PATIENT", "start", "stop", "event"]].notna().all(axis=1).to_numpy() & \
         design.notna().all(axis=1).to_numpy()
     terms = list(design.columns)
-    status = data["event"].to_numpy()[complete]
+    status = data["event"].to_numpy()[complete].astype(np.int8)  # 0/1: an eighth of int64
     events = int(status.sum())
     shape = {"leading": {"model": model}, "term": terms,
              "label": [term_label(t, used) for t in terms], "measure": "HR",
@@ -370,7 +391,12 @@ def time_varying_cox(data: pd.DataFrame, covariates: list[str], model: str,
             warnings.simplefilter("ignore")  # non-convergence and overflow: judged below
             entry, stop = counting_process_ranks(data["start"].to_numpy()[complete],
                                                  data["stop"].to_numpy()[complete])
-            exog = design.to_numpy(dtype=float)[complete]
+            # the intervals are let go: freed here when the caller passed them without
+            # keeping a name for them (as time_varying_analysis does), before the fit's copies
+            del data
+            exog = np.empty((len(status), len(terms)))  # filled column by column, each
+            for j, term in enumerate(terms):             # design column let go once copied
+                exog[:, j] = design.pop(term).to_numpy(dtype=float)[complete]
             del design
             fit = PHReg(stop, exog, status=status, entry=entry, ties="breslow").fit()
             retvals = getattr(fit, "mle_retvals", None) or {}
@@ -523,12 +549,14 @@ def time_varying_analysis(cohort: Cohort, patients: pd.DataFrame, event: str,
                           adjust: tuple[str, ...] = ("age10", "prior_aids")) -> pd.DataFrame:
     """Current CD4 (and current viremia, with viral loads) as time-varying covariates, with the
     baseline covariates of ``adjust`` that every patient has."""
-    intervals = time_varying_data(cohort, patients, event=event)
     terms = ["current_sqrt_cd4"] + (["current_viremic"] if cohort.has_rna else [])
     usable = [a for a in adjust if a in patients and patients[a].notna().all()
               and patients[a].nunique() > 1]
-    return captioned(time_varying_cox(intervals, terms + usable, "time-varying", patients),
-                     "Cox model with current CD4 (and viremia) as time-varying covariates")
+    # the intervals are not named here, so time_varying_cox can free them before its fit
+    table = time_varying_cox(time_varying_data(cohort, patients, event=event),
+                             terms + usable, "time-varying", patients)
+    return captioned(table, "Cox model with current CD4 (and viremia) as time-varying "
+                     "covariates")
 
 
 def combine(tables: list[pd.DataFrame]) -> pd.DataFrame:

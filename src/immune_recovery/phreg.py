@@ -4,8 +4,10 @@
 with a Python loop over every row (a ``searchsorted`` call per row and per entry: 15 s at
 100,000 patients' CD4 intervals, minutes at a million). :class:`PHReg` is the same model whose
 risk sets are built with array operations instead: the same arrays in the same order (the
-same sort calls on the same data), so that statsmodels' own fit gives the same estimates to
-the last bit (``tests/test_phreg.py``). One stratum, no offset: what
+same sort of the times; each time's rows grouped by a counting sort, in row order as the
+loop appends them), so that statsmodels' own fit gives the same estimates to the last bit
+(``tests/test_phreg.py``). The groups are kept flat (:attr:`RiskSets.flat`, int32 row
+numbers); statsmodels' lists of groups are views into them, made when first asked for. One stratum, no offset: what
 :func:`~immune_recovery.outcomes.time_varying_cox` and
 :func:`~immune_recovery.outcomes.time_split_cox` fit.
 
@@ -19,6 +21,8 @@ their last bits and the estimates by about 1e-15 relative (``tests/test_phreg.py
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numba
 import numpy as np
 from statsmodels.base.model import LikelihoodModel
@@ -28,13 +32,45 @@ from statsmodels.duration.hazard_regression import PHReg as _PHReg
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
+def _position_dtype(n: int) -> type:
+    """int32 positions where they fit (half the memory of int64 at 23M intervals)."""
+    return np.int32 if n < np.iinfo(np.int32).max else np.int64
+
+
+@numba.njit(**_JIT)
+def _scatter(keys, positions, bounds, out):  # pragma: no cover - compiled
+    """Counting sort: each position into its key's slot, in increasing position order."""
+    fill = bounds.copy()
+    for i in range(len(keys)):
+        k = keys[i]
+        out[fill[k]] = positions[i]
+        fill[k] += 1
+
+
+@numba.njit(**_JIT)
+def _take_rows(x, rows):  # pragma: no cover - compiled
+    """``x[rows, :]`` (a C-ordered copy) in one pass, where numpy's fancy indexing of a
+    matrix's rows goes element by element."""
+    out = np.empty((len(rows), x.shape[1]), dtype=x.dtype)
+    for i in range(len(rows)):
+        for k in range(x.shape[1]):
+            out[i, k] = x[rows[i], k]
+    return out
+
+
 def _flat(keys: np.ndarray, positions: np.ndarray, n_groups: int
           ) -> tuple[np.ndarray, np.ndarray]:
-    """``positions`` ordered by ``keys`` (0..n_groups-1; stable, so each group in increasing
-    position order) and the start of each group (n_groups + 1 bounds)."""
-    order = np.argsort(keys, kind="stable")
-    bounds = np.searchsorted(keys[order], np.arange(n_groups + 1))
-    return positions[order].astype(np.int64), bounds.astype(np.int64)
+    """``positions`` ordered by ``keys`` (0..n_groups; stable, so each group in increasing
+    position order) and the start of each group 0..n_groups-1 (n_groups + 1 bounds; key
+    ``n_groups`` lies after the last group). A counting sort in linear time: the order of a
+    stable ``argsort`` of the keys (``tests/test_phreg.py``)."""
+    keys = np.asarray(keys, dtype=np.int64)
+    counts = np.bincount(keys, minlength=n_groups + 1)
+    bounds = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=bounds[1:])
+    out = np.empty(len(keys), dtype=_position_dtype(len(keys)))
+    _scatter(keys, positions.astype(out.dtype, copy=False), bounds, out)
+    return out, bounds[:n_groups + 1]
 
 
 def _groups(flat: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
@@ -102,7 +138,7 @@ class RiskSets:
 
     def __init__(self, time: np.ndarray, status: np.ndarray, exog: np.ndarray,
                  entry: np.ndarray) -> None:
-        if min(time) < 0 or min(entry) < 0:
+        if np.min(time) < 0 or np.min(entry) < 0:  # not builtin min: a Python loop
             raise ValueError("times and entry times must be non-negative")
         if np.any(entry > time):
             raise ValueError("entry times may not occur after event or censoring times")
@@ -123,10 +159,10 @@ class RiskSets:
         self.stratum_rows = rows
         self.stratum_names = names
         self.time_s = [time[ix] for ix in rows]
-        self.exog_s = [exog[ix, :] for ix in rows]
+        self.exog_s = [_take_rows(exog, ix) for ix in rows]
         self.status_s = [status[ix] for ix in rows]
         self.entry_s = [entry[ix] for ix in rows]
-        self.ufailt_ix, self.risk_enter, self.risk_exit, self.ufailt = [], [], [], []
+        self.ufailt = []
         #: per stratum: failing, entering, leaving rows as (rows, group bounds) x 3
         self.flat = []
         for k in range(self.nstrat):
@@ -142,9 +178,21 @@ class RiskSets:
             leave = np.searchsorted(unique, self.entry_s[k])
             leave = _flat(leave, np.arange(len(leave)), n)
             self.flat.append((*fail, *enter, *leave))
-            self.ufailt_ix.append(_groups(fail))
-            self.risk_enter.append(_groups(enter))
-            self.risk_exit.append(_groups(leave))
+
+    # statsmodels' lists of groups, built when asked (its Efron sums and residuals ask; the
+    # compiled Breslow sums read :attr:`flat`): views into :attr:`flat`, no copy
+
+    @cached_property
+    def ufailt_ix(self) -> list[list[np.ndarray]]:
+        return [_groups(flat[0:2]) for flat in self.flat]
+
+    @cached_property
+    def risk_enter(self) -> list[list[np.ndarray]]:
+        return [_groups(flat[2:4]) for flat in self.flat]
+
+    @cached_property
+    def risk_exit(self) -> list[list[np.ndarray]]:
+        return [_groups(flat[4:6]) for flat in self.flat]
 
 
 class PHReg(_PHReg):
@@ -152,8 +200,10 @@ class PHReg(_PHReg):
     the same model and fit, set up in linear time."""
 
     def __init__(self, endog, exog, status, entry, ties: str = "breslow") -> None:
+        # a Cox model has no constant: hasconst=False spares statsmodels' search for an
+        # implicit one (two SVDs of the design and a copy of it), whose answer PHReg never uses
         LikelihoodModel.__init__(self, endog, exog, status=status, entry=entry, strata=None,
-                                 offset=None, missing="drop")
+                                 offset=None, missing="drop", hasconst=False)
         self.status = np.asarray(self.status)
         self.entry = np.asarray(self.entry)
         self.surv = RiskSets(self.endog, self.status, self.exog, self.entry)

@@ -31,5 +31,8 @@ def ffill_runs(values: np.ndarray, first_row: np.ndarray) -> np.ndarray:
     """``values`` (float) forward-filled within runs: NaN takes the last non-NaN value
     earlier in its run, and stays NaN where the run has none yet (``first_row``:
     :func:`run_starts`)."""
-    seen = np.maximum.accumulate(np.where(np.isnan(values), -1, np.arange(len(values))))
-    return np.where(seen >= first_row, values[np.maximum(seen, 0)], np.nan)
+    seen = np.where(np.isnan(values), -1, np.arange(len(values)))
+    np.maximum.accumulate(seen, out=seen)
+    filled = values[np.maximum(seen, 0)]
+    filled[seen < first_row] = np.nan
+    return filled
