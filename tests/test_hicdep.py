@@ -7,7 +7,10 @@ import pandas as pd
 import pytest
 
 from immune_recovery import InputError, load_cohort
+from immune_recovery.conventions import CD4_ABSOLUTE_UNIT, to_days
 from immune_recovery.hicdep import read_tables, write_tables
+
+from .conftest import require_dataset
 
 
 def test_small_cohort_loads_with_nothing_excluded(small_cohort_dir):
@@ -272,3 +275,20 @@ def test_cohort_absolute_counts_and_days_since_t0(small_cohort_dir):
     first = cd4.iloc[0]
     t0 = cohort.time_origin["t0"].iloc[int(first["code"])]
     assert first["days_since_t0"] == (first["CD4_D"] - t0).days
+
+
+@pytest.mark.parametrize("all_absolute", [False, True])
+def test_absolute_counts_are_the_plain_selection(small_cohort_dir, all_absolute):
+    """With percentages among the counts (rows selected) and without (the table's own
+    columns): the frame a row selection and ``assign`` give."""
+    cohort = load_cohort(small_cohort_dir)
+    if all_absolute:
+        cohort = load_cohort(require_dataset("synthetic"))
+    cd4 = cohort.cd4
+    keep = (cd4["CD4_U"] == CD4_ABSOLUTE_UNIT).fillna(False).to_numpy(dtype=bool)
+    assert keep.all() == all_absolute
+    plain = cd4.loc[keep, ["PATIENT", "CD4_D", "CD4_V"]]
+    code = plain["PATIENT"].cat.codes.to_numpy().astype("int64")
+    day = to_days(plain["CD4_D"])
+    plain = plain.assign(code=code, day=day, days_since_t0=day - cohort.t0_day[code])
+    pd.testing.assert_frame_equal(cohort.absolute_cd4(), plain, check_exact=True)
