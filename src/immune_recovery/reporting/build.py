@@ -41,6 +41,7 @@ from .sources import combined_pdf, sources_file
 from .spec import ReportSpec, load_spec
 from .stale import input_hashes
 from .style import PRINT_CSS, REPORT_CSS
+from .warmkernel import WarmKernelManager
 
 CELL_TIMEOUT_SECONDS = 1800
 
@@ -114,6 +115,7 @@ def _execute(spec: ReportSpec, output: Path) -> None:
             cwd=str(project_root()),
             execution_timeout=CELL_TIMEOUT_SECONDS,
             record_timing=True,  # read by cell_timing, then dropped by sanitize_notebook
+            kernel_manager_class=WarmKernelManager,  # forked when a kernel server runs
         )
     except papermill.PapermillExecutionError as err:
         shown = relative_to_root(output)

@@ -12,7 +12,9 @@ HICDEP folder, and writes ``DIR/index.html``, ``DIR/manifest.json`` and one fold
   copy** (:mod:`immune_recovery.workcopy`: the validated tables as Parquet, the exclusion
   ledger, the patient table) in the **work folder** ``DIR.work``. Every report reads the work
   copy, only the tables it uses, without parsing or validating again; each report is built
-  in a fresh process, whose time and peak memory ``SiteResult.timing`` records. The work
+  in a fresh process, whose time and peak memory ``SiteResult.timing`` records, its kernel
+  forked from a kernel server that has done the imports every notebook does
+  (:mod:`~immune_recovery.reporting.warmkernel`). The work
   folder also holds the report parameter files and the staged notebooks; it lies beside the
   site, never inside it, and is removed after the run unless ``keep_work``
   (``--keep-work``).
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import re
 import resource
@@ -57,11 +60,12 @@ from ..staleness import is_current, key_of, record
 from ..timing import Stopwatch
 from ..workcopy import FORMAT as WORK_COPY_FORMAT
 from ..workcopy import write_work_copy
-from .build import build_spec
+from .build import DETERMINISTIC_ENV, build_spec
 from .outputcheck import Secrets, SiteCheck, check_site
 from .site import build_site
 from .spec import load_spec
 from .stale import source_sha256
+from .warmkernel import ADDRESS_ENV, KernelServer, kernel_peaks_kib
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 #: (report kind, notebook, index group) in build order.
@@ -208,33 +212,54 @@ def _prepare(cohort_dir: Path, out: Path, encoding: str | None, sep: str | None,
 
 def prepare(cohort_dir: Path, out: Path, encoding: str | None, sep: str | None,
             close_date: str | None, date_format: str | None) -> tuple[Export, dict]:
-    """:func:`_prepare` in a fresh process; also its time and peak memory."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as pool:
+    """:func:`_prepare` in a fresh process; also its time and peak memory. The process is
+    forked from this one where the platform allows (the modules it needs are imported
+    here already), so that it starts at once while the reports' fork server imports."""
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         return pool.submit(_measured, _prepare, cohort_dir, out, encoding, sep, close_date,
                            date_format).result()
+
+
+#: What the reports' fork server imports once for all of them: the builder and what it
+#: imports only when it runs a notebook and prints it.
+FORK_SERVER_PRELOAD = ["immune_recovery.reporting.build", "papermill", "nbconvert",
+                       "playwright.sync_api"]
 
 
 def _context():
     """Processes started from a server that has the package imported: fresh memory for each
     report (its peak is its own) without paying the imports again."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["immune_recovery.reporting.build"])
+    context.set_forkserver_preload(FORK_SERVER_PRELOAD)
     return context
+
+
+def _start_fork_server() -> None:
+    """Start the reports' fork server now: it imports in the background (a report waits for
+    it only if it is not ready yet)."""
+    _context()
+    multiprocessing.forkserver.ensure_running()
 
 
 def _measured(function, *args) -> tuple[object, dict]:
     """``function(*args)`` with its wall time (s) and the peak resident memory (MiB) of this
-    process and the processes it waited for (a report's kernel)."""
+    process and the processes it waited for or whose kernel it used (a report's kernel)."""
     watch = Stopwatch()
     value = function(*args)
-    peak = max(resource.getrusage(who).ru_maxrss
-               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    peak = max(*(resource.getrusage(who).ru_maxrss
+                 for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)),
+               *kernel_peaks_kib())
     return value, {"seconds": round(watch.seconds, 2), "peak_mib": round(peak / 1024)}
 
 
-def _build_one(params_path: str, out: str, hashes: dict, staging: str) -> str:
-    """Worker: build one report (a separate process: papermill and the environment)."""
+def _build_one(params_path: str, out: str, hashes: dict, staging: str,
+               kernel_server: str = "") -> str:
+    """Worker: build one report (a separate process: papermill and the environment), its
+    kernel forked from ``kernel_server`` if given."""
     os.environ["IMMUNE_RECOVERY_PARAMS_DIR"] = str(Path(params_path).parent)
+    if kernel_server:
+        os.environ[ADDRESS_ENV] = kernel_server
     spec = load_spec(params_path)
     build_spec(spec, Path(out), hashes, staging_root=Path(staging))
     return spec.id
@@ -281,6 +306,23 @@ def _build(cohort_dir: Path, name: str, out: Path, work: Path,
            definitions_file: str | Path | None, close_date: str | None, jobs: int,
            min_cell: int, show_examples: bool, encoding: str | None, sep: str | None,
            progress: bool, date_format: str | None, region: str) -> SiteResult:
+    # both import while the export is read
+    _start_fork_server()
+    kernels = KernelServer([notebooks_dir() / f"{notebook}.ipynb" for _, notebook, _ in KINDS],
+                           DETERMINISTIC_ENV).start()
+    try:
+        return _build_reports(cohort_dir, name, out, work, definitions_file, close_date, jobs,
+                              min_cell, show_examples, encoding, sep, progress, date_format,
+                              region, kernels)
+    finally:
+        kernels.stop()
+
+
+def _build_reports(cohort_dir: Path, name: str, out: Path, work: Path,
+                   definitions_file: str | Path | None, close_date: str | None, jobs: int,
+                   min_cell: int, show_examples: bool, encoding: str | None, sep: str | None,
+                   progress: bool, date_format: str | None, region: str,
+                   kernels: KernelServer) -> SiteResult:
     export, measured = prepare(cohort_dir, work, encoding, sep, close_date, date_format)
     definitions = str(Path(definitions_file).resolve()) if definitions_file else ""
     examples = str(out.parent / f"{name}-examples.csv") if show_examples else ""
@@ -326,7 +368,8 @@ def _build(cohort_dir: Path, name: str, out: Path, work: Path,
             jobs_todo.append((str(path), str(out), hashes, str(work / "staging"), report_id))
     if jobs > 1:
         jobs_todo.sort(key=lambda job: LONGEST_FIRST.index(job[-1].removesuffix(f"-{name}")))
-    run_reports(jobs_todo, jobs, progress, result)
+    run_reports(jobs_todo, jobs, progress, result,
+                kernels.address if jobs_todo and kernels.ready() else "")
     (work / "timing.json").write_text(json.dumps(result.timing, indent=1) + "\n",
                                       encoding="utf-8")
     _check(out, result, min_cell, cohort_dir, work, close_date)
@@ -368,12 +411,15 @@ def _check(out: Path, result: SiteResult, min_cell: int, cohort_dir: Path, work:
     result.checked = check
 
 
-def run_reports(todo: list, jobs: int, progress: bool, result: SiteResult) -> None:
-    """Build each (params, out, hashes, staging, id) of ``todo``; a failure names itself."""
+def run_reports(todo: list, jobs: int, progress: bool, result: SiteResult,
+                kernel_server: str = "") -> None:
+    """Build each (params, out, hashes, staging, id) of ``todo``; a failure names itself.
+    ``kernel_server``: the address of the :class:`~.warmkernel.KernelServer` the reports'
+    kernels are forked from ('' to start them the usual way)."""
     bar = tqdm(total=len(todo), desc="reports", unit="report", disable=not progress or not todo)
     with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=_context(),
                              max_tasks_per_child=1) as pool:
-        futures = {pool.submit(_measured, _build_one, p, o, h, s): rid
+        futures = {pool.submit(_measured, _build_one, p, o, h, s, kernel_server): rid
                    for p, o, h, s, rid in todo}
         for future in as_completed(futures):
             rid = futures[future]

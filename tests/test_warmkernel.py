@@ -1,0 +1,96 @@
+"""Kernels forked from the kernel server: the notebook runs as in a started kernel."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import nbformat
+import papermill
+import pytest
+from jupyter_client.connect import write_connection_file
+
+from immune_recovery.paths import notebooks_dir
+from immune_recovery.reporting import cohort_site, warmkernel
+from immune_recovery.reporting.build import DETERMINISTIC_ENV
+from immune_recovery.reporting.kernel import running_interpreter_kernel
+
+CELLS = ["import os, sys", "print(os.getppid())", "print(hash('immune recovery'))",
+         "print(os.environ['IR_TEST_VALUE'], os.getcwd())",
+         "print('immune_recovery.baseline' in sys.modules)"]
+
+
+def site_notebooks():
+    return [notebooks_dir() / f"{notebook}.ipynb" for _, notebook, _ in cohort_site.KINDS]
+
+
+def run(tmp_path, monkeypatch, address: str) -> list[str]:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    monkeypatch.setenv(warmkernel.ADDRESS_ENV, address)
+    monkeypatch.setenv("IR_TEST_VALUE", "from-the-builder")
+    for name, value in DETERMINISTIC_ENV.items():
+        monkeypatch.setenv(name, value)
+    papermill.execute_notebook(str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb"),
+                               kernel_name=running_interpreter_kernel(), progress_bar=False,
+                               cwd=str(tmp_path), kernel_manager_class=warmkernel.WarmKernelManager)
+    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    return ["".join(o.get("text", "") for o in c.outputs).strip() for c in out.cells[1:]]
+
+
+def test_the_server_preloads_what_every_site_notebook_imports():
+    common = warmkernel.common_imports(site_notebooks())
+    assert "immune_recovery" in common
+    each = [warmkernel.notebook_imports(path) for path in site_notebooks()]
+    assert all(name in imports for name in common for imports in each)
+    only_some = {name for imports in each for name in imports} - set(common)
+    assert only_some, "the site's notebooks import different modules"
+    assert not only_some & set(common)
+
+
+def test_a_forked_kernel_runs_the_notebook_as_a_started_one(tmp_path, monkeypatch):
+    server = warmkernel.KernelServer(site_notebooks(), DETERMINISTIC_ENV).start()
+    try:
+        assert server.ready()
+        peaks = len(warmkernel.kernel_peaks_kib())
+        parent, hashed, env_cwd, preloaded = run(tmp_path, monkeypatch, server.address)
+        assert int(parent) == server.process.pid  # forked by the server
+        assert preloaded == "True"
+        assert len(warmkernel.kernel_peaks_kib()) == peaks + 1  # its peak came back
+        assert warmkernel.kernel_peaks_kib()[-1] > 50_000  # KiB: a whole kernel's
+    finally:
+        server.stop()
+    assert not server.folder.exists()
+    started = run(tmp_path, monkeypatch, str(tmp_path / "no-server"))  # the usual way
+    assert int(started[0]) == os.getpid()
+    assert started[2] == env_cwd == f"from-the-builder {tmp_path}"
+    expected = subprocess.run([sys.executable, "-c", "print(hash('immune recovery'))"],
+                              env={**os.environ, "PYTHONHASHSEED": "0"}, text=True,
+                              capture_output=True, check=True).stdout.strip()
+    assert hashed == started[1] == expected  # the deterministic environment's hash seed
+
+
+def test_stopping_the_server_kills_its_kernels(tmp_path):
+    server = warmkernel.KernelServer(site_notebooks()[:1], DETERMINISTIC_ENV).start()
+    try:
+        assert server.ready()
+        connection_file, _ = write_connection_file(str(tmp_path / "kernel.json"))
+        kernel = warmkernel.fork_kernel(server.address, ["-f", connection_file],
+                                        dict(os.environ), str(tmp_path))
+        assert kernel is not None and kernel.poll() is None
+        os.kill(kernel.pid, 0)  # running
+    finally:
+        server.stop()
+    assert kernel.wait(timeout=10) is not None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(kernel.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the kernel outlived its server")
