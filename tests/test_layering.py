@@ -65,6 +65,7 @@ LAYERS = {
 #: report builder, optional backends.
 LAZY_IMPORTS = {"cli": None, "parallel": {"dask.distributed"},
                 "reporting.printed": {"playwright", "pypandoc"},
+                "reporting.printserver": {"playwright"},
                 "reporting.build": {"papermill", "nbconvert"},
                 "reporting.notebook": {"IPython"}}
 #: Longest module (lines).

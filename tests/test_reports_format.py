@@ -23,7 +23,7 @@ from immune_recovery import disclosure  # noqa: E402
 from immune_recovery.formatting import display_frame, format_p  # noqa: E402
 from immune_recovery.paths import project_root  # noqa: E402
 from immune_recovery.plots import legend  # noqa: E402
-from immune_recovery.reporting import answers, notebook  # noqa: E402
+from immune_recovery.reporting import answers, notebook, printed  # noqa: E402
 from immune_recovery.reporting.build import arrange  # noqa: E402
 from immune_recovery.reporting.glossary import glossary, table_caption  # noqa: E402
 from immune_recovery.reporting.outputcheck import (  # noqa: E402
@@ -34,6 +34,7 @@ from immune_recovery.reporting.outputcheck import (  # noqa: E402
     printed_text,
 )
 from immune_recovery.reporting.printed import available_formats, print_report  # noqa: E402
+from immune_recovery.reporting.printserver import PrintServer  # noqa: E402
 
 
 def test_p_values_read_as_a_paper_writes_them():
@@ -104,6 +105,29 @@ PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>t</t
 <p>Patient P-0042 was seen on 2019-03-04; 4 patients died (<a href="r.json">record</a>).</p>
 <table class="dataframe"><caption>Table 1. Counts</caption><thead><tr><th>n</th></tr></thead>
 <tbody><tr><td>12</td></tr></tbody></table></main></body></html>"""
+
+
+@pytest.mark.slow
+def test_the_print_server_prints_what_the_builder_would(tmp_path, monkeypatch):
+    assert "pdf" in available_formats().files  # make test installs Chromium
+    html = tmp_path / "r.html"
+    html.write_text(PAGE, encoding="utf-8")
+    printed.render_pdf(html, tmp_path / "here.pdf", "A report")
+    with PrintServer() as server:
+        assert server.ready()
+        monkeypatch.setenv(printed.PRINT_SERVER_ENV, server.address)
+        with monkeypatch.context() as here:  # no Chromium in this process: the server prints
+            here.setattr(printed, "launch_chromium", lambda playwright: 1 / 0)
+            for name in ("served.pdf", "served-again.pdf"):
+                printed.render_pdf(html, tmp_path / name, "A report")
+    assert not server.folder.exists()
+    text = printed_text(tmp_path / "here.pdf")
+    assert "Table 1. Counts" in " ".join(text.split())
+    for name in ("served.pdf", "served-again.pdf"):
+        assert printed_text(tmp_path / name) == text
+        assert b"(D:20260101000000" in (tmp_path / name).read_bytes()
+    printed.render_pdf(html, tmp_path / "alone.pdf", "A report")  # the server gone: here
+    assert printed_text(tmp_path / "alone.pdf") == text
 
 
 @pytest.mark.slow

@@ -51,6 +51,21 @@ def test_the_server_preloads_what_every_site_notebook_imports():
     assert not only_some & set(common)
 
 
+@pytest.mark.parametrize("kind", ["frequency", "risk-factors", "outcomes", "trajectories",
+                                  "in-context"])
+def test_every_analysis_notebook_imports_the_preloaded_libraries(kind):
+    notebook = next(nb for k, nb, _ in cohort_site.KINDS if k == kind)
+    cells = nbformat.read(notebooks_dir() / f"{notebook}.ipynb", as_version=4).cells
+    imports = "\n".join(line for cell in cells if cell.cell_type == "code"
+                        for line in cell.source.splitlines()
+                        if line.startswith(("import ", "from ")))
+    check = (f"{imports}\nimport sys\n"
+             f"print([m for m in {warmkernel.ANALYSIS_LIBRARIES!r} if m not in sys.modules])")
+    missing = subprocess.run([sys.executable, "-c", check], text=True, capture_output=True,
+                             check=True, env={**os.environ, **DETERMINISTIC_ENV}).stdout
+    assert missing.strip() == "[]"
+
+
 def test_a_forked_kernel_runs_the_notebook_as_a_started_one(tmp_path, monkeypatch):
     server = warmkernel.KernelServer(site_notebooks(), DETERMINISTIC_ENV).start()
     try:

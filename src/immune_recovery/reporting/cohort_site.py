@@ -14,7 +14,8 @@ HICDEP folder, and writes ``DIR/index.html``, ``DIR/manifest.json`` and one fold
   copy, only the tables it uses, without parsing or validating again; each report is built
   in a fresh process, whose time and peak memory ``SiteResult.timing`` records, its kernel
   forked from a kernel server that has done the imports every notebook does
-  (:mod:`~immune_recovery.reporting.warmkernel`). The work
+  (:mod:`~immune_recovery.reporting.warmkernel`) and its PDF printed by one Chromium for the
+  run (:mod:`~immune_recovery.reporting.printserver`). The work
   folder also holds the report parameter files and the staged notebooks; it lies beside the
   site, never inside it, and is removed after the run unless ``keep_work``
   (``--keep-work``).
@@ -61,7 +62,10 @@ from ..timing import Stopwatch
 from ..workcopy import FORMAT as WORK_COPY_FORMAT
 from ..workcopy import write_work_copy
 from .build import DETERMINISTIC_ENV, build_spec
+from .localserver import LocalServer
 from .outputcheck import Secrets, SiteCheck, check_site
+from .printed import PRINT_SERVER_ENV, available_formats
+from .printserver import PrintServer
 from .site import build_site
 from .spec import load_spec
 from .stale import source_sha256
@@ -254,12 +258,11 @@ def _measured(function, *args) -> tuple[object, dict]:
 
 
 def _build_one(params_path: str, out: str, hashes: dict, staging: str,
-               kernel_server: str = "") -> str:
-    """Worker: build one report (a separate process: papermill and the environment), its
-    kernel forked from ``kernel_server`` if given."""
+               servers: dict[str, str] | None = None) -> str:
+    """Worker: build one report (a separate process: papermill and the environment), with
+    the run's ``servers`` (environment variable: address) if given."""
     os.environ["IMMUNE_RECOVERY_PARAMS_DIR"] = str(Path(params_path).parent)
-    if kernel_server:
-        os.environ[ADDRESS_ENV] = kernel_server
+    os.environ.update(servers or {})
     spec = load_spec(params_path)
     build_spec(spec, Path(out), hashes, staging_root=Path(staging))
     return spec.id
@@ -308,21 +311,26 @@ def _build(cohort_dir: Path, name: str, out: Path, work: Path,
            progress: bool, date_format: str | None, region: str) -> SiteResult:
     # both import while the export is read
     _start_fork_server()
-    kernels = KernelServer([notebooks_dir() / f"{notebook}.ipynb" for _, notebook, _ in KINDS],
-                           DETERMINISTIC_ENV).start()
+    servers = {ADDRESS_ENV: KernelServer([notebooks_dir() / f"{notebook}.ipynb"
+                                          for _, notebook, _ in KINDS], DETERMINISTIC_ENV)}
+    if "pdf" in available_formats().files:
+        servers[PRINT_SERVER_ENV] = PrintServer(DETERMINISTIC_ENV)
+    for server in servers.values():
+        server.start()
     try:
         return _build_reports(cohort_dir, name, out, work, definitions_file, close_date, jobs,
                               min_cell, show_examples, encoding, sep, progress, date_format,
-                              region, kernels)
+                              region, servers)
     finally:
-        kernels.stop()
+        for server in servers.values():
+            server.stop()
 
 
 def _build_reports(cohort_dir: Path, name: str, out: Path, work: Path,
                    definitions_file: str | Path | None, close_date: str | None, jobs: int,
                    min_cell: int, show_examples: bool, encoding: str | None, sep: str | None,
                    progress: bool, date_format: str | None, region: str,
-                   kernels: KernelServer) -> SiteResult:
+                   servers: dict[str, LocalServer]) -> SiteResult:
     export, measured = prepare(cohort_dir, work, encoding, sep, close_date, date_format)
     definitions = str(Path(definitions_file).resolve()) if definitions_file else ""
     examples = str(out.parent / f"{name}-examples.csv") if show_examples else ""
@@ -369,7 +377,8 @@ def _build_reports(cohort_dir: Path, name: str, out: Path, work: Path,
     if jobs > 1:
         jobs_todo.sort(key=lambda job: LONGEST_FIRST.index(job[-1].removesuffix(f"-{name}")))
     run_reports(jobs_todo, jobs, progress, result,
-                kernels.address if jobs_todo and kernels.ready() else "")
+                {variable: server.address for variable, server in servers.items()
+                 if jobs_todo and server.ready()})
     (work / "timing.json").write_text(json.dumps(result.timing, indent=1) + "\n",
                                       encoding="utf-8")
     _check(out, result, min_cell, cohort_dir, work, close_date)
@@ -412,14 +421,14 @@ def _check(out: Path, result: SiteResult, min_cell: int, cohort_dir: Path, work:
 
 
 def run_reports(todo: list, jobs: int, progress: bool, result: SiteResult,
-                kernel_server: str = "") -> None:
+                servers: dict[str, str] | None = None) -> None:
     """Build each (params, out, hashes, staging, id) of ``todo``; a failure names itself.
-    ``kernel_server``: the address of the :class:`~.warmkernel.KernelServer` the reports'
-    kernels are forked from ('' to start them the usual way)."""
+    ``servers``: the environment variable and address of each server of the run the
+    builders use (:class:`~.warmkernel.KernelServer`, :class:`~.printserver.PrintServer`)."""
     bar = tqdm(total=len(todo), desc="reports", unit="report", disable=not progress or not todo)
     with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=_context(),
                              max_tasks_per_child=1) as pool:
-        futures = {pool.submit(_measured, _build_one, p, o, h, s, kernel_server): rid
+        futures = {pool.submit(_measured, _build_one, p, o, h, s, servers): rid
                    for p, o, h, s, rid in todo}
         for future in as_completed(futures):
             rid = futures[future]

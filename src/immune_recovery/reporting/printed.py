@@ -29,6 +29,12 @@ from functools import cache
 from html import escape
 from pathlib import Path
 
+from .localserver import connect, receive, send
+
+#: The environment variable naming the run's print server, for the builders it serves.
+PRINT_SERVER_ENV = "IMMUNE_RECOVERY_PRINT_SERVER"
+#: How long a builder waits for the print server to print its page (s; a queue included).
+PRINT_TIMEOUT_SECONDS = 600
 #: How pages and the index name each printed version.
 PRINTED_NAMES = {"pdf": "PDF", "docx": "Word", "pdf_with_sources": "PDF with its sources"}
 #: Page set-up of the PDF.
@@ -67,29 +73,59 @@ def chromium_path() -> str | None:
 def render_pdf(html: Path, pdf: Path, title: str, css_page_size: bool = False) -> None:
     """``html`` printed to ``pdf`` by headless Chromium (see the module docstring);
     ``css_page_size``: the page's own ``@page`` sizes (e.g. landscape pages) instead of
-    :data:`PDF_FORMAT` everywhere."""
-    from playwright.sync_api import sync_playwright  # optional: only the PDF needs it
+    :data:`PDF_FORMAT` everywhere. Printed by the run's print server if there is one
+    (:mod:`~immune_recovery.reporting.printserver`), else here."""
+    if not print_on_server(html, pdf, title, css_page_size):
+        from playwright.sync_api import sync_playwright  # optional: only the PDF needs it
 
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            try:
+                print_page(browser, html, pdf, title, css_page_size)
+            finally:
+                browser.close()
+    pdf.write_bytes(PDF_DATE.sub(rb"\g<1>" + _pdf_date().encode(), pdf.read_bytes()))
+
+
+def print_on_server(html: Path, pdf: Path, title: str, css_page_size: bool) -> bool:
+    """Have the run's print server (:data:`PRINT_SERVER_ENV`) print ``html`` to
+    ``pdf``; ``False`` if there is none or it failed."""
+    address = os.environ.get(PRINT_SERVER_ENV)
+    if not address:
+        return False
+    try:
+        with connect(address, PRINT_TIMEOUT_SECONDS) as connection:
+            send(connection, {"html": str(html.resolve()), "pdf": str(pdf.resolve()),
+                              "title": title, "css_page_size": css_page_size})
+            return bool(receive(connection).get("ok"))
+    except (OSError, ValueError):
+        return False
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium, headless, through ``playwright`` (a started Playwright)."""
+    return playwright.chromium.launch(executable_path=chromium_path(), headless=True,
+                                      args=["--no-sandbox", "--disable-gpu"])
+
+
+def print_page(browser, html: Path, pdf: Path, title: str, css_page_size: bool) -> None:
+    """``html`` printed to ``pdf`` in a fresh page of ``browser`` (:func:`render_pdf`)."""
     head = (f'<div style="font-size:7pt;color:#666;width:100%;padding:0 14mm">'
             f"{escape(title)}</div>")
     foot = ('<div style="font-size:7pt;color:#666;width:100%;text-align:center">page '
             '<span class="pageNumber"></span> of <span class="totalPages"></span></div>')
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), headless=True,
-                                    args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page()
-            page.goto(html.resolve().as_uri(), wait_until="load")
-            # a relative link would become a file:// address of this machine in the PDF
-            page.evaluate(UNLINK_LOCAL)
-            page.emulate_media(media="print")
-            page.pdf(path=str(pdf), format=PDF_FORMAT, margin=PDF_MARGIN,
-                     print_background=True, display_header_footer=True,
-                     header_template=head, footer_template=foot,
-                     tagged=True, outline=True, prefer_css_page_size=css_page_size)
-        finally:
-            browser.close()
-    pdf.write_bytes(PDF_DATE.sub(rb"\g<1>" + _pdf_date().encode(), pdf.read_bytes()))
+    page = browser.new_page()
+    try:
+        page.goto(html.resolve().as_uri(), wait_until="load")
+        # a relative link would become a file:// address of this machine in the PDF
+        page.evaluate(UNLINK_LOCAL)
+        page.emulate_media(media="print")
+        page.pdf(path=str(pdf), format=PDF_FORMAT, margin=PDF_MARGIN,
+                 print_background=True, display_header_footer=True,
+                 header_template=head, footer_template=foot,
+                 tagged=True, outline=True, prefer_css_page_size=css_page_size)
+    finally:
+        page.close()
 
 
 #: The creation and modification dates Chromium writes into a PDF (D:YYYYMMDDHHmmSS).

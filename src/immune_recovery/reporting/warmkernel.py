@@ -4,12 +4,12 @@ Every report of ``immune-recovery report`` runs in a Jupyter kernel of its own. 
 usual way (``python -m ipykernel_launcher``), each kernel pays Python's start, ipykernel's
 imports and then the notebook's own imports (pandas, SciPy, statsmodels, lifelines, the
 package): about 3 s a report, 20 s of a seven-report suite. The **kernel server** pays them
-once: a process started at the beginning of the run (:class:`KernelServer`), while the
-export is being read, imports ipykernel and the modules every notebook of the site imports
-(:func:`common_imports`: the package, with pandas, SciPy and numba), then forks one kernel
-per request. The forked kernel is the same
-ipykernel, on the connection file, environment and working folder the report builder gives
-it; only the imports are already done. The server is started with the builder's
+once: a process (:class:`KernelServer`, a :class:`~.localserver.LocalServer`) started at the
+beginning of the run imports, while the export is being read, ipykernel, the modules every
+notebook of the site imports (:func:`common_imports`: the package, with pandas, SciPy and
+numba) and the model libraries of the analyses (:data:`ANALYSIS_LIBRARIES`), then forks one
+kernel per request. The forked kernel is the same ipykernel, on the connection file,
+environment and working folder the report builder gives it; only the imports are done. The server is started with the builder's
 deterministic environment (``PYTHONHASHSEED`` cannot change after a process starts), so a
 forked kernel computes exactly what a started one computes.
 
@@ -20,8 +20,7 @@ reaps its kernels and hands each one's exit status and peak memory back to the b
 (:func:`kernel_peaks_kib`), which reports it as its own process's. A kernel whose builder is
 gone is killed; stopping the server kills its kernels.
 
-Protocol (a Unix socket in a private temporary folder; one connection a kernel): the builder
-sends one JSON line ``{"argv", "env", "cwd"}``; the server answers ``{"pid"}`` and, when
+Protocol (one connection a kernel): the builder sends one JSON line ``{"argv", "env", "cwd"}``; the server answers ``{"pid"}`` and, when
 the kernel has ended, ``{"exit", "maxrss_kib"}``.
 """
 
@@ -37,7 +36,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 import uuid
@@ -47,13 +45,18 @@ import nbformat
 from jupyter_client.manager import KernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
+from .localserver import LocalServer, connect, listen, receive, send
+
 #: The environment variable naming the server's socket, for the builders it serves.
 ADDRESS_ENV = "IMMUNE_RECOVERY_KERNEL_SERVER"
 #: How long a builder waits for the server to fork a kernel (s).
 REQUEST_TIMEOUT_SECONDS = 30
-#: How long the server may take to import everything and listen (s); past it, kernels start
-#: the usual way.
-READY_TIMEOUT_SECONDS = 120
+#: The model libraries every analysis report imports (through the package: the frequency,
+#: risk-factor, outcome, trajectory and in-context notebooks; ``tests/test_warmkernel.py``
+#: checks it), preloaded with the common imports: of the site's kernels, only the two
+#: lightest (data quality, overview) hold them without using them.
+ANALYSIS_LIBRARIES = ("lifelines", "patsy", "joblib", "statsmodels.api",
+                      "statsmodels.formula.api")
 #: Peak resident memory (KiB) of each warm kernel of this process that has ended.
 _PEAKS_KIB: list[int] = []
 
@@ -109,10 +112,7 @@ def serve(address: str, modules: list[str]) -> None:
     SIGTERM (which kills the kernels still running)."""
     os.environ["JPY_PARENT_PID"] = str(os.getpid())  # a forked kernel's parent: this server
     preload(modules)
-    listener = socket.socket(socket.AF_UNIX)
-    listener.bind(address + ".partial")
-    listener.listen()
-    os.rename(address + ".partial", address)  # it exists only once it listens
+    listener = listen(address)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -155,7 +155,7 @@ def _accept(listener: socket.socket, selector: selectors.BaseSelector,
     connection, _ = listener.accept()
     connection.settimeout(REQUEST_TIMEOUT_SECONDS)
     try:
-        request = json.loads(connection.makefile("r", encoding="utf-8").readline())
+        request = receive(connection)
     except (OSError, ValueError):
         connection.close()
         return
@@ -164,7 +164,7 @@ def _accept(listener: socket.socket, selector: selectors.BaseSelector,
         _run_kernel(request, server_fds + [selector.fileno(), connection.fileno()]
                     + [c.fileno() for c in kernels.values()])
     kernels[pid] = connection
-    connection.sendall((json.dumps({"pid": pid}) + "\n").encode())
+    send(connection, {"pid": pid})
     selector.register(connection, selectors.EVENT_READ)
 
 
@@ -216,7 +216,7 @@ def _reap(selector: selectors.BaseSelector, kernels: dict[int, socket.socket]) -
         selector.unregister(connection)
         message = {"exit": os.waitstatus_to_exitcode(status), "maxrss_kib": usage.ru_maxrss}
         try:
-            connection.sendall((json.dumps(message) + "\n").encode())
+            send(connection, message)
         except OSError:
             pass
         connection.close()
@@ -247,52 +247,14 @@ def _kill(pid: int) -> None:
         pass
 
 
-class KernelServer:
-    """The kernel server of one run: started (in the background) by :meth:`start`, stopped by
-    :meth:`stop` or at the end of a ``with`` block. ``env``: the builders' deterministic
-    environment, set in the server before it imports anything."""
+class KernelServer(LocalServer):
+    """The kernel server of one run (a :class:`~.localserver.LocalServer`) for the site's
+    ``notebooks``; ``env``: the builders' deterministic environment, set in the server before
+    it imports anything."""
 
     def __init__(self, notebooks: list[Path], env: dict[str, str]) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="ir-kernels-"))  # private: mode 0700
-        self.address = str(self.folder / "socket")
-        self.modules = common_imports(notebooks)
-        self.env = env
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> KernelServer:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", __name__, self.address, *self.modules],
-            env={**os.environ, **self.env}, stdin=subprocess.DEVNULL)
-        return self
-
-    def ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> bool:
-        """Wait until the server listens (``False``: it failed or is still importing)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if Path(self.address).exists():
-                return True
-            if self.process is None or self.process.poll() is not None:
-                return False
-            time.sleep(0.05)
-        return False
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        for leftover in self.folder.iterdir():
-            leftover.unlink()
-        self.folder.rmdir()
-
-    def __enter__(self) -> KernelServer:
-        return self.start()
-
-    def __exit__(self, *_) -> None:
-        self.stop()
+        self.modules = common_imports(notebooks) + list(ANALYSIS_LIBRARIES)
+        super().__init__(__name__, self.modules, env)
 
 
 # --- the builder's side ---------------------------------------------------------------------
@@ -350,18 +312,13 @@ class WarmKernel:
 
 def fork_kernel(address: str, argv: list[str], env: dict, cwd: str) -> WarmKernel | None:
     """Ask the server at ``address`` for a kernel; ``None`` if it cannot give one."""
-    connection = socket.socket(socket.AF_UNIX)
-    connection.settimeout(REQUEST_TIMEOUT_SECONDS)
     try:
-        connection.connect(address)
-        connection.sendall((json.dumps({"argv": argv, "env": env, "cwd": cwd}) + "\n").encode())
-        reply = b""
-        while not reply.endswith(b"\n"):
-            chunk = connection.recv(1)
-            if not chunk:
-                raise OSError("the kernel server closed the connection")
-            reply += chunk
-        return WarmKernel(connection, int(json.loads(reply)["pid"]))
+        connection = connect(address, REQUEST_TIMEOUT_SECONDS)
+    except OSError:
+        return None
+    try:
+        send(connection, {"argv": argv, "env": env, "cwd": cwd})
+        return WarmKernel(connection, int(receive(connection)["pid"]))
     except (OSError, ValueError, KeyError):
         connection.close()
         return None
