@@ -3,12 +3,16 @@ implausible rows, and counts that reconcile."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from immune_recovery import InputError, load_cohort
 from immune_recovery.conventions import CD4_ABSOLUTE_UNIT, to_days
 from immune_recovery.hicdep import read_tables, write_tables
+from immune_recovery.hicdep.validate import duplicated_rows
 
 from .conftest import require_dataset
 
@@ -292,3 +296,28 @@ def test_absolute_counts_are_the_plain_selection(small_cohort_dir, all_absolute)
     day = to_days(plain["CD4_D"])
     plain = plain.assign(code=code, day=day, days_since_t0=day - cohort.t0_day[code])
     pd.testing.assert_frame_equal(cohort.absolute_cd4(), plain, check_exact=True)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["P1", "P2", "NA", None]),
+                          st.sampled_from([pd.Timestamp("2011-02-05"), pd.Timestamp("2012-01-01"),
+                                           pd.NaT]),
+                          st.sampled_from([1, 2, None])), max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_duplicated_rows_are_the_rows_pandas_calls_duplicated(rows):
+    """The sort-based duplicate search agrees with pandas' (the first kept, missing equal to
+    missing), for identifiers, dates and integer codes with gaps."""
+    frame = pd.DataFrame(rows, columns=["PATIENT", "CD4_D", "CD4_U"]).astype(
+        {"PATIENT": object, "CD4_D": "datetime64[ns]", "CD4_U": "Int64"})
+    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    for columns in (["PATIENT"], ["PATIENT", "CD4_D"], ["PATIENT", "CD4_D", "CD4_U"]):
+        expected = frame.duplicated(subset=columns, keep="first").to_numpy()
+        assert (duplicated_rows(frame, columns) == expected).all()
+
+
+def test_duplicated_rows_with_keys_beyond_int64_fall_back_to_pandas():
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.integers(0, 2**16, size=(70_000, 5)), columns=list("abcde"))
+    frame = pd.concat([frame, frame.iloc[:50]], ignore_index=True)
+    assert np.prod([float(frame[c].nunique() + 1) for c in frame]) > np.iinfo(np.int64).max
+    found = duplicated_rows(frame, list("abcde"))
+    assert found.sum() == 50 and (found == frame.duplicated().to_numpy()).all()

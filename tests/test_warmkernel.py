@@ -16,6 +16,7 @@ from immune_recovery.paths import notebooks_dir
 from immune_recovery.reporting import cohort_site, warmkernel
 from immune_recovery.reporting.build import DETERMINISTIC_ENV
 from immune_recovery.reporting.kernel import running_interpreter_kernel
+from immune_recovery.reporting.printed import available_formats
 
 CELLS = ["import os, sys", "print(os.getppid())", "print(hash('immune recovery'))",
          "print(os.environ['IR_TEST_VALUE'], os.getcwd())",
@@ -109,3 +110,57 @@ def test_stopping_the_server_kills_its_kernels(tmp_path):
         time.sleep(0.05)
     else:
         pytest.fail("the kernel outlived its server")
+
+
+ORPHAN = """
+import os, sys, time
+from pathlib import Path
+from jupyter_client.connect import write_connection_file
+from immune_recovery.reporting import printserver, warmkernel
+
+if sys.argv[1] == "print":
+    server = printserver.PrintServer().start()
+else:
+    server = warmkernel.KernelServer([Path(sys.argv[2])], {}).start()
+assert server.ready()
+kernel = None
+if sys.argv[1] == "kernel":
+    connection_file, _ = write_connection_file(os.path.join(sys.argv[3], "kernel.json"))
+    kernel = warmkernel.fork_kernel(server.address, ["-f", connection_file], dict(os.environ),
+                                   sys.argv[3])
+print(server.process.pid, kernel.pid if kernel else "", server.folder, flush=True)
+time.sleep(600)
+"""
+
+
+def ended(pid: int) -> bool:
+    """Gone, or a zombie left to a parent that does not reap (as in some containers)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in "ZX"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.parametrize("kind", ["kernel", pytest.param("print", marks=pytest.mark.slow)])
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_server_ends_when_the_run_that_started_it_is_killed(tmp_path, kind):
+    """The run SIGKILLed (no ``finally``, no stop): its server, and the kernel it forked,
+    end on their own, and the server's socket folder is removed."""
+    if kind == "print":
+        assert "pdf" in available_formats().files  # make test installs Chromium
+    run = subprocess.Popen([sys.executable, "-c", ORPHAN, kind, str(site_notebooks()[0]),
+                            str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        server, kernel, folder = (run.stdout.readline().split(" ") + ["", ""])[:3]
+        assert server, "the server did not start"
+        pids = [int(server)] + ([int(kernel)] if kernel else [])
+        assert not any(ended(pid) for pid in pids)
+    finally:
+        run.kill()
+        run.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not all(ended(pid) for pid in pids):
+        time.sleep(0.1)
+    assert all(ended(pid) for pid in pids), "a server outlived the run that started it"
+    assert not os.path.exists(folder.strip())

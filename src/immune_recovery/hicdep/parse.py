@@ -330,7 +330,7 @@ def parse_table(raw: pd.DataFrame, spec: TableSpec, label: str,
     for name in others.columns:
         if name not in out:
             out[name] = _infer_extra_column(others[name])
-    typed = pd.DataFrame(out, index=raw.index)
+    typed = pd.DataFrame(out, index=raw.index, copy=False)  # no second copy of the table
     # Empty strings in identifiers count as missing.
     for name, col in spec.columns.items():
         if col.metadata["kind"] in ("id", "text") and name not in read_by_arrow:

@@ -124,13 +124,37 @@ def validate_table(df: pd.DataFrame, spec: TableSpec, ledger: ExclusionLedger) -
             ledger.exclude(spec.name, df.loc[group["row"].to_numpy()], rule,
                            column=None if column in ("", None) else str(column))
         kept = kept.drop(index=first_rule["row"].to_numpy())
+        del df  # the table as given, let go before its duplicates are looked for
     if spec.unique:
-        duplicated = kept.duplicated(subset=spec.unique, keep="first")
+        duplicated = duplicated_rows(kept, spec.unique)
         if duplicated.any():
             ledger.exclude(spec.name, kept[duplicated], spec.unique_rule,
                            column=spec.unique[-1])
             kept = kept[~duplicated]
     return kept
+
+
+def duplicated_rows(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Rows whose ``columns`` repeat an earlier row's, the first kept and a missing value
+    equal to a missing one: :meth:`pandas.DataFrame.duplicated` (``keep="first"``), by a
+    stable sort of the rows' keys instead of a hash table of them, which for tens of millions
+    of keys takes several times the time and about 1.8 GB (26 million CD4 rows)."""
+    key = np.zeros(len(frame), dtype=np.int64)
+    span = 1
+    for column in columns:  # the first column the most significant: a table sorted by its
+        codes, uniques = pd.factorize(frame[column])  # key sorts fast; missing: -1
+        size = len(uniques) + 1
+        if span > np.iinfo(np.int64).max // size:  # keys beyond int64: pandas' own way
+            return frame.duplicated(subset=columns, keep="first").to_numpy()
+        key *= size
+        key += codes
+        key += 1
+        span *= size
+    order = np.argsort(key, kind="stable")  # equal keys in row order: the first comes first
+    ordered = key[order]
+    repeat = np.zeros(len(frame), dtype=bool)
+    repeat[order[1:]] = ordered[1:] == ordered[:-1]
+    return repeat
 
 
 def _missing_value(column: pd.Series):

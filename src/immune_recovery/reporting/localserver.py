@@ -6,7 +6,8 @@ ADDRESS ARGS``) for the length of the run: the kernel server
 (:mod:`~immune_recovery.reporting.printserver`). Its socket lies in a private temporary
 folder (mode 0700: no other user can connect) and appears only once the server listens
 (:func:`listen`), so a client that finds no socket does the work itself. Requests and replies
-are single JSON lines (:func:`send`, :func:`receive`).
+are single JSON lines (:func:`send`, :func:`receive`). A server ends on SIGTERM and when the
+run that started it is gone, even one killed outright (:func:`end_with_parent`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +30,8 @@ from pathlib import Path
 SERVER_NICENESS = 5
 #: How long the run waits for a server to import and listen (s); past it, clients work alone.
 READY_TIMEOUT_SECONDS = 120
+#: How often a server looks whether the run that started it is still there (s).
+PARENT_POLL_SECONDS = 0.5
 
 
 class LocalServer:
@@ -67,9 +72,7 @@ class LocalServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        for leftover in self.folder.iterdir():
-            leftover.unlink()
-        self.folder.rmdir()
+        shutil.rmtree(self.folder, ignore_errors=True)  # the server may have removed it
 
     def __enter__(self) -> LocalServer:
         return self.start()
@@ -85,6 +88,30 @@ def listen(address: str) -> socket.socket:
     listener.listen()
     os.rename(address + ".partial", address)
     return listener
+
+
+def end_with_parent(address: str) -> None:
+    """In a server, before it serves: SIGTERM ends it (as ``SystemExit``, so that its
+    ``finally`` blocks run: its kernels are killed, its browser closed), and so does the end
+    of the run that started it (its parent), however that ends: a thread looks every
+    :data:`PARENT_POLL_SECONDS` and, once the parent is gone, removes the socket's folder and
+    sends the server's main thread SIGTERM (to that thread, so that a wait in ``accept`` or
+    ``select`` is interrupted)."""
+    parent = os.getppid()
+    signal.signal(signal.SIGTERM, _exit)
+    main = threading.main_thread().ident
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        shutil.rmtree(Path(address).parent, ignore_errors=True)
+        signal.pthread_kill(main, signal.SIGTERM)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
+def _exit(*_) -> None:
+    raise SystemExit(0)
 
 
 def send(connection: socket.socket, message: dict) -> None:

@@ -14,11 +14,10 @@ prints the page itself.
 
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
 
-from .localserver import LocalServer, listen, receive, send
+from .localserver import LocalServer, end_with_parent, listen, receive, send
 from .printed import launch_chromium, print_page
 
 
@@ -31,10 +30,10 @@ class PrintServer(LocalServer):
 
 def serve(address: str) -> None:
     """Start Chromium, listen on ``address`` and print each request's page, one at a time,
-    until SIGTERM."""
+    until SIGTERM or the end of the run (:func:`~.localserver.end_with_parent`)."""
     from playwright.sync_api import sync_playwright  # optional: only the PDF needs it
 
-    signal.signal(signal.SIGTERM, _stop)
+    end_with_parent(address)
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
@@ -58,10 +57,6 @@ def _answer(connection, browser) -> None:
             send(connection, {"error": str(err)})
         except OSError:
             pass
-
-
-def _stop(*_) -> None:
-    raise SystemExit(0)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ import nbformat
 from jupyter_client.manager import KernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
-from .localserver import LocalServer, connect, listen, receive, send
+from .localserver import LocalServer, connect, end_with_parent, listen, receive, send
 
 #: The environment variable naming the server's socket, for the builders it serves.
 ADDRESS_ENV = "IMMUNE_RECOVERY_KERNEL_SERVER"
@@ -109,7 +109,9 @@ def preload(modules: list[str]) -> None:
 
 def serve(address: str, modules: list[str]) -> None:
     """Preload ``modules``, listen on ``address`` and fork a kernel for each request, until
-    SIGTERM (which kills the kernels still running)."""
+    SIGTERM or the end of the run (:func:`~.localserver.end_with_parent`), which kills the
+    kernels still running."""
+    end_with_parent(address)
     os.environ["JPY_PARENT_PID"] = str(os.getpid())  # a forked kernel's parent: this server
     preload(modules)
     listener = listen(address)
@@ -118,7 +120,6 @@ def serve(address: str, modules: list[str]) -> None:
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    signal.signal(signal.SIGTERM, _stop)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     selector.register(wake_r, selectors.EVENT_READ)
@@ -136,10 +137,6 @@ def serve(address: str, modules: list[str]) -> None:
     finally:
         for pid in kernels:
             _kill(pid)
-
-
-def _stop(*_) -> None:
-    raise SystemExit(0)
 
 
 def _drain(fd: int) -> None:
@@ -229,15 +226,11 @@ def _drop(connection, selector: selectors.BaseSelector,
         if held is connection:
             _kill(pid)
             kernels.pop(pid)
-            _reap_one(pid)
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
     connection.close()
-
-
-def _reap_one(pid: int) -> None:
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
 
 
 def _kill(pid: int) -> None:
