@@ -320,3 +320,22 @@ def test_the_minimum_cell_judges_counts_one_to_k_minus_one():
     assert list(below_min_cell(np.array([0, 1, 9, 10, np.nan]), 10)) == [False, True, True,
                                                                         False, False]
     assert not below_min_cell(5, 0) and not below_min_cell(np.array([5]), 0).any()
+
+
+def test_the_checker_in_two_processes_finds_and_records_what_one_does(tmp_path):
+    site = _site(tmp_path)
+    files = {"r1/tables/a.csv": "group,deaths\na,3\nb,40\n",
+             "r1/tables/b.csv": "group,patients\na,40\n",
+             "r1/r1.html": "<p>patient P000123 was seen on 2014-03-09</p>",
+             "r2/report.json": '{"cohort_path": "/home/ana/clinic/export"}',
+             "r2/tables/c.csv": "group,patients,proportion\na,<10,[d]\n",
+             "r2/data.parquet": "x"}
+    for path, text in files.items():
+        (site / path).parent.mkdir(parents=True, exist_ok=True)
+        (site / path).write_text(text)
+    secrets = Secrets(patient_ids=frozenset({"P000123"}), dates=frozenset({"2014-03-09"}))
+    one = check_site(site, 10, secrets)
+    record = (site / "disclosure.json").read_text()
+    two = check_site(site, 10, secrets, jobs=2)
+    assert len(one.findings) >= 5 and two.findings == one.findings
+    assert (site / "disclosure.json").read_text() == record

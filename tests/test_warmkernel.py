@@ -8,10 +8,12 @@ import sys
 import time
 
 import nbformat
+import numpy as np
 import papermill
 import pytest
 from jupyter_client.connect import write_connection_file
 
+from immune_recovery import measurements
 from immune_recovery.paths import notebooks_dir
 from immune_recovery.reporting import cohort_site, warmkernel
 from immune_recovery.reporting.build import DETERMINISTIC_ENV
@@ -164,3 +166,18 @@ def test_a_server_ends_when_the_run_that_started_it_is_killed(tmp_path, kind):
         time.sleep(0.1)
     assert all(ended(pid) for pid in pids), "a server outlived the run that started it"
     assert not os.path.exists(folder.strip())
+
+
+def test_the_server_loads_the_package_compiled_functions_from_numbas_cache():
+    """A version compiled once (here, with its cache written) is loaded by the server's
+    preload in a fresh process before any call: a forked kernel does not start numba's
+    code generator again."""
+    assert measurements.first_row_at_or_after(np.arange(5, dtype=np.int64), 0, 5, 3) == 3
+    out = subprocess.run([sys.executable, "-c", (
+        "from immune_recovery import measurements\n"
+        "from immune_recovery.reporting.warmkernel import load_compiled\n"
+        "before = len(measurements.first_row_at_or_after.overloads)\n"
+        "print(before, load_compiled(), len(measurements.first_row_at_or_after.overloads))")],
+        text=True, capture_output=True, check=True).stdout.split()
+    before, loaded, after = map(int, out)
+    assert before == 0 and loaded >= 1 and after >= 1

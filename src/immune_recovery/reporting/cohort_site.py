@@ -381,20 +381,20 @@ def _build_reports(cohort_dir: Path, name: str, out: Path, work: Path,
                  if jobs_todo and server.ready()})
     (work / "timing.json").write_text(json.dumps(result.timing, indent=1) + "\n",
                                       encoding="utf-8")
-    _check(out, result, min_cell, cohort_dir, work, close_date)
+    _check(out, result, min_cell, cohort_dir, work, close_date, jobs)
     return result
 
 
 def _check(out: Path, result: SiteResult, min_cell: int, cohort_dir: Path, work: Path,
-           close_date: str | None) -> None:
-    """Index the site, run the output checker over it, withdraw a report with a finding
-    (named with its file and cell), and index again."""
+           close_date: str | None, jobs: int = 1) -> None:
+    """Index the site, run the output checker over it (in ``jobs`` processes), withdraw a
+    report with a finding (named with its file and cell), and index again."""
     intro = (f"Reports of the cohort, built by <code>immune-recovery report</code> from its "
              f"HICDEP export, with disclosure control (minimum cell {min_cell}; see "
              "<a href=\"disclosure.json\">disclosure.json</a>).")
     build_site(out, intro=intro, not_built=result.not_built())
     secrets = Secrets.saved(work / SECRETS, [work, cohort_dir, out], close_date)
-    check = check_site(out, min_cell, secrets)
+    check = check_site(out, min_cell, secrets, jobs=jobs)
     withdrawn = check.by_report()
     for report_id, findings in withdrawn.items():
         for finding in findings:  # the console names the values; the site never does
@@ -412,7 +412,7 @@ def _check(out: Path, result: SiteResult, min_cell: int, cohort_dir: Path, work:
             not_built = [{**r, "reason": "see the output of immune-recovery report"}
                          for r in not_built]
         build_site(out, intro=intro, not_built=not_built)
-        check = check_site(out, min_cell, secrets)
+        check = check_site(out, min_cell, secrets, jobs=jobs)
         for finding in check.findings:
             print(f"  output check: {finding.describe()}", file=sys.stderr)
             result.failed.setdefault(finding.report or "site",

@@ -26,13 +26,16 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import multiprocessing
 import re
 import shutil
 import subprocess
+import sys
 import unicodedata
 import zipfile
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -189,17 +192,28 @@ class SiteCheck:
 
 
 def check_site(root: Path, min_cell: int, secrets: Secrets | None = None,
-               min_dof: int | None = None) -> SiteCheck:
-    """Read every file under ``root``, apply the rules, write ``root/disclosure.json``."""
+               min_dof: int | None = None, jobs: int = 1) -> SiteCheck:
+    """Read every file under ``root``, apply the rules, write ``root/disclosure.json``.
+    ``jobs``: processes reading the files (each file is checked on its own; the findings
+    and the record are the same, in the same order, whatever the number)."""
     rules = Rules(min_cell) if min_dof is None else Rules(min_cell, min_dof)
     check = SiteCheck(root, rules)
     secrets = secrets or Secrets()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        name = path.relative_to(root).as_posix()
-        if name == RECORD:
-            continue
-        found = _check_file(path, name, rules.min_cell, secrets, check)
+    paths = [p for p in sorted(root.rglob("*")) if p.is_file()
+             and p.relative_to(root).as_posix() != RECORD]
+    names = [p.relative_to(root).as_posix() for p in paths]
+    if jobs > 1 and len(paths) > 1:
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context,
+                                 initializer=_keep_secrets, initargs=(secrets,)) as pool:
+            checked = list(pool.map(_check_kept, paths, names, [rules.min_cell] * len(paths),
+                                    chunksize=max(1, len(paths) // (4 * jobs))))
+    else:
+        checked = [_check_file(path, name, rules.min_cell, secrets)
+                   for path, name in zip(paths, names, strict=True)]
+    for path, name, (found, applied) in zip(paths, names, checked, strict=True):
         check.findings += found
+        check.checks_applied += applied
         check.files.append({"file": name, "sha256": sha256_file(path),
                             "bytes": path.stat().st_size,
                             "outcome": "fail" if found else "pass"})
@@ -209,38 +223,50 @@ def check_site(root: Path, min_cell: int, secrets: Secrets | None = None,
     return check
 
 
-def _check_file(path: Path, name: str, k: int, secrets: Secrets, check: SiteCheck
-                ) -> list[Finding]:
+#: The secrets a checking process was started with (:func:`check_site` with ``jobs``).
+_KEPT: list[Secrets] = []
+
+
+def _keep_secrets(secrets: Secrets) -> None:
+    _KEPT[:] = [secrets]
+
+
+def _check_kept(path: Path, name: str, k: int) -> tuple[list[Finding], int]:
+    return _check_file(path, name, k, _KEPT[0])
+
+
+def _check_file(path: Path, name: str, k: int, secrets: Secrets) -> tuple[list[Finding], int]:
+    """One file's findings, and how many checks were applied to it."""
     if any(part.startswith(".") for part in Path(name).parts) or \
             path.suffix not in PUBLISHED_SUFFIXES:
-        check.checks_applied += 1
-        return [Finding("file_type", name, "file", "not a page, table, figure or record")]
+        return [Finding("file_type", name, "file", "not a page, table, figure or record")], 1
+    applied = 0
     findings: list[Finding] = []
     if path.suffix in TEXT_SUFFIXES:
         text = path.read_text(encoding="utf-8", errors="replace")
         findings += _secrets_in(text, name, secrets)
-        check.checks_applied += 3
+        applied += 3
     if path.suffix == ".csv":
         findings += check_table(_read_csv(path), name, "table", k)
-        check.checks_applied += 2
+        applied += 2
     elif path.suffix == ".html":
         findings += _check_html(path.read_text(encoding="utf-8"), name, "page", k)
-        check.checks_applied += 3
+        applied += 3
     elif path.suffix == ".ipynb":
         for index, html_text, plain in _notebook_outputs(path):
             findings += _check_html(html_text, name, f"cell {index}", k) if html_text else []
             findings += _text_counts(plain, name, f"cell {index}", k)
-        check.checks_applied += 3
+        applied += 3
     elif path.suffix in (".pdf", ".docx"):
         findings += _check_printed(path, name, secrets)
-        check.checks_applied += 2
+        applied += 2
     elif path.suffix == ".png":
         description = Image.open(path).text.get("Description", "")
         findings += _text_counts(description, name, "figure text", k)
         findings += _at_risk_counts(description, name, k)
         findings += _secrets_in(description, name, secrets)
-        check.checks_applied += 3
-    return findings
+        applied += 3
+    return findings, applied
 
 
 #: Words a printed version adds to its page (the PDF's running foot: "page 2 of 9").
