@@ -137,8 +137,9 @@ def validate_table(df: pd.DataFrame, spec: TableSpec, ledger: ExclusionLedger) -
 def duplicated_rows(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """Rows whose ``columns`` repeat an earlier row's, the first kept and a missing value
     equal to a missing one: :meth:`pandas.DataFrame.duplicated` (``keep="first"``), by a
-    stable sort of the rows' keys instead of a hash table of them, which for tens of millions
-    of keys takes several times the time and about 1.8 GB (26 million CD4 rows)."""
+    stable sort of the rows' keys instead of a hash table of them. On the 26 million CD4 rows
+    of a million patients, sorted by patient as exports are, pandas took 2.5 times as long
+    and 1.8 GB more; on the same rows shuffled, both took about as long."""
     key = np.zeros(len(frame), dtype=np.int64)
     span = 1
     for column in columns:  # the first column the most significant: a table sorted by its
