@@ -48,6 +48,7 @@ LAYERS = {
     "schemas": 1, "hicdep": 1, "reference": 1, "disclosure": 1, "definitions": 1, "cohort": 1,
     "measurements": 1, "events": 1, "covariates": 1, "estimable": 1, "results": 1,
     "baseline": 1, "plots": 1, "pinned": 1, "workcopy": 1, "schoenfeld": 1, "phreg": 1, "efron": 1,
+    "mixedlm": 1,
     # 2: the simulator and the bundled data sets
     "simulate": 2, "datasets": 2,
     # 3: analyses, and the general meta-analysis library

@@ -2,9 +2,10 @@
 response: :mod:`immune_recovery.lateresponse`).
 
 Time is years (or months) since T0; CD4 in cells/mm³, modelled on the square-root scale where
-its variance is roughly constant. Mixed models are fitted with statsmodels ``MixedLM`` under
-several optimisers; statsmodels can report convergence at a wrong optimum or fail to converge
-with one optimiser and not another, so every fit is kept and the best converged one (highest
+its variance is roughly constant. Mixed models are fitted with statsmodels ``MixedLM`` (its
+likelihood vectorised over patients: :mod:`immune_recovery.mixedlm`) under several
+optimisers; statsmodels can report convergence at a wrong optimum or fail to converge with
+one optimiser and not another, so every fit is kept and the best converged one (highest
 log-likelihood) is used.
 """
 
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
 from patsy import build_design_matrices, dmatrix
 from scipy import stats
 
@@ -34,6 +34,7 @@ from .disclosure import figures as disclosed
 from .exceptions import ConvergenceWarning
 from .formatting import as_text, captioned
 from .intervals import wilson
+from .mixedlm import SufficientMixedLM
 from .plots import PALETTE, legend
 from .results import coefficients_table, estimates_table
 
@@ -192,7 +193,8 @@ def fit_mixed_model(data: pd.DataFrame, formula: str, re_formula: str = "~years"
     Raises :class:`~immune_recovery.exceptions.ConvergenceWarning` (as a warning) when no
     optimiser converged; the best non-converged fit is then returned for inspection.
     """
-    model = smf.mixedlm(formula, data, groups=data[group], re_formula=re_formula)
+    model = SufficientMixedLM.from_formula(formula, data, groups=data[group],
+                                           re_formula=re_formula)
     fits = {}
     for method in methods:
         with warnings.catch_warnings():

@@ -82,8 +82,8 @@ KINDS = (("data-quality", "data_quality", "data-quality"),
          ("in-context", "cohort_in_context", "evidence"))
 #: With ``--jobs`` above 1, the reports are started longest first (their times in
 #: ``benchmarks/cohort_report.csv``), so that the last to finish is a short one.
-LONGEST_FIRST = ("trajectories", "outcomes", "risk-factors", "frequency", "in-context",
-                 "cohort-overview", "data-quality")
+LONGEST_FIRST = ("outcomes", "risk-factors", "trajectories", "frequency", "cohort-overview",
+                 "in-context", "data-quality")
 #: Definitions the reports lean on (catalogue ids): the background's and Grabar's.
 EARLY_LEVEL, GAIN = ("seed_level_le200_m6_12", "seed_gain_le100_m6_12")
 
