@@ -194,11 +194,10 @@ def _logit(y: np.ndarray, x: np.ndarray, maxiter: int = 100) -> tuple[float, flo
     def predict(params: np.ndarray) -> np.ndarray:
         return 1 / (1 + np.exp(-(np.dot(x, params) + 0.0)))
 
-    def score(params: np.ndarray) -> np.ndarray:
-        return -np.dot(y - predict(params), x) / nobs
+    def score(fitted: np.ndarray) -> np.ndarray:
+        return -np.dot(y - fitted, x) / nobs
 
-    def hess(params: np.ndarray) -> np.ndarray:
-        fitted = predict(params)
+    def hess(fitted: np.ndarray) -> np.ndarray:
         return -(-np.dot(fitted * (1 - fitted) * x.T, x)) / nobs
 
     old, new = np.inf, np.asarray([0.0] * x.shape[1])
@@ -207,10 +206,11 @@ def _logit(y: np.ndarray, x: np.ndarray, maxiter: int = 100) -> tuple[float, flo
         for _ in range(maxiter):
             if not np.any(np.abs(new - old) > _NEWTON_TOL):
                 break
-            step = np.asarray(hess(new))
+            fitted = predict(new)  # once for both derivatives
+            step = np.asarray(hess(fitted))
             step[np.diag_indices(step.shape[0])] += _NEWTON_RIDGE
-            old, new = new, new - np.linalg.solve(step, score(new))
-        cov = np.linalg.inv(hess(new)) / nobs
+            old, new = new, new - np.linalg.solve(step, score(fitted))
+        cov = np.linalg.inv(hess(predict(new))) / nobs
     return float(new[1]), float(cov[1, 1])
 
 
