@@ -196,11 +196,12 @@ word-screenshot: $(BROWSER_STAMP)
 	pdftoppm -r 80 -png -f 1 -singlefile build/word/frequency-synthetic.pdf \
 	  docs/screenshots/frequency-word
 
-## bench: classifier against a polars reference at 10k/100k/1M patients -> benchmarks/results.*; the own-cohort suite per report and step at 30k/100k/300k (BENCH_1M=1 adds 1M) -> benchmarks/cohort_report*
+## bench: classifier against a polars reference at 10k/100k/1M patients -> benchmarks/results.*; the trajectory mixed model against statsmodels -> benchmarks/mixedlm.csv; the own-cohort suite per report and step at 30k/100k/300k (BENCH_1M=1 adds 1M) -> benchmarks/cohort_report*
 .PHONY: bench
 BENCH_SIZES := 30000 100000 300000 $(if $(BENCH_1M),1000000)
 bench: $(VENV)/.bench
 	$(PY) benchmarks/classify.py 10000 100000 1000000
+	$(PY) benchmarks/mixedlm.py 600 3000
 	$(PY) benchmarks/cohort_report.py $(BENCH_SIZES)
 
 # The benchmark-only packages (pyproject's "bench" extra).
