@@ -40,6 +40,12 @@ def _pair(data, formula, re_formula, reml, **kwargs):
     return models
 
 
+def _random_covariance(model, rng) -> np.ndarray:
+    """Packed (Cholesky) random-effects parameters near a diagonal covariance."""
+    lower = np.tril_indices(model.k_re)
+    return np.eye(model.k_re)[lower] * rng.uniform(0.3, 2) + rng.normal(0, 0.3, model.k_re2)
+
+
 def _cov(model, packed):
     return MixedLMParams.from_packed(packed, model.k_fe, model.k_re, model.use_sqrt,
                                      has_fe=False).cov_re
@@ -50,10 +56,8 @@ def _cov(model, packed):
 def test_the_likelihood_score_and_gls_step_are_statsmodels(formula, re_formula, reml):
     statsmodels_model, model = _pair(_data(), formula, re_formula, reml)
     rng = np.random.default_rng(7)
-    lower = np.tril_indices(model.k_re)
     for _ in range(5):
-        packed = np.eye(model.k_re)[lower] * rng.uniform(0.3, 2) + rng.normal(0, 0.3,
-                                                                               model.k_re2)
+        packed = _random_covariance(model, rng)
         assert model.loglike(packed) == pytest.approx(statsmodels_model.loglike(packed),
                                                       rel=1e-12)
         np.testing.assert_allclose(model.score(packed), statsmodels_model.score(packed),
@@ -110,10 +114,8 @@ def test_variance_components_and_singular_covariances_are_left_to_statsmodels():
 def test_the_hessian_is_statsmodels(formula, re_formula, reml):
     statsmodels_model, model = _pair(_data(), formula, re_formula, reml)
     rng = np.random.default_rng(11)
-    lower = np.tril_indices(model.k_re)
     for _ in range(3):
-        packed = np.concatenate([rng.normal(0, 1, model.k_fe), np.eye(model.k_re)[lower]
-                                 * rng.uniform(0.3, 2) + rng.normal(0, 0.3, model.k_re2)])
+        packed = np.concatenate([rng.normal(0, 1, model.k_fe), _random_covariance(model, rng)])
         full = MixedLMParams.from_packed(packed, model.k_fe, model.k_re, model.use_sqrt,
                                          has_fe=True)
         got, got_singular = model.hessian(full)
